@@ -1,0 +1,181 @@
+/* dca — differentiable cellular automata.
+ *
+ * Public API. Calls go one way: this API -> orchestration (sim.c) -> kernels.
+ * Every fallible function returns a dca_status (0 = ok) and, when given a
+ * non-NULL dca_error, leaves a detailed message in it. There is no global
+ * error state: each caller owns its dca_error.
+ *
+ * Conventions (DESIGN.md §1):
+ *  - A lattice is a ring Z/n (dims = 1) or a torus Z/h x Z/w (dims = 2),
+ *    cells in row-major order.
+ *  - A neighbourhood is an ordered list of m offsets; 2D offsets are (dy, dx).
+ *  - Pattern y = (y_0 .. y_{m-1}) has index sum_s y_s k^(m-1-s): the first
+ *    offset is the most significant digit.
+ *  - Binary mode (k = 2): a cell is one number, P(state 1); the rule has one
+ *    weight per pattern, rho = sigmoid(w).
+ *  - Softmax mode (k >= 2): a cell is k numbers; the rule has k weights per
+ *    pattern, rho(y) = softmax(w(y)). Weights are stored pattern-major,
+ *    (k^m, k) row-major.
+ *  - Hard rules have rho exactly 0 or 1; their weights are +-infinity
+ *    (binary) or 0 / -infinity (softmax).
+ */
+#ifndef DCA_DCA_H
+#define DCA_DCA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status and errors ------------------------------------------------ */
+
+typedef enum dca_status {
+    DCA_OK = 0,
+    DCA_ERR_ARG,         /* a bad argument or specification string */
+    DCA_ERR_CONFIG,      /* a bad configuration (file, line, key in message) */
+    DCA_ERR_NOMEM,       /* an allocation failed or a request exceeds memory */
+    DCA_ERR_IO,          /* a file could not be read or written */
+    DCA_ERR_FORMAT,      /* a file holds data of the wrong shape, type or range */
+    DCA_ERR_UNSUPPORTED, /* valid but not available in this version */
+    DCA_ERR_INTERRUPTED, /* stopped by a signal; what was computed is saved */
+} dca_status;
+
+enum { DCA_ERROR_MSG_LEN = 1024 };
+
+/* A detailed message, owned by the caller (one per object or thread). */
+typedef struct dca_error {
+    dca_status status;
+    char msg[DCA_ERROR_MSG_LEN];
+} dca_error;
+
+const char *dca_status_str(dca_status status);
+const char *dca_version(void);
+
+/* Sets err (if non-NULL) and returns status. printf-style message. */
+dca_status dca_error_set(dca_error *err, dca_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prefixes an existing message: "<prefix>: <old message>". */
+dca_status dca_error_prefix(dca_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- lattice ------------------------------------------------------------ */
+
+/* Plain data. 1D: dims = 1, shape[0] = n, shape[1] = 1. */
+typedef struct dca_lattice {
+    int dims;
+    int64_t shape[2];
+} dca_lattice;
+
+/* "149" -> ring of 149 cells; "64x48" -> torus of 64 rows and 48 columns. */
+dca_status dca_lattice_parse(const char *spec, dca_lattice *out, dca_error *err);
+int64_t dca_lattice_cells(const dca_lattice *lat);
+
+/* ---- neighbourhood ------------------------------------------------------ */
+
+typedef struct dca_nbhd dca_nbhd;
+
+/* Specs: radius:R (1D, offsets -R..R), moore:R and vonneumann:R (2D,
+ * row-major (dy, dx) order), offsets:-1,0,1 (1D) or
+ * offsets:(-1,0),(0,0),(1,0) (2D). dims must match the lattice. */
+dca_status dca_nbhd_parse(const char *spec, int dims, dca_nbhd **out, dca_error *err);
+dca_status dca_nbhd_create(int dims, int count, const int32_t *offsets, dca_nbhd **out,
+                           dca_error *err);
+void dca_nbhd_destroy(dca_nbhd *nb);
+int dca_nbhd_dims(const dca_nbhd *nb);
+int dca_nbhd_count(const dca_nbhd *nb);
+/* count x dims, row-major. */
+const int32_t *dca_nbhd_offsets(const dca_nbhd *nb);
+/* Position of offset (0) / (0,0) in the list, or -1. */
+int dca_nbhd_center(const dca_nbhd *nb);
+
+/* ---- rules -------------------------------------------------------------- */
+
+typedef enum dca_mode { DCA_MODE_BINARY = 0, DCA_MODE_SOFTMAX = 1 } dca_mode;
+
+typedef struct dca_rule dca_rule;
+
+/* A full pattern table over nb with k states. Weights start at zero
+ * (rho = 1/2 binary, 1/k softmax). Fails with DCA_ERR_NOMEM (and the size)
+ * when the table cannot be held. */
+dca_status dca_rule_create(const dca_nbhd *nb, int states, dca_mode mode, dca_rule **out,
+                           dca_error *err);
+void dca_rule_destroy(dca_rule *rule);
+
+const dca_nbhd *dca_rule_nbhd(const dca_rule *rule);
+int dca_rule_states(const dca_rule *rule);
+dca_mode dca_rule_mode(const dca_rule *rule);
+/* k^m */
+int64_t dca_rule_patterns(const dca_rule *rule);
+/* Outputs per pattern: 1 in binary mode, k in softmax mode. */
+int dca_rule_outputs(const dca_rule *rule);
+/* patterns x outputs */
+int64_t dca_rule_params(const dca_rule *rule);
+const double *dca_rule_weights(const dca_rule *rule);
+const double *dca_rule_probabilities(const dca_rule *rule);
+
+/* Sets the weights (params values, NaN rejected) and recomputes rho. */
+dca_status dca_rule_set_weights(dca_rule *rule, const double *weights, dca_error *err);
+/* Sets rho directly (binary: each in [0,1]; softmax: rows in [0,1] summing
+ * to 1 within 1e-9, then renormalised); weights become the matching logits,
+ * +-inf / -inf where rho is exactly 0 or 1. */
+dca_status dca_rule_set_probabilities(dca_rule *rule, const double *rho, dca_error *err);
+/* True when every rho is exactly 0 or 1. */
+bool dca_rule_is_hard(const dca_rule *rule);
+/* Hardened binary table as hex: bit i = output of pattern i (rho >= 1/2),
+ * most significant digit first, ceil(patterns/4) digits. buf must hold
+ * patterns/4 + 2 bytes. Binary tables only (two-state softmax tables use
+ * P(state 1)). Returns false for k > 2. */
+bool dca_rule_hex(const dca_rule *rule, char *buf, size_t buflen);
+
+/* ---- simulation plan ---------------------------------------------------- */
+
+typedef enum dca_kernel {
+    DCA_KERNEL_AUTO = 0,
+    DCA_KERNEL_BLAS,      /* split-neighbourhood GEMM formulation (DESIGN.md §4) */
+    DCA_KERNEL_REFERENCE, /* plain pattern enumeration: the reference twin */
+} dca_kernel;
+
+typedef struct dca_sim_options {
+    dca_kernel kernel;
+    int threads;         /* 0: omp_get_max_threads() */
+    int64_t tile_cells;  /* 0: chosen from the table shape */
+} dca_sim_options;
+
+typedef struct dca_sim dca_sim;
+
+/* Plans stepping B configurations of lat under rule: validates shapes,
+ * picks the kernel, sizes the workspace. The rule must outlive the plan;
+ * call dca_sim_refresh after changing its weights. */
+dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t batch,
+                          const dca_sim_options *opt, dca_sim **out, dca_error *err);
+void dca_sim_destroy(dca_sim *sim);
+void dca_sim_refresh(dca_sim *sim);
+/* Doubles per configuration: cells (binary) or cells * k (softmax). */
+int64_t dca_sim_config_len(const dca_sim *sim);
+int dca_sim_threads(const dca_sim *sim);
+dca_kernel dca_sim_kernel(const dca_sim *sim);
+int64_t dca_sim_tile_cells(const dca_sim *sim);
+/* One step of all B configurations: y = mu(x). x and y each hold
+ * B * config_len doubles and must not overlap. Cannot fail. */
+void dca_sim_step(dca_sim *sim, const double *x, double *y);
+
+/* ---- initial configurations --------------------------------------------- */
+
+/* Kinds: bernoulli:P, uniform-density, uniform-states, single. (file: is
+ * resolved by the configuration layer.) Fills B configurations of 0/1 (or
+ * one-hot) states, then applies eps (see dca_init_apply_eps). Draws are
+ * keyed by (seed, configuration, cell): independent of threads and of B. */
+dca_status dca_init_generate(const char *kind, const dca_lattice *lat, int states,
+                             dca_mode mode, int64_t batch, uint64_t seed, double *x,
+                             dca_error *err);
+/* x -> (1 - eps k/(k-1)) x + eps/(k-1): a certain state gets 1 - eps and
+ * the others share eps. eps = 0 keeps states exact. */
+void dca_init_apply_eps(double *x, int64_t n_values, int states, dca_mode mode, double eps);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

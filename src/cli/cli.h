@@ -1,0 +1,44 @@
+/* The dca command line. Exit status: 0 success, 1 runtime failure, 2 usage
+ * or configuration error (DESIGN.md §5). Only the CLI may exit. */
+#ifndef DCA_CLI_H
+#define DCA_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+/* Options shared by run, train, gradcheck. */
+typedef struct cli_common {
+    const char *config;
+    const char *output; /* -o */
+    const char **sets;
+    int n_sets;
+    int threads; /* 0: default */
+    bool quiet;
+    char *command_line;
+} cli_common;
+
+int cmd_run(int argc, char **argv, char *command_line);
+int cmd_info(int argc, char **argv);
+
+/* Prints "dca: error: ..." to stderr and returns code. */
+int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Progress line on stderr, only when stderr is a terminal and not quiet. */
+typedef struct progress {
+    bool on;
+    double start, last;
+} progress;
+double cli_now(void);
+void progress_init(progress *p, bool quiet);
+/* done of total units, with a rate in `unit`/s computed from work done. */
+void progress_update(progress *p, int64_t done, int64_t total, double work_done,
+                     const char *unit);
+void progress_end(progress *p);
+
+/* Signals: SIGINT/SIGTERM set a flag that loops poll. */
+void cli_catch_signals(void);
+bool cli_interrupted(void);
+
+#endif

@@ -1,0 +1,79 @@
+/* dca: command dispatch. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "dca/dca.h"
+
+static const char usage[] =
+    "usage: dca COMMAND [ARGS]\n"
+    "\n"
+    "Differentiable cellular automata: simulate, write HDF5 run files.\n"
+    "\n"
+    "commands:\n"
+    "  run CONFIG [-o OUT.h5] [--set SECTION.KEY=VALUE]... [--threads N] [--quiet]\n"
+    "                 simulate the experiment in CONFIG and write a run file\n"
+    "  info RUN.h5    summarise a run file\n"
+    "\n"
+    "  train, gradcheck, eval: planned (see README.md)\n"
+    "\n"
+    "options:\n"
+    "  -h, --help     this help (COMMAND --help: the command's)\n"
+    "  --version      print the version\n"
+    "\n"
+    "Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.\n"
+    "Configuration keys: configs/README.md. Run file layout: docs/hdf5-layout.md.\n";
+
+/* The command line as one string, for the run file's provenance. */
+static char *join_args(int argc, char **argv)
+{
+    size_t n = 1;
+    for (int i = 0; i < argc; i++)
+        n += strlen(argv[i]) + 3;
+    char *s = malloc(n);
+    if (!s)
+        return NULL;
+    s[0] = '\0';
+    for (int i = 0; i < argc; i++) {
+        if (i)
+            strcat(s, " ");
+        bool quote = strpbrk(argv[i], " \t\"'$") != NULL;
+        if (quote)
+            strcat(s, "'");
+        strcat(s, argv[i]);
+        if (quote)
+            strcat(s, "'");
+    }
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("dca %s\n", dca_version());
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "run") == 0) {
+        char *line = join_args(argc, argv);
+        int rc = cmd_run(argc - 1, argv + 1, line);
+        free(line);
+        return rc;
+    }
+    if (strcmp(cmd, "info") == 0)
+        return cmd_info(argc - 1, argv + 1);
+    if (strcmp(cmd, "train") == 0 || strcmp(cmd, "gradcheck") == 0 || strcmp(cmd, "eval") == 0)
+        return cli_fail(EXIT_USAGE, "'dca %s' is not implemented in dca %s yet", cmd,
+                        dca_version());
+    fputs(usage, stderr);
+    return cli_fail(EXIT_USAGE, "unknown command '%s'", cmd);
+}

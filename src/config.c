@@ -1,0 +1,700 @@
+/* Configuration loading: schema table, INI parsing with line numbers,
+ * overrides, per-key checks and cross-key checks. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "text.h"
+
+/* ---- schema --------------------------------------------------------------
+ * A check parses value into cfg or writes why it is wrong ("expected ...").
+ * Checks run in table order, so a check may read fields of earlier keys. */
+typedef bool (*check_fn)(dca_config *cfg, const char *value, char *why, size_t len);
+
+typedef struct key_def {
+    const char *section, *key, *def;
+    check_fn check;
+    const char *doc;
+} key_def;
+
+static bool check_size(dca_config *c, const char *v, char *why, size_t len)
+{
+    dca_error e;
+    if (dca_lattice_parse(v, &c->lattice, &e)) {
+        snprintf(why, len, "%s", e.msg);
+        return false;
+    }
+    return true;
+}
+
+static bool parse_count(const char *v, int64_t lo, int64_t hi, int64_t *out, char *why, size_t len,
+                        const char *what)
+{
+    int64_t x;
+    if (!dca_parse_i64(v, &x) || x < lo || x > hi) {
+        snprintf(why, len, "expected %s: a whole number from %lld to %lld", what, (long long)lo,
+                 (long long)hi);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+static bool check_states(dca_config *c, const char *v, char *why, size_t len)
+{
+    int64_t k;
+    if (!parse_count(v, 2, 65536, &k, why, len, "the number of states"))
+        return false;
+    c->states = (int)k;
+    return true;
+}
+
+static bool check_nonempty(const char *v, char *why, size_t len)
+{
+    if (!*v) {
+        snprintf(why, len, "expected a value");
+        return false;
+    }
+    return true;
+}
+
+static bool check_neighborhood(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->neighborhood = v;
+    return check_nonempty(v, why, len);
+}
+
+static bool check_rule_kind(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->rule_kind = v;
+    if (strcmp(v, "table") == 0)
+        return true;
+    if (strcmp(v, "outer-totalistic") == 0)
+        snprintf(why, len, "outer-totalistic rules are not implemented in dca %s yet; use table",
+                 dca_version());
+    else
+        snprintf(why, len, "expected table or outer-totalistic");
+    return false;
+}
+
+static bool check_mode(dca_config *c, const char *v, char *why, size_t len)
+{
+    if (strcmp(v, "auto") == 0)
+        c->mode = c->states == 2 ? DCA_MODE_BINARY : DCA_MODE_SOFTMAX;
+    else if (strcmp(v, "binary") == 0)
+        c->mode = DCA_MODE_BINARY;
+    else if (strcmp(v, "softmax") == 0)
+        c->mode = DCA_MODE_SOFTMAX;
+    else {
+        snprintf(why, len, "expected auto, binary or softmax");
+        return false;
+    }
+    if (c->mode == DCA_MODE_BINARY && c->states != 2) {
+        snprintf(why, len, "binary mode needs [lattice] states = 2 (it is %d); use softmax",
+                 c->states);
+        return false;
+    }
+    return true;
+}
+
+static bool check_weights(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->weights = v;
+    return check_nonempty(v, why, len);
+}
+
+static bool parse_seed(const char *v, uint64_t *out, char *why, size_t len)
+{
+    if (!dca_parse_u64(v, out)) {
+        snprintf(why, len, "expected a seed: a whole number from 0 to 18446744073709551615");
+        return false;
+    }
+    return true;
+}
+
+static bool check_rule_seed(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_seed(v, &c->rule_seed, why, len);
+}
+
+static bool check_configurations(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 1, (int64_t)1 << 40, &c->configurations, why, len,
+                       "the number of configurations");
+}
+
+static bool check_init_kind(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->init_kind = v;
+    return check_nonempty(v, why, len);
+}
+
+static bool check_eps(dca_config *c, const char *v, char *why, size_t len)
+{
+    double e, hi = (double)(c->states - 1) / c->states;
+    if (!dca_parse_double(v, &e) || !(e >= 0.0 && e < hi)) {
+        snprintf(why, len, "expected eps in [0, %g) for %d states (0 keeps states exact)", hi,
+                 c->states);
+        return false;
+    }
+    c->eps = e;
+    return true;
+}
+
+static bool check_init_seed(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_seed(v, &c->init_seed, why, len);
+}
+
+static bool check_steps(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 0, (int64_t)1 << 40, &c->steps, why, len, "the number of steps");
+}
+
+static bool check_gradients(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->gradients = v;
+    if (strcmp(v, "none") == 0)
+        return true;
+    if (strcmp(v, "forward") == 0 || strcmp(v, "reverse") == 0)
+        snprintf(why, len, "gradients are not implemented in dca %s yet; use none", dca_version());
+    else
+        snprintf(why, len, "expected none, forward or reverse");
+    return false;
+}
+
+static bool check_record(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->record_values = false;
+    char buf[256];
+    if (strlen(v) >= sizeof buf) {
+        snprintf(why, len, "expected values, gradients or none, separated by commas");
+        return false;
+    }
+    strcpy(buf, v);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        dca_trim(tok);
+        if (strcmp(tok, "values") == 0)
+            c->record_values = true;
+        else if (strcmp(tok, "none") == 0)
+            continue;
+        else if (strcmp(tok, "gradients") == 0) {
+            snprintf(why, len, "recording gradients needs gradients = forward, which is not "
+                               "implemented in dca %s yet", dca_version());
+            return false;
+        } else {
+            snprintf(why, len, "unknown item '%s': expected values, gradients or none", tok);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool check_record_configurations(dca_config *c, const char *v, char *why, size_t len)
+{
+    if (strcmp(v, "all") == 0) {
+        c->record_configurations = 0;
+        return true;
+    }
+    return parse_count(v, 1, (int64_t)1 << 40, &c->record_configurations, why, len,
+                       "'all' or the number of configurations to record");
+}
+
+static bool check_record_every(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 1, (int64_t)1 << 40, &c->record_every, why, len, "a step stride");
+}
+
+static bool check_output_file(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->output_file = v;
+    return check_nonempty(v, why, len);
+}
+
+static bool check_compression(dca_config *c, const char *v, char *why, size_t len)
+{
+    const char *rest;
+    int64_t level;
+    if (strcmp(v, "none") == 0) {
+        c->gzip = 0;
+        return true;
+    }
+    if ((rest = dca_strip_prefix(v, "gzip:")) && dca_parse_i64(rest, &level) && level >= 1 &&
+        level <= 9) {
+        c->gzip = (int)level;
+        return true;
+    }
+    snprintf(why, len, "expected none or gzip:LEVEL with LEVEL 1..9");
+    return false;
+}
+
+/* The default output file is derived from the configuration's name. */
+#define DEFAULT_OUTPUT "runs/<config name>.h5"
+
+static const key_def schema[] = {
+    {"lattice", "size", "149", check_size,
+     "Cells: N for a ring of N cells, HxW for a torus of H rows and W columns."},
+    {"lattice", "states", "2", check_states, "Number of cell states k (2..65536)."},
+    {"lattice", "neighborhood", "radius:1", check_neighborhood,
+     "radius:R (1D, offsets -R..R), moore:R or vonneumann:R (2D, row-major (dy,dx)), "
+     "offsets:-1,0,1 or offsets:(-1,0),(0,0),(1,0). The first offset is the most significant "
+     "digit of the pattern index."},
+    {"rule", "kind", "table", check_rule_kind, "table (a full pattern table)."},
+    {"rule", "mode", "auto", check_mode,
+     "binary (k = 2, sigmoid, one weight per pattern), softmax (k weights per pattern), or auto "
+     "(binary when k = 2, else softmax)."},
+    {"rule", "weights", "normal:1", check_weights,
+     "normal:STD, zeros, list:W0,W1,..., probabilities:P0,P1,..., wolfram:N, hex:DIGITS, "
+     "mix:A,B,ALPHA, life:Bxx/Syy, file:PATH.h5:/DATASET."},
+    {"rule", "seed", "1", check_rule_seed, "Seed for normal: weights."},
+    {"init", "configurations", "1", check_configurations,
+     "Number of initial configurations B (a file: source sets it when this key is not given)."},
+    {"init", "kind", "bernoulli:0.5", check_init_kind,
+     "bernoulli:P, uniform-density, uniform-states, single, file:PATH.h5:/DATASET."},
+    {"init", "eps", "1e-3", check_eps,
+     "A certain state becomes 1-eps, the others share eps: x -> (1 - eps k/(k-1)) x + "
+     "eps/(k-1). 0 keeps 0/1 states exact."},
+    {"init", "seed", "1", check_init_seed, "Seed for random initial configurations."},
+    {"run", "steps", "100", check_steps, "Number of steps T."},
+    {"run", "gradients", "none", check_gradients, "none (forward and reverse: a later version)."},
+    {"run", "record", "values", check_record, "What to store: values, or none."},
+    {"run", "record-configurations", "all", check_record_configurations,
+     "How many configurations (the first G) to record: all or G."},
+    {"run", "record-every", "1", check_record_every,
+     "Record steps 0, s, 2s, ... and always the final step."},
+    {"output", "file", DEFAULT_OUTPUT, check_output_file,
+     "Run file to write (relative to the working directory); -o overrides it."},
+    {"output", "compression", "gzip:4", check_compression,
+     "none or gzip:LEVEL (with shuffle) for recorded series."},
+};
+enum { n_keys = sizeof schema / sizeof *schema };
+
+static const char *const sections[] = {"lattice", "rule", "init", "run", "output"};
+
+int dca_config_schema(const dca_config_key_doc **keys)
+{
+    static dca_config_key_doc docs[n_keys];
+    for (int i = 0; i < n_keys; i++)
+        docs[i] = (dca_config_key_doc){schema[i].section, schema[i].key, schema[i].def,
+                                       schema[i].doc};
+    *keys = docs;
+    return n_keys;
+}
+
+/* ---- store: one value per schema key, with its origin ------------------- */
+
+typedef enum origin { FROM_DEFAULT, FROM_FILE, FROM_SET } origin;
+
+typedef struct entry {
+    char *value;
+    origin from;
+    int line; /* FROM_FILE: line of the key */
+    char *set_text;
+} entry;
+
+struct dca_config_store {
+    entry e[n_keys];
+    char *text; /* effective INI */
+};
+
+static int find_key(const char *section, const char *key)
+{
+    for (int i = 0; i < n_keys; i++)
+        if (strcmp(schema[i].section, section) == 0 && strcmp(schema[i].key, key) == 0)
+            return i;
+    return -1;
+}
+
+static bool known_section(const char *s)
+{
+    for (size_t i = 0; i < sizeof sections / sizeof *sections; i++)
+        if (strcmp(sections[i], s) == 0)
+            return true;
+    return false;
+}
+
+static void keys_of(const char *section, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    for (int i = 0; i < n_keys; i++)
+        if (strcmp(schema[i].section, section) == 0) {
+            size_t n = strlen(buf);
+            snprintf(buf + n, len - n, "%s%s", n ? ", " : "", schema[i].key);
+        }
+}
+
+/* ---- INI parsing with line numbers ---------------------------------------
+ * inih 55 (Debian) has no line numbers in its handler and cuts lines at
+ * INI_MAX_LINE. We feed it through ini_parse_stream with a reader that
+ * counts lines, rejects over-long lines instead of letting inih split them,
+ * and checks section names (inih does not report empty sections). */
+typedef struct parse_state {
+    dca_config *cfg;
+    const char *text;
+    size_t pos;
+    int line;
+    bool raw_indented; /* the current line starts with white space */
+    int err_line;
+    char err[DCA_ERROR_MSG_LEN];
+    int last_key; /* schema index of the last key line, for continuations */
+} parse_state;
+
+static void parse_fail(parse_state *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void parse_fail(parse_state *ps, const char *fmt, ...)
+{
+    if (ps->err_line)
+        return;
+    ps->err_line = ps->line;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ps->err, sizeof ps->err, fmt, ap);
+    va_end(ap);
+}
+
+static char *reader(char *str, int num, void *stream)
+{
+    parse_state *ps = stream;
+    if (ps->err_line || !ps->text[ps->pos])
+        return NULL;
+    const char *start = ps->text + ps->pos;
+    const char *nl = strchr(start, '\n');
+    size_t n = nl ? (size_t)(nl - start) + 1 : strlen(start);
+    ps->line++;
+    if (n + 1 > (size_t)num) {
+        parse_fail(ps, "line is longer than %d characters; continue a long value on indented "
+                       "lines below the key", num - 2);
+        return NULL;
+    }
+    memcpy(str, start, n);
+    str[n] = '\0';
+    ps->pos += n;
+    ps->raw_indented = isspace((unsigned char)str[0]) && str[0] != '\n' && str[0] != '\r';
+    /* Section names. */
+    const char *p = str;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (*p == '[') {
+        const char *close = strchr(p, ']');
+        if (close) {
+            char name[128];
+            size_t len = (size_t)(close - p - 1);
+            if (len >= sizeof name)
+                len = sizeof name - 1;
+            memcpy(name, p + 1, len);
+            name[len] = '\0';
+            dca_trim(name);
+            if (!known_section(name))
+                parse_fail(ps, "unknown section [%s]; expected [lattice], [rule], [init], [run] "
+                               "or [output]", name);
+        }
+    }
+    return str;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    parse_state *ps = user;
+    struct dca_config_store *st = ps->cfg->store;
+    int i = find_key(section, name);
+    if (ps->raw_indented && ps->last_key >= 0 && i == ps->last_key) {
+        /* A continuation line: join with a space (lists accept spaces). */
+        entry *e = &st->e[i];
+        size_t a = strlen(e->value), b = strlen(value);
+        char *v = realloc(e->value, a + b + 2);
+        if (!v) {
+            parse_fail(ps, "out of memory");
+            return 0;
+        }
+        v[a] = ' ';
+        memcpy(v + a + 1, value, b + 1);
+        e->value = v;
+        return 1;
+    }
+    if (!*section) {
+        parse_fail(ps, "key '%s' is outside any section; put it under [lattice], [rule], [init], "
+                       "[run] or [output]", name);
+        return 0;
+    }
+    if (i < 0) {
+        char keys[512];
+        keys_of(section, keys, sizeof keys);
+        parse_fail(ps, "unknown key '%s' in [%s]; expected one of: %s", name, section, keys);
+        return 0;
+    }
+    entry *e = &st->e[i];
+    if (e->from == FROM_FILE) {
+        parse_fail(ps, "[%s] %s is set twice (first on line %d)", section, name, e->line);
+        return 0;
+    }
+    char *v = dca_strdup(value);
+    if (!v) {
+        parse_fail(ps, "out of memory");
+        return 0;
+    }
+    free(e->value);
+    e->value = v;
+    e->from = FROM_FILE;
+    e->line = ps->line;
+    ps->last_key = i;
+    return 1;
+}
+
+static char *read_file(const char *path, dca_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        dca_error_set(err, DCA_ERR_CONFIG, "%s: cannot open the configuration: %s", path,
+                      strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            fclose(f);
+            dca_error_set(err, DCA_ERR_NOMEM, "out of memory reading %s", path);
+            return NULL;
+        }
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (n < cap - 1)
+            break;
+        cap *= 2;
+        char *b = realloc(buf, cap);
+        if (!b)
+            free(buf);
+        buf = b;
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    buf[n] = '\0';
+    if (bad || strlen(buf) != n) {
+        free(buf);
+        dca_error_set(err, DCA_ERR_CONFIG, "%s: cannot read the configuration (%s)", path,
+                      bad ? "read error" : "it contains a NUL byte: not a text file");
+        return NULL;
+    }
+    return buf;
+}
+
+/* ---- public ---------------------------------------------------------------- */
+
+const char *dca_config_where(const dca_config *cfg, const char *section, const char *key,
+                             char *buf, size_t len)
+{
+    int i = find_key(section, key);
+    if (i < 0) {
+        snprintf(buf, len, "[%s] %s", section, key);
+        return buf;
+    }
+    const entry *e = &cfg->store->e[i];
+    switch (e->from) {
+    case FROM_FILE:
+        snprintf(buf, len, "%s:%d: [%s] %s = %s", cfg->path, e->line, section, key, e->value);
+        break;
+    case FROM_SET:
+        snprintf(buf, len, "--set %s", e->set_text);
+        break;
+    case FROM_DEFAULT:
+        snprintf(buf, len, "[%s] %s = %s (the default)", section, key, e->value);
+        break;
+    }
+    return buf;
+}
+
+bool dca_config_given(const dca_config *cfg, const char *section, const char *key)
+{
+    int i = find_key(section, key);
+    return i >= 0 && cfg->store->e[i].from != FROM_DEFAULT;
+}
+
+const char *dca_config_basedir(const dca_config *cfg, const char *section, const char *key)
+{
+    int i = find_key(section, key);
+    return i >= 0 && cfg->store->e[i].from == FROM_FILE ? cfg->basedir : ".";
+}
+
+const char *dca_config_text(dca_config *cfg)
+{
+    struct dca_config_store *st = cfg->store;
+    if (st->text)
+        return st->text;
+    size_t cap = 256;
+    for (int i = 0; i < n_keys; i++)
+        cap += strlen(schema[i].section) + strlen(schema[i].key) + strlen(st->e[i].value) + 16;
+    char *t = malloc(cap);
+    if (!t)
+        return "";
+    size_t n = 0;
+    n += (size_t)snprintf(t + n, cap - n, "; effective configuration (dca %s)\n", dca_version());
+    const char *cur = "";
+    for (int i = 0; i < n_keys; i++) {
+        if (strcmp(cur, schema[i].section) != 0) {
+            cur = schema[i].section;
+            n += (size_t)snprintf(t + n, cap - n, "%s[%s]\n", i ? "\n" : "", cur);
+        }
+        n += (size_t)snprintf(t + n, cap - n, "%s = %s\n", schema[i].key, st->e[i].value);
+    }
+    st->text = t;
+    return t;
+}
+
+void dca_config_destroy(dca_config *cfg)
+{
+    if (!cfg)
+        return;
+    if (cfg->store) {
+        for (int i = 0; i < n_keys; i++) {
+            free(cfg->store->e[i].value);
+            free(cfg->store->e[i].set_text);
+        }
+        free(cfg->store->text);
+        free(cfg->store);
+    }
+    free(cfg->path);
+    free(cfg->basedir);
+    free(cfg);
+}
+
+/* The stem of path: "configs/rule30.ini" -> "rule30". */
+static void stem(const char *path, char *buf, size_t len)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    snprintf(buf, len, "%s", base);
+    char *dot = strrchr(buf, '.');
+    if (dot && dot != buf)
+        *dot = '\0';
+}
+
+static dca_status apply_set(dca_config *cfg, const char *set, dca_error *err)
+{
+    const char *eq = strchr(set, '=');
+    const char *dot = strchr(set, '.');
+    if (!eq || !dot || dot > eq)
+        return dca_error_set(err, DCA_ERR_CONFIG,
+                             "--set %s: expected SECTION.KEY=VALUE, e.g. rule.weights=wolfram:110",
+                             set);
+    char section[64], key[64];
+    size_t ls = (size_t)(dot - set), lk = (size_t)(eq - dot - 1);
+    if (ls >= sizeof section || lk >= sizeof key)
+        return dca_error_set(err, DCA_ERR_CONFIG, "--set %s: unknown key", set);
+    memcpy(section, set, ls);
+    section[ls] = '\0';
+    memcpy(key, dot + 1, lk);
+    key[lk] = '\0';
+    dca_trim(section);
+    dca_trim(key);
+    if (!known_section(section))
+        return dca_error_set(err, DCA_ERR_CONFIG,
+                             "--set %s: unknown section [%s]; expected lattice, rule, init, run "
+                             "or output", set, section);
+    int i = find_key(section, key);
+    if (i < 0) {
+        char keys[512];
+        keys_of(section, keys, sizeof keys);
+        return dca_error_set(err, DCA_ERR_CONFIG,
+                             "--set %s: unknown key '%s' in [%s]; expected one of: %s", set, key,
+                             section, keys);
+    }
+    entry *e = &cfg->store->e[i];
+    char *v = dca_strdup(eq + 1), *s = dca_strdup(set);
+    if (!v || !s) {
+        free(v);
+        free(s);
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    }
+    dca_trim(v);
+    free(e->value);
+    free(e->set_text);
+    e->value = v;
+    e->set_text = s;
+    e->from = FROM_SET;
+    return DCA_OK;
+}
+
+dca_status dca_config_load(const char *path, const char *const *sets, int n_sets,
+                           dca_config **out, dca_error *err)
+{
+    dca_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg || !(cfg->store = calloc(1, sizeof *cfg->store))) {
+        free(cfg);
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    }
+    dca_status st = DCA_OK;
+    cfg->path = dca_strdup(path ? path : "(no file)");
+    char name[256];
+    stem(path ? path : "run", name, sizeof name);
+    for (int i = 0; i < n_keys; i++) {
+        char def[512];
+        if (strcmp(schema[i].def, DEFAULT_OUTPUT) == 0)
+            snprintf(def, sizeof def, "runs/%s.h5", name);
+        else
+            snprintf(def, sizeof def, "%s", schema[i].def);
+        cfg->store->e[i].value = dca_strdup(def);
+        if (!cfg->store->e[i].value) {
+            st = dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    if (path) {
+        const char *slash = strrchr(path, '/');
+        cfg->basedir = slash ? strndup(path, (size_t)(slash - path ? slash - path : 1))
+                             : dca_strdup(".");
+        char *text = read_file(path, err);
+        if (!text) {
+            st = err ? err->status : DCA_ERR_CONFIG;
+            goto fail;
+        }
+        parse_state ps = {.cfg = cfg, .text = text, .last_key = -1};
+        int r = ini_parse_stream(reader, &ps, handler, &ps);
+        free(text);
+        if (ps.err_line) {
+            st = dca_error_set(err, DCA_ERR_CONFIG, "%s:%d: %s", path, ps.err_line, ps.err);
+            goto fail;
+        }
+        if (r != 0) {
+            st = dca_error_set(err, DCA_ERR_CONFIG,
+                               "%s:%d: syntax error: expected [section], key = value, or a "
+                               "comment starting with ; or #", path, r);
+            goto fail;
+        }
+    } else {
+        cfg->basedir = dca_strdup(".");
+    }
+    for (int i = 0; i < n_sets; i++)
+        if ((st = apply_set(cfg, sets[i], err)))
+            goto fail;
+    for (int i = 0; i < n_keys; i++) {
+        char why[768];
+        if (!schema[i].check(cfg, cfg->store->e[i].value, why, sizeof why)) {
+            char where[512];
+            dca_config_where(cfg, schema[i].section, schema[i].key, where, sizeof where);
+            st = dca_error_set(err, DCA_ERR_CONFIG, "%s: %s", where, why);
+            goto fail;
+        }
+    }
+    if (!dca_config_given(cfg, "init", "configurations"))
+        cfg->configurations = 0;
+    if (cfg->record_configurations && cfg->configurations &&
+        cfg->record_configurations > cfg->configurations) {
+        char where[512];
+        dca_config_where(cfg, "run", "record-configurations", where, sizeof where);
+        st = dca_error_set(err, DCA_ERR_CONFIG,
+                           "%s: more configurations to record than [init] configurations = %lld",
+                           where, (long long)cfg->configurations);
+        goto fail;
+    }
+    *out = cfg;
+    return DCA_OK;
+fail:
+    dca_config_destroy(cfg);
+    return st;
+}

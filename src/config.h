@@ -1,0 +1,72 @@
+/* Experiment configuration: INI files (libinih) plus --set overrides.
+ *
+ * Every key is declared once in the schema table of config.c with its
+ * default and its check; configs/README.md documents the same table. The
+ * loader keeps where each value came from (file and line, --set, or the
+ * default) so that every error can name it. */
+#ifndef DCA_CONFIG_H
+#define DCA_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dca/dca.h"
+
+typedef struct dca_config {
+    char *path;    /* the configuration file */
+    char *basedir; /* its directory: relative file: paths in it start here */
+
+    /* [lattice] */
+    dca_lattice lattice;
+    int states;
+    const char *neighborhood;
+    /* [rule] */
+    const char *rule_kind;
+    dca_mode mode;
+    const char *weights;
+    uint64_t rule_seed;
+    /* [init] */
+    int64_t configurations; /* 0: not given (a file: source decides; else 1) */
+    const char *init_kind;
+    double eps;
+    uint64_t init_seed;
+    /* [run] */
+    int64_t steps;
+    const char *gradients;
+    bool record_values;
+    int64_t record_configurations; /* 0: all */
+    int64_t record_every;
+    /* [output] */
+    const char *output_file;
+    int gzip; /* 0: none */
+
+    struct dca_config_store *store; /* values and where they came from */
+} dca_config;
+
+/* Loads path (NULL: defaults only), then applies the overrides
+ * ("section.key=value", n_sets of them), then checks every key and the
+ * combinations. On failure err names the file, line and key. */
+dca_status dca_config_load(const char *path, const char *const *sets, int n_sets,
+                           dca_config **out, dca_error *err);
+void dca_config_destroy(dca_config *cfg);
+
+/* "FILE:LINE: [section] key = value" or "--set section.key=value" or
+ * "[section] key = value (default)": the place to name in an error. */
+const char *dca_config_where(const dca_config *cfg, const char *section, const char *key,
+                             char *buf, size_t len);
+/* True when the key came from the file or --set rather than the default. */
+bool dca_config_given(const dca_config *cfg, const char *section, const char *key);
+/* Base directory for a relative path in this key's value: the config
+ * file's directory for values from the file, "." otherwise. */
+const char *dca_config_basedir(const dca_config *cfg, const char *section, const char *key);
+/* The effective configuration as INI text (every key, defaults included).
+ * Owned by cfg. */
+const char *dca_config_text(dca_config *cfg);
+
+/* Schema introspection (for docs and tests). */
+typedef struct dca_config_key_doc {
+    const char *section, *key, *def, *doc;
+} dca_config_key_doc;
+int dca_config_schema(const dca_config_key_doc **keys);
+
+#endif

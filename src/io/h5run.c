@@ -1,0 +1,380 @@
+/* Run files (docs/hdf5-layout.md). */
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5_hl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "h5util.h"
+#include "io/io.h"
+
+enum { max_series = 8 };
+
+typedef struct series {
+    hid_t dset;
+    int rank;
+    hsize_t dims[DCA_H5_MAX_RANK];
+    int64_t inner_size;
+} series;
+
+struct dca_runfile {
+    char *path;
+    char *partial;
+    hid_t file;
+    series s[max_series];
+    int nseries;
+    int64_t rows_written;
+    double flush_seconds;
+    struct timespec last_flush;
+};
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
+}
+
+const char *dca_runfile_partial_path(const dca_runfile *rf) { return rf->partial; }
+
+static hid_t open_group(dca_runfile *rf, const char *group)
+{
+    if (strcmp(group, "/") == 0)
+        return H5Gopen2(rf->file, "/", H5P_DEFAULT);
+    if (H5Lexists(rf->file, group, H5P_DEFAULT) > 0)
+        return H5Gopen2(rf->file, group, H5P_DEFAULT);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t g = H5Gcreate2(rf->file, group, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    H5Pclose(lcpl);
+    return g;
+}
+
+static dca_status write_attr(dca_runfile *rf, const char *group, const char *name, hid_t type,
+                             const void *value, dca_error *err)
+{
+    hid_t g = open_group(rf, group);
+    if (g < 0)
+        return dca_h5_fail(err, DCA_ERR_IO, "%s: cannot create group %s", rf->partial, group);
+    if (H5Aexists(g, name) > 0)
+        H5Adelete(g, name);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(g, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t e = a < 0 ? -1 : H5Awrite(a, type, value);
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(sp);
+    H5Gclose(g);
+    if (e < 0)
+        return dca_h5_fail(err, DCA_ERR_IO, "%s: cannot write attribute %s@%s", rf->partial,
+                           group, name);
+    return DCA_OK;
+}
+
+dca_status dca_runfile_attr_i64(dca_runfile *rf, const char *group, const char *name, int64_t v,
+                                dca_error *err)
+{
+    return write_attr(rf, group, name, H5T_NATIVE_INT64, &v, err);
+}
+
+dca_status dca_runfile_attr_f64(dca_runfile *rf, const char *group, const char *name, double v,
+                                dca_error *err)
+{
+    return write_attr(rf, group, name, H5T_NATIVE_DOUBLE, &v, err);
+}
+
+dca_status dca_runfile_attr_str(dca_runfile *rf, const char *group, const char *name,
+                                const char *v, dca_error *err)
+{
+    hid_t t = dca_h5_str_type();
+    dca_status st = write_attr(rf, group, name, t, &v, err);
+    H5Tclose(t);
+    return st;
+}
+
+dca_status dca_runfile_create(const char *path, const dca_run_meta *meta, dca_runfile **out,
+                              dca_error *err)
+{
+    dca_h5_quiet();
+    dca_runfile *rf = calloc(1, sizeof *rf);
+    size_t n = strlen(path);
+    if (!rf || !(rf->path = malloc(n + 1)) || !(rf->partial = malloc(n + 9))) {
+        if (rf)
+            free(rf->path);
+        free(rf);
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    }
+    memcpy(rf->path, path, n + 1);
+    snprintf(rf->partial, n + 9, "%s.partial", path);
+    rf->flush_seconds = meta->flush_seconds;
+    /* Latest format with SWMR-compatible structures off: h5py of any
+     * version in Debian reads 1.8-format files. */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_EARLIEST, H5F_LIBVER_LATEST);
+    rf->file = H5Fcreate(rf->partial, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (rf->file < 0) {
+        dca_status st = dca_h5_fail(err, DCA_ERR_IO, "%s: cannot create the run file",
+                                    rf->partial);
+        free(rf->path);
+        free(rf->partial);
+        free(rf);
+        return st;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &rf->last_flush);
+    char created[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    dca_status st;
+    if ((st = dca_runfile_attr_str(rf, "/", "format", "dca-run", err)) ||
+        (st = dca_runfile_attr_i64(rf, "/", "format_version", DCA_FORMAT_VERSION, err)) ||
+        (st = dca_runfile_attr_str(rf, "/", "dca_version", dca_version(), err)) ||
+        (st = dca_runfile_attr_str(rf, "/", "config", meta->config_text, err)) ||
+        (st = dca_runfile_attr_str(rf, "/", "command", meta->command, err)) ||
+        (st = dca_runfile_attr_str(rf, "/", "created", created, err))) {
+        dca_runfile_close(rf, false, NULL);
+        return st;
+    }
+    *out = rf;
+    return DCA_OK;
+}
+
+static dca_status write_array(dca_runfile *rf, const char *name, hid_t mem_type, hid_t file_type,
+                              int rank, const hsize_t *dims, const void *data, dca_error *err)
+{
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t sp = H5Screate_simple(rank, dims, NULL);
+    hid_t d = H5Dcreate2(rf->file, name, file_type, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t e = d < 0 ? -1 : H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+    if (d >= 0)
+        H5Dclose(d);
+    H5Sclose(sp);
+    H5Pclose(lcpl);
+    if (e < 0)
+        return dca_h5_fail(err, DCA_ERR_IO, "%s: cannot write %s", rf->partial, name);
+    return DCA_OK;
+}
+
+dca_status dca_runfile_write_rule(dca_runfile *rf, const dca_rule *rule, const char *nbhd_spec,
+                                  dca_error *err)
+{
+    const dca_nbhd *nb = dca_rule_nbhd(rule);
+    hsize_t od[2] = {(hsize_t)dca_nbhd_count(nb), (hsize_t)dca_nbhd_dims(nb)};
+    dca_status st = write_array(rf, "/rule/offsets", H5T_NATIVE_INT32, H5T_STD_I32LE, 2, od,
+                                dca_nbhd_offsets(nb), err);
+    if (st)
+        return st;
+    bool binary = dca_rule_mode(rule) == DCA_MODE_BINARY;
+    hsize_t wd[2] = {(hsize_t)dca_rule_patterns(rule), (hsize_t)dca_rule_outputs(rule)};
+    int rank = binary ? 1 : 2;
+    if ((st = write_array(rf, "/rule/weights", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, rank, wd,
+                          dca_rule_weights(rule), err)) ||
+        (st = write_array(rf, "/rule/probabilities", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, rank, wd,
+                          dca_rule_probabilities(rule), err)) ||
+        (st = dca_runfile_attr_str(rf, "/rule", "kind", "table", err)) ||
+        (st = dca_runfile_attr_str(rf, "/rule", "mode", binary ? "binary" : "softmax", err)) ||
+        (st = dca_runfile_attr_i64(rf, "/rule", "states", dca_rule_states(rule), err)) ||
+        (st = dca_runfile_attr_str(rf, "/rule", "neighborhood", nbhd_spec, err)) ||
+        (st = dca_runfile_attr_i64(rf, "/rule", "hard", dca_rule_is_hard(rule), err)))
+        return st;
+    if (dca_rule_states(rule) == 2) {
+        size_t len = (size_t)(dca_rule_patterns(rule) / 4 + 2);
+        char *hex = malloc(len);
+        if (!hex)
+            return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+        dca_rule_hex(rule, hex, len);
+        st = dca_runfile_attr_str(rf, "/rule", "hardened_hex", hex, err);
+        free(hex);
+    }
+    return st;
+}
+
+/* Chunks: one configuration, a few rows, the whole inner block, sized to
+ * about 1 MiB; an inner block over 4 MiB is split along its first axis. */
+static void choose_chunk(const dca_series_spec *sp, hsize_t *chunk)
+{
+    double inner = 8;
+    for (int i = 0; i < sp->inner_rank; i++) {
+        chunk[2 + i] = (hsize_t)sp->inner[i];
+        inner *= (double)sp->inner[i];
+    }
+    chunk[0] = 1;
+    chunk[1] = 1;
+    if (inner < 1048576.0) {
+        double rows = 1048576.0 / inner;
+        chunk[1] = (hsize_t)(rows < (double)sp->rows ? rows : (double)sp->rows);
+        if (chunk[1] < 1)
+            chunk[1] = 1;
+    } else if (sp->inner_rank > 0) {
+        while (inner > 4194304.0 && chunk[2] > 1) {
+            inner /= (double)chunk[2];
+            chunk[2] = (chunk[2] + 1) / 2;
+            inner *= (double)chunk[2];
+        }
+    }
+}
+
+dca_status dca_runfile_series(dca_runfile *rf, const dca_series_spec *spec, int *series_id,
+                              dca_error *err)
+{
+    if (rf->nseries == max_series)
+        return dca_error_set(err, DCA_ERR_ARG, "too many series in one run file");
+    series *s = &rf->s[rf->nseries];
+    s->rank = 2 + spec->inner_rank;
+    s->dims[0] = (hsize_t)spec->configs;
+    s->dims[1] = (hsize_t)spec->rows;
+    s->inner_size = 1;
+    for (int i = 0; i < spec->inner_rank; i++) {
+        s->dims[2 + i] = (hsize_t)spec->inner[i];
+        s->inner_size *= spec->inner[i];
+    }
+    hsize_t chunk[DCA_H5_MAX_RANK];
+    choose_chunk(spec, chunk);
+    double chunk_bytes = 8;
+    for (int i = 0; i < s->rank; i++)
+        chunk_bytes *= (double)chunk[i];
+
+    dca_status st = DCA_OK;
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE),
+          dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    hid_t sp = H5Screate_simple(s->rank, s->dims, NULL);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    H5Pset_chunk(dcpl, s->rank, chunk);
+    if (spec->gzip > 0) {
+        H5Pset_shuffle(dcpl);
+        H5Pset_deflate(dcpl, (unsigned)spec->gzip);
+    }
+    /* One row touches one chunk per configuration (more when the inner
+     * block is split): the cache must hold them all, or every row would
+     * re-read and re-compress chunks (DESIGN.md §4). */
+    double inner_chunks = 1;
+    for (int i = 0; i < spec->inner_rank; i++)
+        inner_chunks *= (double)((s->dims[2 + i] + chunk[2 + i] - 1) / chunk[2 + i]);
+    double cache = chunk_bytes * (double)spec->configs * inner_chunks + 1048576.0;
+    H5Pset_chunk_cache(dapl, 100003, (size_t)cache, 1.0);
+    s->dset = H5Dcreate2(rf->file, spec->name, H5T_IEEE_F64LE, sp, lcpl, dcpl, dapl);
+    if (s->dset < 0) {
+        st = dca_h5_fail(err, DCA_ERR_IO, "%s: cannot create %s", rf->partial, spec->name);
+        goto done;
+    }
+    /* Axis labels and the recorded step numbers as a dimension scale. */
+    char tname[256];
+    snprintf(tname, sizeof tname, "%s_times", spec->name);
+    hsize_t rd[1] = {(hsize_t)spec->rows};
+    if ((st = write_array(rf, tname, H5T_NATIVE_INT64, H5T_STD_I64LE, 1, rd, spec->times, err)))
+        goto done;
+    hid_t tds = H5Dopen2(rf->file, tname, H5P_DEFAULT);
+    if (tds < 0 || H5DSset_scale(tds, "step") < 0 || H5DSattach_scale(s->dset, tds, 1) < 0) {
+        if (tds >= 0)
+            H5Dclose(tds);
+        st = dca_h5_fail(err, DCA_ERR_IO, "%s: cannot attach the time scale to %s", rf->partial,
+                         spec->name);
+        goto done;
+    }
+    H5Dclose(tds);
+    H5DSset_label(s->dset, 0, "configuration");
+    H5DSset_label(s->dset, 1, "step");
+    for (int i = 0; i < spec->inner_rank; i++)
+        if (spec->inner_labels[i])
+            H5DSset_label(s->dset, (unsigned)(2 + i), spec->inner_labels[i]);
+    *series_id = rf->nseries++;
+done:
+    H5Sclose(sp);
+    H5Pclose(lcpl);
+    H5Pclose(dcpl);
+    H5Pclose(dapl);
+    return st;
+}
+
+static dca_status flush(dca_runfile *rf, dca_error *err)
+{
+    dca_status st = dca_runfile_attr_i64(rf, "/run", "rows_written", rf->rows_written, err);
+    if (st)
+        return st;
+    if (H5Fflush(rf->file, H5F_SCOPE_GLOBAL) < 0)
+        return dca_h5_fail(err, DCA_ERR_IO, "%s: flush failed", rf->partial);
+    clock_gettime(CLOCK_MONOTONIC, &rf->last_flush);
+    return DCA_OK;
+}
+
+dca_status dca_runfile_series_row(dca_runfile *rf, int series_id, int64_t row, const double *data,
+                                  int64_t config_stride, dca_error *err)
+{
+    series *s = &rf->s[series_id];
+    hid_t fsp = H5Dget_space(s->dset);
+    hsize_t start[DCA_H5_MAX_RANK] = {0}, count[DCA_H5_MAX_RANK];
+    memcpy(count, s->dims, sizeof count);
+    start[1] = (hsize_t)row;
+    count[1] = 1;
+    /* Memory: G blocks of inner_size doubles, config_stride apart. */
+    hsize_t mdims[2] = {s->dims[0], (hsize_t)config_stride};
+    hsize_t mstart[2] = {0, 0}, mcount[2] = {s->dims[0], (hsize_t)s->inner_size};
+    hid_t msp = H5Screate_simple(2, mdims, NULL);
+    herr_t e = H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL);
+    if (e >= 0)
+        e = H5Sselect_hyperslab(msp, H5S_SELECT_SET, mstart, NULL, mcount, NULL);
+    if (e >= 0)
+        e = H5Dwrite(s->dset, H5T_NATIVE_DOUBLE, msp, fsp, H5P_DEFAULT, data);
+    H5Sclose(msp);
+    H5Sclose(fsp);
+    if (e < 0)
+        return dca_h5_fail(err, DCA_ERR_IO, "%s: cannot write row %lld", rf->partial,
+                           (long long)row);
+    if (series_id == 0)
+        rf->rows_written = row + 1;
+    if (seconds_since(&rf->last_flush) >= rf->flush_seconds)
+        return flush(rf, err);
+    return DCA_OK;
+}
+
+static int fsync_path(const char *path, int flags)
+{
+    int fd = open(path, flags);
+    if (fd < 0)
+        return -1;
+    int r = fsync(fd);
+    close(fd);
+    return r;
+}
+
+dca_status dca_runfile_close(dca_runfile *rf, bool complete, dca_error *err)
+{
+    dca_status st = DCA_OK;
+    if (rf->file >= 0) {
+        dca_error tmp;
+        dca_error *e = err ? err : &tmp;
+        st = dca_runfile_attr_i64(rf, "/run", "complete", complete, e);
+        if (!st)
+            st = flush(rf, e);
+        for (int i = 0; i < rf->nseries; i++)
+            H5Dclose(rf->s[i].dset);
+        if (H5Fclose(rf->file) < 0 && !st)
+            st = dca_h5_fail(err, DCA_ERR_IO, "%s: closing failed", rf->partial);
+    }
+    if (complete && !st) {
+        /* Data on disk before the name points at it; then the name. */
+        char *slash = strrchr(rf->path, '/');
+        if (fsync_path(rf->partial, O_RDONLY) != 0)
+            st = dca_error_set(err, DCA_ERR_IO, "%s: fsync failed: %s", rf->partial,
+                               strerror(errno));
+        else if (rename(rf->partial, rf->path) != 0)
+            st = dca_error_set(err, DCA_ERR_IO, "cannot rename %s to %s: %s", rf->partial,
+                               rf->path, strerror(errno));
+        else if (slash) {
+            *slash = '\0';
+            fsync_path(*rf->path ? rf->path : "/", O_RDONLY | O_DIRECTORY);
+        } else {
+            fsync_path(".", O_RDONLY | O_DIRECTORY);
+        }
+    }
+    free(rf->path);
+    free(rf->partial);
+    free(rf);
+    return st;
+}

@@ -1,0 +1,21 @@
+/* Counter-based random numbers (Philox4x32-10, Random123). A draw is a pure
+ * function of (seed, purpose, index, sub-index): results never depend on the
+ * thread count or on the order in which draws are made. */
+#ifndef DCA_RNG_H
+#define DCA_RNG_H
+
+#include <stdint.h>
+
+enum dca_rng_purpose {
+    DCA_RNG_INIT_CELLS = 1,   /* index = configuration, sub = cell */
+    DCA_RNG_INIT_DENSITY = 2, /* index = configuration */
+    DCA_RNG_WEIGHTS = 3,      /* index = parameter */
+};
+
+/* Two independent doubles uniform on [0, 1) with 53 random bits each. */
+void dca_rng_uniform2(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub,
+                      double out[2]);
+/* One standard normal (Box–Muller on dca_rng_uniform2). */
+double dca_rng_normal(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub);
+
+#endif

@@ -1,0 +1,217 @@
+/* Full pattern tables: weights and the probabilities rho derived from them. */
+#include "dca/dca.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem.h"
+
+struct dca_rule {
+    dca_nbhd *nb; /* a private copy */
+    int states;
+    dca_mode mode;
+    int outputs;
+    int64_t patterns;
+    int64_t params;
+    double *weights;
+    double *rho;
+};
+
+dca_status dca_rule_create(const dca_nbhd *nb, int states, dca_mode mode, dca_rule **out,
+                           dca_error *err)
+{
+    if (states < 2)
+        return dca_error_set(err, DCA_ERR_ARG, "a rule needs at least 2 states, got %d", states);
+    if (mode == DCA_MODE_BINARY && states != 2)
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "binary mode has exactly 2 states, got %d (use mode = softmax)",
+                             states);
+    int m = dca_nbhd_count(nb);
+    /* patterns = states^m, refused once the two tables (weights and rho)
+     * plus the simulator's copy would not fit in physical memory. */
+    int64_t limit = dca_mem_physical() / 8 / 3;
+    int64_t patterns = 1;
+    int outputs = mode == DCA_MODE_BINARY ? 1 : states;
+    for (int s = 0; s < m; s++) {
+        if (patterns > limit / states) {
+            char a[32];
+            return dca_error_set(err, DCA_ERR_NOMEM,
+                                 "a full table for %d states over %d neighbours has %d^%d "
+                                 "patterns; it cannot fit in this machine's %s of memory (use a "
+                                 "smaller neighbourhood, or the outer-totalistic family for large "
+                                 "ones)", states, m, states, m,
+                                 dca_mem_fmt((double)dca_mem_physical(), a, sizeof a));
+        }
+        patterns *= states;
+    }
+    if (patterns > limit / outputs) {
+        char a[32];
+        return dca_error_set(err, DCA_ERR_NOMEM,
+                             "a full table for %d states over %d neighbours has %lld parameters; "
+                             "it cannot fit in this machine's %s of memory", states, m,
+                             (long long)(patterns * outputs),
+                             dca_mem_fmt((double)dca_mem_physical(), a, sizeof a));
+    }
+    dca_rule *r = calloc(1, sizeof *r);
+    if (!r)
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory for a rule");
+    dca_status st = dca_nbhd_create(dca_nbhd_dims(nb), m, dca_nbhd_offsets(nb), &r->nb, err);
+    if (st) {
+        free(r);
+        return st;
+    }
+    r->states = states;
+    r->mode = mode;
+    r->outputs = outputs;
+    r->patterns = patterns;
+    r->params = patterns * outputs;
+    r->weights = dca_calloc((size_t)r->params * sizeof(double));
+    r->rho = dca_alloc((size_t)r->params * sizeof(double));
+    if (!r->weights || !r->rho) {
+        dca_rule_destroy(r);
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory for a rule with %lld parameters",
+                             (long long)patterns * outputs);
+    }
+    st = dca_rule_set_weights(r, r->weights, err);
+    if (st) {
+        dca_rule_destroy(r);
+        return st;
+    }
+    *out = r;
+    return DCA_OK;
+}
+
+void dca_rule_destroy(dca_rule *rule)
+{
+    if (!rule)
+        return;
+    dca_nbhd_destroy(rule->nb);
+    free(rule->weights);
+    free(rule->rho);
+    free(rule);
+}
+
+const dca_nbhd *dca_rule_nbhd(const dca_rule *rule) { return rule->nb; }
+int dca_rule_states(const dca_rule *rule) { return rule->states; }
+dca_mode dca_rule_mode(const dca_rule *rule) { return rule->mode; }
+int64_t dca_rule_patterns(const dca_rule *rule) { return rule->patterns; }
+int dca_rule_outputs(const dca_rule *rule) { return rule->outputs; }
+int64_t dca_rule_params(const dca_rule *rule) { return rule->params; }
+const double *dca_rule_weights(const dca_rule *rule) { return rule->weights; }
+const double *dca_rule_probabilities(const dca_rule *rule) { return rule->rho; }
+
+/* sigmoid(+inf) = 1 and sigmoid(-inf) = 0 exactly: hard tables stay hard. */
+static double sigmoid(double w) { return 1.0 / (1.0 + exp(-w)); }
+
+dca_status dca_rule_set_weights(dca_rule *rule, const double *weights, dca_error *err)
+{
+    const int64_t P = rule->params;
+    const int k = rule->outputs;
+    for (int64_t i = 0; i < P; i++) {
+        if (isnan(weights[i]))
+            return dca_error_set(err, DCA_ERR_ARG, "weight %lld is NaN", (long long)i);
+        if (rule->mode == DCA_MODE_SOFTMAX && weights[i] == INFINITY)
+            return dca_error_set(err, DCA_ERR_ARG,
+                                 "weight %lld is +inf; softmax weights may be finite or -inf "
+                                 "(a hard table uses 0 for the chosen state and -inf for the rest)",
+                                 (long long)i);
+    }
+    if (rule->mode == DCA_MODE_SOFTMAX)
+        for (int64_t y = 0; y < rule->patterns; y++) {
+            bool any = false;
+            for (int a = 0; a < k; a++)
+                any = any || weights[y * k + a] > -INFINITY;
+            if (!any)
+                return dca_error_set(err, DCA_ERR_ARG,
+                                     "pattern %lld has every softmax weight -inf", (long long)y);
+        }
+    if (weights != rule->weights)
+        memmove(rule->weights, weights, (size_t)P * sizeof *weights);
+    if (rule->mode == DCA_MODE_BINARY) {
+        for (int64_t i = 0; i < P; i++)
+            rule->rho[i] = sigmoid(rule->weights[i]);
+        return DCA_OK;
+    }
+    for (int64_t y = 0; y < rule->patterns; y++) {
+        const double *w = rule->weights + y * k;
+        double *p = rule->rho + y * k;
+        double mx = -INFINITY, sum = 0.0;
+        for (int a = 0; a < k; a++)
+            mx = w[a] > mx ? w[a] : mx;
+        for (int a = 0; a < k; a++) {
+            p[a] = exp(w[a] - mx);
+            sum += p[a];
+        }
+        for (int a = 0; a < k; a++)
+            p[a] /= sum;
+    }
+    return DCA_OK;
+}
+
+dca_status dca_rule_set_probabilities(dca_rule *rule, const double *rho, dca_error *err)
+{
+    const int64_t P = rule->params;
+    const int k = rule->outputs;
+    for (int64_t i = 0; i < P; i++)
+        if (!(rho[i] >= 0.0 && rho[i] <= 1.0))
+            return dca_error_set(err, DCA_ERR_ARG,
+                                 "probability %lld is %g; probabilities must lie in [0, 1]",
+                                 (long long)i, rho[i]);
+    if (rule->mode == DCA_MODE_BINARY) {
+        for (int64_t i = 0; i < P; i++) {
+            rule->rho[i] = rho[i];
+            rule->weights[i] = log(rho[i]) - log1p(-rho[i]);
+        }
+        return DCA_OK;
+    }
+    for (int64_t y = 0; y < rule->patterns; y++) {
+        double sum = 0.0;
+        for (int a = 0; a < k; a++)
+            sum += rho[y * k + a];
+        if (fabs(sum - 1.0) > 1e-9)
+            return dca_error_set(err, DCA_ERR_ARG,
+                                 "the probabilities of pattern %lld sum to %.12g, not 1",
+                                 (long long)y, sum);
+        for (int a = 0; a < k; a++) {
+            rule->rho[y * k + a] = rho[y * k + a] / sum;
+            rule->weights[y * k + a] = log(rule->rho[y * k + a]);
+        }
+    }
+    return DCA_OK;
+}
+
+bool dca_rule_is_hard(const dca_rule *rule)
+{
+    for (int64_t i = 0; i < rule->params; i++)
+        if (rule->rho[i] != 0.0 && rule->rho[i] != 1.0)
+            return false;
+    return true;
+}
+
+bool dca_rule_hex(const dca_rule *rule, char *buf, size_t buflen)
+{
+    if (rule->states != 2)
+        return false;
+    int64_t P = rule->patterns;
+    int64_t digits = (P + 3) / 4;
+    if ((int64_t)buflen < digits + 1)
+        return false;
+    static const char hex[] = "0123456789abcdef";
+    for (int64_t d = 0; d < digits; d++) {
+        /* Digit d from the right holds patterns 4d .. 4d+3. */
+        unsigned v = 0;
+        for (int b = 0; b < 4; b++) {
+            int64_t y = 4 * d + b;
+            if (y >= P)
+                break;
+            double p = rule->mode == DCA_MODE_BINARY ? rule->rho[y] : rule->rho[2 * y + 1];
+            if (p >= 0.5)
+                v |= 1u << b;
+        }
+        buf[digits - 1 - d] = hex[v];
+    }
+    buf[digits] = '\0';
+    return true;
+}

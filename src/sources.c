@@ -1,0 +1,575 @@
+/* Weight sources and initial-configuration sources, and the experiment
+ * builder that ties them to a configuration. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bignum.h"
+#include "experiment.h"
+#include "io/io.h"
+#include "mem.h"
+#include "rng.h"
+#include "text.h"
+
+/* ---- weight sources ---------------------------------------------------------
+ * Each source fills the rule from the text after its prefix. They form a
+ * table: adding a source is adding a row. */
+typedef struct weight_ctx {
+    uint64_t seed;
+    const char *basedir;
+} weight_ctx;
+
+typedef dca_status (*weight_fn)(dca_rule *rule, const char *arg, const weight_ctx *ctx,
+                                dca_error *err);
+
+static dca_status w_normal(dca_rule *r, const char *arg, const weight_ctx *ctx, dca_error *err)
+{
+    double sd;
+    if (!dca_parse_double(arg, &sd) || !(sd >= 0.0) || !isfinite(sd))
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "normal:STD needs a finite standard deviation >= 0, got '%s'", arg);
+    int64_t P = dca_rule_params(r);
+    double *w = malloc((size_t)P * sizeof *w);
+    if (!w)
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < P; i++)
+        w[i] = sd * dca_rng_normal(ctx->seed, DCA_RNG_WEIGHTS, (uint64_t)i, 0);
+    dca_status st = dca_rule_set_weights(r, w, err);
+    free(w);
+    return st;
+}
+
+static dca_status w_zeros(dca_rule *r, const char *arg, const weight_ctx *ctx, dca_error *err)
+{
+    (void)ctx;
+    if (*arg)
+        return dca_error_set(err, DCA_ERR_ARG, "zeros takes no argument");
+    double *w = calloc((size_t)dca_rule_params(r), sizeof *w);
+    if (!w)
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    dca_status st = dca_rule_set_weights(r, w, err);
+    free(w);
+    return st;
+}
+
+static const char *shape_text(const dca_rule *r, char *buf, size_t len)
+{
+    if (dca_rule_mode(r) == DCA_MODE_BINARY)
+        snprintf(buf, len, "%lld (one per pattern)", (long long)dca_rule_patterns(r));
+    else
+        snprintf(buf, len, "%lld (%lld patterns x %d states, pattern-major)",
+                 (long long)dca_rule_params(r), (long long)dca_rule_patterns(r),
+                 dca_rule_states(r));
+    return buf;
+}
+
+static dca_status list_values(dca_rule *r, const char *arg, const char *what, double **out,
+                              dca_error *err)
+{
+    int64_t n = 0, bad = 0;
+    if (!dca_parse_double_list(arg, out, &n, &bad)) {
+        if (bad < 0)
+            return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+        return dca_error_set(err, DCA_ERR_ARG, "%s: item %lld is not a number", what,
+                             (long long)bad + 1);
+    }
+    if (n != dca_rule_params(r)) {
+        char s[128];
+        free(*out);
+        return dca_error_set(err, DCA_ERR_ARG, "%s: got %lld values, this rule needs %s", what,
+                             (long long)n, shape_text(r, s, sizeof s));
+    }
+    return DCA_OK;
+}
+
+static dca_status w_list(dca_rule *r, const char *arg, const weight_ctx *ctx, dca_error *err)
+{
+    (void)ctx;
+    double *w = NULL;
+    dca_status st = list_values(r, arg, "list:", &w, err);
+    if (st)
+        return st;
+    st = dca_rule_set_weights(r, w, err);
+    free(w);
+    return st;
+}
+
+static dca_status w_probabilities(dca_rule *r, const char *arg, const weight_ctx *ctx,
+                                  dca_error *err)
+{
+    (void)ctx;
+    double *p = NULL;
+    dca_status st = list_values(r, arg, "probabilities:", &p, err);
+    if (st)
+        return st;
+    st = dca_rule_set_probabilities(r, p, err);
+    free(p);
+    return st;
+}
+
+/* rho of a hard binary table (bits: one per pattern) into out (params). */
+static void hard_rho(const dca_rule *r, const uint8_t *bits, double *out)
+{
+    int64_t n = dca_rule_patterns(r);
+    for (int64_t y = 0; y < n; y++) {
+        if (dca_rule_mode(r) == DCA_MODE_BINARY) {
+            out[y] = bits[y];
+        } else {
+            out[2 * y] = 1.0 - bits[y];
+            out[2 * y + 1] = bits[y];
+        }
+    }
+}
+
+static dca_status table_bits(const dca_rule *r, const char *arg, bool is_hex, const char *what,
+                             uint8_t **bits, dca_error *err)
+{
+    if (dca_rule_states(r) != 2)
+        return dca_error_set(err, DCA_ERR_ARG, "%s tables are for 2 states; this rule has %d",
+                             what, dca_rule_states(r));
+    int64_t n = dca_rule_patterns(r);
+    *bits = malloc((size_t)n);
+    if (!*bits)
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    char why[512];
+    if (!dca_table_bits(arg, is_hex, n, *bits, why, sizeof why)) {
+        free(*bits);
+        return dca_error_set(err, DCA_ERR_ARG, "%s%s: %s", what, arg, why);
+    }
+    return DCA_OK;
+}
+
+static dca_status set_hard(dca_rule *r, const uint8_t *bits, dca_error *err)
+{
+    double *rho = malloc((size_t)dca_rule_params(r) * sizeof *rho);
+    if (!rho)
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    hard_rho(r, bits, rho);
+    dca_status st = dca_rule_set_probabilities(r, rho, err);
+    free(rho);
+    return st;
+}
+
+static dca_status w_table(dca_rule *r, const char *arg, bool is_hex, const char *what,
+                          dca_error *err)
+{
+    uint8_t *bits = NULL;
+    dca_status st = table_bits(r, arg, is_hex, what, &bits, err);
+    if (st)
+        return st;
+    st = set_hard(r, bits, err);
+    free(bits);
+    return st;
+}
+
+static dca_status w_wolfram(dca_rule *r, const char *arg, const weight_ctx *ctx, dca_error *err)
+{
+    (void)ctx;
+    return w_table(r, arg, false, "wolfram:", err);
+}
+
+static dca_status w_hex(dca_rule *r, const char *arg, const weight_ctx *ctx, dca_error *err)
+{
+    (void)ctx;
+    return w_table(r, arg, true, "hex:", err);
+}
+
+/* mix:A,B,ALPHA: rho = (1 - alpha) rho_A + alpha rho_B, for two hard tables
+ * A and B (decimal or 0x hex). With tables that differ in one pattern this
+ * is the interpolation of the paper's §3.1. */
+static dca_status w_mix(dca_rule *r, const char *arg, const weight_ctx *ctx, dca_error *err)
+{
+    (void)ctx;
+    char buf[4096];
+    if (strlen(arg) >= sizeof buf)
+        return dca_error_set(err, DCA_ERR_ARG, "mix: argument too long");
+    strcpy(buf, arg);
+    char *a = buf, *b = strchr(a, ',');
+    char *al = b ? strchr(b + 1, ',') : NULL;
+    if (!b || !al)
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "mix:A,B,ALPHA needs two rule numbers and a weight, e.g. "
+                             "mix:31,95,0.4");
+    *b++ = '\0';
+    *al++ = '\0';
+    double alpha;
+    if (!dca_parse_double(dca_trim(al), &alpha) || !(alpha >= 0.0 && alpha <= 1.0))
+        return dca_error_set(err, DCA_ERR_ARG, "mix: ALPHA must be a number in [0, 1], got '%s'",
+                             al);
+    uint8_t *ba = NULL, *bb = NULL;
+    dca_status st = table_bits(r, dca_trim(a), false, "mix: rule A ", &ba, err);
+    if (st)
+        return st;
+    if ((st = table_bits(r, dca_trim(b), false, "mix: rule B ", &bb, err))) {
+        free(ba);
+        return st;
+    }
+    double *rho = malloc((size_t)dca_rule_params(r) * sizeof *rho);
+    if (!rho) {
+        free(ba);
+        free(bb);
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    }
+    int64_t n = dca_rule_patterns(r);
+    for (int64_t y = 0; y < n; y++) {
+        /* Exact where A and B agree: no rounding of 0 or 1. */
+        double p = ba[y] == bb[y] ? ba[y] : (ba[y] ? 1.0 - alpha : alpha);
+        if (dca_rule_mode(r) == DCA_MODE_BINARY) {
+            rho[y] = p;
+        } else {
+            rho[2 * y] = 1.0 - p;
+            rho[2 * y + 1] = p;
+        }
+    }
+    st = dca_rule_set_probabilities(r, rho, err);
+    free(rho);
+    free(ba);
+    free(bb);
+    return st;
+}
+
+/* Parses the counts of one half of B/S notation: digits ("23": counts 2
+ * and 3) or, for counts above 9, a comma list with ranges ("3,10..12"). */
+static bool life_counts(const char *s, int max, uint8_t *set, char *why, size_t len)
+{
+    if (strchr(s, ',') || strstr(s, "..")) {
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s", s);
+        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            int64_t lo, hi;
+            char *dots = strstr(t, "..");
+            if (dots) {
+                *dots = '\0';
+                if (!dca_parse_i64(t, &lo) || !dca_parse_i64(dots + 2, &hi) || lo > hi)
+                    goto bad;
+            } else if (!dca_parse_i64(t, &lo)) {
+                goto bad;
+            } else {
+                hi = lo;
+            }
+            if (lo < 0 || hi > max) {
+                snprintf(why, len, "count %lld is outside 0..%d (the number of neighbours)",
+                         (long long)(lo < 0 ? lo : hi), max);
+                return false;
+            }
+            for (int64_t c = lo; c <= hi; c++)
+                set[c] = 1;
+        }
+        return true;
+    }
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            goto bad;
+        int c = *p - '0';
+        if (c > max) {
+            snprintf(why, len, "count %d is more than the %d neighbours", c, max);
+            return false;
+        }
+        set[c] = 1;
+    }
+    return true;
+bad:
+    snprintf(why, len, "'%s' is not a list of neighbour counts (digits like 23, or 2,3,10..12)", s);
+    return false;
+}
+
+/* life:Bxx/Syy as a full table: the centre offset is the cell itself, the
+ * other offsets its neighbours; a dead cell is born with a count in B, a
+ * live one survives with a count in S. */
+static dca_status w_life(dca_rule *r, const char *arg, const weight_ctx *ctx, dca_error *err)
+{
+    (void)ctx;
+    const dca_nbhd *nb = dca_rule_nbhd(r);
+    int centre = dca_nbhd_center(nb), m = dca_nbhd_count(nb);
+    if (dca_rule_states(r) != 2)
+        return dca_error_set(err, DCA_ERR_ARG, "life: rules are for 2 states");
+    if (centre < 0)
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "life: rules need the centre offset in the neighbourhood");
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", arg);
+    char *slash = strchr(buf, '/');
+    if ((buf[0] != 'B' && buf[0] != 'b') || !slash || (slash[1] != 'S' && slash[1] != 's'))
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "life: expected B/S notation such as life:B3/S23, got '%s'", arg);
+    *slash = '\0';
+    uint8_t *born = calloc((size_t)m, 1), *surv = calloc((size_t)m, 1);
+    char why[256];
+    dca_status st = DCA_OK;
+    if (!born || !surv)
+        st = dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    else if (!life_counts(buf + 1, m - 1, born, why, sizeof why) ||
+             !life_counts(slash + 2, m - 1, surv, why, sizeof why))
+        st = dca_error_set(err, DCA_ERR_ARG, "life:%s: %s", arg, why);
+    int64_t n = dca_rule_patterns(r);
+    uint8_t *bits = st ? NULL : malloc((size_t)n);
+    if (!st && !bits)
+        st = dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    if (!st) {
+        for (int64_t y = 0; y < n; y++) {
+            int count = 0, alive = 0;
+            for (int s = 0; s < m; s++) {
+                int bit = (int)((y >> (m - 1 - s)) & 1);
+                if (s == centre)
+                    alive = bit;
+                else
+                    count += bit;
+            }
+            bits[y] = alive ? surv[count] : born[count];
+        }
+        st = set_hard(r, bits, err);
+    }
+    free(bits);
+    free(born);
+    free(surv);
+    return st;
+}
+
+/* Splits "PATH.h5:/DATASET" at the last ":/". */
+static bool split_file_spec(const char *arg, const char *basedir, char *path, size_t plen,
+                            const char **dataset)
+{
+    const char *sep = NULL;
+    for (const char *p = strstr(arg, ":/"); p; p = strstr(p + 1, ":/"))
+        sep = p;
+    if (!sep || sep == arg)
+        return false;
+    size_t n = (size_t)(sep - arg);
+    if (arg[0] == '/' || !basedir || strcmp(basedir, ".") == 0)
+        snprintf(path, plen, "%.*s", (int)n, arg);
+    else
+        snprintf(path, plen, "%s/%.*s", basedir, (int)n, arg);
+    *dataset = sep + 1;
+    return true;
+}
+
+static dca_status w_file(dca_rule *r, const char *arg, const weight_ctx *ctx, dca_error *err)
+{
+    char path[4096];
+    const char *dset;
+    if (!split_file_spec(arg, ctx->basedir, path, sizeof path, &dset))
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "file: expected file:PATH.h5:/DATASET, e.g. file:runs/a.h5:/rule/weights");
+    double *w = NULL;
+    int rank = 0;
+    int64_t dims[DCA_H5_MAX_RANK];
+    dca_status st = dca_h5_read_doubles(path, dset, &w, &rank, dims, err);
+    if (st)
+        return st;
+    bool binary = dca_rule_mode(r) == DCA_MODE_BINARY;
+    bool ok = binary ? rank == 1 && dims[0] == dca_rule_patterns(r)
+                     : rank == 2 && dims[0] == dca_rule_patterns(r) &&
+                           dims[1] == dca_rule_states(r);
+    if (!ok) {
+        char shape[128] = "";
+        for (int i = 0; i < rank; i++) {
+            size_t n = strlen(shape);
+            snprintf(shape + n, sizeof shape - n, i ? ", %lld" : "%lld", (long long)dims[i]);
+        }
+        st = binary ? dca_error_set(err, DCA_ERR_FORMAT,
+                                    "%s:%s has shape (%s); this binary rule needs (%lld,)", path,
+                                    dset, shape, (long long)dca_rule_patterns(r))
+                    : dca_error_set(err, DCA_ERR_FORMAT,
+                                    "%s:%s has shape (%s); this softmax rule needs (%lld, %d)",
+                                    path, dset, shape, (long long)dca_rule_patterns(r),
+                                    dca_rule_states(r));
+    } else {
+        st = dca_rule_set_weights(r, w, err);
+        if (st)
+            dca_error_prefix(err, "%s:%s", path, dset);
+    }
+    free(w);
+    return st;
+}
+
+typedef struct weight_source {
+    const char *prefix;
+    weight_fn fn;
+} weight_source;
+
+static const weight_source weight_sources[] = {
+    {"normal:", w_normal},   {"zeros", w_zeros},       {"list:", w_list},
+    {"probabilities:", w_probabilities},                {"wolfram:", w_wolfram},
+    {"hex:", w_hex},         {"mix:", w_mix},          {"life:", w_life},
+    {"file:", w_file},
+};
+
+dca_status dca_rule_load_weights(dca_rule *rule, const char *spec, uint64_t seed,
+                                 const char *basedir, dca_error *err)
+{
+    weight_ctx ctx = {seed, basedir};
+    for (size_t i = 0; i < sizeof weight_sources / sizeof *weight_sources; i++) {
+        const char *rest = dca_strip_prefix(spec, weight_sources[i].prefix);
+        if (rest)
+            return weight_sources[i].fn(rule, rest, &ctx, err);
+    }
+    return dca_error_set(err, DCA_ERR_ARG,
+                         "unknown weight source '%s': expected normal:STD, zeros, list:..., "
+                         "probabilities:..., wolfram:N, hex:DIGITS, mix:A,B,ALPHA, life:Bxx/Syy "
+                         "or file:PATH.h5:/DATASET", spec);
+}
+
+/* ---- initial configurations from a file ---------------------------------- */
+
+static dca_status init_file(const dca_config *cfg, const char *arg, dca_experiment *ex,
+                            dca_error *err)
+{
+    char path[4096];
+    const char *dset;
+    if (!split_file_spec(arg, dca_config_basedir(cfg, "init", "kind"), path, sizeof path, &dset))
+        return dca_error_set(err, DCA_ERR_ARG, "file: expected file:PATH.h5:/DATASET");
+    double *x = NULL;
+    int rank = 0;
+    int64_t dims[DCA_H5_MAX_RANK];
+    dca_status st = dca_h5_read_doubles(path, dset, &x, &rank, dims, err);
+    if (st)
+        return st;
+    const dca_lattice *lat = &ex->lat;
+    bool binary = dca_rule_mode(ex->rule) == DCA_MODE_BINARY;
+    int want_rank = 1 + lat->dims + (binary ? 0 : 1);
+    bool ok = rank == want_rank && dims[1] == lat->shape[0] &&
+              (lat->dims == 1 || dims[2] == lat->shape[1]) &&
+              (binary || dims[rank - 1] == dca_rule_states(ex->rule));
+    if (!ok) {
+        char want[128];
+        if (lat->dims == 1)
+            snprintf(want, sizeof want, binary ? "(B, %lld)" : "(B, %lld, %d)",
+                     (long long)lat->shape[0], dca_rule_states(ex->rule));
+        else
+            snprintf(want, sizeof want, binary ? "(B, %lld, %lld)" : "(B, %lld, %lld, %d)",
+                     (long long)lat->shape[0], (long long)lat->shape[1],
+                     dca_rule_states(ex->rule));
+        st = dca_error_set(err, DCA_ERR_FORMAT, "%s:%s has rank %d; expected shape %s", path, dset,
+                           rank, want);
+        goto done;
+    }
+    if (cfg->configurations && cfg->configurations != dims[0]) {
+        st = dca_error_set(err, DCA_ERR_FORMAT,
+                           "%s:%s holds %lld configurations but [init] configurations = %lld",
+                           path, dset, (long long)dims[0], (long long)cfg->configurations);
+        goto done;
+    }
+    ex->batch = dims[0];
+    int64_t n = ex->batch * ex->config_len;
+    for (int64_t i = 0; i < n; i++)
+        if (!(x[i] >= 0.0 && x[i] <= 1.0)) {
+            st = dca_error_set(err, DCA_ERR_FORMAT,
+                               "%s:%s: value %lld is %g; cell probabilities must lie in [0, 1]",
+                               path, dset, (long long)i, x[i]);
+            goto done;
+        }
+    if (!binary) {
+        int k = dca_rule_states(ex->rule);
+        for (int64_t c = 0; c < n / k; c++) {
+            double s = 0;
+            for (int a = 0; a < k; a++)
+                s += x[c * k + a];
+            if (fabs(s - 1.0) > 1e-9) {
+                st = dca_error_set(err, DCA_ERR_FORMAT,
+                                   "%s:%s: the states of cell %lld sum to %.12g, not 1", path,
+                                   dset, (long long)c, s);
+                goto done;
+            }
+        }
+    }
+    ex->x0 = dca_alloc((size_t)n * sizeof(double));
+    if (!ex->x0) {
+        st = dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    memcpy(ex->x0, x, (size_t)n * sizeof(double));
+done:
+    free(x);
+    return st;
+}
+
+/* ---- experiment ------------------------------------------------------------- */
+
+void dca_experiment_destroy(dca_experiment *ex)
+{
+    if (!ex)
+        return;
+    dca_rule_destroy(ex->rule);
+    dca_nbhd_destroy(ex->nb);
+    free(ex->x0);
+    free(ex);
+}
+
+static dca_status at_key(const dca_config *cfg, const char *section, const char *key,
+                         dca_status st, dca_error *err)
+{
+    char where[512];
+    if (err)
+        err->status = st;
+    dca_error_prefix(err, "%s", dca_config_where(cfg, section, key, where, sizeof where));
+    return st;
+}
+
+dca_status dca_experiment_build(const dca_config *cfg, dca_experiment **out, dca_error *err)
+{
+    dca_experiment *ex = calloc(1, sizeof *ex);
+    if (!ex)
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    dca_status st;
+    ex->lat = cfg->lattice;
+    if ((st = dca_nbhd_parse(cfg->neighborhood, ex->lat.dims, &ex->nb, err))) {
+        st = at_key(cfg, "lattice", "neighborhood", st, err);
+        goto fail;
+    }
+    if ((st = dca_rule_create(ex->nb, cfg->states, cfg->mode, &ex->rule, err))) {
+        st = at_key(cfg, "lattice", "neighborhood", st, err);
+        goto fail;
+    }
+    if ((st = dca_rule_load_weights(ex->rule, cfg->weights, cfg->rule_seed,
+                                    dca_config_basedir(cfg, "rule", "weights"), err))) {
+        st = at_key(cfg, "rule", "weights", st, err);
+        goto fail;
+    }
+    int64_t cells = dca_lattice_cells(&ex->lat);
+    ex->config_len = cfg->mode == DCA_MODE_BINARY ? cells : cells * cfg->states;
+    const char *rest = dca_strip_prefix(cfg->init_kind, "file:");
+    if (rest) {
+        if ((st = init_file(cfg, rest, ex, err))) {
+            st = at_key(cfg, "init", "kind", st, err);
+            goto fail;
+        }
+    } else {
+        ex->batch = cfg->configurations ? cfg->configurations : 1;
+        double bytes = 8.0 * (double)ex->batch * (double)ex->config_len;
+        if (bytes > (double)dca_mem_physical() / 4) {
+            char a[32], b[32];
+            st = dca_error_set(err, DCA_ERR_NOMEM,
+                               "%lld configurations of %lld values need %s, more than a quarter "
+                               "of this machine's %s", (long long)ex->batch,
+                               (long long)ex->config_len, dca_mem_fmt(bytes, a, sizeof a),
+                               dca_mem_fmt((double)dca_mem_physical(), b, sizeof b));
+            st = at_key(cfg, "init", "configurations", st, err);
+            goto fail;
+        }
+        ex->x0 = dca_alloc((size_t)bytes);
+        if (!ex->x0) {
+            st = at_key(cfg, "init", "configurations",
+                        dca_error_set(err, DCA_ERR_NOMEM, "out of memory"), err);
+            goto fail;
+        }
+        if ((st = dca_init_generate(cfg->init_kind, &ex->lat, cfg->states, cfg->mode, ex->batch,
+                                    cfg->init_seed, ex->x0, err))) {
+            st = at_key(cfg, "init", "kind", st, err);
+            goto fail;
+        }
+    }
+    dca_init_apply_eps(ex->x0, ex->batch * ex->config_len, cfg->states, cfg->mode, cfg->eps);
+    if (cfg->record_configurations > ex->batch) {
+        st = dca_error_set(err, DCA_ERR_CONFIG,
+                           "asks to record %lld configurations but there are only %lld",
+                           (long long)cfg->record_configurations, (long long)ex->batch);
+        st = at_key(cfg, "run", "record-configurations", st, err);
+        goto fail;
+    }
+    *out = ex;
+    return DCA_OK;
+fail:
+    dca_experiment_destroy(ex);
+    return st == DCA_OK ? DCA_ERR_CONFIG : st;
+}
