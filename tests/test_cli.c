@@ -1,0 +1,350 @@
+/* The command line and the configuration contract (DESIGN.md §5): every bad
+ * configuration exits 2 with a message naming the line and key, and leaves
+ * no output file; good ones run and write what they say. */
+#include <hdf5.h>
+#include <math.h>
+
+#include "cli_helpers.h"
+
+typedef struct bad_case {
+    const char *name;
+    const char *ini;
+    const char *where; /* expected in the message: "bad.ini:LINE" or "--set ..." */
+    const char *what;  /* and this */
+} bad_case;
+
+#define HEAD "[lattice]\nsize = 64\n"
+
+static const bad_case bad_cases[] = {
+    {"unknown section", HEAD "[lattis]\nsize = 3\n", "bad.ini:3", "unknown section [lattis]"},
+    {"unknown key", HEAD "neighbourhood = radius:1\n", "bad.ini:3", "unknown key 'neighbourhood'"},
+    {"key outside section", "size = 3\n", "bad.ini:1", "outside any section"},
+    {"duplicate key", HEAD "size = 65\n", "bad.ini:3", "set twice (first on line 2)"},
+    {"malformed size", "[lattice]\nsize = 64y\n", "bad.ini:2: [lattice] size", "expected"},
+    {"zero size", "[lattice]\nsize = 0x5\n", "bad.ini:2: [lattice] size", "at least 1"},
+    {"states too few", HEAD "states = 1\n", "bad.ini:3: [lattice] states", "2 to 65536"},
+    {"states not a number", HEAD "states = three\n", "bad.ini:3: [lattice] states", "whole number"},
+    {"binary with 3 states", HEAD "states = 3\n[rule]\nmode = binary\n", "bad.ini:5: [rule] mode",
+     "binary mode needs"},
+    {"bad mode", HEAD "[rule]\nmode = sigmoid\n", "bad.ini:4: [rule] mode", "expected auto"},
+    {"2D neighbourhood on a ring", HEAD "neighborhood = moore:1\n",
+     "bad.ini:3: [lattice] neighborhood", "2D neighbourhood but the lattice is 1D"},
+    {"1D neighbourhood on a torus", "[lattice]\nsize = 8x8\nneighborhood = radius:1\n",
+     "bad.ini:3: [lattice] neighborhood", "1D neighbourhood"},
+    {"bad offsets", HEAD "neighborhood = offsets:-1,zero,1\n", "bad.ini:3: [lattice] neighborhood",
+     "offset 2"},
+    {"wolfram too large", HEAD "[rule]\nweights = wolfram:256\n", "bad.ini:4: [rule] weights",
+     "too large"},
+    {"hex wrong size for moore:1", "[lattice]\nsize = 8x8\nneighborhood = moore:1\n[rule]\n"
+                                   "weights = hex:1e\n",
+     "bad.ini:5: [rule] weights", "512 patterns needs exactly 128 hex digits"},
+    {"list wrong length", HEAD "[rule]\nweights = list:1,2,3\n", "bad.ini:4: [rule] weights",
+     "got 3 values, this rule needs 8"},
+    {"unknown weight source", HEAD "[rule]\nweights = gauss:1\n", "bad.ini:4: [rule] weights",
+     "unknown weight source"},
+    {"weights file missing", HEAD "[rule]\nweights = file:nope.h5:/w\n",
+     "bad.ini:4: [rule] weights", "nope.h5: cannot read"},
+    {"rule kind unknown", HEAD "[rule]\nkind = lookup\n", "bad.ini:4: [rule] kind",
+     "expected table"},
+    {"negative eps", HEAD "[init]\neps = -0.1\n", "bad.ini:4: [init] eps", "[0, 0.5)"},
+    {"bernoulli out of range", HEAD "[init]\nkind = bernoulli:2\n", "bad.ini:4: [init] kind",
+     "probability P in [0, 1]"},
+    {"unknown init kind", HEAD "[init]\nkind = random\n", "bad.ini:4: [init] kind",
+     "unknown initial configuration kind"},
+    {"zero configurations", HEAD "[init]\nconfigurations = 0\n", "bad.ini:4: [init] configurations",
+     "1 to"},
+    {"bad seed", HEAD "[init]\nseed = -4\n", "bad.ini:4: [init] seed", "seed"},
+    {"negative steps", HEAD "[run]\nsteps = -1\n", "bad.ini:4: [run] steps", "0 to"},
+    {"steps not integer", HEAD "[run]\nsteps = 1e3\n", "bad.ini:4: [run] steps", "whole number"},
+    {"record-every zero", HEAD "[run]\nrecord-every = 0\n", "bad.ini:4: [run] record-every",
+     "1 to"},
+    {"record more than exist", HEAD "[init]\nconfigurations = 2\n[run]\nrecord-configurations = 3\n",
+     "bad.ini:6: [run] record-configurations", "more configurations to record"},
+    {"record unknown", HEAD "[run]\nrecord = values,pictures\n", "bad.ini:4: [run] record",
+     "unknown item 'pictures'"},
+    {"gradients not yet", HEAD "[run]\ngradients = sideways\n", "bad.ini:4: [run] gradients",
+     "expected none"},
+    {"compression level", HEAD "[output]\ncompression = gzip:12\n",
+     "bad.ini:4: [output] compression", "LEVEL 1..9"},
+    {"syntax error", HEAD "this line has no equals sign\n", "bad.ini:3", "syntax error"},
+    {"over-long line", HEAD "[rule]\nweights = list:" "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+                       "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+                       "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+                       "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0\n",
+     "bad.ini:4", "longer than"},
+};
+
+/* Criterion runs each case in a re-executed worker: the strings must live
+ * in its shared arena (cr_strdup), not at this process's addresses. */
+static char *t_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = cr_malloc(n);
+    memcpy(d, s, n);
+    return d;
+}
+
+static void free_cases(struct criterion_test_params *ctp)
+{
+    bad_case *c = ctp->params;
+    for (size_t i = 0; i < ctp->length; i++) {
+        cr_free((void *)c[i].name);
+        cr_free((void *)c[i].ini);
+        cr_free((void *)c[i].where);
+        cr_free((void *)c[i].what);
+    }
+    cr_free(ctp->params);
+}
+
+ParameterizedTestParameters(cli, bad_config)
+{
+    size_t n = sizeof bad_cases / sizeof *bad_cases;
+    bad_case *c = cr_malloc(n * sizeof *c);
+    for (size_t i = 0; i < n; i++)
+        c[i] = (bad_case){t_strdup(bad_cases[i].name), t_strdup(bad_cases[i].ini),
+                          t_strdup(bad_cases[i].where), t_strdup(bad_cases[i].what)};
+    return cr_make_param_array(bad_case, c, n, free_cases);
+}
+
+ParameterizedTest(const bad_case *c, cli, bad_config)
+{
+    t_chdir_scratch();
+    t_write("bad.ini", c->ini);
+    char err[4096];
+    int rc = t_run((const char *[]){"run", "bad.ini", "--quiet", NULL}, err, sizeof err, NULL, 0);
+    cr_assert_eq(rc, 2, "%s: exit %d, stderr: %s", c->name, rc, err);
+    cr_assert(strstr(err, c->where), "%s: message lacks '%s': %s", c->name, c->where, err);
+    cr_assert(strstr(err, c->what), "%s: message lacks '%s': %s", c->name, c->what, err);
+    cr_assert_not(t_exists("runs/bad.h5") || t_exists("runs/bad.h5.partial") || t_exists("runs"),
+                  "%s: output left behind", c->name);
+}
+
+Test(cli, bad_set_overrides)
+{
+    t_chdir_scratch();
+    t_write("ok.ini", "[lattice]\nsize = 16\n[run]\nsteps = 2\n");
+    struct { const char *set, *what; } cases[] = {
+        {"lattice.sise=3", "unknown key 'sise' in [lattice]"},
+        {"latice.size=3", "unknown section [latice]"},
+        {"lattice.size", "expected SECTION.KEY=VALUE"},
+        {"rule.weights=wolfram:1000", "--set rule.weights=wolfram:1000"},
+        {"lattice.size=-5", "--set lattice.size=-5"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char err[4096];
+        int rc = t_run((const char *[]){"run", "ok.ini", "--set", cases[i].set, NULL}, err,
+                       sizeof err, NULL, 0);
+        cr_assert_eq(rc, 2, "--set %s: exit %d", cases[i].set, rc);
+        cr_assert(strstr(err, cases[i].what), "--set %s: %s", cases[i].set, err);
+    }
+    cr_assert_not(t_exists("runs"));
+}
+
+Test(cli, usage_errors)
+{
+    t_chdir_scratch();
+    t_write("ok.ini", "[run]\nsteps = 1\n");
+    char err[4096];
+    cr_assert_eq(t_run((const char *[]){NULL}, err, sizeof err, NULL, 0), 2);
+    cr_assert_eq(t_run((const char *[]){"frobnicate", NULL}, err, sizeof err, NULL, 0), 2);
+    cr_assert(strstr(err, "unknown command"));
+    cr_assert_eq(t_run((const char *[]){"run", NULL}, err, sizeof err, NULL, 0), 2);
+    cr_assert(strstr(err, "missing CONFIG"));
+    cr_assert_eq(t_run((const char *[]){"run", "ok.ini", "--bogus", NULL}, err, sizeof err, NULL,
+                       0), 2);
+    cr_assert_eq(t_run((const char *[]){"run", "ok.ini", "--threads", "0", NULL}, err, sizeof err,
+                       NULL, 0), 2);
+    cr_assert_eq(t_run((const char *[]){"run", "missing.ini", NULL}, err, sizeof err, NULL, 0), 2);
+    cr_assert(strstr(err, "missing.ini: cannot open"), "%s", err);
+    char out[4096];
+    cr_assert_eq(t_run((const char *[]){"--version", NULL}, err, sizeof err, out, sizeof out), 0);
+    cr_assert(strstr(out, "dca 0."));
+    cr_assert_eq(t_run((const char *[]){"--help", NULL}, err, sizeof err, out, sizeof out), 0);
+    cr_assert(strstr(out, "usage: dca"));
+    cr_assert_eq(t_run((const char *[]){"run", "--help", NULL}, err, sizeof err, out, sizeof out), 0);
+    cr_assert(strstr(out, "--set"));
+    cr_assert_eq(t_run((const char *[]){"info", "--help", NULL}, err, sizeof err, out, sizeof out),
+                 0);
+    cr_assert_eq(t_run((const char *[]){"info", "ok.ini", NULL}, err, sizeof err, NULL, 0), 1);
+    cr_assert(strstr(err, "not an HDF5 file"), "%s", err);
+    cr_assert_eq(t_run((const char *[]){"info", "nothing.h5", NULL}, err, sizeof err, NULL, 0), 1);
+}
+
+/* ---- good runs, read back with the HDF5 C API -------------------------------- */
+
+static double *read_all(const char *file, const char *name, int *rank, hsize_t *dims)
+{
+    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert(f >= 0, "cannot open %s", file);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    cr_assert(d >= 0, "no %s in %s", name, file);
+    hid_t sp = H5Dget_space(d);
+    *rank = H5Sget_simple_extent_ndims(sp);
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    double *v = malloc((size_t)n * sizeof *v);
+    cr_assert(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    H5Sclose(sp);
+    H5Dclose(d);
+    H5Fclose(f);
+    return v;
+}
+
+Test(cli, run_writes_the_documented_layout)
+{
+    t_chdir_scratch();
+    t_write("r.ini", "[lattice]\nsize = 40\nneighborhood = radius:1\n[rule]\nweights = wolfram:30\n"
+                     "[init]\nconfigurations = 3\nkind = single\neps = 0\n"
+                     "[run]\nsteps = 10\nrecord-every = 3\nrecord-configurations = 2\n");
+    char err[4096];
+    int rc = t_run((const char *[]){"run", "r.ini", NULL}, err, sizeof err, NULL, 0);
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert(t_exists("runs/r.h5") && !t_exists("runs/r.h5.partial"));
+    int rank;
+    hsize_t dims[8];
+    double *v = read_all("runs/r.h5", "/run/values", &rank, dims);
+    cr_assert(rank == 3 && dims[0] == 2 && dims[1] == 5 && dims[2] == 40,
+              "values shape (%llu, %llu, %llu)", dims[0], dims[1], dims[2]);
+    double *t = read_all("runs/r.h5", "/run/values_times", &rank, dims);
+    static const double want_t[5] = {0, 3, 6, 9, 10};
+    cr_assert(memcmp(t, want_t, sizeof want_t) == 0, "times %g %g %g %g %g", t[0], t[1], t[2],
+              t[3], t[4]);
+    /* Row 0 is the initial configuration: one live cell at n/2. */
+    for (int c = 0; c < 40; c++)
+        cr_assert_eq(v[c], c == 20);
+    /* Rule 30 after 10 steps from a single cell: width 21 centred on 20. */
+    double *last = v + 4 * 40;
+    cr_assert(last[10] == 1 && last[30] == 1 && last[9] == 0 && last[31] == 0);
+    double *p = read_all("runs/r.h5", "/rule/probabilities", &rank, dims);
+    cr_assert(rank == 1 && dims[0] == 8);
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(p[i], (30 >> i) & 1);
+    double *off = read_all("runs/r.h5", "/rule/offsets", &rank, dims);
+    cr_assert(rank == 2 && dims[0] == 3 && dims[1] == 1 && off[0] == -1 && off[2] == 1);
+    free(v), free(t), free(p), free(off);
+
+    /* -o and --set, and the effective configuration records them. */
+    rc = t_run((const char *[]){"run", "r.ini", "-o", "out/x.h5", "--set", "rule.weights=wolfram:90",
+                                "--quiet", NULL},
+               err, sizeof err, NULL, 0);
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_eq(err[0], '\0', "--quiet printed: %s", err);
+    p = read_all("out/x.h5", "/rule/probabilities", &rank, dims);
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(p[i], (90 >> i) & 1);
+    free(p);
+    char out[16384];
+    rc = t_run((const char *[]){"info", "out/x.h5", NULL}, err, sizeof err, out, sizeof out);
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert(strstr(out, "weights = wolfram:90"), "%s", out);
+    cr_assert(strstr(out, "/run/values  float64 (2, 5, 40)  axes (configuration, step, cell)"),
+              "%s", out);
+    cr_assert(strstr(out, "@hardened_hex = 5a"), "%s", out);
+}
+
+Test(cli, softmax_2d_layout_and_thread_independence)
+{
+    t_chdir_scratch();
+    t_write("s.ini", "[lattice]\nsize = 12x10\nstates = 3\nneighborhood = vonneumann:1\n"
+                     "[rule]\nweights = normal:2\n[init]\nconfigurations = 2\nkind = uniform-states\n"
+                     "[run]\nsteps = 7\n");
+    char err[4096];
+    cr_assert_eq(t_run((const char *[]){"run", "s.ini", "--threads", "1", "-o", "a.h5", NULL}, err,
+                       sizeof err, NULL, 0), 0, "%s", err);
+    cr_assert_eq(t_run((const char *[]){"run", "s.ini", "--threads=2", "-o", "b.h5", NULL}, err,
+                       sizeof err, NULL, 0), 0, "%s", err);
+    int rank;
+    hsize_t dims[8];
+    double *a = read_all("a.h5", "/run/values", &rank, dims);
+    cr_assert(rank == 5 && dims[0] == 2 && dims[1] == 8 && dims[2] == 12 && dims[3] == 10 &&
+              dims[4] == 3);
+    double *b = read_all("b.h5", "/run/values", &rank, dims);
+    cr_assert(memcmp(a, b, 2 * 8 * 12 * 10 * 3 * sizeof(double)) == 0,
+              "1 and 2 threads wrote different values");
+    double *w = read_all("a.h5", "/rule/weights", &rank, dims);
+    cr_assert(rank == 2 && dims[0] == 243 && dims[1] == 3);
+    free(a), free(b), free(w);
+}
+
+Test(cli, weights_and_initial_configurations_from_files)
+{
+    t_chdir_scratch();
+    /* A first run provides both: its rule weights and its last values. */
+    t_write("a.ini", "[lattice]\nsize = 30\nneighborhood = radius:2\n[rule]\nweights = normal:1\n"
+                     "[init]\nconfigurations = 2\n[run]\nsteps = 3\nrecord-every = 3\n");
+    char err[4096];
+    cr_assert_eq(t_run((const char *[]){"run", "a.ini", "--quiet", NULL}, err, sizeof err, NULL, 0),
+                 0, "%s", err);
+    mkdir("sub", 0777);
+    /* Relative paths in a config file start at the file's directory. */
+    t_write("sub/b.ini", "[lattice]\nsize = 30\nneighborhood = radius:2\n"
+                         "[rule]\nweights = file:../runs/a.h5:/rule/weights\n"
+                         "[init]\nkind = file:../runs/a.h5:/rule/probabilities\n");
+    int rc = t_run((const char *[]){"run", "sub/b.ini", "--quiet", NULL}, err, sizeof err, NULL, 0);
+    cr_assert_eq(rc, 2, "a (32,) dataset is not a (B, 30) configuration: %s", err);
+    cr_assert(strstr(err, "sub/b.ini:7: [init] kind"), "%s", err);
+    cr_assert(strstr(err, "rank 1; expected shape (B, 30)"), "%s", err);
+    /* /run/values is (2, 2, 30): not (B, 30) either, so make a real one. */
+    hid_t f = H5Fcreate("init.h5", H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t d2[2] = {4, 30};
+    double x[120];
+    for (int i = 0; i < 120; i++)
+        x[i] = (i * 7 % 11) / 10.0;
+    hid_t sp = H5Screate_simple(2, d2, NULL);
+    hid_t ds = H5Dcreate2(f, "/x", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x);
+    H5Dclose(ds);
+    x[5] = 1.5;
+    ds = H5Dcreate2(f, "/bad", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Fclose(f);
+    t_write("sub/b.ini", "[lattice]\nsize = 30\nneighborhood = radius:2\n"
+                         "[rule]\nweights = file:../runs/a.h5:/rule/weights\n"
+                         "[init]\nkind = file:../init.h5:/x\neps = 0\n[run]\nsteps = 1\n");
+    rc = t_run((const char *[]){"run", "sub/b.ini", "--quiet", NULL}, err, sizeof err, NULL, 0);
+    cr_assert_eq(rc, 0, "%s", err);
+    int rank;
+    hsize_t dims[8];
+    double *v = read_all("runs/b.h5", "/run/values", &rank, dims);
+    cr_assert(dims[0] == 4 && dims[1] == 2);
+    x[5] = (5 * 7 % 11) / 10.0;
+    for (int b = 0; b < 4; b++)
+        for (int c = 0; c < 30; c++)
+            cr_assert_eq(v[b * 60 + c], x[b * 30 + c]);
+    double *wa = read_all("runs/a.h5", "/rule/weights", &rank, dims);
+    double *wb = read_all("runs/b.h5", "/rule/weights", &rank, dims);
+    cr_assert(memcmp(wa, wb, 32 * 8) == 0);
+    free(v), free(wa), free(wb);
+    /* Out-of-range probabilities and a configuration count mismatch. */
+    rc = t_run((const char *[]){"run", "sub/b.ini", "--set", "init.kind=file:init.h5:/bad", NULL},
+               err, sizeof err, NULL, 0);
+    cr_assert_eq(rc, 2);
+    cr_assert(strstr(err, "value 5 is 1.5"), "%s", err);
+    rc = t_run((const char *[]){"run", "sub/b.ini", "--set", "init.configurations=3", NULL}, err,
+               sizeof err, NULL, 0);
+    cr_assert_eq(rc, 2);
+    cr_assert(strstr(err, "holds 4 configurations but [init] configurations = 3"), "%s", err);
+    rc = t_run((const char *[]){"run", "sub/b.ini", "--set", "rule.weights=file:init.h5:/nope",
+                                NULL}, err, sizeof err, NULL, 0);
+    cr_assert_eq(rc, 2);
+    cr_assert(strstr(err, "init.h5: no dataset '/nope'"), "%s", err);
+}
+
+Test(cli, continuation_lines_and_comments)
+{
+    t_chdir_scratch();
+    t_write("c.ini", "# a comment\n[lattice]\nsize = 16 ; inline comment\n"
+                     "neighborhood = radius:1\n[rule]\nweights = list:0,1,2,3\n"
+                     "    4,5,6,7\n[run]\nsteps = 1\n");
+    char err[4096];
+    cr_assert_eq(t_run((const char *[]){"run", "c.ini", "--quiet", NULL}, err, sizeof err, NULL, 0),
+                 0, "%s", err);
+    int rank;
+    hsize_t dims[8];
+    double *w = read_all("runs/c.h5", "/rule/weights", &rank, dims);
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(w[i], i);
+    free(w);
+}
