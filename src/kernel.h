@@ -25,16 +25,23 @@ typedef struct dca_geom {
     int cell_len;      /* doubles per cell: 1 binary, k softmax */
 } dca_geom;
 
-/* Neighbour indices of cell c (m of them, in offset order). */
-static inline void dca_geom_neighbours(const dca_geom *g, int64_t c, int64_t *restrict idx)
+/* Neighbour indices of the cell at (r, col) (m of them, in offset order). */
+static inline void dca_geom_neighbours_rc(const dca_geom *g, int64_t r, int64_t col,
+                                          int64_t *restrict idx)
 {
-    const int64_t r = c / g->cols, col = c - r * g->cols;
     for (int s = 0; s < g->m; s++) {
         int64_t rr = r + g->dy[s], cc = col + g->dx[s];
         rr -= rr >= g->rows ? g->rows : 0;
         cc -= cc >= g->cols ? g->cols : 0;
         idx[s] = rr * g->cols + cc;
     }
+}
+
+/* Neighbour indices of cell c. */
+static inline void dca_geom_neighbours(const dca_geom *g, int64_t c, int64_t *restrict idx)
+{
+    const int64_t r = c / g->cols;
+    dca_geom_neighbours_rc(g, r, c - r * g->cols, idx);
 }
 
 /* The map's last touch on one cell's raw sum acc (outputs doubles):
@@ -67,11 +74,14 @@ void dca_kernel_values_ref(const dca_geom *g, const double *restrict rho,
 
 /* Split-neighbourhood GEMM kernel (DESIGN.md §4). The first mL offsets form
  * the leading part (KL = k^mL patterns), the rest the trailing part
- * (KR = k^(m-mL)). For the tile of cells [c0, c1) it builds PhiL (T x KL)
- * and PhiR (T x KR), forms Z = PhiR * Mr (T x KL*outputs) with one DGEMM,
- * and finishes mu(c)(a) = sum_yL PhiL(c, yL) Z(c, yL*outputs + a).
- * Mr is KR x (KL*outputs): Mr[yR][yL*outputs + a] = rho[(yL*KR + yR)*outputs + a].
- * work: dca_kernel_blas_work(...) doubles, 64-byte aligned. */
+ * (KR = k^(m-mL)). For the tile of cells [c0, c1) (T cells) it works on
+ * transposed tables, patterns x cells, so that every per-cell operation is
+ * an elementwise product over the tile (vectorisable):
+ *   F      the neighbours' states, one row per offset (and state),
+ *   PhiL   KL x T and PhiR  KR x T, the pattern products,
+ *   Zt     N x T = Mr^T * PhiR with one DGEMM (N = KL * outputs),
+ *   mu(c)(a) = sum_yL PhiL(yL, c) Zt(yL * outputs + a, c).
+ * Mr is KR x N: Mr[yR][yL*outputs + a] = rho[(yL*KR + yR)*outputs + a]. */
 typedef struct dca_split {
     int mL;
     int64_t KL, KR;

@@ -46,7 +46,7 @@ static dca_split choose_split(int m, int k)
  * DGEMM has rows to work with, at most 4096, a multiple of 8. */
 static int64_t choose_tile(const dca_geom *g, const dca_split *sp)
 {
-    int64_t per_cell = (sp->KL + sp->KR + sp->KL * g->outputs) * 8;
+    int64_t per_cell = dca_kernel_blas_work(g, sp, 1) * 8;
     int64_t t = (512 * 1024) / per_cell;
     t = t < 64 ? 64 : (t > 4096 ? 4096 : t);
     return t / 8 * 8;
@@ -174,16 +174,26 @@ void dca_sim_step(dca_sim *sim, const double *x, double *y)
     const dca_kernel kernel = sim->kernel;
     double **work = sim->work;
 
-#pragma omp parallel for schedule(static) num_threads(sim->threads) default(none) \
+    /* Inside the region each thread asks for 1 thread in nested regions:
+     * the OpenMP build of OpenBLAS reads that (omp_get_max_threads) when
+     * omp_in_parallel() is false, as it is in a team of one. Without it a
+     * 1-thread run would let OpenBLAS split large DGEMMs its own way, and
+     * its split changes the rounding: results would depend on the thread
+     * count. */
+#pragma omp parallel num_threads(sim->threads) default(none) \
     shared(g, sp, Mr, rho, x, y, work) firstprivate(units, ntiles, tile, len, kernel)
-    for (int64_t u = 0; u < units; u++) {
-        const int64_t b = u / ntiles, t = u % ntiles;
-        const int64_t c0 = t * tile, c1 = c0 + tile < g->cells ? c0 + tile : g->cells;
+    {
+        omp_set_num_threads(1);
         double *w = work[omp_get_thread_num()];
-        if (kernel == DCA_KERNEL_BLAS)
-            dca_kernel_values_blas(g, sp, Mr, x + b * len, y + b * len, c0, c1, w);
-        else
-            dca_kernel_values_ref(g, rho, x + b * len, y + b * len, c0, c1,
-                                  (int64_t *)(w + g->outputs), w);
+#pragma omp for schedule(static)
+        for (int64_t u = 0; u < units; u++) {
+            const int64_t b = u / ntiles, t = u % ntiles;
+            const int64_t c0 = t * tile, c1 = c0 + tile < g->cells ? c0 + tile : g->cells;
+            if (kernel == DCA_KERNEL_BLAS)
+                dca_kernel_values_blas(g, sp, Mr, x + b * len, y + b * len, c0, c1, w);
+            else
+                dca_kernel_values_ref(g, rho, x + b * len, y + b * len, c0, c1,
+                                      (int64_t *)(w + g->outputs), w);
+        }
     }
 }
