@@ -47,9 +47,15 @@ dca_status dca_error_prefix(dca_error *err, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
-    /* Truncation of very long messages is acceptable here. */
-    int n = snprintf(err->msg, sizeof err->msg, "%s", prefix);
-    if (n >= 0 && (size_t)n + 2 < sizeof err->msg)
-        snprintf(err->msg + n, sizeof err->msg - (size_t)n, ": %s", old);
+    /* "<prefix>: <old>", cut at the buffer's end if it must be. */
+    size_t cap = sizeof err->msg, n = strnlen(prefix, cap - 1);
+    memcpy(err->msg, prefix, n);
+    const char *parts[2] = {": ", old};
+    for (int i = 0; i < 2; i++) {
+        size_t k = strnlen(parts[i], cap - 1 - n);
+        memcpy(err->msg + n, parts[i], k);
+        n += k;
+    }
+    err->msg[n] = '\0';
     return err->status;
 }

@@ -203,3 +203,28 @@ Test(parse, initial_configurations)
     for (size_t i = 0; i < 4; i++)
         cr_assert_neq(dca_init_generate(bad[i], &lat, 2, DCA_MODE_BINARY, 1, 0, y, NULL), DCA_OK);
 }
+
+/* configs/README.md documents every key of the schema with its default. */
+#include "config.h"
+
+Test(parse, every_key_is_documented)
+{
+    const char *root = getenv("DCA_SOURCE_ROOT");
+    cr_assert(root, "DCA_SOURCE_ROOT is not set (run through meson test)");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/configs/README.md", root);
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "cannot open %s", path);
+    static char text[1 << 17];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    const dca_config_key_doc *keys;
+    int nk = dca_config_schema(&keys);
+    for (int i = 0; i < nk; i++) {
+        char row[256];
+        snprintf(row, sizeof row, "| `%s` | `%s` |", keys[i].key, keys[i].def);
+        cr_expect(strstr(text, row), "configs/README.md lacks the row '%s' for [%s]", row,
+                  keys[i].section);
+    }
+}

@@ -1,0 +1,27 @@
+"""Every configuration shipped in configs/ runs and writes a readable run
+file. Prints TAP. Usage: test_configs.py PATH/TO/dca CONFIG_DIR"""
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+
+import h5py
+
+dca, confdir = sys.argv[1], sys.argv[2]
+configs = sorted(glob.glob(os.path.join(confdir, "*.ini")))
+print(f"1..{len(configs)}")
+failed = 0
+with tempfile.TemporaryDirectory() as tmp:
+    for i, c in enumerate(configs, 1):
+        out = os.path.join(tmp, os.path.basename(c) + ".h5")
+        p = subprocess.run([dca, "run", c, "-o", out, "--quiet"], capture_output=True, text=True)
+        ok = p.returncode == 0
+        detail = p.stderr.strip()
+        if ok:
+            with h5py.File(out, "r") as f:
+                ok = f.attrs["format"] == "dca-run" and int(f["run"].attrs["complete"]) == 1
+                detail = "run file incomplete"
+        failed += not ok
+        print(f"{'ok' if ok else 'not ok'} {i} - {os.path.basename(c)}" + ("" if ok else f" # {detail}"))
+sys.exit(1 if failed else 0)
