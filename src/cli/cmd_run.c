@@ -269,8 +269,8 @@ int cmd_run(int argc, char **argv, char *command_line)
         goto out;
     }
     if (!o.quiet)
-        fprintf(stderr, "wrote %s: %lld rows x %lld configurations; %lld steps in %.3f s "
-                        "(%.3g cell-updates/s), %.3f s in all\n",
+        fprintf(stderr, "wrote %s: %lld rows x %lld configurations; %lld steps in %.3g s "
+                        "(%.3g cell-updates/s), %.3g s in all\n",
                 outpath, (long long)(sid >= 0 ? rows : 0), (long long)(sid >= 0 ? G : 0),
                 (long long)T, step_time, rate, wall);
     rc = EXIT_OK;
