@@ -95,3 +95,89 @@ void dca_kernel_values_blas(const dca_geom *g, const dca_split *sp, const double
                             double *restrict work);
 
 #endif
+
+/* ---- gradients ----------------------------------------------------------------
+ * Derivatives of the computed map. Binary mode: the clip of dca_finish_cell
+ * acts only on rounding excursions and is differentiated as the identity.
+ * Softmax mode: the renormalisation y = mu / sum(mu) is differentiated
+ * exactly, dy = (I - y 1^T) dmu / sum(mu). It is the identity on tangents
+ * whose states sum to zero, but rounding leaves components along (1..1) in
+ * every tangent, and the unnormalised map multiplies those by m per step:
+ * without the projection forward and reverse mode drift apart within ~20
+ * steps. (dca_softmax_tangent and dca_softmax_adjoint below.)
+ *
+ * Tangent (forward mode): J holds d x / d theta for one configuration,
+ * laid out cells x cell_len x P (P = patterns x outputs, the weights in
+ * their storage order). One step:
+ *   Jn(c)[a][:] = d rho / d w (direct term) * Phi_c + sum_s sum_b D_s(c)[a][b] J(c+s)[b][:]
+ * with D_s(c)[a][b] = d mu(c)(a) / d x(c+s)(b) (binary: d/d P(1)).
+ *
+ * Adjoint (reverse mode): ybar holds dE/dy for the whole configuration
+ * (cells x cell_len); the kernel reads the tile's part. It
+ *  - adds sum_c ybar(c)[a] Phi_c(yL, yR) to Gm[yR][yL*outputs + a] (the
+ *    rule gradient in the packed layout of Mr; dE/d rho after unpacking),
+ *  - writes, for every offset s, state b and tile cell c, the part of dE/dx
+ *    that cell c sends to its neighbour c+s into Gx[(s*cell_len + b)*cells + c];
+ *    dca_kernel_adjoint_gather sums those parts into dE/dx in offset order.
+ * Mv is Mr regrouped per output state: Mv[a*KR + yR][yL] = rho[(yL*KR + yR)*outputs + a]. */
+/* Forward: the k rows of one cell's tangent (P each, stride P), d mu ->
+ * d y in place, given the cell's raw mu (k values, stride ms). */
+static inline void dca_softmax_tangent(int k, const double *restrict mu, int64_t ms,
+                                       double *restrict J, int64_t P)
+{
+    double sum = 0.0;
+    for (int a = 0; a < k; a++)
+        sum += mu[a * ms];
+    for (int64_t p = 0; p < P; p++) {
+        double col = 0.0;
+        for (int a = 0; a < k; a++)
+            col += J[a * P + p];
+        for (int a = 0; a < k; a++)
+            J[a * P + p] = (J[a * P + p] - mu[a * ms] / sum * col) / sum;
+    }
+}
+
+/* Reverse: one cell's dE/dy (k values, stride ys) -> dE/dmu in place,
+ * given its raw mu (stride ms). */
+static inline void dca_softmax_adjoint(int k, const double *restrict mu, int64_t ms,
+                                       double *restrict ybar, int64_t ys)
+{
+    double sum = 0.0, dot = 0.0;
+    for (int a = 0; a < k; a++)
+        sum += mu[a * ms];
+    for (int a = 0; a < k; a++)
+        dot += mu[a * ms] / sum * ybar[a * ys];
+    for (int a = 0; a < k; a++)
+        ybar[a * ys] = (ybar[a * ys] - dot) / sum;
+}
+
+int64_t dca_kernel_grad_work(const dca_geom *g, const dca_split *sp, int64_t tile);
+void dca_kernel_blas_pack_v(const dca_geom *g, const dca_split *sp, const double *restrict rho,
+                            double *restrict Mv);
+/* drho: d rho / d w for the direct term: binary rho(1-rho) per pattern;
+ * softmax: unused (rho is used), may be NULL. */
+void dca_kernel_tangent_blas(const dca_geom *g, const dca_split *sp, const double *restrict Mr,
+                             const double *restrict Mv, const double *restrict rho,
+                             const double *restrict drho, const double *restrict x,
+                             const double *restrict J, double *restrict Jn, int64_t c0, int64_t c1,
+                             double *restrict work);
+void dca_kernel_adjoint_blas(const dca_geom *g, const dca_split *sp, const double *restrict Mr,
+                             const double *restrict x, const double *restrict ybar,
+                             double *restrict Gm, double *restrict Gx, int64_t c0, int64_t c1,
+                             double *restrict work);
+/* xbar(c)[b] = sum_s Gx[(s*cell_len + b)*cells + (c - offset_s)], s in order, for [c0, c1). */
+void dca_kernel_adjoint_gather(const dca_geom *g, const double *restrict Gx,
+                               double *restrict xbar, int64_t c0, int64_t c1);
+
+/* Reference twins: enumerate every pattern per cell. Gm here is dE/d rho in
+ * rho's own layout (patterns x outputs). scratch: dca_kernel_ref_grad_work
+ * doubles. */
+int64_t dca_kernel_ref_grad_work(const dca_geom *g);  /* includes 2 * outputs for mu, ybar */
+void dca_kernel_tangent_ref(const dca_geom *g, const double *restrict rho,
+                            const double *restrict drho, const double *restrict x,
+                            const double *restrict J, double *restrict Jn, int64_t c0, int64_t c1,
+                            double *restrict scratch);
+void dca_kernel_adjoint_ref(const dca_geom *g, const double *restrict rho,
+                            const double *restrict x, const double *restrict ybar_tile,
+                            double *restrict Grho, double *restrict Gx, int64_t c0, int64_t c1,
+                            double *restrict scratch);

@@ -26,6 +26,13 @@ struct dca_sim {
     double *Mr;     /* BLAS kernel: packed rule */
     double **work;  /* per thread */
     int64_t work_len;
+    /* Gradients. */
+    unsigned grad;
+    double *Mv;       /* forward mode: rule regrouped per output */
+    double *drho;     /* binary: rho (1 - rho) */
+    double *Gx;       /* reverse: per-offset parts of dE/dx, B x m x L x cells */
+    double *Gacc;     /* reverse: nblocks partial dE/drho (Mr layout for BLAS) */
+    int64_t nblocks;
 };
 
 /* Choose the leading part of the neighbourhood so that the GEMM's inner
@@ -102,13 +109,37 @@ dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t 
     if (s->tile > g->cells)
         s->tile = g->cells;
     s->ntiles = (g->cells + s->tile - 1) / s->tile;
-    if (s->kernel == DCA_KERNEL_BLAS)
+    s->grad = o.gradients;
+    if (s->kernel == DCA_KERNEL_BLAS) {
         s->work_len = dca_kernel_blas_work(g, &s->split, s->tile);
-    else
+        if (s->grad) {
+            int64_t gw = dca_kernel_grad_work(g, &s->split, s->tile);
+            s->work_len = gw > s->work_len ? gw : s->work_len;
+        }
+    } else {
         s->work_len = m + g->outputs + 8;
+        if (s->grad) {
+            int64_t gw = dca_kernel_ref_grad_work(g);
+            s->work_len = gw > s->work_len ? gw : s->work_len;
+        }
+    }
+    const int64_t P = dca_rule_params(rule);
+    if (s->grad & DCA_GRAD_REVERSE) {
+        /* A fixed partition of the work units into blocks, each summed by
+         * one thread in unit order, the blocks then summed in block order:
+         * the rule gradient is the same for any thread count. */
+        int64_t units = batch * ((g->cells + s->tile - 1) / s->tile);
+        s->nblocks = units < 64 ? units : 64;
+        while (s->nblocks > 1 && (double)s->nblocks * (double)P > (double)(1 << 25))
+            s->nblocks /= 2;
+    }
 
     double need = 8.0 * ((double)s->work_len * s->threads +
-                         (s->kernel == DCA_KERNEL_BLAS ? (double)dca_rule_params(rule) : 0.0));
+                         (s->kernel == DCA_KERNEL_BLAS ? (double)P : 0.0) +
+                         (s->grad ? 2.0 * (double)P : 0.0) + (double)s->nblocks * (double)P +
+                         (s->grad & DCA_GRAD_REVERSE
+                              ? (double)batch * m * g->cell_len * (double)g->cells
+                              : 0.0));
     if (need > (double)dca_mem_physical() / 2) {
         char a[32], b[32];
         free(s->dy);
@@ -126,8 +157,21 @@ dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t 
         if (!(s->work[t] = dca_alloc((size_t)s->work_len * sizeof(double))))
             goto nomem;
     if (s->kernel == DCA_KERNEL_BLAS) {
-        s->Mr = dca_alloc((size_t)dca_rule_params(rule) * sizeof(double));
+        s->Mr = dca_alloc((size_t)P * sizeof(double));
         if (!s->Mr)
+            goto nomem;
+    }
+    if (s->grad) {
+        s->Mv = dca_alloc((size_t)P * sizeof(double));
+        s->drho = dca_alloc((size_t)P * sizeof(double));
+        if (!s->Mv || !s->drho)
+            goto nomem;
+    }
+    if (s->grad & DCA_GRAD_REVERSE) {
+        s->Gx = dca_alloc((size_t)batch * (size_t)m * (size_t)g->cell_len * (size_t)g->cells *
+                          sizeof(double));
+        s->Gacc = dca_calloc((size_t)s->nblocks * (size_t)P * sizeof(double));
+        if (!s->Gx || !s->Gacc)
             goto nomem;
     }
     dca_sim_refresh(s);
@@ -147,6 +191,10 @@ void dca_sim_destroy(dca_sim *sim)
             free(sim->work[t]);
     free(sim->work);
     free(sim->Mr);
+    free(sim->Mv);
+    free(sim->drho);
+    free(sim->Gx);
+    free(sim->Gacc);
     free(sim->dy);
     free(sim->dx);
     free(sim);
@@ -154,12 +202,31 @@ void dca_sim_destroy(dca_sim *sim)
 
 void dca_sim_refresh(dca_sim *sim)
 {
+    const double *rho = dca_rule_probabilities(sim->rule);
     if (sim->kernel == DCA_KERNEL_BLAS)
-        dca_kernel_blas_pack(&sim->g, &sim->split, dca_rule_probabilities(sim->rule), sim->Mr);
+        dca_kernel_blas_pack(&sim->g, &sim->split, rho, sim->Mr);
+    if (sim->grad) {
+        if (sim->kernel == DCA_KERNEL_BLAS)
+            dca_kernel_blas_pack_v(&sim->g, &sim->split, rho, sim->Mv);
+        const int64_t P = dca_rule_params(sim->rule);
+        for (int64_t i = 0; i < P; i++)
+            sim->drho[i] = rho[i] * (1.0 - rho[i]);
+    }
+}
+
+int64_t dca_sim_memory(const dca_sim *sim)
+{
+    const int64_t P = dca_rule_params(sim->rule);
+    int64_t bytes = (int64_t)sim->threads * sim->work_len * 8;
+    bytes += (sim->Mr ? P : 0) * 8 + (sim->grad ? 2 * P * 8 : 0) + sim->nblocks * P * 8;
+    if (sim->Gx)
+        bytes += sim->batch * sim->g.m * sim->g.cell_len * sim->g.cells * 8;
+    return bytes;
 }
 
 int64_t dca_sim_config_len(const dca_sim *sim) { return sim->g.cells * sim->g.cell_len; }
 int dca_sim_threads(const dca_sim *sim) { return sim->threads; }
+int64_t dca_sim_params(const dca_sim *sim) { return dca_rule_params(sim->rule); }
 dca_kernel dca_sim_kernel(const dca_sim *sim) { return sim->kernel; }
 int64_t dca_sim_tile_cells(const dca_sim *sim) { return sim->tile; }
 
@@ -195,5 +262,121 @@ void dca_sim_step(dca_sim *sim, const double *x, double *y)
                 dca_kernel_values_ref(g, rho, x + b * len, y + b * len, c0, c1,
                                       (int64_t *)(w + g->outputs), w);
         }
+    }
+}
+
+void dca_sim_tangent_step(dca_sim *sim, const double *x, const double *J, double *Jn,
+                          int64_t configs)
+{
+    const dca_geom *g = &sim->g;
+    const dca_split *sp = &sim->split;
+    const double *Mr = sim->Mr, *Mv = sim->Mv, *drho = sim->drho;
+    const double *rho = dca_rule_probabilities(sim->rule);
+    const int64_t ntiles = sim->ntiles, tile = sim->tile, units = configs * ntiles;
+    const int64_t len = dca_sim_config_len(sim), jlen = len * dca_rule_params(sim->rule);
+    const dca_kernel kernel = sim->kernel;
+    double **work = sim->work;
+
+#pragma omp parallel num_threads(sim->threads) default(none) \
+    shared(g, sp, Mr, Mv, rho, drho, x, J, Jn, work) \
+    firstprivate(units, ntiles, tile, len, jlen, kernel)
+    {
+        omp_set_num_threads(1); /* see dca_sim_step */
+        double *w = work[omp_get_thread_num()];
+#pragma omp for schedule(static)
+        for (int64_t u = 0; u < units; u++) {
+            const int64_t b = u / ntiles, t = u % ntiles;
+            const int64_t c0 = t * tile, c1 = c0 + tile < g->cells ? c0 + tile : g->cells;
+            if (kernel == DCA_KERNEL_BLAS)
+                dca_kernel_tangent_blas(g, sp, Mr, Mv, rho, drho, x + b * len, J + b * jlen,
+                                        Jn + b * jlen, c0, c1, w);
+            else
+                dca_kernel_tangent_ref(g, rho, drho, x + b * len, J + b * jlen, Jn + b * jlen,
+                                       c0, c1, w);
+        }
+    }
+}
+
+void dca_sim_adjoint_begin(dca_sim *sim)
+{
+    memset(sim->Gacc, 0, (size_t)sim->nblocks * (size_t)dca_rule_params(sim->rule) * 8);
+}
+
+void dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *ybar, double *xbar)
+{
+    const dca_geom *g = &sim->g;
+    const dca_split *sp = &sim->split;
+    const double *Mr = sim->Mr;
+    const double *rho = dca_rule_probabilities(sim->rule);
+    const int64_t ntiles = sim->ntiles, tile = sim->tile, units = sim->batch * ntiles;
+    const int64_t len = dca_sim_config_len(sim), P = dca_rule_params(sim->rule);
+    const int64_t gxlen = (int64_t)g->m * g->cell_len * g->cells, nblocks = sim->nblocks;
+    const dca_kernel kernel = sim->kernel;
+    double **work = sim->work, *Gx = sim->Gx, *Gacc = sim->Gacc;
+
+#pragma omp parallel num_threads(sim->threads) default(none) \
+    shared(g, sp, Mr, rho, x, ybar, xbar, work, Gx, Gacc) \
+    firstprivate(units, ntiles, tile, len, P, gxlen, nblocks, kernel)
+    {
+        omp_set_num_threads(1); /* see dca_sim_step */
+        double *w = work[omp_get_thread_num()];
+        /* Block j takes units [j*units/nblocks, (j+1)*units/nblocks) in order. */
+#pragma omp for schedule(static)
+        for (int64_t j = 0; j < nblocks; j++) {
+            for (int64_t u = j * units / nblocks; u < (j + 1) * units / nblocks; u++) {
+                const int64_t b = u / ntiles, t = u % ntiles;
+                const int64_t c0 = t * tile, c1 = c0 + tile < g->cells ? c0 + tile : g->cells;
+                if (kernel == DCA_KERNEL_BLAS)
+                    dca_kernel_adjoint_blas(g, sp, Mr, x + b * len, ybar + b * len, Gacc + j * P,
+                                            Gx + b * gxlen, c0, c1, w);
+                else
+                    dca_kernel_adjoint_ref(g, rho, x + b * len, ybar + b * len, Gacc + j * P,
+                                           Gx + b * gxlen, c0, c1, w);
+            }
+        }
+#pragma omp for schedule(static)
+        for (int64_t u = 0; u < units; u++) {
+            const int64_t b = u / ntiles, t = u % ntiles;
+            const int64_t c0 = t * tile, c1 = c0 + tile < g->cells ? c0 + tile : g->cells;
+            dca_kernel_adjoint_gather(g, Gx + b * gxlen, xbar + b * len, c0, c1);
+        }
+    }
+}
+
+void dca_sim_adjoint_end(dca_sim *sim, double *grad_w)
+{
+    const dca_geom *g = &sim->g;
+    const int64_t P = dca_rule_params(sim->rule), KL = sim->split.KL, KR = sim->split.KR;
+    const int out = g->outputs;
+    const double *rho = dca_rule_probabilities(sim->rule);
+    /* dE/drho: the blocks in order, unpacked from the Mr layout. */
+    for (int64_t i = 0; i < P; i++)
+        grad_w[i] = 0.0;
+    for (int64_t j = 0; j < sim->nblocks; j++) {
+        const double *G = sim->Gacc + j * P;
+        if (sim->kernel != DCA_KERNEL_BLAS) {
+            for (int64_t i = 0; i < P; i++)
+                grad_w[i] += G[i];
+            continue;
+        }
+        for (int64_t yL = 0; yL < KL; yL++)
+            for (int64_t yR = 0; yR < KR; yR++)
+                for (int a = 0; a < out; a++)
+                    grad_w[(yL * KR + yR) * out + a] += G[yR * KL * out + yL * out + a];
+    }
+    /* Through rho = sigmoid(w), or softmax(w) per pattern. */
+    if (g->binary) {
+        for (int64_t i = 0; i < P; i++)
+            grad_w[i] *= sim->drho[i];
+        return;
+    }
+    for (int64_t y = 0; y < P / out; y++) {
+        const double *r = rho + y * out;
+        double *gr = grad_w + y * out;
+        double dot = 0.0;
+        for (int a = 0; a < out; a++)
+            dot += gr[a] * r[a];
+        for (int a = 0; a < out; a++)
+            gr[a] = r[a] * (gr[a] - dot);
     }
 }

@@ -138,10 +138,14 @@ typedef enum dca_kernel {
     DCA_KERNEL_REFERENCE, /* plain pattern enumeration: the reference twin */
 } dca_kernel;
 
+/* Which gradients a plan must be able to compute (bits). */
+enum { DCA_GRAD_FORWARD = 1, DCA_GRAD_REVERSE = 2 };
+
 typedef struct dca_sim_options {
     dca_kernel kernel;
     int threads;         /* 0: omp_get_max_threads() */
     int64_t tile_cells;  /* 0: chosen from the table shape */
+    unsigned gradients;  /* DCA_GRAD_* bits */
 } dca_sim_options;
 
 typedef struct dca_sim dca_sim;
@@ -155,12 +159,33 @@ void dca_sim_destroy(dca_sim *sim);
 void dca_sim_refresh(dca_sim *sim);
 /* Doubles per configuration: cells (binary) or cells * k (softmax). */
 int64_t dca_sim_config_len(const dca_sim *sim);
+/* The rule's parameter count (weights). */
+int64_t dca_sim_params(const dca_sim *sim);
 int dca_sim_threads(const dca_sim *sim);
 dca_kernel dca_sim_kernel(const dca_sim *sim);
 int64_t dca_sim_tile_cells(const dca_sim *sim);
 /* One step of all B configurations: y = mu(x). x and y each hold
  * B * config_len doubles and must not overlap. Cannot fail. */
 void dca_sim_step(dca_sim *sim, const double *x, double *y);
+
+/* Forward mode (needs DCA_GRAD_FORWARD). J holds d x / d w for the first
+ * `configs` configurations, each config_len x params doubles (cell, state,
+ * parameter); Jn receives d y / d w after the step y = mu(x). The
+ * parameters are the weights in storage order. */
+void dca_sim_tangent_step(dca_sim *sim, const double *x, const double *J, double *Jn,
+                          int64_t configs);
+
+/* Reverse mode (needs DCA_GRAD_REVERSE). Between begin and end, each
+ * adjoint step takes x (the state the step y = mu(x) started from) and
+ * ybar = dE/dy, writes xbar = dE/dx (all B configurations), and adds the
+ * step's contribution to dE/d rho. end writes dE/dw (params doubles,
+ * through rho = sigmoid / softmax of w). The sum over configurations and
+ * cells runs in a fixed order: results do not depend on the thread count. */
+void dca_sim_adjoint_begin(dca_sim *sim);
+void dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *ybar, double *xbar);
+void dca_sim_adjoint_end(dca_sim *sim, double *grad_w);
+/* Bytes the plan holds beyond the rule (workspaces, gradient buffers). */
+int64_t dca_sim_memory(const dca_sim *sim);
 
 /* ---- initial configurations --------------------------------------------- */
 

@@ -1,0 +1,183 @@
+#include "gradient.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem.h"
+
+struct dca_adjoint {
+    dca_sim *sim;
+    int64_t batch, steps, len, K, nseg;
+    double *ckpt;      /* nseg states */
+    double *seg;       /* K states: one segment replayed */
+    double *a0, *a1;   /* adjoints */
+    double *tmp;       /* one state */
+};
+
+dca_status dca_adjoint_create(dca_sim *sim, int64_t batch, int64_t steps, dca_adjoint **out,
+                              dca_error *err)
+{
+    dca_adjoint *a = calloc(1, sizeof *a);
+    if (!a)
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    a->sim = sim;
+    a->batch = batch;
+    a->steps = steps;
+    a->len = batch * dca_sim_config_len(sim);
+    a->K = 1;
+    while (a->K * a->K < steps)
+        a->K++;
+    a->nseg = steps > 0 ? (steps + a->K - 1) / a->K : 1;
+    double bytes = (double)dca_adjoint_state_bytes(a);
+    if (bytes > (double)dca_mem_physical() / 2) {
+        char s1[32], s2[32];
+        free(a);
+        return dca_error_set(err, DCA_ERR_NOMEM,
+                             "reverse mode over %lld steps keeps %s of states, more than half of "
+                             "this machine's %s", (long long)steps, dca_mem_fmt(bytes, s1, sizeof s1),
+                             dca_mem_fmt((double)dca_mem_physical(), s2, sizeof s2));
+    }
+    size_t one = (size_t)a->len * sizeof(double);
+    a->ckpt = dca_alloc(one * (size_t)a->nseg);
+    a->seg = dca_alloc(one * (size_t)a->K);
+    a->a0 = dca_alloc(one);
+    a->a1 = dca_alloc(one);
+    a->tmp = dca_alloc(one);
+    if (!a->ckpt || !a->seg || !a->a0 || !a->a1 || !a->tmp) {
+        dca_adjoint_destroy(a);
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory for reverse-mode states");
+    }
+    *out = a;
+    return DCA_OK;
+}
+
+void dca_adjoint_destroy(dca_adjoint *a)
+{
+    if (!a)
+        return;
+    free(a->ckpt);
+    free(a->seg);
+    free(a->a0);
+    free(a->a1);
+    free(a->tmp);
+    free(a);
+}
+
+int64_t dca_adjoint_state_bytes(const dca_adjoint *a)
+{
+    return (a->nseg + a->K + 3) * a->len * (int64_t)sizeof(double);
+}
+
+void dca_adjoint_run(dca_adjoint *a, const double *x0, const double *phi, dca_loss_fn loss,
+                     const dca_task_shape *sh, double *E, double *grad_w, double *xT)
+{
+    const int64_t T = a->steps, K = a->K, len = a->len;
+    const size_t one = (size_t)len * sizeof(double);
+    /* Forward sweep: checkpoint x_{jK}; x_T ends in cur. */
+    double *cur = a->seg, *next = a->tmp;
+    memcpy(cur, x0, one);
+    for (int64_t t = 0; t < T; t++) {
+        if (t % K == 0)
+            memcpy(a->ckpt + (t / K) * len, cur, one);
+        dca_sim_step(a->sim, cur, next);
+        double *s = cur;
+        cur = next;
+        next = s;
+    }
+    if (xT)
+        memcpy(xT, cur, one);
+    double *ybar = a->a0, *xbar = a->a1;
+    *E = loss(sh, phi, cur, ybar);
+    /* Backward sweep, segment by segment from the last. */
+    dca_sim_adjoint_begin(a->sim);
+    for (int64_t j = a->nseg - 1; j >= 0 && T > 0; j--) {
+        const int64_t t0 = j * K, t1 = t0 + K < T ? t0 + K : T;
+        memcpy(a->seg, a->ckpt + j * len, one);
+        for (int64_t t = t0 + 1; t < t1; t++)
+            dca_sim_step(a->sim, a->seg + (t - 1 - t0) * len, a->seg + (t - t0) * len);
+        for (int64_t t = t1 - 1; t >= t0; t--) {
+            dca_sim_adjoint_step(a->sim, a->seg + (t - t0) * len, ybar, xbar);
+            double *s = ybar;
+            ybar = xbar;
+            xbar = s;
+        }
+    }
+    dca_sim_adjoint_end(a->sim, grad_w);
+}
+
+struct dca_tangent {
+    dca_sim *sim;
+    int64_t configs, jlen;
+    double *J, *Jn;
+};
+
+int64_t dca_tangent_bytes(int64_t configs, int64_t config_len, int64_t params)
+{
+    double b = 2.0 * (double)configs * (double)config_len * (double)params * 8.0;
+    return b > 9e18 ? INT64_MAX : (int64_t)b;
+}
+
+dca_status dca_tangent_create(dca_sim *sim, int64_t configs, dca_tangent **out, dca_error *err)
+{
+    const int64_t len = dca_sim_config_len(sim);
+    const int64_t P = dca_sim_params(sim);
+    double bytes = (double)dca_tangent_bytes(configs, len, P);
+    if (bytes > (double)dca_mem_physical() / 2) {
+        char s1[32], s2[32];
+        return dca_error_set(err, DCA_ERR_NOMEM,
+                             "forward-mode gradients for %lld configurations x %lld values x "
+                             "%lld parameters need %s, more than half of this machine's %s "
+                             "(record fewer configurations, or use reverse mode for the loss "
+                             "gradient)", (long long)configs, (long long)len, (long long)P,
+                             dca_mem_fmt(bytes, s1, sizeof s1),
+                             dca_mem_fmt((double)dca_mem_physical(), s2, sizeof s2));
+    }
+    dca_tangent *tg = calloc(1, sizeof *tg);
+    if (!tg)
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    tg->sim = sim;
+    tg->configs = configs;
+    tg->jlen = configs * len * P;
+    tg->J = dca_calloc((size_t)tg->jlen * sizeof(double));
+    tg->Jn = dca_alloc((size_t)tg->jlen * sizeof(double));
+    if (!tg->J || !tg->Jn) {
+        dca_tangent_destroy(tg);
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory for forward-mode gradients");
+    }
+    *out = tg;
+    return DCA_OK;
+}
+
+void dca_tangent_destroy(dca_tangent *tg)
+{
+    if (!tg)
+        return;
+    free(tg->J);
+    free(tg->Jn);
+    free(tg);
+}
+
+void dca_tangent_reset(dca_tangent *tg) { memset(tg->J, 0, (size_t)tg->jlen * sizeof(double)); }
+
+void dca_tangent_step(dca_tangent *tg, const double *x)
+{
+    dca_sim_tangent_step(tg->sim, x, tg->J, tg->Jn, tg->configs);
+    double *s = tg->J;
+    tg->J = tg->Jn;
+    tg->Jn = s;
+}
+
+const double *dca_tangent_J(const dca_tangent *tg) { return tg->J; }
+
+void dca_tangent_loss_gradient(const dca_tangent *tg, const double *xbar, double *grad_w)
+{
+    const int64_t P = dca_sim_params(tg->sim), n = tg->configs * dca_sim_config_len(tg->sim);
+    for (int64_t p = 0; p < P; p++)
+        grad_w[p] = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const double xb = xbar[i], *j = tg->J + i * P;
+        for (int64_t p = 0; p < P; p++)
+            grad_w[p] += xb * j[p];
+    }
+}

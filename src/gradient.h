@@ -1,0 +1,48 @@
+/* Gradient drivers over a simulation plan (orchestration layer).
+ *
+ * Reverse mode (dca_adjoint): the loss gradient for all parameters from one
+ * forward and one backward sweep. States are kept at checkpoints every
+ * K = ceil(sqrt(T)) steps and each segment is recomputed during the
+ * backward sweep, so memory grows like sqrt(T) states, at the price of one
+ * more forward sweep.
+ *
+ * Forward mode (dca_tangent): J_t = d x_t / d w carried beside the values
+ * (the paper's propagation scheme, section 3.2): every gradient diagram
+ * d x_t(g) / d w_p, at about P times the cost of a value step. */
+#ifndef DCA_GRADIENT_H
+#define DCA_GRADIENT_H
+
+#include "dca/dca.h"
+#include "task.h"
+
+typedef struct dca_adjoint dca_adjoint;
+
+/* sim must be planned with DCA_GRAD_REVERSE for `batch` configurations. */
+dca_status dca_adjoint_create(dca_sim *sim, int64_t batch, int64_t steps, dca_adjoint **out,
+                              dca_error *err);
+void dca_adjoint_destroy(dca_adjoint *adj);
+/* Bytes of stored states (checkpoints, one segment, adjoints). */
+int64_t dca_adjoint_state_bytes(const dca_adjoint *adj);
+/* x0 forward `steps` steps, E = loss(phi, x_T), grad_w = dE/dw. xT, when
+ * non-NULL, receives x_T. */
+void dca_adjoint_run(dca_adjoint *adj, const double *x0, const double *phi, dca_loss_fn loss,
+                     const dca_task_shape *sh, double *E, double *grad_w, double *xT);
+
+typedef struct dca_tangent dca_tangent;
+
+/* Tangents for the first `configs` configurations; refused (with the
+ * estimate) when they cannot fit in memory. */
+dca_status dca_tangent_create(dca_sim *sim, int64_t configs, dca_tangent **out, dca_error *err);
+void dca_tangent_destroy(dca_tangent *tg);
+int64_t dca_tangent_bytes(int64_t configs, int64_t config_len, int64_t params);
+/* J = 0: the initial configurations do not depend on the weights. */
+void dca_tangent_reset(dca_tangent *tg);
+/* J <- d mu(x) / d w, where x (all B configurations) is the state the step
+ * starts from. Call before stepping x itself. */
+void dca_tangent_step(dca_tangent *tg, const double *x);
+/* configs x config_len x params */
+const double *dca_tangent_J(const dca_tangent *tg);
+/* grad_w = sum over the configurations' values of xbar * J. */
+void dca_tangent_loss_gradient(const dca_tangent *tg, const double *xbar, double *grad_w);
+
+#endif
