@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "task.h"
 #include "text.h"
 
 /* ---- schema --------------------------------------------------------------
@@ -161,18 +162,16 @@ static bool check_steps(dca_config *c, const char *v, char *why, size_t len)
 static bool check_gradients(dca_config *c, const char *v, char *why, size_t len)
 {
     c->gradients = v;
-    if (strcmp(v, "none") == 0)
+    if (strcmp(v, "none") == 0 || strcmp(v, "forward") == 0 || strcmp(v, "reverse") == 0)
         return true;
-    if (strcmp(v, "forward") == 0 || strcmp(v, "reverse") == 0)
-        snprintf(why, len, "gradients are not implemented in dca %s yet; use none", dca_version());
-    else
-        snprintf(why, len, "expected none, forward or reverse");
+    snprintf(why, len, "expected none, forward or reverse");
     return false;
 }
 
 static bool check_record(dca_config *c, const char *v, char *why, size_t len)
 {
     c->record_values = false;
+    c->record_gradients = false;
     char buf[256];
     if (strlen(v) >= sizeof buf) {
         snprintf(why, len, "expected values, gradients or none, separated by commas");
@@ -187,9 +186,12 @@ static bool check_record(dca_config *c, const char *v, char *why, size_t len)
         else if (strcmp(tok, "none") == 0)
             continue;
         else if (strcmp(tok, "gradients") == 0) {
-            snprintf(why, len, "recording gradients needs gradients = forward, which is not "
-                               "implemented in dca %s yet", dca_version());
-            return false;
+            if (strcmp(c->gradients, "forward") != 0) {
+                snprintf(why, len, "recording gradients needs [run] gradients = forward "
+                                   "(gradient diagrams come from forward mode)");
+                return false;
+            }
+            c->record_gradients = true;
         } else {
             snprintf(why, len, "unknown item '%s': expected values, gradients or none", tok);
             return false;
@@ -219,20 +221,53 @@ static bool check_output_file(dca_config *c, const char *v, char *why, size_t le
     return check_nonempty(v, why, len);
 }
 
-static bool check_compression(dca_config *c, const char *v, char *why, size_t len)
+static bool parse_compression(const char *v, int *out, char *why, size_t len)
 {
     const char *rest;
     int64_t level;
     if (strcmp(v, "none") == 0) {
-        c->gzip = 0;
+        *out = 0;
         return true;
     }
     if ((rest = dca_strip_prefix(v, "gzip:")) && dca_parse_i64(rest, &level) && level >= 1 &&
         level <= 9) {
-        c->gzip = (int)level;
+        *out = (int)level;
         return true;
     }
     snprintf(why, len, "expected none or gzip:LEVEL with LEVEL 1..9");
+    return false;
+}
+
+static bool check_compression(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_compression(v, &c->gzip, why, len);
+}
+
+static bool check_gradient_compression(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_compression(v, &c->gradient_gzip, why, len);
+}
+
+static bool check_target(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->target = v;
+    if (strcmp(v, "none") == 0 || dca_target_lookup(v))
+        return true;
+    if (dca_strip_prefix(v, "shift:") || dca_strip_prefix(v, "rule:") ||
+        dca_strip_prefix(v, "file:"))
+        snprintf(why, len, "this target is not implemented in dca %s yet; expected none, %s",
+                 dca_version(), dca_target_names());
+    else
+        snprintf(why, len, "expected none, %s", dca_target_names());
+    return false;
+}
+
+static bool check_loss(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->loss = v;
+    if (dca_loss_lookup(v))
+        return true;
+    snprintf(why, len, "expected %s", dca_loss_names());
     return false;
 }
 
@@ -264,8 +299,11 @@ static const key_def schema[] = {
      "eps/(k-1). 0 keeps 0/1 states exact."},
     {"init", "seed", "1", check_init_seed, "Seed for random initial configurations."},
     {"run", "steps", "100", check_steps, "Number of steps T."},
-    {"run", "gradients", "none", check_gradients, "none (forward and reverse: a later version)."},
-    {"run", "record", "values", check_record, "What to store: values, or none."},
+    {"run", "gradients", "none", check_gradients,
+     "none, forward (tangents d x_t / d w: gradient diagrams, and the loss gradient) or reverse "
+     "(adjoints: the loss gradient at the cost of a few value steps; needs a [task])."},
+    {"run", "record", "values", check_record,
+     "What to store: values and/or gradients (forward mode), or none."},
     {"run", "record-configurations", "all", check_record_configurations,
      "How many configurations (the first G) to record: all or G."},
     {"run", "record-every", "1", check_record_every,
@@ -273,11 +311,15 @@ static const key_def schema[] = {
     {"output", "file", DEFAULT_OUTPUT, check_output_file,
      "Run file to write (relative to the working directory); -o overrides it."},
     {"output", "compression", "gzip:4", check_compression,
-     "none or gzip:LEVEL (with shuffle) for recorded series."},
+     "none or gzip:LEVEL (with shuffle) for recorded values."},
+    {"output", "gradient-compression", "none", check_gradient_compression,
+     "none or gzip:LEVEL for recorded gradient diagrams (float64 gradients barely compress)."},
+    {"task", "target", "none", check_target, "none, identity or majority."},
+    {"task", "loss", "cross-entropy", check_loss, "cross-entropy or mse."},
 };
 enum { n_keys = sizeof schema / sizeof *schema };
 
-static const char *const sections[] = {"lattice", "rule", "init", "run", "output"};
+static const char *const sections[] = {"lattice", "rule", "init", "run", "task", "output"};
 
 int dca_config_schema(const dca_config_key_doc **keys)
 {
@@ -392,8 +434,8 @@ static char *reader(char *str, int num, void *stream)
             name[len] = '\0';
             dca_trim(name);
             if (!known_section(name))
-                parse_fail(ps, "unknown section [%s]; expected [lattice], [rule], [init], [run] "
-                               "or [output]", name);
+                parse_fail(ps, "unknown section [%s]; expected [lattice], [rule], [init], [run], "
+                               "[task] or [output]", name);
         }
     }
     return str;
@@ -420,7 +462,7 @@ static int handler(void *user, const char *section, const char *name, const char
     }
     if (!*section) {
         parse_fail(ps, "key '%s' is outside any section; put it under [lattice], [rule], [init], "
-                       "[run] or [output]", name);
+                       "[run], [task] or [output]", name);
         return 0;
     }
     if (i < 0) {
@@ -594,8 +636,8 @@ static dca_status apply_set(dca_config *cfg, const char *set, dca_error *err)
     dca_trim(key);
     if (!known_section(section))
         return dca_error_set(err, DCA_ERR_CONFIG,
-                             "--set %s: unknown section [%s]; expected lattice, rule, init, run "
-                             "or output", set, section);
+                             "--set %s: unknown section [%s]; expected lattice, rule, init, run, "
+                             "task or output", set, section);
     int i = find_key(section, key);
     if (i < 0) {
         char keys[512];
@@ -680,6 +722,23 @@ dca_status dca_config_load(const char *path, const char *const *sets, int n_sets
             st = dca_error_set(err, DCA_ERR_CONFIG, "%s: %s", where, why);
             goto fail;
         }
+    }
+    if (strcmp(cfg->gradients, "reverse") == 0 && strcmp(cfg->target, "none") == 0) {
+        char where[512];
+        dca_config_where(cfg, "run", "gradients", where, sizeof where);
+        st = dca_error_set(err, DCA_ERR_CONFIG,
+                           "%s: reverse mode computes the gradient of a loss: set [task] target "
+                           "(%s)", where, dca_target_names());
+        goto fail;
+    }
+    if (strcmp(cfg->gradients, "forward") == 0 && strcmp(cfg->target, "none") == 0 &&
+        !cfg->record_gradients) {
+        char where[512];
+        dca_config_where(cfg, "run", "gradients", where, sizeof where);
+        st = dca_error_set(err, DCA_ERR_CONFIG,
+                           "%s: forward mode would compute nothing: add gradients to [run] record "
+                           "(gradient diagrams) or set [task] target (the loss gradient)", where);
+        goto fail;
     }
     if (!dca_config_given(cfg, "init", "configurations"))
         cfg->configurations = 0;

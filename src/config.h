@@ -32,13 +32,18 @@ typedef struct dca_config {
     uint64_t init_seed;
     /* [run] */
     int64_t steps;
-    const char *gradients;
+    const char *gradients; /* none, forward, reverse */
     bool record_values;
+    bool record_gradients;
     int64_t record_configurations; /* 0: all */
     int64_t record_every;
     /* [output] */
     const char *output_file;
-    int gzip; /* 0: none */
+    int gzip;          /* 0: none */
+    int gradient_gzip; /* 0: none */
+    /* [task] */
+    const char *target; /* none, identity, majority */
+    const char *loss;   /* cross-entropy, mse */
 
     struct dca_config_store *store; /* values and where they came from */
 } dca_config;

@@ -348,3 +348,97 @@ Test(cli, continuation_lines_and_comments)
         cr_assert_eq(w[i], i);
     free(w);
 }
+
+/* ---- gradients through the command line ----------------------------------------- */
+
+static const bad_case grad_cases[] = {
+    {"reverse without task", HEAD "[run]\ngradients = reverse\n", "bad.ini:4: [run] gradients",
+     "set [task] target"},
+    {"forward computing nothing", HEAD "[run]\ngradients = forward\n",
+     "bad.ini:4: [run] gradients", "forward mode would compute nothing"},
+    {"record gradients without forward", HEAD "[run]\nrecord = values, gradients\n",
+     "bad.ini:4: [run] record", "needs [run] gradients = forward"},
+    {"unknown target", HEAD "[task]\ntarget = parity\n", "bad.ini:4: [task] target",
+     "expected none, identity, majority"},
+    {"later target", HEAD "[task]\ntarget = shift:1\n", "bad.ini:4: [task] target",
+     "not implemented"},
+    {"unknown loss", HEAD "[task]\nloss = hinge\n", "bad.ini:4: [task] loss", "cross-entropy, mse"},
+    {"gradient compression", HEAD "[output]\ngradient-compression = lz4\n",
+     "bad.ini:4: [output] gradient-compression", "gzip:LEVEL"},
+};
+
+Test(cli, bad_gradient_configs)
+{
+    t_chdir_scratch();
+    for (size_t i = 0; i < sizeof grad_cases / sizeof *grad_cases; i++) {
+        const bad_case *c = &grad_cases[i];
+        t_write("bad.ini", c->ini);
+        char err[4096];
+        int rc = t_run((const char *[]){"run", "bad.ini", "--quiet", NULL}, err, sizeof err, NULL,
+                       0);
+        cr_assert_eq(rc, 2, "%s: exit %d: %s", c->name, rc, err);
+        cr_assert(strstr(err, c->where) && strstr(err, c->what), "%s: %s", c->name, err);
+        cr_assert_not(t_exists("runs"), "%s: output left behind", c->name);
+    }
+}
+
+Test(cli, forward_and_reverse_loss_gradients_agree)
+{
+    t_chdir_scratch();
+    t_write("g.ini", "[lattice]\nsize = 50\nneighborhood = radius:2\n[rule]\nweights = normal:1\n"
+                     "[init]\nconfigurations = 3\n[run]\nsteps = 12\n"
+                     "[task]\ntarget = majority\n");
+    char err[4096];
+    cr_assert_eq(t_run((const char *[]){"run", "g.ini", "-o", "f.h5", "--set", "run.gradients=forward",
+                                        "--set", "run.record=values,gradients",
+                                        "--set", "run.record-configurations=2", NULL},
+                       err, sizeof err, NULL, 0), 0, "%s", err);
+    cr_assert(strstr(err, "loss (cross-entropy, majority target) ="), "%s", err);
+    cr_assert_eq(t_run((const char *[]){"run", "g.ini", "-o", "r.h5", "--set", "run.gradients=reverse",
+                                        "--quiet", NULL},
+                       err, sizeof err, NULL, 0), 0, "%s", err);
+    int rank;
+    hsize_t dims[8];
+    double *gf = read_all("f.h5", "/run/loss_gradient", &rank, dims);
+    cr_assert(rank == 1 && dims[0] == 32);
+    double *gr = read_all("r.h5", "/run/loss_gradient", &rank, dims);
+    double *Ef = read_all("f.h5", "/run/loss", &rank, dims);
+    cr_assert_eq(rank, 0);
+    double *Er = read_all("r.h5", "/run/loss", &rank, dims);
+    cr_assert_eq(*Ef, *Er);
+    double d = 0, mx = 0;
+    for (int p = 0; p < 32; p++) {
+        d = fmax(d, fabs(gf[p] - gr[p]));
+        mx = fmax(mx, fabs(gr[p]));
+    }
+    cr_assert(mx > 0 && d <= 1e-12 * mx, "forward vs reverse: %g of %g", d, mx);
+    double *J = read_all("f.h5", "/run/gradients", &rank, dims);
+    cr_assert(rank == 4 && dims[0] == 2 && dims[1] == 13 && dims[2] == 50 && dims[3] == 32);
+    for (int i = 0; i < 50 * 32; i++)
+        cr_assert_eq(J[i], 0.0, "row 0 of the diagrams: x0 does not depend on w");
+    free(gf), free(gr), free(Ef), free(Er), free(J);
+}
+
+Test(cli, gradcheck_exit_status)
+{
+    t_chdir_scratch();
+    t_write("g.ini", "[lattice]\nsize = 5x6\nstates = 3\nneighborhood = vonneumann:1\n"
+                     "[rule]\nweights = normal:1\n[init]\nkind = uniform-states\neps = 0.05\n"
+                     "[run]\nsteps = 3\n[task]\ntarget = identity\n");
+    char err[4096], out[65536];
+    int rc = t_run((const char *[]){"gradcheck", "g.ini", NULL}, err, sizeof err, out, sizeof out);
+    cr_assert_eq(rc, 0, "%s%s", out, err);
+    cr_assert(strstr(out, ": PASS"), "%s", out);
+    /* A tolerance nothing meets: exit 1, and the table says FAIL. */
+    rc = t_run((const char *[]){"gradcheck", "g.ini", "--tol", "1e-30", NULL}, err, sizeof err, out,
+               sizeof out);
+    cr_assert_eq(rc, 1, "%s", out);
+    cr_assert(strstr(out, ": FAIL"), "%s", out);
+    rc = t_run((const char *[]){"gradcheck", "g.ini", "--set", "task.target=none", NULL}, err,
+               sizeof err, out, sizeof out);
+    cr_assert_eq(rc, 2);
+    cr_assert(strstr(err, "gradcheck needs a loss"), "%s", err);
+    rc = t_run((const char *[]){"gradcheck", "g.ini", "--tol", "-1", NULL}, err, sizeof err, out,
+               sizeof out);
+    cr_assert_eq(rc, 2);
+}

@@ -19,7 +19,18 @@ typedef struct cli_common {
     char *command_line;
 } cli_common;
 
+/* An extra option parser for one command: returns NULL when argv[*i] is
+ * not its option, "ok" when it took it (advancing *i past a value), or
+ * "error" after printing an error. */
+typedef const char *(*cli_extra_fn)(int argc, char **argv, int *i, void *ctx);
+/* Returns -1 to continue, else an exit code (help printed, usage error). */
+int cli_parse_common(int argc, char **argv, const char *usage_text, cli_common *o,
+                     cli_extra_fn extra, void *extra_ctx);
+/* mkdir -p of the directory part of path. */
+int cli_make_parent_dirs(const char *path);
+
 int cmd_run(int argc, char **argv, char *command_line);
+int cmd_gradcheck(int argc, char **argv, char *command_line);
 int cmd_info(int argc, char **argv);
 
 /* Prints "dca: error: ..." to stderr and returns code. */

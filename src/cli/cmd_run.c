@@ -1,24 +1,27 @@
-/* dca run CONFIG: simulate and write a run file. */
+/* dca run CONFIG: simulate, optionally with gradients, and write a run file. */
 #include <cblas.h>
 #include <errno.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "config.h"
 #include "experiment.h"
+#include "gradient.h"
 #include "io/io.h"
 #include "mem.h"
-#include "text.h"
+#include "task.h"
 
 static const char help[] =
     "usage: dca run CONFIG [-o OUT.h5] [--set SECTION.KEY=VALUE]... [--threads N] [--quiet]\n"
     "\n"
     "Simulates the experiment in CONFIG (an INI file; keys in configs/README.md) and\n"
-    "writes the rule and the recorded values to an HDF5 run file (docs/hdf5-layout.md).\n"
+    "writes the rule, the recorded values and, when asked, gradient diagrams (forward\n"
+    "mode) and the loss and its gradient ([task], forward or reverse mode) to an HDF5\n"
+    "run file (docs/hdf5-layout.md).\n"
     "\n"
     "  -o, --output OUT.h5   run file (default: [output] file, runs/<config name>.h5)\n"
     "  --set S.K=V           override key K of section S (repeatable)\n"
@@ -28,264 +31,332 @@ static const char help[] =
     "\n"
     "The file is written as OUT.h5.partial and renamed when complete.\n";
 
-/* Parses the options common to run-like commands. Returns -1 when the
- * caller should continue, else an exit code. */
-static int parse_common(int argc, char **argv, const char *usage_text, cli_common *o)
+typedef struct run {
+    cli_common o;
+    dca_config *cfg;
+    dca_experiment *ex;
+    dca_sim *sim;
+    dca_tangent *tg;
+    dca_runfile *rf;
+    double *buf[2];
+    int64_t *times;
+    double *phi;          /* task target, B configurations */
+    dca_loss_fn loss;
+    dca_task_shape shape;
+    int values_id, grads_id;
+    int64_t B, len, T, G, rows;
+    bool forward, reverse;
+} run;
+
+/* The inner axes of a recorded series: lattice, [state], [parameter]. */
+static void lattice_axes(const run *r, dca_series_spec *sp, bool with_params)
 {
-    o->sets = calloc((size_t)argc, sizeof *o->sets);
-    if (!o->sets)
-        return cli_fail(EXIT_RUNTIME, "out of memory");
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
-#define VALUE(name)                                                                       \
-    (strncmp(a, name "=", sizeof name) == 0 ? (v = a + sizeof name)                       \
-     : strcmp(a, name) == 0 && i + 1 < argc ? (v = argv[++i])                             \
-     : strcmp(a, name) == 0                  ? (v = NULL, a)                              \
-                                             : NULL)
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            fputs(usage_text, stdout);
-            return EXIT_OK;
-        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
-            o->quiet = true;
-        } else if (VALUE("-o") || VALUE("--output")) {
-            if (!v)
-                return cli_fail(EXIT_USAGE, "%s needs a file name", a);
-            o->output = v;
-        } else if (VALUE("--set")) {
-            if (!v)
-                return cli_fail(EXIT_USAGE, "--set needs SECTION.KEY=VALUE");
-            o->sets[o->n_sets++] = v;
-        } else if (VALUE("--threads")) {
-            int64_t n;
-            if (!v || !dca_parse_i64(v, &n) || n < 1 || n > 4096)
-                return cli_fail(EXIT_USAGE, "--threads needs a whole number from 1 to 4096");
-            o->threads = (int)n;
-        } else if (a[0] == '-' && a[1]) {
-            fputs(usage_text, stderr);
-            return cli_fail(EXIT_USAGE, "unknown option '%s'", a);
-        } else if (!o->config) {
-            o->config = a;
-        } else {
-            return cli_fail(EXIT_USAGE, "unexpected argument '%s' (one CONFIG only)", a);
-        }
-#undef VALUE
+    const dca_lattice *lat = &r->ex->lat;
+    for (int d = 0; d < lat->dims; d++)
+        sp->inner[sp->inner_rank++] = lat->shape[d];
+    if (lat->dims == 1) {
+        sp->inner_labels[0] = "cell";
+    } else {
+        sp->inner_labels[0] = "row";
+        sp->inner_labels[1] = "column";
     }
-    if (!o->config) {
-        fputs(usage_text, stderr);
-        return cli_fail(EXIT_USAGE, "missing CONFIG");
+    if (r->cfg->mode == DCA_MODE_SOFTMAX) {
+        sp->inner_labels[sp->inner_rank] = "state";
+        sp->inner[sp->inner_rank++] = r->cfg->states;
     }
-    return -1;
+    if (with_params) {
+        sp->inner_labels[sp->inner_rank] = "parameter";
+        sp->inner[sp->inner_rank++] = dca_rule_params(r->ex->rule);
+    }
 }
 
-/* mkdir -p of path's directory. */
-static int make_parent_dirs(const char *path)
+static dca_status open_series(run *r, dca_error *err)
 {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    char *slash = strrchr(buf, '/');
-    if (!slash || slash == buf)
-        return 0;
-    *slash = '\0';
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
+    dca_status st;
+    const int64_t P = dca_rule_params(r->ex->rule);
+    if (r->cfg->record_values) {
+        dca_series_spec sp = {.name = "/run/values", .configs = r->G, .rows = r->rows,
+                              .times = r->times, .gzip = r->cfg->gzip};
+        lattice_axes(r, &sp, false);
+        if ((st = dca_runfile_series(r->rf, &sp, &r->values_id, err)) ||
+            (st = dca_runfile_series_row(r->rf, r->values_id, 0, r->buf[0], r->len, err)))
+            return st;
     }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
+    if (r->cfg->record_gradients) {
+        dca_series_spec sp = {.name = "/run/gradients", .configs = r->G, .rows = r->rows,
+                              .times = r->times, .gzip = r->cfg->gradient_gzip};
+        lattice_axes(r, &sp, true);
+        if ((st = dca_runfile_series(r->rf, &sp, &r->grads_id, err)) ||
+            (st = dca_runfile_series_row(r->rf, r->grads_id, 0, dca_tangent_J(r->tg), r->len * P,
+                                         err)))
+            return st;
+    }
+    return DCA_OK;
+}
+
+/* Loss and its gradient, by the mode the configuration asks for; written
+ * to /run/loss and /run/loss_gradient. */
+static dca_status finish_task(run *r, double *E_out, double *gnorm_out, dca_error *err)
+{
+    const int64_t P = dca_rule_params(r->ex->rule), n = r->B * r->len;
+    double *grad = malloc((size_t)P * sizeof *grad);
+    double *xbar = malloc((size_t)n * sizeof *xbar);
+    dca_status st = DCA_OK;
+    if (!grad || !xbar) {
+        st = dca_error_set(err, DCA_ERR_NOMEM, "out of memory for the loss gradient");
+        goto done;
+    }
+    double E = 0;
+    if (r->reverse) {
+        dca_adjoint *adj = NULL;
+        if ((st = dca_adjoint_create(r->sim, r->B, r->T, &adj, err)))
+            goto done;
+        dca_adjoint_run(adj, r->ex->x0, r->phi, r->loss, &r->shape, &E, grad, NULL);
+        dca_runfile_attr_i64(r->rf, "/run", "reverse_state_bytes", dca_adjoint_state_bytes(adj),
+                             err);
+        dca_adjoint_destroy(adj);
+    } else if (r->forward) {
+        E = r->loss(&r->shape, r->phi, r->buf[0], xbar);
+        dca_tangent_loss_gradient(r->tg, xbar, grad);
+    } else {
+        E = r->loss(&r->shape, r->phi, r->buf[0], NULL);
+    }
+    double gnorm = 0;
+    for (int64_t p = 0; p < P; p++)
+        gnorm += grad[p] * grad[p];
+    *E_out = E;
+    *gnorm_out = sqrt(gnorm);
+    if ((st = dca_runfile_array(r->rf, "/run/loss", 0, NULL, &E, err)) ||
+        (st = dca_runfile_attr_str(r->rf, "/run", "target", r->cfg->target, err)) ||
+        (st = dca_runfile_attr_str(r->rf, "/run", "loss", r->cfg->loss, err)))
+        goto done;
+    if (r->forward || r->reverse) {
+        bool binary = r->cfg->mode == DCA_MODE_BINARY;
+        int64_t dims[2] = {dca_rule_patterns(r->ex->rule), dca_rule_outputs(r->ex->rule)};
+        if ((st = dca_runfile_array(r->rf, "/run/loss_gradient", binary ? 1 : 2, dims, grad,
+                                    err)) ||
+            (st = dca_runfile_attr_str(r->rf, "/run", "gradient_mode",
+                                       r->reverse ? "reverse" : "forward", err)))
+            goto done;
+    }
+done:
+    free(grad);
+    free(xbar);
+    return st;
+}
+
+static void write_run_attrs(run *r, int64_t done, double step_time, double wall, double rate)
+{
+    dca_error e;
+    dca_runfile_attr_i64(r->rf, "/run", "steps", r->T, &e);
+    dca_runfile_attr_i64(r->rf, "/run", "steps_done", done, &e);
+    dca_runfile_attr_i64(r->rf, "/run", "configurations", r->B, &e);
+    dca_runfile_attr_str(r->rf, "/run", "gradients", r->cfg->gradients, &e);
+    dca_runfile_attr_i64(r->rf, "/run", "threads", dca_sim_threads(r->sim), &e);
+    dca_runfile_attr_str(r->rf, "/run", "kernel",
+                         dca_sim_kernel(r->sim) == DCA_KERNEL_BLAS ? "blas" : "reference", &e);
+    dca_runfile_attr_i64(r->rf, "/run", "tile_cells", dca_sim_tile_cells(r->sim), &e);
+    dca_runfile_attr_f64(r->rf, "/run", "step_seconds", step_time, &e);
+    dca_runfile_attr_f64(r->rf, "/run", "wall_seconds", wall, &e);
+    dca_runfile_attr_f64(r->rf, "/run", "cell_updates_per_second", rate, &e);
+    dca_runfile_attr_str(r->rf, "/run", "openblas_config", openblas_get_config(), &e);
+    dca_runfile_attr_str(r->rf, "/run", "openblas_core", openblas_get_corename(), &e);
+}
+
+static void print_header(const run *r, const char *outpath)
+{
+    const dca_lattice *lat = &r->ex->lat;
+    char l[64];
+    if (lat->dims == 1)
+        snprintf(l, sizeof l, "ring of %lld", (long long)lat->shape[0]);
+    else
+        snprintf(l, sizeof l, "%lldx%lld torus", (long long)lat->shape[0],
+                 (long long)lat->shape[1]);
+    int th = dca_sim_threads(r->sim);
+    fprintf(stderr,
+            "dca run: %s, %s %s rule over %s (%lld parameters), %lld configuration%s, %lld steps, "
+            "gradients %s, %d thread%s -> %s\n",
+            l, r->cfg->mode == DCA_MODE_BINARY ? "binary" : "softmax",
+            dca_rule_is_hard(r->ex->rule) ? "hard" : "soft", r->cfg->neighborhood,
+            (long long)dca_rule_params(r->ex->rule), (long long)r->B, r->B == 1 ? "" : "s",
+            (long long)r->T, r->cfg->gradients, th, th == 1 ? "" : "s", outpath);
+}
+
+static void cleanup(run *r)
+{
+    if (r->rf) {
+        /* A failure after the file was created: keep what was written. */
+        fprintf(stderr, "dca: partial results kept in %s\n", dca_runfile_partial_path(r->rf));
+        dca_runfile_close(r->rf, false, NULL);
+    }
+    free(r->buf[0]);
+    free(r->buf[1]);
+    free(r->times);
+    free(r->phi);
+    dca_tangent_destroy(r->tg);
+    dca_sim_destroy(r->sim);
+    dca_experiment_destroy(r->ex);
+    dca_config_destroy(r->cfg);
+    free(r->o.sets);
 }
 
 int cmd_run(int argc, char **argv, char *command_line)
 {
-    cli_common o = {0};
-    int rc = parse_common(argc, argv, help, &o);
-    dca_config *cfg = NULL;
-    dca_experiment *ex = NULL;
-    dca_sim *sim = NULL;
-    dca_runfile *rf = NULL;
-    double *buf[2] = {NULL, NULL};
-    int64_t *times = NULL;
+    run r = {.values_id = -1, .grads_id = -1};
     dca_error err;
+    int rc = cli_parse_common(argc, argv, help, &r.o, NULL, NULL);
     if (rc >= 0)
         goto out;
-
-    if (dca_config_load(o.config, o.sets, o.n_sets, &cfg, &err)) {
-        rc = cli_fail(EXIT_USAGE, "%s", err.msg);
+    rc = EXIT_USAGE;
+    if (dca_config_load(r.o.config, r.o.sets, r.o.n_sets, &r.cfg, &err) ||
+        dca_experiment_build(r.cfg, &r.ex, &err)) {
+        cli_fail(EXIT_USAGE, "%s", err.msg);
         goto out;
     }
-    if (dca_experiment_build(cfg, &ex, &err)) {
-        rc = cli_fail(err.status == DCA_ERR_IO || err.status == DCA_ERR_NOMEM ||
-                              err.status == DCA_ERR_FORMAT || err.status == DCA_ERR_ARG ||
-                              err.status == DCA_ERR_CONFIG || err.status == DCA_ERR_UNSUPPORTED
-                          ? EXIT_USAGE
-                          : EXIT_RUNTIME,
-                      "%s", err.msg);
+    r.forward = strcmp(r.cfg->gradients, "forward") == 0;
+    r.reverse = strcmp(r.cfg->gradients, "reverse") == 0;
+    if (r.o.threads)
+        omp_set_num_threads(r.o.threads);
+    dca_sim_options so = {.threads = r.o.threads,
+                          .gradients = r.forward ? DCA_GRAD_FORWARD
+                                                 : (r.reverse ? DCA_GRAD_REVERSE : 0)};
+    if (dca_sim_create(&r.ex->lat, r.ex->rule, r.ex->batch, &so, &r.sim, &err)) {
+        cli_fail(EXIT_USAGE, "%s", err.msg);
         goto out;
     }
-    if (o.threads)
-        omp_set_num_threads(o.threads);
-    dca_sim_options so = {.kernel = DCA_KERNEL_AUTO, .threads = o.threads};
-    if (dca_sim_create(&ex->lat, ex->rule, ex->batch, &so, &sim, &err)) {
-        rc = cli_fail(EXIT_USAGE, "%s", err.msg);
-        goto out;
-    }
-
-    const int64_t B = ex->batch, len = ex->config_len, T = cfg->steps;
-    const int64_t G = cfg->record_configurations ? cfg->record_configurations : B;
-    const int64_t every = cfg->record_every;
-    const int64_t rows = T / every + 1 + (T % every != 0);
-    double need = 16.0 * (double)B * (double)len;
+    r.B = r.ex->batch;
+    r.len = r.ex->config_len;
+    r.T = r.cfg->steps;
+    r.G = r.cfg->record_configurations ? r.cfg->record_configurations : r.B;
+    const int64_t every = r.cfg->record_every;
+    r.rows = r.T / every + 1 + (r.T % every != 0);
+    bool task = strcmp(r.cfg->target, "none") != 0;
+    double need = 16.0 * (double)r.B * (double)r.len * (task ? 1.5 : 1.0);
     if (need > (double)dca_mem_physical() / 2) {
         char a[32], b[32];
-        rc = cli_fail(EXIT_USAGE, "the state of %lld configurations needs %s; this machine has %s",
-                      (long long)B, dca_mem_fmt(need, a, sizeof a),
-                      dca_mem_fmt((double)dca_mem_physical(), b, sizeof b));
+        cli_fail(EXIT_USAGE, "the state of %lld configurations needs %s; this machine has %s",
+                 (long long)r.B, dca_mem_fmt(need, a, sizeof a),
+                 dca_mem_fmt((double)dca_mem_physical(), b, sizeof b));
         goto out;
     }
-    buf[0] = ex->x0;
-    ex->x0 = NULL;
-    buf[1] = dca_alloc((size_t)(B * len) * sizeof(double));
-    times = malloc((size_t)rows * sizeof *times);
-    if (!buf[1] || !times) {
-        rc = cli_fail(EXIT_RUNTIME, "out of memory for %lld configurations", (long long)B);
-        goto out;
-    }
-    for (int64_t r = 0; r < rows; r++)
-        times[r] = r * every < T ? r * every : T;
-
-    const char *outpath = o.output ? o.output : cfg->output_file;
-    if (make_parent_dirs(outpath) != 0) {
-        rc = cli_fail(EXIT_RUNTIME, "%s: cannot create its directory: %s", outpath,
-                      strerror(errno));
-        goto out;
-    }
-    dca_run_meta meta = {dca_config_text(cfg), command_line, 1.0};
-    if (dca_runfile_create(outpath, &meta, &rf, &err) ||
-        dca_runfile_write_rule(rf, ex->rule, cfg->neighborhood, &err)) {
-        rc = cli_fail(EXIT_RUNTIME, "%s", err.msg);
-        goto out;
-    }
-    int sid = -1;
-    if (cfg->record_values) {
-        dca_series_spec sp = {.name = "/run/values", .configs = G, .rows = rows, .times = times,
-                              .gzip = cfg->gzip};
-        for (int d = 0; d < ex->lat.dims; d++)
-            sp.inner[sp.inner_rank++] = ex->lat.shape[d];
-        if (ex->lat.dims == 1) {
-            sp.inner_labels[0] = "cell";
-        } else {
-            sp.inner_labels[0] = "row";
-            sp.inner_labels[1] = "column";
+    if (r.forward) {
+        /* The loss gradient needs every configuration's tangents; diagrams
+         * only the recorded ones. */
+        if (dca_tangent_create(r.sim, task ? r.B : r.G, &r.tg, &err)) {
+            cli_fail(EXIT_USAGE, "%s", err.msg);
+            goto out;
         }
-        if (cfg->mode == DCA_MODE_SOFTMAX) {
-            sp.inner_labels[sp.inner_rank] = "state";
-            sp.inner[sp.inner_rank++] = cfg->states;
-        }
-        if (dca_runfile_series(rf, &sp, &sid, &err) ||
-            dca_runfile_series_row(rf, sid, 0, buf[0], len, &err)) {
-            rc = cli_fail(EXIT_RUNTIME, "%s", err.msg);
+        dca_tangent_reset(r.tg);
+    }
+    r.buf[0] = r.ex->x0;
+    r.ex->x0 = dca_alloc((size_t)(r.B * r.len) * sizeof(double));
+    r.buf[1] = dca_alloc((size_t)(r.B * r.len) * sizeof(double));
+    r.times = malloc((size_t)r.rows * sizeof *r.times);
+    if (task)
+        r.phi = dca_alloc((size_t)(r.B * r.len) * sizeof(double));
+    if (!r.ex->x0 || !r.buf[1] || !r.times || (task && !r.phi)) {
+        rc = cli_fail(EXIT_RUNTIME, "out of memory for %lld configurations", (long long)r.B);
+        goto out;
+    }
+    memcpy(r.ex->x0, r.buf[0], (size_t)(r.B * r.len) * sizeof(double));
+    for (int64_t i = 0; i < r.rows; i++)
+        r.times[i] = i * every < r.T ? i * every : r.T;
+    r.shape = (dca_task_shape){&r.ex->lat, r.cfg->states, r.cfg->mode, r.B};
+    if (task) {
+        r.loss = dca_loss_lookup(r.cfg->loss);
+        if (dca_target_lookup(r.cfg->target)(&r.shape, r.ex->x0, r.phi, &err)) {
+            cli_fail(EXIT_USAGE, "%s", err.msg);
             goto out;
         }
     }
 
-    int64_t cells = dca_lattice_cells(&ex->lat);
-    if (!o.quiet) {
-        char lat[64];
-        if (ex->lat.dims == 1)
-            snprintf(lat, sizeof lat, "ring of %lld", (long long)cells);
-        else
-            snprintf(lat, sizeof lat, "%lldx%lld torus", (long long)ex->lat.shape[0],
-                     (long long)ex->lat.shape[1]);
-        fprintf(stderr, "dca run: %s, %s %s rule over %s (%lld parameters), %lld configuration%s, "
-                        "%lld steps, %d thread%s -> %s\n",
-                lat, cfg->mode == DCA_MODE_BINARY ? "binary" : "softmax",
-                dca_rule_is_hard(ex->rule) ? "hard" : "soft", cfg->neighborhood,
-                (long long)dca_rule_params(ex->rule), (long long)B, B == 1 ? "" : "s",
-                (long long)T, dca_sim_threads(sim), dca_sim_threads(sim) == 1 ? "" : "s",
-                outpath);
+    rc = EXIT_RUNTIME;
+    const char *outpath = r.o.output ? r.o.output : r.cfg->output_file;
+    if (cli_make_parent_dirs(outpath) != 0) {
+        cli_fail(EXIT_RUNTIME, "%s: cannot create its directory: %s", outpath, strerror(errno));
+        goto out;
     }
+    dca_run_meta meta = {dca_config_text(r.cfg), command_line, 1.0};
+    if (dca_runfile_create(outpath, &meta, &r.rf, &err) ||
+        dca_runfile_write_rule(r.rf, r.ex->rule, r.cfg->neighborhood, &err) ||
+        open_series(&r, &err)) {
+        cli_fail(EXIT_RUNTIME, "%s", err.msg);
+        goto out;
+    }
+    if (!r.o.quiet)
+        print_header(&r, outpath);
+
+    const int64_t cells = dca_lattice_cells(&r.ex->lat), P = dca_rule_params(r.ex->rule);
     cli_catch_signals();
     progress pr;
-    progress_init(&pr, o.quiet);
+    progress_init(&pr, r.o.quiet);
     double step_time = 0, t_start = cli_now();
-    int64_t row = 1, t = 0;
-    for (t = 1; t <= T; t++) {
+    int64_t row = 1, t;
+    for (t = 1; t <= r.T; t++) {
         if (cli_interrupted())
             break;
         double t0 = cli_now();
-        dca_sim_step(sim, buf[0], buf[1]);
+        if (r.tg)
+            dca_tangent_step(r.tg, r.buf[0]);
+        dca_sim_step(r.sim, r.buf[0], r.buf[1]);
         step_time += cli_now() - t0;
-        double *sw = buf[0];
-        buf[0] = buf[1];
-        buf[1] = sw;
-        if (sid >= 0 && row < rows && times[row] == t) {
-            if (dca_runfile_series_row(rf, sid, row, buf[0], len, &err)) {
+        double *sw = r.buf[0];
+        r.buf[0] = r.buf[1];
+        r.buf[1] = sw;
+        if (row < r.rows && r.times[row] == t) {
+            if ((r.values_id >= 0 &&
+                 dca_runfile_series_row(r.rf, r.values_id, row, r.buf[0], r.len, &err)) ||
+                (r.grads_id >= 0 && dca_runfile_series_row(r.rf, r.grads_id, row,
+                                                           dca_tangent_J(r.tg), r.len * P, &err))) {
                 progress_end(&pr);
-                rc = cli_fail(EXIT_RUNTIME, "%s", err.msg);
+                cli_fail(EXIT_RUNTIME, "%s", err.msg);
                 goto out;
             }
             row++;
         }
-        progress_update(&pr, t, T, (double)t * (double)cells * (double)B, "cell-updates");
+        progress_update(&pr, t, r.T, (double)t * (double)cells * (double)r.B, "cell-updates");
     }
     progress_end(&pr);
-    double wall = cli_now() - t_start;
     int64_t done = t - 1;
-    double rate = step_time > 0 ? (double)done * (double)cells * (double)B / step_time : 0;
-    dca_runfile_attr_i64(rf, "/run", "steps", T, &err);
-    dca_runfile_attr_i64(rf, "/run", "steps_done", done, &err);
-    dca_runfile_attr_i64(rf, "/run", "configurations", B, &err);
-    dca_runfile_attr_i64(rf, "/run", "threads", dca_sim_threads(sim), &err);
-    dca_runfile_attr_str(rf, "/run", "kernel",
-                         dca_sim_kernel(sim) == DCA_KERNEL_BLAS ? "blas" : "reference", &err);
-    dca_runfile_attr_i64(rf, "/run", "tile_cells", dca_sim_tile_cells(sim), &err);
-    dca_runfile_attr_f64(rf, "/run", "step_seconds", step_time, &err);
-    dca_runfile_attr_f64(rf, "/run", "wall_seconds", wall, &err);
-    dca_runfile_attr_f64(rf, "/run", "cell_updates_per_second", rate, &err);
-    dca_runfile_attr_str(rf, "/run", "openblas_config", openblas_get_config(), &err);
-    dca_runfile_attr_str(rf, "/run", "openblas_core", openblas_get_corename(), &err);
+    double E = NAN, gnorm = NAN;
+    if (task && !cli_interrupted() && finish_task(&r, &E, &gnorm, &err)) {
+        cli_fail(EXIT_RUNTIME, "%s", err.msg);
+        goto out;
+    }
+    double wall = cli_now() - t_start;
+    double rate = step_time > 0 ? (double)done * (double)cells * (double)r.B / step_time : 0;
+    write_run_attrs(&r, done, step_time, wall, rate);
     if (cli_interrupted()) {
         char partial[4200];
-        snprintf(partial, sizeof partial, "%s", dca_runfile_partial_path(rf));
-        dca_status st = dca_runfile_close(rf, false, &err);
-        rf = NULL;
+        snprintf(partial, sizeof partial, "%s", dca_runfile_partial_path(r.rf));
+        dca_status st = dca_runfile_close(r.rf, false, &err);
+        r.rf = NULL;
         if (st)
-            rc = cli_fail(EXIT_RUNTIME, "interrupted at step %lld, and saving failed: %s",
-                          (long long)done, err.msg);
+            cli_fail(EXIT_RUNTIME, "interrupted at step %lld, and saving failed: %s",
+                     (long long)done, err.msg);
         else
-            rc = cli_fail(EXIT_RUNTIME,
-                          "interrupted after step %lld of %lld; the %lld recorded rows are in %s",
-                          (long long)done, (long long)T, (long long)row, partial);
+            cli_fail(EXIT_RUNTIME,
+                     "interrupted after step %lld of %lld; the %lld recorded rows are in %s",
+                     (long long)done, (long long)r.T, (long long)row, partial);
         goto out;
     }
-    dca_status st = dca_runfile_close(rf, true, &err);
-    rf = NULL;
+    dca_status st = dca_runfile_close(r.rf, true, &err);
+    r.rf = NULL;
     if (st) {
-        rc = cli_fail(EXIT_RUNTIME, "%s", err.msg);
+        cli_fail(EXIT_RUNTIME, "%s", err.msg);
         goto out;
     }
-    if (!o.quiet)
+    if (!r.o.quiet) {
         fprintf(stderr, "wrote %s: %lld rows x %lld configurations; %lld steps in %.3g s "
                         "(%.3g cell-updates/s), %.3g s in all\n",
-                outpath, (long long)(sid >= 0 ? rows : 0), (long long)(sid >= 0 ? G : 0),
-                (long long)T, step_time, rate, wall);
+                outpath, (long long)r.rows, (long long)r.G, (long long)r.T, step_time, rate, wall);
+        if (task)
+            fprintf(stderr, "loss (%s, %s target) = %.10g; |dE/dw| = %.6g (%s mode)\n",
+                    r.cfg->loss, r.cfg->target, E, gnorm,
+                    r.reverse ? "reverse" : (r.forward ? "forward" : "no gradient"));
+    }
     rc = EXIT_OK;
 out:
-    if (rf) {
-        /* A failure after the file was created: keep what was written. */
-        fprintf(stderr, "dca: partial results kept in %s\n", dca_runfile_partial_path(rf));
-        dca_runfile_close(rf, false, NULL);
-    }
-    free(buf[0]);
-    free(buf[1]);
-    free(times);
-    dca_sim_destroy(sim);
-    dca_experiment_destroy(ex);
-    dca_config_destroy(cfg);
-    free(o.sets);
+    cleanup(&r);
     return rc;
 }

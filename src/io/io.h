@@ -57,6 +57,10 @@ dca_status dca_runfile_series(dca_runfile *rf, const dca_series_spec *spec, int 
 dca_status dca_runfile_series_row(dca_runfile *rf, int series_id, int64_t row, const double *data,
                                   int64_t config_stride, dca_error *err);
 
+/* A whole float64 array (rank 0 for a scalar), e.g. /run/loss_gradient. */
+dca_status dca_runfile_array(dca_runfile *rf, const char *name, int rank, const int64_t *dims,
+                             const double *data, dca_error *err);
+
 /* Scalar attributes on a group (created if missing). */
 dca_status dca_runfile_attr_i64(dca_runfile *rf, const char *group, const char *name, int64_t v,
                                 dca_error *err);

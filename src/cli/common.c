@@ -1,0 +1,85 @@
+/* Options shared by run-like commands (run, gradcheck). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "text.h"
+
+/* Parses the options common to run-like commands. Returns -1 when the
+ * caller should continue, else an exit code. */
+int cli_parse_common(int argc, char **argv, const char *usage_text, cli_common *o,
+                     cli_extra_fn extra, void *extra_ctx)
+{
+    o->sets = calloc((size_t)argc, sizeof *o->sets);
+    if (!o->sets)
+        return cli_fail(EXIT_RUNTIME, "out of memory");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+#define VALUE(name)                                                                       \
+    (strncmp(a, name "=", sizeof name) == 0 ? (v = a + sizeof name)                       \
+     : strcmp(a, name) == 0 && i + 1 < argc ? (v = argv[++i])                             \
+     : strcmp(a, name) == 0                  ? (v = NULL, a)                              \
+                                             : NULL)
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            o->quiet = true;
+        } else if (VALUE("-o") || VALUE("--output")) {
+            if (!v)
+                return cli_fail(EXIT_USAGE, "%s needs a file name", a);
+            o->output = v;
+        } else if (VALUE("--set")) {
+            if (!v)
+                return cli_fail(EXIT_USAGE, "--set needs SECTION.KEY=VALUE");
+            o->sets[o->n_sets++] = v;
+        } else if (VALUE("--threads")) {
+            int64_t n;
+            if (!v || !dca_parse_i64(v, &n) || n < 1 || n > 4096)
+                return cli_fail(EXIT_USAGE, "--threads needs a whole number from 1 to 4096");
+            o->threads = (int)n;
+        } else if (extra && (v = extra(argc, argv, &i, extra_ctx)) != NULL) {
+            if (strcmp(v, "error") == 0)
+                return EXIT_USAGE;
+        } else if (a[0] == '-' && a[1]) {
+            fputs(usage_text, stderr);
+            return cli_fail(EXIT_USAGE, "unknown option '%s'", a);
+        } else if (!o->config) {
+            o->config = a;
+        } else {
+            return cli_fail(EXIT_USAGE, "unexpected argument '%s' (one CONFIG only)", a);
+        }
+#undef VALUE
+    }
+    if (!o->config) {
+        fputs(usage_text, stderr);
+        return cli_fail(EXIT_USAGE, "missing CONFIG");
+    }
+    return -1;
+}
+
+/* mkdir -p of path's directory. */
+int cli_make_parent_dirs(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    char *slash = strrchr(buf, '/');
+    if (!slash || slash == buf)
+        return 0;
+    *slash = '\0';
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
