@@ -1,12 +1,16 @@
-/* Value-step benchmark (DESIGN.md §7, W1): cell-updates per second of
- * dca_sim_step on a batch of binary 1D configurations.
+/* Benchmarks of 1D binary workloads (DESIGN.md §7):
+ *   --mode values   W1: cell-updates per second of dca_sim_step;
+ *   --mode reverse  W2: values + reverse-mode gradient + cross-entropy loss
+ *                   (identity target), cell-updates of the forward pass per
+ *                   second of the whole loss-and-gradient evaluation.
  *
- * Before timing it verifies the BLAS kernel against the reference twin on
- * the same input, and it writes the input, the rule and the states after 1
- * and after T steps as raw float64 files for the peers to check against.
+ * Before timing it verifies the BLAS kernels against their reference twins
+ * on the same input (values: 3 steps of the full batch; reverse: the whole
+ * loss gradient on 2 configurations, 6 steps), and it writes the input, the
+ * rule and the results as raw float64 files for the peers to check against.
  *
- *   bench_values [--n N] [--batch B] [--steps T] [--radius R] [--threads K]
- *                [--reps R] [--out DIR]
+ *   bench_values [--mode values|reverse] [--n N] [--batch B] [--steps T]
+ *                [--radius R] [--threads K] [--reps R] [--out DIR]
  */
 #include <math.h>
 #include <omp.h>
@@ -18,6 +22,8 @@
 
 #include "dca/dca.h"
 #include "experiment.h"
+#include "gradient.h"
+#include "task.h"
 
 static double now(void)
 {
@@ -50,15 +56,96 @@ static void die(const char *what, const dca_error *e)
     exit(1);
 }
 
+/* Loss and gradient with kernel k for the first B configurations. */
+static double loss_grad(const dca_lattice *lat, dca_rule *rule, const double *x0, int64_t B,
+                        int64_t T, dca_kernel k, int threads, double *grad, int64_t *state_bytes,
+                        int64_t reps, double *median)
+{
+    dca_error e;
+    dca_sim *sim;
+    dca_sim_options o = {.kernel = k, .threads = threads, .gradients = DCA_GRAD_REVERSE};
+    if (dca_sim_create(lat, rule, B, &o, &sim, &e))
+        die("plan", &e);
+    dca_adjoint *adj;
+    if (dca_adjoint_create(sim, B, T, &adj, &e))
+        die("adjoint", &e);
+    int64_t len = B * lat->shape[0];
+    double *phi = malloc((size_t)len * 8);
+    dca_task_shape sh = {lat, 2, DCA_MODE_BINARY, B};
+    dca_target_lookup("identity")(&sh, x0, phi, NULL);
+    double E = 0;
+    if (reps < 1)
+        reps = 1;
+    double *times = malloc((size_t)reps * sizeof *times);
+    for (int64_t r = 0; r < reps; r++) {
+        double t0 = now();
+        dca_adjoint_run(adj, x0, phi, dca_loss_lookup("cross-entropy"), &sh, &E, grad, NULL);
+        times[r] = now() - t0;
+    }
+    qsort(times, (size_t)reps, sizeof *times, cmp);
+    if (median)
+        *median = times[reps / 2];
+    if (state_bytes)
+        *state_bytes = dca_adjoint_state_bytes(adj) + dca_sim_memory(sim);
+    free(times);
+    free(phi);
+    dca_adjoint_destroy(adj);
+    dca_sim_destroy(sim);
+    return E;
+}
+
+static int bench_reverse(const dca_lattice *lat, dca_rule *rule, const double *x0, int64_t B,
+                         int64_t T, int64_t reps, int threads, const char *out)
+{
+    const int64_t P = dca_rule_params(rule);
+    double *g1 = malloc((size_t)P * 8), *g2 = malloc((size_t)P * 8);
+    /* Verify on a reduced problem: BLAS kernels vs the reference twins. */
+    loss_grad(lat, rule, x0, 2, 6, DCA_KERNEL_BLAS, threads, g1, NULL, 1, NULL);
+    loss_grad(lat, rule, x0, 2, 6, DCA_KERNEL_REFERENCE, threads, g2, NULL, 1, NULL);
+    double d = 0, mx = 0;
+    for (int64_t p = 0; p < P; p++) {
+        d = fmax(d, fabs(g1[p] - g2[p]));
+        mx = fmax(mx, fabs(g2[p]));
+    }
+    if (!(d <= 1e-12 * mx)) {
+        fprintf(stderr, "bench: VERIFY FAILED: reverse gradient blas vs reference %g of %g\n", d,
+                mx);
+        return 1;
+    }
+    int64_t bytes = 0;
+    double med = 0;
+    double E = loss_grad(lat, rule, x0, B, T, DCA_KERNEL_BLAS, threads, g1, &bytes, reps, &med);
+    if (out) {
+        dump(out, "x0.bin", x0, B * lat->shape[0]);
+        dump(out, "w.bin", dca_rule_weights(rule), P);
+        dump(out, "grad.bin", g1, P);
+        dump(out, "loss.bin", &E, 1);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"mode\": \"reverse\", \"n\": %lld, \"batch\": %lld, \"steps\": %lld, "
+           "\"threads\": %d, \"median_seconds\": %.6g, \"cell_updates_per_second\": %.6g, "
+           "\"loss\": %.17g, \"verify_max_diff\": %.3g, \"state_bytes\": %lld, "
+           "\"peak_rss_mib\": %.1f}\n",
+           (long long)lat->shape[0], (long long)B, (long long)T,
+           threads ? threads : omp_get_max_threads(), med,
+           (double)lat->shape[0] * (double)B * (double)T / med, E, mx > 0 ? d / mx : d,
+           (long long)bytes, (double)ru.ru_maxrss / 1024.0);
+    free(g1);
+    free(g2);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int64_t n = 1024, B = 64, T = 64, radius = 3, reps = 5;
     int threads = 0;
-    const char *out = NULL;
+    const char *out = NULL, *mode = "values";
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i];
         int64_t v = strtoll(argv[i + 1], NULL, 10);
-        if (!strcmp(k, "--n")) n = v;
+        if (!strcmp(k, "--mode")) mode = argv[i + 1];
+        else if (!strcmp(k, "--n")) n = v;
         else if (!strcmp(k, "--batch")) B = v;
         else if (!strcmp(k, "--steps")) T = v;
         else if (!strcmp(k, "--radius")) radius = v;
@@ -88,6 +175,8 @@ int main(int argc, char **argv)
         die("init", &e);
     dca_init_apply_eps(x0, len, 2, DCA_MODE_BINARY, 1e-3);
 
+    if (!strcmp(mode, "reverse"))
+        return bench_reverse(&lat, rule, x0, B, T, reps, threads, out);
     dca_sim_options fo = {.kernel = DCA_KERNEL_BLAS, .threads = threads};
     dca_sim_options ro = {.kernel = DCA_KERNEL_REFERENCE, .threads = threads};
     dca_sim *fast, *ref;
@@ -133,7 +222,7 @@ int main(int argc, char **argv)
     double med = times[reps / 2];
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("{\"n\": %lld, \"batch\": %lld, \"steps\": %lld, \"radius\": %lld, \"threads\": %d, "
+    printf("{\"mode\": \"values\", \"n\": %lld, \"batch\": %lld, \"steps\": %lld, \"radius\": %lld, \"threads\": %d, "
            "\"kernel\": \"blas\", \"tile\": %lld, \"median_seconds\": %.6g, \"min_seconds\": %.6g, "
            "\"cell_updates_per_second\": %.6g, \"verify_max_diff\": %.3g, \"peak_rss_mib\": %.1f}\n",
            (long long)n, (long long)B, (long long)T, (long long)radius, dca_sim_threads(fast),

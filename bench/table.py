@@ -1,36 +1,53 @@
-"""Prints bench/run's table from the JSON lines on stdin (one per
-measurement, in the order bench/run produces them)."""
+"""Prints bench/run's table from its results file on stdin: lines
+"NAME {json}"."""
 import json
 import os
 import sys
 
-rows = [json.loads(line) for line in sys.stdin if line.strip()]
-dca2, dca1 = rows[0], rows[1]
-peer = rows[2] if len(rows) > 2 else None
+r = {}
+for line in sys.stdin:
+    if line.strip():
+        name, rest = line.split(" ", 1)
+        r[name] = json.loads(rest)
+
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
             if l.startswith("model name")), "?")
 print(f"machine: {cpu}, {os.cpu_count()} cores; OPENBLAS_CORETYPE="
       f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
-head = ("workload", "threads", "dca cu/s", "peer cu/s", "ratio", "dca MiB", "peer MiB")
-fmt = "{:<38} {:>7} {:>10} {:>10} {:>7} {:>8} {:>9}"
-print(fmt.format(*head))
+fmt = "{:<46} {:>7} {:>10} {:>10} {:>8} {:>8} {:>9}"
+print(fmt.format("workload", "threads", "dca cu/s", "peer cu/s", "ratio", "dca MiB", "peer MiB"))
 
 
-def line(name, d, p):
+def line(label, key, peer=None):
+    d, p = r[key], r.get(peer) if peer else None
     rate = d["cell_updates_per_second"]
     print(fmt.format(
-        name, d["threads"], f"{rate:.3g}",
+        label, d["threads"], f"{rate:.3g}",
         f"{p['cell_updates_per_second']:.3g}" if p else "-",
         f"{rate / p['cell_updates_per_second']:.0f}x" if p else "-",
         f"{d['peak_rss_mib']:.0f}", f"{p['peak_rss_mib']:.0f}" if p else "-"))
 
 
-line("W1 values 1D r=3 B=64 n=1024 T=64", dca2, peer)
-line("W1 values, 1 thread", dca1, None)
-print(f"thread scaling W1: {dca2['cell_updates_per_second'] / dca1['cell_updates_per_second']:.2f}x"
-      f" from 1 to {dca2['threads']} threads")
-msg = f"verified: dca kernel vs reference twin, max |diff| {dca2['verify_max_diff']:.2g}"
-if peer:
-    msg += (f"; peer vs dca after 1 step {peer['verify_step1_max_diff']:.2g}, "
-            f"after T steps {peer['final_max_diff']:.2g} (peer: torch {peer['torch']})")
-print(msg)
+line("W1 values 1D r=3 B=64 n=1024 T=64", "w1", "w1_peer")
+line("W1, 1 thread", "w1_1thread")
+line("W2 values + reverse gradient + loss (as W1)", "w2", "w2_peer")
+line("W2, 1 thread", "w2_1thread")
+line("W3 paper figure + forward diagrams -> HDF5", "w3", "w3_peer")
+print()
+for w in ("w1", "w2"):
+    print(f"thread scaling {w.upper()}: {r[w]['cell_updates_per_second'] / r[w + '_1thread']['cell_updates_per_second']:.2f}x"
+          f" from 1 to {r[w]['threads']} threads")
+print("reverse-mode memory (W2 sizes; dca's stored states + plan):", ", ".join(
+    f"T={r[k]['steps']}: {r[k]['state_bytes'] / 2**20:.1f} MiB (peak RSS {r[k]['peak_rss_mib']:.0f} MiB)"
+    for k in ("w2", "w2_T256", "w2_T1024") if k in r),
+    f"; every state stored would be {64 * 1024 * 8 * 1024 / 2**20:.0f} MiB at T=1024")
+print("verified before timing: "
+      f"W1 kernel vs reference {r['w1']['verify_max_diff']:.2g}; "
+      f"W2 reverse gradient vs reference twins {r['w2']['verify_max_diff']:.2g} (relative)"
+      + (f"; W1 peer vs dca {r['w1_peer']['verify_step1_max_diff']:.2g}" if "w1_peer" in r else "")
+      + (f"; W2 peer loss/gradient vs dca {r['w2_peer']['verify_loss_diff']:.2g}/"
+         f"{r['w2_peer']['verify_grad_rel_diff']:.2g}" if "w2_peer" in r else "")
+      + (f"; W3 peer diagrams vs dca {r['w3_peer']['verify_gradients_rel_diff']:.2g}" if "w3_peer" in r else ""))
+if "w1_peer" in r:
+    print(f"peers: W1/W2 PyTorch {r['w1_peer']['torch']} float64 (W2 with autograd); "
+          "W3 the paper's numpy algorithm with its gradient bugs fixed")
