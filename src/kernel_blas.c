@@ -96,6 +96,38 @@ static void build_phi(const dca_geom *g, const double *restrict F, int s0, int s
     }
 }
 
+/* The value kernel's first half for a tile: factors, pattern products and
+ * Zt = Mr^T PhiR. */
+static void tile_forward(const dca_geom *g, const dca_split *sp, const double *restrict Mr,
+                         const double *restrict x, int64_t c0, int64_t T, double *restrict F,
+                         double *restrict PL, double *restrict PR, double *restrict Zt)
+{
+    const int64_t N = sp->KL * g->outputs;
+    gather(g, x, c0, T, F);
+    build_phi(g, F, 0, sp->mL, T, PL);
+    build_phi(g, F, sp->mL, g->m, T, PR);
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)T, (int)sp->KR, 1.0, Mr,
+                (int)N, PR, (int)T, 0.0, Zt, (int)T);
+}
+
+/* Raw mu of each tile cell, rows a x T:
+ * mu(a, c) = sum_yL PhiL(yL, c) Zt(yL*outputs + a, c), yL in order. */
+static void mu_rows(const dca_geom *g, const dca_split *sp, const double *restrict PL,
+                    const double *restrict Zt, int64_t T, double *restrict mu)
+{
+    const int out = g->outputs;
+    for (int a = 0; a < out; a++) {
+        double *m = mu + (int64_t)a * T;
+        for (int64_t t = 0; t < T; t++)
+            m[t] = 0.0;
+        for (int64_t j = 0; j < sp->KL; j++) {
+            const double *pl = PL + j * T, *z = Zt + (j * out + a) * T;
+            for (int64_t t = 0; t < T; t++)
+                m[t] += pl[t] * z[t];
+        }
+    }
+}
+
 void dca_kernel_values_blas(const dca_geom *g, const dca_split *sp, const double *restrict Mr,
                             const double *restrict x, double *restrict y, int64_t c0, int64_t c1,
                             double *restrict work)
@@ -108,22 +140,8 @@ void dca_kernel_values_blas(const dca_geom *g, const dca_split *sp, const double
     double *Zt = PR + KR * T;
     double *acc = Zt + N * T;
 
-    gather(g, x, c0, T, F);
-    build_phi(g, F, 0, sp->mL, T, PL);
-    build_phi(g, F, sp->mL, g->m, T, PR);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)T, (int)KR, 1.0, Mr,
-                (int)N, PR, (int)T, 0.0, Zt, (int)T);
-    /* acc(a, c) = sum_yL PhiL(yL, c) Zt(yL*out + a, c), yL in order. */
-    for (int a = 0; a < out; a++) {
-        double *acc_a = acc + (int64_t)a * T;
-        for (int64_t t = 0; t < T; t++)
-            acc_a[t] = 0.0;
-        for (int64_t j = 0; j < KL; j++) {
-            const double *pl = PL + j * T, *z = Zt + (j * out + a) * T;
-            for (int64_t t = 0; t < T; t++)
-                acc_a[t] += pl[t] * z[t];
-        }
-    }
+    tile_forward(g, sp, Mr, x, c0, T, F, PL, PR, Zt);
+    mu_rows(g, sp, PL, Zt, T, acc);
     if (g->binary) {
         /* Clip rounding excursions: see dca_finish_cell. */
         double *yy = y + c0;
@@ -282,20 +300,6 @@ static void mlgrad(const dca_geom *g, const double *restrict F, int s0, int r, i
     }
 }
 
-/* The value kernel's first half for a tile: factors, pattern products and
- * Zt = Mr^T PhiR. */
-static void tile_forward(const dca_geom *g, const dca_split *sp, const double *restrict Mr,
-                         const double *restrict x, int64_t c0, int64_t T, double *restrict F,
-                         double *restrict PL, double *restrict PR, double *restrict Zt)
-{
-    const int64_t N = sp->KL * g->outputs;
-    gather(g, x, c0, T, F);
-    build_phi(g, F, 0, sp->mL, T, PL);
-    build_phi(g, F, sp->mL, g->m, T, PR);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)T, (int)sp->KR, 1.0, Mr,
-                (int)N, PR, (int)T, 0.0, Zt, (int)T);
-}
-
 typedef struct grad_ws {
     double *F, *PL, *PR, *Zt, *W, *u, *v, *D, *scratch;
     int64_t *idx;
@@ -343,18 +347,9 @@ void dca_kernel_tangent_blas(const dca_geom *g, const dca_split *sp, const doubl
     }
     /* Softmax: the raw mu of each cell (rows a x T), for the projection.
      * W (V) is free again: mlgrad has consumed it. */
-    double *mu_rows = w.W;
+    double *mu = w.W;
     if (!g->binary)
-        for (int a = 0; a < out; a++) {
-            double *mr = mu_rows + (int64_t)a * T;
-            for (int64_t t = 0; t < T; t++)
-                mr[t] = 0.0;
-            for (int64_t yL = 0; yL < KL; yL++) {
-                const double *pl = w.PL + yL * T, *z = w.Zt + (yL * out + a) * T;
-                for (int64_t t = 0; t < T; t++)
-                    mr[t] += pl[t] * z[t];
-            }
-        }
+        mu_rows(g, sp, w.PL, w.Zt, T, mu);
     int64_t row = c0 / g->cols, col = c0 - row * g->cols;
     for (int64_t t = 0; t < T; t++) {
         const int64_t c = c0 + t;
@@ -394,7 +389,7 @@ void dca_kernel_tangent_blas(const dca_geom *g, const dca_split *sp, const doubl
             }
         }
         if (!g->binary)
-            dca_softmax_tangent(out, mu_rows + t, T, Jn + c * L * P, P);
+            dca_softmax_tangent(out, mu + t, T, Jn + c * L * P, P);
     }
 }
 
@@ -415,19 +410,10 @@ void dca_kernel_adjoint_blas(const dca_geom *g, const dca_split *sp, const doubl
     /* Softmax: dE/dy -> dE/dmu through the renormalisation, with the raw
      * mu rows formed in W's room (W is filled only after this). */
     if (!g->binary) {
-        double *mu_rows = w.W;
-        for (int a = 0; a < out; a++) {
-            double *mr = mu_rows + (int64_t)a * T;
-            for (int64_t t = 0; t < T; t++)
-                mr[t] = 0.0;
-            for (int64_t yL = 0; yL < KL; yL++) {
-                const double *pl = w.PL + yL * T, *z = w.Zt + (yL * out + a) * T;
-                for (int64_t t = 0; t < T; t++)
-                    mr[t] += pl[t] * z[t];
-            }
-        }
+        double *mu = w.W;
+        mu_rows(g, sp, w.PL, w.Zt, T, mu);
         for (int64_t t = 0; t < T; t++)
-            dca_softmax_adjoint(out, mu_rows + t, T, yb + t, T);
+            dca_softmax_adjoint(out, mu + t, T, yb + t, T);
     }
     /* W[(yL, a)][t] = PhiL(yL, t) ybar(a, t) */
     for (int64_t yL = 0; yL < KL; yL++)

@@ -149,7 +149,7 @@ static dca_status write_array(dca_runfile *rf, const char *name, hid_t mem_type,
 {
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t sp = H5Screate_simple(rank, dims, NULL);
+    hid_t sp = rank > 0 ? H5Screate_simple(rank, dims, NULL) : H5Screate(H5S_SCALAR);
     hid_t d = H5Dcreate2(rf->file, name, file_type, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
     herr_t e = d < 0 ? -1 : H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
     if (d >= 0)
@@ -167,21 +167,8 @@ dca_status dca_runfile_array(dca_runfile *rf, const char *name, int rank, const 
     hsize_t hd[DCA_H5_MAX_RANK];
     for (int i = 0; i < rank; i++)
         hd[i] = (hsize_t)dims[i];
-    if (rank > 0)
-        return write_array(rf, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, rank, hd, data, err);
-    /* A scalar dataspace. */
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t d = H5Dcreate2(rf->file, name, H5T_IEEE_F64LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = d < 0 ? -1 : H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
-    if (d >= 0)
-        H5Dclose(d);
-    H5Sclose(sp);
-    H5Pclose(lcpl);
-    if (e < 0)
-        return dca_h5_fail(err, DCA_ERR_IO, "%s: cannot write %s", rf->partial, name);
-    return DCA_OK;
+    /* rank 0: a scalar dataset. */
+    return write_array(rf, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, rank, hd, data, err);
 }
 
 dca_status dca_runfile_write_rule(dca_runfile *rf, const dca_rule *rule, const char *nbhd_spec,

@@ -51,8 +51,8 @@ hid_t dca_h5_str_type(void)
     return t;
 }
 
-dca_status dca_h5_read_doubles(const char *path, const char *dataset, double **data, int *rank,
-                               int64_t dims[DCA_H5_MAX_RANK], dca_error *err)
+/* A file that exists, can be read, and is HDF5. */
+static dca_status check_readable(const char *path, dca_error *err)
 {
     dca_h5_quiet();
     if (access(path, R_OK) != 0)
@@ -63,6 +63,15 @@ dca_status dca_h5_read_doubles(const char *path, const char *dataset, double **d
         return dca_error_set(err, DCA_ERR_FORMAT, "%s: not an HDF5 file (or a truncated one)",
                              path);
     }
+    return DCA_OK;
+}
+
+dca_status dca_h5_read_doubles(const char *path, const char *dataset, double **data, int *rank,
+                               int64_t dims[DCA_H5_MAX_RANK], dca_error *err)
+{
+    dca_status st0 = check_readable(path, err);
+    if (st0)
+        return st0;
     dca_status st = DCA_OK;
     hid_t f = -1, d = -1, sp = -1, ty = -1;
     double *buf = NULL;
@@ -262,15 +271,9 @@ static herr_t visit_cb(hid_t root, const char *name, const H5O_info_t *info, voi
 
 dca_status dca_h5_info(const char *path, dca_error *err)
 {
-    dca_h5_quiet();
-    if (access(path, R_OK) != 0)
-        return dca_error_set(err, DCA_ERR_IO, "%s: cannot read the file (missing or no permission)",
-                             path);
-    if (H5Fis_hdf5(path) <= 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return dca_error_set(err, DCA_ERR_FORMAT, "%s: not an HDF5 file (or a truncated one)",
-                             path);
-    }
+    dca_status st0 = check_readable(path, err);
+    if (st0)
+        return st0;
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
         return dca_h5_fail(err, DCA_ERR_FORMAT, "%s: cannot open as HDF5", path);
