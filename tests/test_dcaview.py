@@ -1,0 +1,114 @@
+"""dcaview and dca_h5 on run files made by dca. Prints TAP.
+Usage: test_dcaview.py PATH/TO/dca SCRIPTS_DIR"""
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+dca, scripts = sys.argv[1], sys.argv[2]
+sys.path.insert(0, scripts)
+import dca_h5  # noqa: E402
+
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append((name, bool(ok), detail))
+
+
+def png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+def dcaview(*args):
+    return subprocess.run([sys.executable, os.path.join(scripts, "dcaview"), *args],
+                          capture_output=True, text=True)
+
+
+def run(tmp, name, ini, *sets):
+    cfg = os.path.join(tmp, name + ".ini")
+    with open(cfg, "w") as f:
+        f.write(ini)
+    out = os.path.join(tmp, name + ".h5")
+    args = [dca, "run", cfg, "-o", out, "--quiet"]
+    for s in sets:
+        args += ["--set", s]
+    p = subprocess.run(args, capture_output=True, text=True)
+    check(f"dca run {name}", p.returncode == 0, p.stderr)
+    return out
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    one = run(tmp, "one", "[lattice]\nsize = 60\nneighborhood = radius:1\n"
+              "[rule]\nweights = probabilities:0,0.5,1,1,0,1,0,1\n[init]\nconfigurations = 3\n"
+              "[run]\nsteps = 40\ngradients = forward\nrecord = values, gradients\n"
+              "record-configurations = 2\n")
+    two = run(tmp, "two", "[lattice]\nsize = 16x12\nstates = 3\nneighborhood = vonneumann:1\n"
+              "[rule]\nweights = normal:1\n[init]\nkind = uniform-states\nconfigurations = 2\n"
+              "[run]\nsteps = 10\ngradients = forward\nrecord = values, gradients\n")
+    # Every subcommand writes a non-empty PNG of exactly --size x --dpi pixels.
+    for cmd, path, extra in [("values", one, []), ("gradients", one, []), ("rule", one, []),
+                             ("values", two, ["--configs", "0,1"]),
+                             ("gradients", two, ["--params", "0:5", "--state", "2"]),
+                             ("rule", two, [])]:
+        png = os.path.join(tmp, f"{os.path.basename(path)}-{cmd}.png")
+        p = dcaview(cmd, path, "-o", png, "--size", "6x4", "--dpi", "50", *extra)
+        size = png_size(png) if os.path.exists(png) else None
+        check(f"dcaview {cmd} {os.path.basename(path)} -> 300x200 PNG",
+              p.returncode == 0 and size == (300, 200), f"{p.stderr} size={size}")
+    gif = os.path.join(tmp, "two.gif")
+    p = dcaview("values", two, "--gif", "-o", gif)
+    check("dcaview values --gif (2D)", p.returncode == 0 and os.path.getsize(gif) > 1000, p.stderr)
+    # Errors: clear message, status 2.
+    p = dcaview("training", one)
+    check("training without /train: exit 2 and says why",
+          p.returncode == 2 and "no /train group" in p.stderr, p.stderr)
+    p = dcaview("values", one, "--configs", "7")
+    check("bad --configs: exit 2", p.returncode == 2 and "outside 0..1" in p.stderr, p.stderr)
+    p = dcaview("values", os.path.join(tmp, "one.ini"))
+    check("not a run file: exit 2", p.returncode == 2 and "cannot open" in p.stderr, p.stderr)
+    # Training plots from a file with the documented /train layout.
+    tr = os.path.join(tmp, "train.h5")
+    with h5py.File(one, "r") as src, h5py.File(tr, "w") as f:
+        for k, v in src.attrs.items():
+            f.attrs[k] = v
+        src.copy("rule", f)
+        f["train/loss"] = np.linspace(1, 0.1, 20)
+        f["train/gradient_norm"] = np.linspace(1, 0.01, 20)
+        f["train/step_size"] = np.full((20, 8), 0.1)
+        f["eval/accuracy"] = 0.8
+    png = os.path.join(tmp, "train.png")
+    p = dcaview("training", tr, "-o", png, "--size", "9x3", "--dpi", "40")
+    check("dcaview training -> 360x120 PNG", p.returncode == 0 and png_size(png) == (360, 120),
+          p.stderr)
+
+    # The module's arrays are what the file holds.
+    with dca_h5.open_run(one) as r, h5py.File(one, "r") as f:
+        v = r.values(configs=[1], steps=slice(5, 20))
+        check("values slice", np.array_equal(v.data, f["run/values"][[1], 5:20]))
+        check("values axes", v.axes == ("configuration", "step", "cell"), v.axes)
+        check("values step coords", list(v.coords["step"]) == list(range(5, 20)))
+        g = r.gradients(configs=0, steps=[0, 3, 9])
+        check("gradients slice", np.array_equal(g.data, f["run/gradients"][[0]][:, [0, 3, 9]]))
+        check("gradients axes", g.axes == ("configuration", "step", "cell", "parameter"), g.axes)
+        check("rule arrays", np.array_equal(r.rule.probabilities, f["rule/probabilities"][()]) and
+              np.array_equal(r.rule.weights, f["rule/weights"][()]))
+        check("pattern labels", r.rule.pattern_labels()[6] == "110")
+    with dca_h5.open_run(two) as r, h5py.File(two, "r") as f:
+        v = r.values()
+        check("2D softmax values", np.array_equal(v.data, f["run/values"][()]) and
+              v.axes == ("configuration", "step", "row", "column", "state"), v.axes)
+        check("softmax labels", r.rule.pattern_labels()[5] == "00012")
+
+print(f"1..{len(results)}")
+for i, (name, ok, detail) in enumerate(results, 1):
+    print(f"{'ok' if ok else 'not ok'} {i} - {name}" + ("" if ok else f" # {detail!r}"))
+sys.exit(0 if all(ok for _, ok, _ in results) else 1)
