@@ -262,6 +262,34 @@ static bool check_target(dca_config *c, const char *v, char *why, size_t len)
     return false;
 }
 
+static bool check_eval_samples(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 1, (int64_t)1 << 40, &c->eval_samples, why, len, "a number of samples");
+}
+
+static bool check_eval_steps(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 0, (int64_t)1 << 40, &c->eval_steps, why, len,
+                       "a step limit (0: twice the cell count)");
+}
+
+static bool check_eval_kind(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->eval_kind = v;
+    double p;
+    const char *rest = dca_strip_prefix(v, "bernoulli:");
+    if (strcmp(v, "uniform-density") == 0 ||
+        (rest && dca_parse_double(rest, &p) && p >= 0.0 && p <= 1.0))
+        return true;
+    snprintf(why, len, "expected bernoulli:P (P in [0, 1]) or uniform-density");
+    return false;
+}
+
+static bool check_eval_seed(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_seed(v, &c->eval_seed, why, len);
+}
+
 static bool check_loss(dca_config *c, const char *v, char *why, size_t len)
 {
     c->loss = v;
@@ -314,12 +342,19 @@ static const key_def schema[] = {
      "none or gzip:LEVEL (with shuffle) for recorded values."},
     {"output", "gradient-compression", "none", check_gradient_compression,
      "none or gzip:LEVEL for recorded gradient diagrams (float64 gradients barely compress)."},
+    {"eval", "samples", "10000", check_eval_samples,
+     "dca eval: number of random configurations."},
+    {"eval", "steps", "0", check_eval_steps, "dca eval: step limit per sample (0: 2 x cells)."},
+    {"eval", "kind", "bernoulli:0.5", check_eval_kind,
+     "dca eval: how samples are drawn: bernoulli:P or uniform-density."},
+    {"eval", "seed", "1", check_eval_seed, "dca eval: seed of the samples."},
     {"task", "target", "none", check_target, "none, identity or majority."},
     {"task", "loss", "cross-entropy", check_loss, "cross-entropy or mse."},
 };
 enum { n_keys = sizeof schema / sizeof *schema };
 
-static const char *const sections[] = {"lattice", "rule", "init", "run", "task", "output"};
+static const char *const sections[] = {"lattice", "rule", "init", "run", "task", "eval",
+                                       "output"};
 
 int dca_config_schema(const dca_config_key_doc **keys)
 {
@@ -435,7 +470,7 @@ static char *reader(char *str, int num, void *stream)
             dca_trim(name);
             if (!known_section(name))
                 parse_fail(ps, "unknown section [%s]; expected [lattice], [rule], [init], [run], "
-                               "[task] or [output]", name);
+                               "[task], [eval] or [output]", name);
         }
     }
     return str;
@@ -462,7 +497,7 @@ static int handler(void *user, const char *section, const char *name, const char
     }
     if (!*section) {
         parse_fail(ps, "key '%s' is outside any section; put it under [lattice], [rule], [init], "
-                       "[run], [task] or [output]", name);
+                       "[run], [task], [eval] or [output]", name);
         return 0;
     }
     if (i < 0) {
@@ -637,7 +672,7 @@ static dca_status apply_set(dca_config *cfg, const char *set, dca_error *err)
     if (!known_section(section))
         return dca_error_set(err, DCA_ERR_CONFIG,
                              "--set %s: unknown section [%s]; expected lattice, rule, init, run, "
-                             "task or output", set, section);
+                             "task, eval or output", set, section);
     int i = find_key(section, key);
     if (i < 0) {
         char keys[512];

@@ -41,6 +41,11 @@ typedef struct dca_config {
     const char *output_file;
     int gzip;          /* 0: none */
     int gradient_gzip; /* 0: none */
+    /* [eval] */
+    int64_t eval_samples;
+    int64_t eval_steps; /* 0: 2 x cells */
+    const char *eval_kind;
+    uint64_t eval_seed;
     /* [task] */
     const char *target; /* none, identity, majority */
     const char *loss;   /* cross-entropy, mse */

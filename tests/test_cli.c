@@ -442,3 +442,44 @@ Test(cli, gradcheck_exit_status)
                sizeof out);
     cr_assert_eq(rc, 2);
 }
+
+Test(cli, eval_command)
+{
+    t_chdir_scratch();
+    t_write("gkl.ini", "[lattice]\nsize = 149\nneighborhood = radius:3\n"
+                       "[rule]\nweights = hex:fafffa00fafffa00fa00fa00fa00fa00\n"
+                       "[eval]\nsamples = 500\n");
+    char err[4096], out[8192];
+    int rc = t_run((const char *[]){"eval", "gkl.ini", "-o", "e.h5", NULL}, err, sizeof err, out,
+                   sizeof out);
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert(strstr(out, "accuracy 0.") && strstr(out, "hex:fafffa00"), "%s", out);
+    int rank;
+    hsize_t dims[8];
+    double *acc = read_all("e.h5", "/eval/accuracy", &rank, dims);
+    cr_assert(rank == 0 && *acc > 0.7 && *acc < 0.92, "accuracy %g", *acc);
+    free(acc);
+    /* --rule takes the weights of a run file with the same neighbourhood. */
+    t_write("soft.ini", "[lattice]\nsize = 149\nneighborhood = radius:3\n[rule]\nweights = "
+                        "hex:fafffa00fafffa00fa00fa00fa00fa00\n[run]\nsteps = 1\n");
+    cr_assert_eq(t_run((const char *[]){"run", "soft.ini", "-o", "r.h5", "--quiet", NULL}, err,
+                       sizeof err, NULL, 0), 0, "%s", err);
+    rc = t_run((const char *[]){"eval", "gkl.ini", "--rule", "r.h5", "--set",
+                                "rule.weights=zeros", NULL}, err, sizeof err, out, sizeof out);
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert(strstr(out, "hex:fafffa00"), "--rule did not replace the weights: %s", out);
+    t_write("r1.ini", "[lattice]\nsize = 149\nneighborhood = radius:1\n[run]\nsteps = 1\n");
+    cr_assert_eq(t_run((const char *[]){"run", "r1.ini", "-o", "r1.h5", "--quiet", NULL}, err,
+                       sizeof err, NULL, 0), 0);
+    rc = t_run((const char *[]){"eval", "gkl.ini", "--rule", "r1.h5", NULL}, err, sizeof err, out,
+               sizeof out);
+    cr_assert_eq(rc, 2);
+    cr_assert(strstr(err, "offsets differ"), "%s", err);
+    rc = t_run((const char *[]){"eval", "gkl.ini", "--set", "eval.kind=bernoulli:2", NULL}, err,
+               sizeof err, out, sizeof out);
+    cr_assert_eq(rc, 2);
+    cr_assert(strstr(err, "--set eval.kind=bernoulli:2: expected bernoulli:P"), "%s", err);
+    rc = t_run((const char *[]){"eval", "gkl.ini", "--set", "lattice.states=3", NULL}, err,
+               sizeof err, out, sizeof out);
+    cr_assert_eq(rc, 2, "density classification of a 3-state rule: %s", err);
+}

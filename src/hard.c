@@ -1,0 +1,223 @@
+#include "hard.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mem.h"
+#include "rng.h"
+#include "text.h"
+
+struct dca_hard {
+    int64_t rows, cols, cells;
+    int m, k, threads;
+    int64_t *dy, *dx; /* offsets reduced to [0, rows) x [0, cols) */
+    uint8_t *table;
+    int64_t patterns;
+    int sliding; /* 1D radius neighbourhood on a ring larger than it: rolling index */
+    int radius;
+};
+
+void dca_hard_destroy(dca_hard *h)
+{
+    if (!h)
+        return;
+    free(h->dy);
+    free(h->dx);
+    free(h->table);
+    free(h);
+}
+
+const uint8_t *dca_hard_table(const dca_hard *h) { return h->table; }
+
+dca_status dca_hard_create(const dca_lattice *lat, const dca_rule *rule, int threads,
+                           dca_hard **out, dca_error *err)
+{
+    const dca_nbhd *nb = dca_rule_nbhd(rule);
+    const int k = dca_rule_states(rule), m = dca_nbhd_count(nb), outn = dca_rule_outputs(rule);
+    if (k > 256)
+        return dca_error_set(err, DCA_ERR_UNSUPPORTED,
+                             "hardened rules are simulated with 8-bit states (k <= 256)");
+    if (dca_nbhd_dims(nb) != lat->dims)
+        return dca_error_set(err, DCA_ERR_ARG, "the neighbourhood is %dD but the lattice is %dD",
+                             dca_nbhd_dims(nb), lat->dims);
+    dca_hard *h = calloc(1, sizeof *h);
+    if (!h)
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    h->rows = lat->dims == 1 ? 1 : lat->shape[0];
+    h->cols = lat->dims == 1 ? lat->shape[0] : lat->shape[1];
+    h->cells = h->rows * h->cols;
+    h->m = m;
+    h->k = k;
+    h->threads = threads > 0 ? threads : omp_get_max_threads();
+    h->patterns = dca_rule_patterns(rule);
+    h->dy = malloc((size_t)m * sizeof *h->dy);
+    h->dx = malloc((size_t)m * sizeof *h->dx);
+    h->table = malloc((size_t)h->patterns);
+    if (!h->dy || !h->dx || !h->table) {
+        dca_hard_destroy(h);
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory for a hardened table");
+    }
+    const int32_t *off = dca_nbhd_offsets(nb);
+    for (int s = 0; s < m; s++) {
+        int64_t oy = lat->dims == 1 ? 0 : off[2 * s], ox = lat->dims == 1 ? off[s] : off[2 * s + 1];
+        h->dy[s] = ((oy % h->rows) + h->rows) % h->rows;
+        h->dx[s] = ((ox % h->cols) + h->cols) % h->cols;
+    }
+    const double *rho = dca_rule_probabilities(rule);
+    for (int64_t y = 0; y < h->patterns; y++) {
+        if (outn == 1) {
+            h->table[y] = rho[y] >= 0.5;
+            continue;
+        }
+        int best = 0;
+        for (int a = 1; a < outn; a++)
+            if (rho[y * outn + a] > rho[y * outn + best])
+                best = a;
+        h->table[y] = (uint8_t)best;
+    }
+    /* A 1D radius-r neighbourhood (offsets -r..r in order) on a ring of
+     * more than 2r+1 cells: the pattern index rolls from cell to cell. */
+    int r = (m - 1) / 2;
+    h->sliding = lat->dims == 1 && m % 2 == 1 && h->cols > m;
+    for (int s = 0; s < m && h->sliding; s++)
+        h->sliding = off[s] == s - r;
+    h->radius = r;
+    *out = h;
+    return DCA_OK;
+}
+
+/* Plain: the pattern index from the m neighbours of each cell. */
+static void step_generic(const dca_hard *h, const uint8_t *restrict x, uint8_t *restrict y)
+{
+    for (int64_t r = 0; r < h->rows; r++)
+        for (int64_t c = 0; c < h->cols; c++) {
+            int64_t p = 0;
+            for (int s = 0; s < h->m; s++) {
+                int64_t rr = r + h->dy[s], cc = c + h->dx[s];
+                rr -= rr >= h->rows ? h->rows : 0;
+                cc -= cc >= h->cols ? h->cols : 0;
+                p = p * h->k + x[rr * h->cols + cc];
+            }
+            y[r * h->cols + c] = h->table[p];
+        }
+}
+
+/* 1D radius r: index(i+1) = (index(i) mod k^(m-1)) * k + x[i+1+r]. */
+static void step_sliding(const dca_hard *h, const uint8_t *restrict x, uint8_t *restrict y)
+{
+    const int64_t n = h->cols, r = h->radius;
+    const int64_t k = h->k, top = h->patterns / k;
+    int64_t p = 0;
+    for (int64_t j = -r; j <= r; j++)
+        p = p * k + x[(j + n) % n];
+    y[0] = h->table[p];
+    for (int64_t i = 1; i < n; i++) {
+        int64_t in = i + r;
+        in -= in >= n ? n : 0;
+        p = (p % top) * k + x[in];
+        y[i] = h->table[p];
+    }
+}
+
+void dca_hard_step(const dca_hard *h, const uint8_t *x, uint8_t *y)
+{
+    if (h->sliding)
+        step_sliding(h, x, y);
+    else
+        step_generic(h, x, y);
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+dca_status dca_eval_density(const dca_hard *h, int64_t samples, int64_t max_steps,
+                            const char *kind, uint64_t seed, dca_density_result *res,
+                            dca_error *err)
+{
+    if (h->k != 2)
+        return dca_error_set(err, DCA_ERR_UNSUPPORTED,
+                             "density classification is for 2-state rules; this one has %d", h->k);
+    double p = 0.5;
+    int uniform_density = strcmp(kind, "uniform-density") == 0;
+    const char *rest = dca_strip_prefix(kind, "bernoulli:");
+    if (!uniform_density && !(rest && dca_parse_double(rest, &p) && p >= 0.0 && p <= 1.0))
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "density classification samples bernoulli:P or uniform-density, "
+                             "got '%s'", kind);
+    const int64_t n = h->cells, threads = h->threads;
+    uint8_t *buf = malloc((size_t)(2 * n * threads));
+    uint8_t *ok = malloc((size_t)samples);
+    int64_t *steps_used = malloc((size_t)samples * sizeof *steps_used);
+    if (!buf || !ok || !steps_used) {
+        free(buf), free(ok), free(steps_used);
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    }
+    double t0 = now();
+#pragma omp parallel num_threads((int)threads) default(none) \
+    shared(h, buf, ok, steps_used) firstprivate(samples, max_steps, seed, p, uniform_density, n)
+    {
+        uint8_t *a = buf + 2 * n * omp_get_thread_num(), *b = a + n;
+#pragma omp for schedule(dynamic, 16)
+        for (int64_t j = 0; j < samples; j++) {
+            double d = p;
+            if (uniform_density) {
+                double u[2];
+                dca_rng_uniform2(seed, DCA_RNG_INIT_DENSITY, (uint64_t)j, 0, u);
+                d = u[0];
+            }
+            int64_t ones = 0;
+            for (int64_t c = 0; c < n; c++) {
+                double u[2];
+                dca_rng_uniform2(seed, DCA_RNG_INIT_CELLS, (uint64_t)j, (uint64_t)c, u);
+                a[c] = u[0] < d;
+                ones += a[c];
+            }
+            const uint8_t major = 2 * ones > n;
+            int64_t t = 0;
+            int64_t same = 0;
+            for (; t < max_steps; t++) {
+                dca_hard_step(h, a, b);
+                uint8_t *s = a;
+                a = b;
+                b = s;
+                /* Stop at a uniform lattice (a fixed point of any rule that
+                 * maps the uniform patterns to themselves; checked anyway). */
+                same = 0;
+                for (int64_t c = 0; c < n; c++)
+                    same += a[c] == a[0];
+                if (same == n) {
+                    dca_hard_step(h, a, b);
+                    if (memcmp(a, b, (size_t)n) == 0)
+                        break;
+                }
+            }
+            same = 0;
+            for (int64_t c = 0; c < n; c++)
+                same += a[c] == major;
+            ok[j] = same == n;
+            steps_used[j] = t < max_steps ? t + 1 : max_steps;
+        }
+    }
+    double secs = now() - t0;
+    int64_t correct = 0, cu = 0;
+    for (int64_t j = 0; j < samples; j++) {
+        correct += ok[j];
+        cu += steps_used[j];
+    }
+    res->samples = samples;
+    res->correct = correct;
+    res->accuracy = samples ? (double)correct / (double)samples : 0.0;
+    res->standard_error = samples ? sqrt(res->accuracy * (1 - res->accuracy) / (double)samples) : 0;
+    res->max_steps = max_steps;
+    res->seconds = secs;
+    res->cell_updates_per_second = secs > 0 ? (double)cu * (double)n / secs : 0;
+    free(buf), free(ok), free(steps_used);
+    return DCA_OK;
+}
