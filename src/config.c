@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "optim.h"
 #include "task.h"
 #include "text.h"
 
@@ -251,15 +252,13 @@ static bool check_gradient_compression(dca_config *c, const char *v, char *why, 
 static bool check_target(dca_config *c, const char *v, char *why, size_t len)
 {
     c->target = v;
-    if (strcmp(v, "none") == 0 || dca_target_lookup(v))
+    if (strcmp(v, "none") == 0)
         return true;
-    if (dca_strip_prefix(v, "shift:") || dca_strip_prefix(v, "rule:") ||
-        dca_strip_prefix(v, "file:"))
-        snprintf(why, len, "this target is not implemented in dca %s yet; expected none, %s",
-                 dca_version(), dca_target_names());
-    else
-        snprintf(why, len, "expected none, %s", dca_target_names());
-    return false;
+    if (dca_strip_prefix(v, "file:")) {
+        snprintf(why, len, "file: targets are not implemented in dca %s yet", dca_version());
+        return false;
+    }
+    return dca_target_valid(v, why, len);
 }
 
 static bool check_eval_samples(dca_config *c, const char *v, char *why, size_t len)
@@ -289,6 +288,59 @@ static bool check_eval_seed(dca_config *c, const char *v, char *why, size_t len)
 {
     return parse_seed(v, &c->eval_seed, why, len);
 }
+
+static bool check_method(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->method = v;
+    if (strcmp(v, "irprop+") == 0 || strcmp(v, "irprop-") == 0 || strcmp(v, "sgd") == 0 ||
+        strcmp(v, "adam") == 0)
+        return true;
+    snprintf(why, len, "expected %s", dca_optim_names());
+    return false;
+}
+
+static bool check_iterations(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 0, (int64_t)1 << 40, &c->iterations, why, len, "a number of iterations");
+}
+
+static bool check_checkpoint_every(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 1, (int64_t)1 << 40, &c->checkpoint_every, why, len,
+                       "a number of iterations");
+}
+
+/* A finite number in [lo, hi] (open at lo when lo_open). */
+static bool parse_real(const char *v, double lo, bool lo_open, double hi, double *out, char *why,
+                       size_t len)
+{
+    double x;
+    if (!dca_parse_double(v, &x) || !isfinite(x) || x < lo || (lo_open && x == lo) || x > hi) {
+        snprintf(why, len, "expected a number in %c%g, %g]", lo_open ? '(' : '[', lo, hi);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+#define REAL_KEY(fn, field, lo, open, hi)                                                     \
+    static bool fn(dca_config *c, const char *v, char *why, size_t len)                       \
+    {                                                                                         \
+        return parse_real(v, lo, open, hi, &c->field, why, len);                              \
+    }
+REAL_KEY(check_step0, step0, 0, true, 1e300)
+REAL_KEY(check_eta_plus, eta_plus, 1, false, 1e300)
+REAL_KEY(check_eta_minus, eta_minus, 0, true, 1)
+REAL_KEY(check_step_min, step_min, 0, false, 1e300)
+REAL_KEY(check_step_max, step_max, 0, true, 1e300)
+REAL_KEY(check_learning_rate, learning_rate, 0, true, 1e300)
+REAL_KEY(check_momentum, momentum, 0, false, 1)
+REAL_KEY(check_beta1, beta1, 0, false, 1)
+REAL_KEY(check_beta2, beta2, 0, false, 1)
+REAL_KEY(check_epsilon, epsilon, 0, true, 1e300)
+REAL_KEY(check_tolerance, tolerance, 0, false, 1e300)
+REAL_KEY(check_time_limit, time_limit, 0, false, 1e300)
+#undef REAL_KEY
 
 static bool check_loss(dca_config *c, const char *v, char *why, size_t len)
 {
@@ -348,13 +400,29 @@ static const key_def schema[] = {
     {"eval", "kind", "bernoulli:0.5", check_eval_kind,
      "dca eval: how samples are drawn: bernoulli:P or uniform-density."},
     {"eval", "seed", "1", check_eval_seed, "dca eval: seed of the samples."},
+    {"optimizer", "method", "irprop+", check_method, "irprop+, irprop-, sgd or adam."},
+    {"optimizer", "iterations", "100", check_iterations, "Number of iterations."},
+    {"optimizer", "step0", "0.0125", check_step0, "iRprop: initial step size."},
+    {"optimizer", "eta-plus", "1.2", check_eta_plus, "iRprop: growth factor."},
+    {"optimizer", "eta-minus", "0.5", check_eta_minus, "iRprop: shrink factor."},
+    {"optimizer", "step-min", "0", check_step_min, "iRprop: smallest step size."},
+    {"optimizer", "step-max", "50", check_step_max, "iRprop: largest step size."},
+    {"optimizer", "learning-rate", "0.01", check_learning_rate, "SGD and Adam: learning rate."},
+    {"optimizer", "momentum", "0.9", check_momentum, "SGD: momentum."},
+    {"optimizer", "beta1", "0.9", check_beta1, "Adam: first-moment decay."},
+    {"optimizer", "beta2", "0.999", check_beta2, "Adam: second-moment decay."},
+    {"optimizer", "epsilon", "1e-8", check_epsilon, "Adam: denominator floor."},
+    {"optimizer", "tolerance", "0", check_tolerance, "Stop when the loss is at most this."},
+    {"optimizer", "time-limit", "0", check_time_limit, "Stop after this many seconds (0: none)."},
+    {"optimizer", "checkpoint-every", "10", check_checkpoint_every,
+     "Write the run file every this many iterations (and at the end, and on Ctrl-C)."},
     {"task", "target", "none", check_target, "none, identity or majority."},
     {"task", "loss", "cross-entropy", check_loss, "cross-entropy or mse."},
 };
 enum { n_keys = sizeof schema / sizeof *schema };
 
-static const char *const sections[] = {"lattice", "rule", "init", "run", "task", "eval",
-                                       "output"};
+static const char *const sections[] = {"lattice", "rule",      "init", "run",
+                                       "task",    "optimizer", "eval", "output"};
 
 int dca_config_schema(const dca_config_key_doc **keys)
 {
@@ -470,7 +538,7 @@ static char *reader(char *str, int num, void *stream)
             dca_trim(name);
             if (!known_section(name))
                 parse_fail(ps, "unknown section [%s]; expected [lattice], [rule], [init], [run], "
-                               "[task], [eval] or [output]", name);
+                               "[task], [optimizer], [eval] or [output]", name);
         }
     }
     return str;
@@ -497,7 +565,7 @@ static int handler(void *user, const char *section, const char *name, const char
     }
     if (!*section) {
         parse_fail(ps, "key '%s' is outside any section; put it under [lattice], [rule], [init], "
-                       "[run], [task], [eval] or [output]", name);
+                       "[run], [task], [optimizer], [eval] or [output]", name);
         return 0;
     }
     if (i < 0) {
@@ -672,7 +740,7 @@ static dca_status apply_set(dca_config *cfg, const char *set, dca_error *err)
     if (!known_section(section))
         return dca_error_set(err, DCA_ERR_CONFIG,
                              "--set %s: unknown section [%s]; expected lattice, rule, init, run, "
-                             "task, eval or output", set, section);
+                             "task, optimizer, eval or output", set, section);
     int i = find_key(section, key);
     if (i < 0) {
         char keys[512];

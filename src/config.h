@@ -46,6 +46,13 @@ typedef struct dca_config {
     int64_t eval_steps; /* 0: 2 x cells */
     const char *eval_kind;
     uint64_t eval_seed;
+    /* [optimizer] */
+    const char *method;
+    int64_t iterations;
+    double step0, eta_plus, eta_minus, step_min, step_max;
+    double learning_rate, momentum, beta1, beta2, epsilon;
+    double tolerance, time_limit;
+    int64_t checkpoint_every;
     /* [task] */
     const char *target; /* none, identity, majority */
     const char *loss;   /* cross-entropy, mse */

@@ -1,7 +1,13 @@
 #include "task.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "bignum.h"
+#include "hard.h"
+#include "text.h"
 
 static int64_t values_per_config(const dca_task_shape *sh)
 {
@@ -132,5 +138,149 @@ dca_loss_fn dca_loss_lookup(const char *name)
     return NULL;
 }
 
-const char *dca_target_names(void) { return "identity, majority"; }
+const char *dca_target_names(void) { return "identity, majority, shift:D, rule:N:T"; }
 const char *dca_loss_names(void) { return "cross-entropy, mse"; }
+
+/* shift:D or shift:DY,DX */
+static bool parse_shift(const char *arg, int dims, int64_t *dy, int64_t *dx)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", arg);
+    char *comma = strchr(buf, ',');
+    if (dims == 1) {
+        *dy = 0;
+        return !comma && dca_parse_i64(buf, dx);
+    }
+    if (!comma)
+        return false;
+    *comma = '\0';
+    return dca_parse_i64(buf, dy) && dca_parse_i64(comma + 1, dx);
+}
+
+static dca_status t_shift(const char *arg, const dca_task_shape *sh, const double *x0, double *phi,
+                          dca_error *err)
+{
+    int64_t dy, dx;
+    if (!parse_shift(arg, sh->lat->dims, &dy, &dx))
+        return dca_error_set(err, DCA_ERR_ARG, sh->lat->dims == 1
+                                                   ? "shift:D needs a whole number D, got '%s'"
+                                                   : "shift:DY,DX needs two whole numbers, got '%s'",
+                             arg);
+    const int64_t rows = sh->lat->dims == 1 ? 1 : sh->lat->shape[0];
+    const int64_t cols = sh->lat->dims == 1 ? sh->lat->shape[0] : sh->lat->shape[1];
+    const int L = sh->mode == DCA_MODE_BINARY ? 1 : sh->states;
+    const int64_t len = rows * cols * L;
+    for (int64_t b = 0; b < sh->batch; b++)
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t c = 0; c < cols; c++) {
+                int64_t sr = ((r - dy) % rows + rows) % rows, sc = ((c - dx) % cols + cols) % cols;
+                memcpy(phi + b * len + (r * cols + c) * L, x0 + b * len + (sr * cols + sc) * L,
+                       (size_t)L * sizeof *phi);
+            }
+    return DCA_OK;
+}
+
+static dca_status t_rule(const char *arg, const dca_task_shape *sh, const double *x0, double *phi,
+                         dca_error *err)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", arg);
+    char *colon = strrchr(buf, ':');
+    int64_t T;
+    if (!colon || !dca_parse_i64(colon + 1, &T) || T < 0)
+        return dca_error_set(err, DCA_ERR_ARG, "rule:N:T needs a rule number and a step count T "
+                                               ">= 0, got 'rule:%s'", arg);
+    *colon = '\0';
+    if (sh->states != 2 || !sh->nb)
+        return dca_error_set(err, DCA_ERR_ARG, "rule:N:T targets are for 2-state rules");
+    dca_rule *r = NULL;
+    dca_hard *h = NULL;
+    uint8_t *bits = NULL, *a = NULL, *b = NULL;
+    double *rho = NULL;
+    dca_status st = dca_rule_create(sh->nb, 2, DCA_MODE_BINARY, &r, err);
+    if (st)
+        return st;
+    const int64_t P = dca_rule_patterns(r), cells = dca_lattice_cells(sh->lat);
+    const int L = sh->mode == DCA_MODE_BINARY ? 1 : 2;
+    bits = malloc((size_t)P);
+    rho = malloc((size_t)P * sizeof *rho);
+    a = malloc((size_t)cells);
+    b = malloc((size_t)cells);
+    char why[512];
+    if (!bits || !rho || !a || !b) {
+        st = dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (!dca_table_bits(buf, false, P, bits, why, sizeof why)) {
+        st = dca_error_set(err, DCA_ERR_ARG, "rule:%s: %s", arg, why);
+        goto done;
+    }
+    for (int64_t y = 0; y < P; y++)
+        rho[y] = bits[y];
+    if ((st = dca_rule_set_probabilities(r, rho, err)) ||
+        (st = dca_hard_create(sh->lat, r, 1, &h, err)))
+        goto done;
+    for (int64_t j = 0; j < sh->batch; j++) {
+        const double *x = x0 + j * cells * L;
+        for (int64_t c = 0; c < cells; c++)
+            a[c] = (L == 1 ? x[c] : x[2 * c + 1]) >= 0.5;
+        for (int64_t t = 0; t < T; t++) {
+            dca_hard_step(h, a, b);
+            uint8_t *sw = a;
+            a = b;
+            b = sw;
+        }
+        double *p = phi + j * cells * L;
+        for (int64_t c = 0; c < cells; c++) {
+            if (L == 1) {
+                p[c] = a[c];
+            } else {
+                p[2 * c] = 1 - a[c];
+                p[2 * c + 1] = a[c];
+            }
+        }
+    }
+done:
+    dca_hard_destroy(h);
+    dca_rule_destroy(r);
+    free(bits), free(rho), free(a), free(b);
+    return st;
+}
+
+dca_status dca_target_make(const char *spec, const dca_task_shape *sh, const double *x0,
+                           double *phi, dca_error *err)
+{
+    const char *rest;
+    if ((rest = dca_strip_prefix(spec, "shift:")))
+        return t_shift(rest, sh, x0, phi, err);
+    if ((rest = dca_strip_prefix(spec, "rule:")))
+        return t_rule(rest, sh, x0, phi, err);
+    dca_target_fn fn = dca_target_lookup(spec);
+    if (!fn)
+        return dca_error_set(err, DCA_ERR_ARG, "unknown target '%s'", spec);
+    return fn(sh, x0, phi, err);
+}
+
+bool dca_target_valid(const char *spec, char *why, size_t len)
+{
+    const char *rest;
+    if (dca_target_lookup(spec))
+        return true;
+    if ((rest = dca_strip_prefix(spec, "shift:"))) {
+        int64_t dy, dx;
+        if (parse_shift(rest, 1, &dy, &dx) || parse_shift(rest, 2, &dy, &dx))
+            return true;
+        snprintf(why, len, "shift:D (1D) or shift:DY,DX (2D) with whole numbers");
+        return false;
+    }
+    if ((rest = dca_strip_prefix(spec, "rule:"))) {
+        const char *colon = strrchr(rest, ':');
+        int64_t T;
+        if (colon && colon != rest && dca_parse_i64(colon + 1, &T) && T >= 0)
+            return true;
+        snprintf(why, len, "rule:N:T with a rule number N and a step count T >= 0");
+        return false;
+    }
+    snprintf(why, len, "expected none, identity, majority, shift:D or rule:N:T");
+    return false;
+}

@@ -17,6 +17,7 @@ typedef struct dca_task_shape {
     int states;
     dca_mode mode;
     int64_t batch;
+    const dca_nbhd *nb; /* for rule:N:T targets; may be NULL otherwise */
 } dca_task_shape;
 
 typedef dca_status (*dca_target_fn)(const dca_task_shape *sh, const double *x0, double *phi,
@@ -28,6 +29,18 @@ typedef double (*dca_loss_fn)(const dca_task_shape *sh, const double *phi, const
 /* Looks up a target ("identity", "majority") or loss ("cross-entropy",
  * "mse") by name; NULL if unknown. */
 dca_target_fn dca_target_lookup(const char *name);
+/* Any target spec, parameterised ones included:
+ *   shift:D (1D) or shift:DY,DX (2D): phi(x0)(g) = x0(g - D), the start moved
+ *     D cells forward around the ring (torus);
+ *   rule:N:T: the exact configuration an ordinary CA with table N (decimal
+ *     Wolfram number or 0x hex, bit i = output of pattern i, over the
+ *     experiment's neighbourhood, 2 states) reaches after T steps from x0
+ *     rounded to 0/1.
+ * Returns DCA_ERR_ARG with a message for a malformed spec. */
+dca_status dca_target_make(const char *spec, const dca_task_shape *sh, const double *x0,
+                           double *phi, dca_error *err);
+/* Checks a spec's syntax (without data): for the configuration loader. */
+bool dca_target_valid(const char *spec, char *why, size_t len);
 dca_loss_fn dca_loss_lookup(const char *name);
 /* Names for messages: "identity, majority". */
 const char *dca_target_names(void);

@@ -26,12 +26,18 @@ typedef const char *(*cli_extra_fn)(int argc, char **argv, int *i, void *ctx);
 /* Returns -1 to continue, else an exit code (help printed, usage error). */
 int cli_parse_common(int argc, char **argv, const char *usage_text, cli_common *o,
                      cli_extra_fn extra, void *extra_ctx);
+/* cli_fail(EXIT_USAGE) for an error found while using a configuration key:
+ * "FILE:LINE: [section] key = value: message". */
+struct dca_config;
+int cli_fail_at(const struct dca_config *cfg, const char *section, const char *key,
+                const char *msg);
 /* mkdir -p of the directory part of path. */
 int cli_make_parent_dirs(const char *path);
 
 int cmd_run(int argc, char **argv, char *command_line);
 int cmd_gradcheck(int argc, char **argv, char *command_line);
 int cmd_eval(int argc, char **argv, char *command_line);
+int cmd_train(int argc, char **argv, char *command_line);
 int cmd_info(int argc, char **argv);
 
 /* Prints "dca: error: ..." to stderr and returns code. */

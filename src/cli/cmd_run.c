@@ -261,11 +261,11 @@ int cmd_run(int argc, char **argv, char *command_line)
     memcpy(r.ex->x0, r.buf[0], (size_t)(r.B * r.len) * sizeof(double));
     for (int64_t i = 0; i < r.rows; i++)
         r.times[i] = i * every < r.T ? i * every : r.T;
-    r.shape = (dca_task_shape){&r.ex->lat, r.cfg->states, r.cfg->mode, r.B};
+    r.shape = (dca_task_shape){&r.ex->lat, r.cfg->states, r.cfg->mode, r.B, r.ex->nb};
     if (task) {
         r.loss = dca_loss_lookup(r.cfg->loss);
-        if (dca_target_lookup(r.cfg->target)(&r.shape, r.ex->x0, r.phi, &err)) {
-            cli_fail(EXIT_USAGE, "%s", err.msg);
+        if (dca_target_make(r.cfg->target, &r.shape, r.ex->x0, r.phi, &err)) {
+            cli_fail_at(r.cfg, "task", "target", err.msg);
             goto out;
         }
     }

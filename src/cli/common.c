@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "config.h"
 #include "text.h"
 
 /* Parses the options common to run-like commands. Returns -1 when the
@@ -83,3 +84,11 @@ int cli_make_parent_dirs(const char *path)
     return 0;
 }
 
+
+int cli_fail_at(const struct dca_config *cfg, const char *section, const char *key,
+                const char *msg)
+{
+    char where[600];
+    return cli_fail(EXIT_USAGE, "%s: %s", dca_config_where(cfg, section, key, where, sizeof where),
+                    msg);
+}

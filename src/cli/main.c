@@ -16,11 +16,12 @@ static const char usage[] =
     "                 simulate the experiment in CONFIG and write a run file\n"
     "  gradcheck CONFIG [--tol T] [--step H] [--all] [same options as run]\n"
     "                 forward- and reverse-mode loss gradients vs finite differences\n"
+    "  train CONFIG [--resume OUT.h5] [same options as run]\n"
+    "                 fit the rule to the [task]; harden; evaluate\n"
     "  eval CONFIG [--rule RUN.h5] [-o OUT.h5] [same options as run]\n"
     "                 the hardened rule as an ordinary CA on density classification\n"
     "  info RUN.h5    summarise a run file\n"
-    "\n"
-    "  train: planned (see README.md)\n"
+
     "\n"
     "options:\n"
     "  -h, --help     this help (COMMAND --help: the command's)\n"
@@ -79,6 +80,12 @@ int main(int argc, char **argv)
         free(line);
         return rc;
     }
+    if (strcmp(cmd, "train") == 0) {
+        char *line = join_args(argc, argv);
+        int rc = cmd_train(argc - 1, argv + 1, line);
+        free(line);
+        return rc;
+    }
     if (strcmp(cmd, "eval") == 0) {
         char *line = join_args(argc, argv);
         int rc = cmd_eval(argc - 1, argv + 1, line);
@@ -87,9 +94,6 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "info") == 0)
         return cmd_info(argc - 1, argv + 1);
-    if (strcmp(cmd, "train") == 0)
-        return cli_fail(EXIT_USAGE, "'dca %s' is not implemented in dca %s yet", cmd,
-                        dca_version());
     fputs(usage, stderr);
     return cli_fail(EXIT_USAGE, "unknown command '%s'", cmd);
 }

@@ -144,6 +144,64 @@ done:
     return st;
 }
 
+/* Opens attribute name of obj in a fresh read-only file handle. */
+static dca_status open_attr(const char *path, const char *obj, const char *name, hid_t *f,
+                            hid_t *a, dca_error *err)
+{
+    dca_status st = check_readable(path, err);
+    if (st)
+        return st;
+    *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (*f < 0)
+        return dca_h5_fail(err, DCA_ERR_FORMAT, "%s: cannot open as HDF5", path);
+    if (H5Aexists_by_name(*f, obj, name, H5P_DEFAULT) <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        H5Fclose(*f);
+        return dca_error_set(err, DCA_ERR_FORMAT, "%s: no attribute %s@%s", path, obj, name);
+    }
+    *a = H5Aopen_by_name(*f, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+    return DCA_OK;
+}
+
+dca_status dca_h5_read_string_attr(const char *path, const char *obj, const char *name,
+                                   char **out, dca_error *err)
+{
+    hid_t f, a;
+    dca_status st = open_attr(path, obj, name, &f, &a, err);
+    if (st)
+        return st;
+    hid_t t = dca_h5_str_type();
+    char *s = NULL;
+    if (H5Aread(a, t, &s) < 0 || !s) {
+        st = dca_h5_fail(err, DCA_ERR_FORMAT, "%s: %s@%s is not a string", path, obj, name);
+    } else {
+        *out = strdup(s);
+        H5free_memory(s);
+        if (!*out)
+            st = dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    H5Fclose(f);
+    return st;
+}
+
+dca_status dca_h5_read_i64_attr(const char *path, const char *obj, const char *name,
+                                int64_t *out, dca_error *err)
+{
+    hid_t f, a;
+    dca_status st = open_attr(path, obj, name, &f, &a, err);
+    if (st)
+        return st;
+    long long v = 0;
+    if (H5Aread(a, H5T_NATIVE_LLONG, &v) < 0)
+        st = dca_h5_fail(err, DCA_ERR_FORMAT, "%s: %s@%s is not an integer", path, obj, name);
+    *out = v;
+    H5Aclose(a);
+    H5Fclose(f);
+    return st;
+}
+
 /* ---- dca info ------------------------------------------------------------ */
 
 static void print_attr_value(hid_t obj, const char *name, const char *indent, bool multiline)

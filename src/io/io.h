@@ -17,6 +17,12 @@ enum { DCA_FORMAT_VERSION = 1, DCA_H5_MAX_RANK = 8 };
 dca_status dca_h5_read_doubles(const char *path, const char *dataset, double **data, int *rank,
                                int64_t dims[DCA_H5_MAX_RANK], dca_error *err);
 
+/* Attribute NAME of object OBJ ("/" for the root) in PATH. */
+dca_status dca_h5_read_string_attr(const char *path, const char *obj, const char *name,
+                                   char **out, dca_error *err);
+dca_status dca_h5_read_i64_attr(const char *path, const char *obj, const char *name,
+                                int64_t *out, dca_error *err);
+
 /* ---- run files ---------------------------------------------------------
  * A run file is written to PATH.partial and renamed to PATH when finished,
  * so PATH is always either absent, a previous complete file, or this run's
