@@ -90,6 +90,23 @@ with tempfile.TemporaryDirectory() as tmp:
     check("dcaview training -> 360x120 PNG", p.returncode == 0 and png_size(png) == (360, 120),
           p.stderr)
 
+    # ... and on a real dca train run file.
+    cfg = os.path.join(tmp, "tr.ini")
+    with open(cfg, "w") as f:
+        f.write("[lattice]\nsize = 40\nneighborhood = radius:1\n[init]\nconfigurations = 4\n"
+                "[run]\nsteps = 1\n[task]\ntarget = rule:30:1\n[optimizer]\niterations = 20\n")
+    trun = os.path.join(tmp, "tr.h5")
+    p = subprocess.run([dca, "train", cfg, "-o", trun, "--quiet"], capture_output=True, text=True)
+    check("dca train", p.returncode == 0, p.stderr)
+    png = os.path.join(tmp, "tr.png")
+    p = dcaview("training", trun, "-o", png, "--size", "9x3", "--dpi", "40")
+    check("dcaview training on dca train output -> 360x120 PNG",
+          p.returncode == 0 and png_size(png) == (360, 120), p.stderr)
+    with dca_h5.open_run(trun) as r, h5py.File(trun, "r") as f:
+        t = r.training()
+        check("training arrays", np.array_equal(t["train/loss"], f["train/loss"][()]) and
+              t["train/weights"].shape == (21, 8), {k: np.shape(v) for k, v in t.items()})
+
     # The module's arrays are what the file holds.
     with dca_h5.open_run(one) as r, h5py.File(one, "r") as f:
         v = r.values(configs=[1], steps=slice(5, 20))
