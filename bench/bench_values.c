@@ -71,7 +71,7 @@ static double loss_grad(const dca_lattice *lat, dca_rule *rule, const double *x0
         die("adjoint", &e);
     int64_t len = B * lat->shape[0];
     double *phi = malloc((size_t)len * 8);
-    dca_task_shape sh = {lat, 2, DCA_MODE_BINARY, B, NULL};
+    dca_task_shape sh = {lat, 2, DCA_MODE_BINARY, B, NULL, NULL};
     dca_target_lookup("identity")(&sh, x0, phi, NULL);
     double E = 0;
     if (reps < 1)

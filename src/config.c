@@ -254,10 +254,6 @@ static bool check_target(dca_config *c, const char *v, char *why, size_t len)
     c->target = v;
     if (strcmp(v, "none") == 0)
         return true;
-    if (dca_strip_prefix(v, "file:")) {
-        snprintf(why, len, "file: targets are not implemented in dca %s yet", dca_version());
-        return false;
-    }
     return dca_target_valid(v, why, len);
 }
 
@@ -302,6 +298,26 @@ static bool check_method(dca_config *c, const char *v, char *why, size_t len)
 static bool check_iterations(dca_config *c, const char *v, char *why, size_t len)
 {
     return parse_count(v, 0, (int64_t)1 << 40, &c->iterations, why, len, "a number of iterations");
+}
+
+static bool check_minibatch(dca_config *c, const char *v, char *why, size_t len)
+{
+    if (strcmp(v, "all") == 0) {
+        c->minibatch = 0;
+        return true;
+    }
+    return parse_count(v, 1, (int64_t)1 << 40, &c->minibatch, why, len,
+                       "'all' or a number of configurations per iteration");
+}
+
+static bool check_fresh(dca_config *c, const char *v, char *why, size_t len)
+{
+    if (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0) {
+        c->fresh = strcmp(v, "yes") == 0;
+        return true;
+    }
+    snprintf(why, len, "expected yes or no");
+    return false;
 }
 
 static bool check_checkpoint_every(dca_config *c, const char *v, char *why, size_t len)
@@ -414,6 +430,10 @@ static const key_def schema[] = {
     {"optimizer", "epsilon", "1e-8", check_epsilon, "Adam: denominator floor."},
     {"optimizer", "tolerance", "0", check_tolerance, "Stop when the loss is at most this."},
     {"optimizer", "time-limit", "0", check_time_limit, "Stop after this many seconds (0: none)."},
+    {"optimizer", "minibatch", "all", check_minibatch,
+     "Configurations per iteration: all, or M drawn from the batch with the init seed."},
+    {"optimizer", "fresh", "no", check_fresh,
+     "yes: draw a new batch of configurations every iteration (a stream)."},
     {"optimizer", "checkpoint-every", "10", check_checkpoint_every,
      "Write the run file every this many iterations (and at the end, and on Ctrl-C)."},
     {"task", "target", "none", check_target, "none, identity or majority."},
@@ -841,6 +861,15 @@ dca_status dca_config_load(const char *path, const char *const *sets, int n_sets
         st = dca_error_set(err, DCA_ERR_CONFIG,
                            "%s: forward mode would compute nothing: add gradients to [run] record "
                            "(gradient diagrams) or set [task] target (the loss gradient)", where);
+        goto fail;
+    }
+    if (cfg->fresh && (cfg->minibatch || dca_strip_prefix(cfg->init_kind, "file:") ||
+                       dca_strip_prefix(cfg->target, "file:"))) {
+        char where[512];
+        dca_config_where(cfg, "optimizer", "fresh", where, sizeof where);
+        st = dca_error_set(err, DCA_ERR_CONFIG,
+                           "%s: fresh configurations every iteration exclude minibatches and "
+                           "file: configurations or targets", where);
         goto fail;
     }
     if (!dca_config_given(cfg, "init", "configurations"))

@@ -53,6 +53,8 @@ typedef struct dca_config {
     double learning_rate, momentum, beta1, beta2, epsilon;
     double tolerance, time_limit;
     int64_t checkpoint_every;
+    int64_t minibatch; /* 0: full batch */
+    bool fresh;        /* new configurations every iteration */
     /* [task] */
     const char *target; /* none, identity, majority */
     const char *loss;   /* cross-entropy, mse */

@@ -7,6 +7,7 @@
 
 #include "bignum.h"
 #include "hard.h"
+#include "io/io.h"
 #include "text.h"
 
 static int64_t values_per_config(const dca_task_shape *sh)
@@ -138,7 +139,7 @@ dca_loss_fn dca_loss_lookup(const char *name)
     return NULL;
 }
 
-const char *dca_target_names(void) { return "identity, majority, shift:D, rule:N:T"; }
+const char *dca_target_names(void) { return "identity, majority, shift:D, rule:N:T, file:PATH.h5:/DATASET"; }
 const char *dca_loss_names(void) { return "cross-entropy, mse"; }
 
 /* shift:D or shift:DY,DX */
@@ -247,10 +248,71 @@ done:
     return st;
 }
 
+static dca_status t_file(const char *arg, const dca_task_shape *sh, double *phi, dca_error *err)
+{
+    const char *sep = NULL;
+    for (const char *p = strstr(arg, ":/"); p; p = strstr(p + 1, ":/"))
+        sep = p;
+    if (!sep || sep == arg)
+        return dca_error_set(err, DCA_ERR_ARG, "file: expected file:PATH.h5:/DATASET");
+    char path[4096];
+    int n = (int)(sep - arg);
+    if (arg[0] == '/' || !sh->basedir || strcmp(sh->basedir, ".") == 0)
+        snprintf(path, sizeof path, "%.*s", n, arg);
+    else
+        snprintf(path, sizeof path, "%s/%.*s", sh->basedir, n, arg);
+    const char *dset = sep + 1;
+    double *v = NULL;
+    int rank = 0;
+    int64_t dims[DCA_H5_MAX_RANK];
+    dca_status st = dca_h5_read_doubles(path, dset, &v, &rank, dims, err);
+    if (st)
+        return st;
+    const dca_lattice *lat = sh->lat;
+    const bool binary = sh->mode == DCA_MODE_BINARY;
+    const int want_rank = 1 + lat->dims + (binary ? 0 : 1);
+    bool ok = rank == want_rank && dims[0] == sh->batch && dims[1] == lat->shape[0] &&
+              (lat->dims == 1 || dims[2] == lat->shape[1]) &&
+              (binary || dims[rank - 1] == sh->states);
+    const int64_t total = sh->batch * dca_lattice_cells(lat) * (binary ? 1 : sh->states);
+    if (!ok) {
+        st = dca_error_set(err, DCA_ERR_FORMAT,
+                           "%s:%s: targets must have the shape of the %lld initial "
+                           "configurations (%s)", path, dset, (long long)sh->batch,
+                           binary ? "B, *lattice" : "B, *lattice, states");
+        goto done;
+    }
+    for (int64_t i = 0; i < total; i++)
+        if (!(v[i] >= 0.0 && v[i] <= 1.0)) {
+            st = dca_error_set(err, DCA_ERR_FORMAT,
+                               "%s:%s: value %lld is %g; targets are probabilities in [0, 1]",
+                               path, dset, (long long)i, v[i]);
+            goto done;
+        }
+    if (!binary)
+        for (int64_t c = 0; c < total / sh->states; c++) {
+            double sum = 0;
+            for (int a = 0; a < sh->states; a++)
+                sum += v[c * sh->states + a];
+            if (fabs(sum - 1.0) > 1e-9) {
+                st = dca_error_set(err, DCA_ERR_FORMAT,
+                                   "%s:%s: the states of cell %lld sum to %.12g, not 1", path,
+                                   dset, (long long)c, sum);
+                goto done;
+            }
+        }
+    memcpy(phi, v, (size_t)total * sizeof *phi);
+done:
+    free(v);
+    return st;
+}
+
 dca_status dca_target_make(const char *spec, const dca_task_shape *sh, const double *x0,
                            double *phi, dca_error *err)
 {
     const char *rest;
+    if ((rest = dca_strip_prefix(spec, "file:")))
+        return t_file(rest, sh, phi, err);
     if ((rest = dca_strip_prefix(spec, "shift:")))
         return t_shift(rest, sh, x0, phi, err);
     if ((rest = dca_strip_prefix(spec, "rule:")))
@@ -281,6 +343,12 @@ bool dca_target_valid(const char *spec, char *why, size_t len)
         snprintf(why, len, "rule:N:T with a rule number N and a step count T >= 0");
         return false;
     }
-    snprintf(why, len, "expected none, identity, majority, shift:D or rule:N:T");
+    if ((rest = dca_strip_prefix(spec, "file:"))) {
+        if (strstr(rest, ":/") && rest[0] != ':')
+            return true;
+        snprintf(why, len, "file:PATH.h5:/DATASET");
+        return false;
+    }
+    snprintf(why, len, "expected none, identity, majority, shift:D, rule:N:T or file:PATH.h5:/DATASET");
     return false;
 }

@@ -17,7 +17,8 @@ typedef struct dca_task_shape {
     int states;
     dca_mode mode;
     int64_t batch;
-    const dca_nbhd *nb; /* for rule:N:T targets; may be NULL otherwise */
+    const dca_nbhd *nb;      /* for rule:N:T targets; may be NULL otherwise */
+    const char *basedir;     /* for file: targets with a relative path; NULL: "." */
 } dca_task_shape;
 
 typedef dca_status (*dca_target_fn)(const dca_task_shape *sh, const double *x0, double *phi,
@@ -35,7 +36,10 @@ dca_target_fn dca_target_lookup(const char *name);
  *   rule:N:T: the exact configuration an ordinary CA with table N (decimal
  *     Wolfram number or 0x hex, bit i = output of pattern i, over the
  *     experiment's neighbourhood, 2 states) reaches after T steps from x0
- *     rounded to 0/1.
+ *     rounded to 0/1;
+ *   file:PATH.h5:/DATASET: per-configuration targets of the shape of the
+ *     initial configurations, (B, *L) binary or (B, *L, k) softmax, values
+ *     in [0, 1] (softmax cells summing to 1).
  * Returns DCA_ERR_ARG with a message for a malformed spec. */
 dca_status dca_target_make(const char *spec, const dca_task_shape *sh, const double *x0,
                            double *phi, dca_error *err);

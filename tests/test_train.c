@@ -136,3 +136,71 @@ Test(train, bad_use)
     cr_assert(strstr(err, "o.ini:6: [optimizer] method"), "%s", err);
     cr_assert_not(t_exists("runs"));
 }
+
+/* file: targets and shift: targets teach the same rule: move right by one
+ * (phi(g) = x0(g-1), the output is the first offset's state: hex f0). */
+Test(train, file_and_shift_targets)
+{
+    t_chdir_scratch();
+    double x[8 * 32], y[8 * 32];
+    uint64_t s = 7;
+    for (int i = 0; i < 8 * 32; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (double)((s >> 33) & 1);
+    }
+    for (int b = 0; b < 8; b++)
+        for (int c = 0; c < 32; c++)
+            y[b * 32 + c] = x[b * 32 + (c + 31) % 32];
+    hid_t f = H5Fcreate("data.h5", H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t d[2] = {8, 32};
+    hid_t sp = H5Screate_simple(2, d, NULL);
+    hid_t ds = H5Dcreate2(f, "/x", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x);
+    H5Dclose(ds);
+    ds = H5Dcreate2(f, "/y", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, y);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Fclose(f);
+    t_write("f.ini", "[lattice]\nsize = 32\nneighborhood = radius:1\n[init]\nkind = file:data.h5:/x\n"
+                     "eps = 1e-3\n[run]\nsteps = 1\n[task]\ntarget = file:data.h5:/y\n"
+                     "[optimizer]\niterations = 100\n");
+    char err[4096], out[4096];
+    cr_assert_eq(t_run((const char *[]){"train", "f.ini", "--quiet", NULL}, err, sizeof err, out,
+                       sizeof out), 0, "%s", err);
+    cr_assert(strstr(out, "hardened rule: hex:f0"), "file: target: %s", out);
+    cr_assert_eq(t_run((const char *[]){"train", "f.ini", "--quiet", "--set", "task.target=shift:1",
+                                        NULL}, err, sizeof err, out, sizeof out), 0, "%s", err);
+    cr_assert(strstr(out, "hardened rule: hex:f0"), "shift: target: %s", out);
+}
+
+/* Minibatches and fresh batches: keyed by (seed, iteration), so the same
+ * for any thread count; both still recover rule 110. */
+Test(train, minibatch_and_fresh)
+{
+    t_chdir_scratch();
+    t_write("r.ini", recover_ini);
+    const char *modes[] = {"optimizer.minibatch=4", "optimizer.fresh=yes"};
+    for (int i = 0; i < 2; i++) {
+        char err[4096], out[4096];
+        cr_assert_eq(t_run((const char *[]){"train", "r.ini", "-o", "a.h5", "--threads", "1",
+                                            "--quiet", "--set", modes[i], NULL},
+                           err, sizeof err, out, sizeof out), 0, "%s", err);
+        cr_assert(strstr(out, "hardened rule: hex:6e"), "%s: %s", modes[i], out);
+        cr_assert_eq(t_run((const char *[]){"train", "r.ini", "-o", "b.h5", "--threads", "2",
+                                            "--quiet", "--set", modes[i], NULL},
+                           err, sizeof err, out, sizeof out), 0, "%s", err);
+        hsize_t na, nb;
+        double *a = read_ds("a.h5", "/train/loss", &na), *b = read_ds("b.h5", "/train/loss", &nb);
+        cr_assert(na == nb && memcmp(a, b, na * 8) == 0, "%s: runs differ", modes[i]);
+        free(a);
+        free(b);
+    }
+    char err[4096];
+    cr_assert_eq(t_run((const char *[]){"train", "r.ini", "--set", "optimizer.minibatch=17", NULL},
+                       err, sizeof err, NULL, 0), 2);
+    cr_assert(strstr(err, "a minibatch of 17 from a batch of 16"), "%s", err);
+    cr_assert_eq(t_run((const char *[]){"train", "r.ini", "--set", "optimizer.fresh=yes", "--set",
+                                        "optimizer.minibatch=4", NULL}, err, sizeof err, NULL, 0), 2);
+    cr_assert(strstr(err, "exclude minibatches"), "%s", err);
+}

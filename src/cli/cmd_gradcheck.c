@@ -129,7 +129,8 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
         rc = cli_fail(EXIT_RUNTIME, "out of memory");
         goto out;
     }
-    dca_task_shape sh = {&ex->lat, cfg->states, cfg->mode, B, ex->nb};
+    dca_task_shape sh = {&ex->lat, cfg->states, cfg->mode, B, ex->nb,
+                         dca_config_basedir(cfg, "task", "target")};
     dca_loss_fn loss = dca_loss_lookup(cfg->loss);
     if (dca_target_make(cfg->target, &sh, ex->x0, phi, &err)) {
         cli_fail_at(cfg, "task", "target", err.msg);

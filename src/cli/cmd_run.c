@@ -261,7 +261,8 @@ int cmd_run(int argc, char **argv, char *command_line)
     memcpy(r.ex->x0, r.buf[0], (size_t)(r.B * r.len) * sizeof(double));
     for (int64_t i = 0; i < r.rows; i++)
         r.times[i] = i * every < r.T ? i * every : r.T;
-    r.shape = (dca_task_shape){&r.ex->lat, r.cfg->states, r.cfg->mode, r.B, r.ex->nb};
+    r.shape = (dca_task_shape){&r.ex->lat, r.cfg->states, r.cfg->mode, r.B, r.ex->nb,
+                               dca_config_basedir(r.cfg, "task", "target")};
     if (task) {
         r.loss = dca_loss_lookup(r.cfg->loss);
         if (dca_target_make(r.cfg->target, &r.shape, r.ex->x0, r.phi, &err)) {

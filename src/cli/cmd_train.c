@@ -16,6 +16,7 @@
 #include "io/io.h"
 #include "mem.h"
 #include "optim.h"
+#include "rng.h"
 #include "task.h"
 
 static const char help[] =
@@ -41,6 +42,8 @@ typedef struct trainer {
     dca_adjoint *adj;
     dca_optim *opt;
     double *phi, *w, *grad, *best_w;
+    double *xb, *phib; /* minibatch or fresh batch */
+    int64_t *order;    /* minibatch draws */
     /* histories: loss, gnorm, seconds (I), weights ((I+1) x P), steps (I x P) */
     double *loss, *gnorm, *secs, *weights, *steps;
     double best_E;
@@ -169,6 +172,7 @@ static int load_resume(trainer *t)
 static void cleanup(trainer *t)
 {
     free(t->phi), free(t->w), free(t->grad), free(t->best_w);
+    free(t->xb), free(t->phib), free(t->order);
     free(t->loss), free(t->gnorm), free(t->secs), free(t->weights), free(t->steps);
     dca_optim_destroy(t->opt);
     dca_adjoint_destroy(t->adj);
@@ -209,6 +213,16 @@ int cmd_train(int argc, char **argv, char *command_line)
     if (t.o.threads)
         omp_set_num_threads(t.o.threads);
     const int64_t B = t.ex->batch, T = t.cfg->steps;
+    /* Configurations per iteration: the batch, a minibatch of it, or a
+     * fresh batch of B. */
+    const int64_t M = t.cfg->minibatch ? t.cfg->minibatch : B;
+    if (M > B) {
+        char where[600];
+        cli_fail(EXIT_USAGE, "%s: a minibatch of %lld from a batch of %lld configurations",
+                 dca_config_where(t.cfg, "optimizer", "minibatch", where, sizeof where),
+                 (long long)M, (long long)B);
+        goto out;
+    }
     dca_sim_options so = {.threads = t.o.threads, .gradients = DCA_GRAD_REVERSE};
     dca_optim_params op = {t.cfg->step0,         t.cfg->eta_plus, t.cfg->eta_minus,
                            t.cfg->step_min,      t.cfg->step_max, t.cfg->learning_rate,
@@ -216,8 +230,8 @@ int cmd_train(int argc, char **argv, char *command_line)
                            t.cfg->epsilon};
     t.P = dca_rule_params(t.ex->rule);
     t.I = t.cfg->iterations;
-    if (dca_sim_create(&t.ex->lat, t.ex->rule, B, &so, &t.sim, &err) ||
-        dca_adjoint_create(t.sim, B, T, &t.adj, &err) ||
+    if (dca_sim_create(&t.ex->lat, t.ex->rule, M, &so, &t.sim, &err) ||
+        dca_adjoint_create(t.sim, M, T, &t.adj, &err) ||
         dca_optim_create(t.cfg->method, &op, t.P, &t.opt, &err)) {
         cli_fail(EXIT_USAGE, "%s", err.msg);
         goto out;
@@ -239,14 +253,24 @@ int cmd_train(int argc, char **argv, char *command_line)
     t.secs = calloc((size_t)I + 1, 8);
     t.weights = calloc((size_t)((I + 1) * P), 8);
     t.steps = calloc((size_t)(I * P + 1), 8);
+    const int64_t len = t.ex->config_len;
+    const bool sampled = t.cfg->minibatch || t.cfg->fresh;
+    if (sampled) {
+        t.xb = malloc((size_t)(M * len) * 8);
+        t.phib = malloc((size_t)(M * len) * 8);
+        t.order = malloc((size_t)B * sizeof *t.order);
+    }
     if (!t.phi || !t.w || !t.grad || !t.best_w || !t.loss || !t.gnorm || !t.secs || !t.weights ||
-        !t.steps) {
+        !t.steps || (sampled && (!t.xb || !t.phib || !t.order))) {
         rc = cli_fail(EXIT_RUNTIME, "out of memory");
         goto out;
     }
-    dca_task_shape sh = {&t.ex->lat, t.cfg->states, t.cfg->mode, B, t.ex->nb};
+    dca_task_shape sh_all = {&t.ex->lat, t.cfg->states, t.cfg->mode, B, t.ex->nb,
+                             dca_config_basedir(t.cfg, "task", "target")};
+    dca_task_shape sh = sh_all;
+    sh.batch = M;
     dca_loss_fn loss = dca_loss_lookup(t.cfg->loss);
-    if (dca_target_make(t.cfg->target, &sh, t.ex->x0, t.phi, &err)) {
+    if (dca_target_make(t.cfg->target, &sh_all, t.ex->x0, t.phi, &err)) {
         cli_fail_at(t.cfg, "task", "target", err.msg);
         goto out;
     }
@@ -268,9 +292,11 @@ int cmd_train(int argc, char **argv, char *command_line)
         goto out;
     }
     if (!t.o.quiet)
-        fprintf(stderr, "dca train: %s, %lld weights, %lld configurations x %lld steps, %s target, "
-                        "%s loss, %lld iterations%s -> %s\n",
-                t.cfg->method, (long long)P, (long long)B, (long long)T, t.cfg->target,
+        fprintf(stderr, "dca train: %s, %lld weights, %lld %sconfigurations x %lld steps, %s "
+                        "target, %s loss, %lld iterations%s -> %s\n",
+                t.cfg->method, (long long)P, (long long)M,
+                t.cfg->fresh ? "fresh " : (t.cfg->minibatch ? "sampled " : ""), (long long)T,
+                t.cfg->target,
                 t.cfg->loss, (long long)I, t.resume ? " (resumed)" : "", outpath);
     cli_catch_signals();
     progress pr;
@@ -279,8 +305,47 @@ int cmd_train(int argc, char **argv, char *command_line)
     const char *stopped = NULL;
     while (t.done < I) {
         const int64_t it = t.done;
+        const double *xs = t.ex->x0, *ps = t.phi;
+        if (t.cfg->fresh) {
+            /* A new batch, keyed by (seed, iteration): a resumed run draws
+             * the same ones. */
+            uint64_t seed = t.cfg->init_seed * 0x9E3779B97F4A7C15ull + (uint64_t)it + 1;
+            if (dca_init_generate(t.cfg->init_kind, &t.ex->lat, t.cfg->states, t.cfg->mode, B,
+                                  seed, t.xb, &err)) {
+                progress_end(&pr);
+                cli_fail(EXIT_RUNTIME, "iteration %lld: %s", (long long)it, err.msg);
+                goto out;
+            }
+            dca_init_apply_eps(t.xb, B * len, t.cfg->states, t.cfg->mode, t.cfg->eps);
+            if (dca_target_make(t.cfg->target, &sh_all, t.xb, t.phib, &err)) {
+                progress_end(&pr);
+                cli_fail(EXIT_RUNTIME, "iteration %lld: %s", (long long)it, err.msg);
+                goto out;
+            }
+            xs = t.xb;
+            ps = t.phib;
+        } else if (t.cfg->minibatch) {
+            /* M distinct configurations: a partial Fisher-Yates shuffle
+             * keyed by (seed, iteration, draw). */
+            for (int64_t j = 0; j < B; j++)
+                t.order[j] = j;
+            for (int64_t j = 0; j < M; j++) {
+                double u[2];
+                dca_rng_uniform2(t.cfg->init_seed, DCA_RNG_MINIBATCH, (uint64_t)it,
+                                 (uint64_t)j, u);
+                int64_t r = j + (int64_t)(u[0] * (double)(B - j));
+                r = r < B ? r : B - 1;
+                int64_t sw = t.order[j];
+                t.order[j] = t.order[r];
+                t.order[r] = sw;
+                memcpy(t.xb + j * len, t.ex->x0 + t.order[j] * len, (size_t)len * 8);
+                memcpy(t.phib + j * len, t.phi + t.order[j] * len, (size_t)len * 8);
+            }
+            xs = t.xb;
+            ps = t.phib;
+        }
         double E;
-        dca_adjoint_run(t.adj, t.ex->x0, t.phi, loss, &sh, &E, t.grad, NULL);
+        dca_adjoint_run(t.adj, xs, ps, loss, &sh, &E, t.grad, NULL);
         int64_t bad = 0;
         if (!isfinite(E) || !all_finite(t.grad, P, &bad)) {
             progress_end(&pr);
