@@ -35,12 +35,12 @@ Test(train, recovers_elementary_rules)
     t_write("r.ini", recover_ini);
     int rules[] = {30, 110, 90, 184, 54, 232, 1, 254};
     for (size_t i = 0; i < sizeof rules / sizeof *rules; i++) {
-        char set[64], out[4096], err[4096], want[32];
+        char set[64], out[4096], err[4096], want[64];
         snprintf(set, sizeof set, "task.target=rule:%d:1", rules[i]);
         int rc = t_run((const char *[]){"train", "r.ini", "--quiet", "--set", set, NULL}, err,
                        sizeof err, out, sizeof out);
         cr_assert_eq(rc, 0, "rule %d: %s", rules[i], err);
-        snprintf(want, sizeof want, "hardened rule: hex:%02x\n", rules[i]);
+        snprintf(want, sizeof want, "hardened rule: hex:%02x (wolfram:%d)\n", rules[i], rules[i]);
         cr_assert(strstr(out, want), "rule %d not recovered: %s", rules[i], out);
     }
 }

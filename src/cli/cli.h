@@ -31,6 +31,9 @@ int cli_parse_common(int argc, char **argv, const char *usage_text, cli_common *
 struct dca_config;
 int cli_fail_at(const struct dca_config *cfg, const char *section, const char *key,
                 const char *msg);
+/* "hardened rule: hex:... (wolfram:N)" on stdout, for 2-state rules. */
+#include "dca/dca.h"
+void cli_print_hardened(const dca_rule *rule);
 /* mkdir -p of the directory part of path. */
 int cli_make_parent_dirs(const char *path);
 

@@ -115,8 +115,7 @@ int cmd_eval(int argc, char **argv, char *command_line)
            (unsigned long long)cfg->eval_seed, (long long)steps);
     printf("accuracy %.4f +- %.4f (standard error; %lld correct)\n", res.accuracy,
            res.standard_error, (long long)res.correct);
-    if (has_hex)
-        printf("hardened rule: hex:%s\n", hex);
+    cli_print_hardened(ex->rule);
     if (!o.quiet)
         fprintf(stderr, "%.3g s, %.3g cell-updates/s\n", res.seconds, res.cell_updates_per_second);
     if (o.output) {

@@ -409,11 +409,7 @@ int cmd_train(int argc, char **argv, char *command_line)
                  outpath, outpath);
         goto out;
     }
-    size_t hexlen = (size_t)(dca_rule_patterns(t.ex->rule) / 4 + 2);
-    char *hex = malloc(hexlen);
-    if (hex && dca_rule_hex(t.ex->rule, hex, hexlen))
-        printf("hardened rule: hex:%s\n", hex);
-    free(hex);
+    cli_print_hardened(t.ex->rule);
     printf("iterations %lld, final loss %.10g, best loss %.10g%s%s\n", (long long)t.done,
            t.done ? t.loss[t.done - 1] : NAN, t.best_E, stopped ? "; stopped: " : "",
            stopped ? stopped : "");

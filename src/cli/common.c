@@ -92,3 +92,19 @@ int cli_fail_at(const struct dca_config *cfg, const char *section, const char *k
     return cli_fail(EXIT_USAGE, "%s: %s", dca_config_where(cfg, section, key, where, sizeof where),
                     msg);
 }
+
+void cli_print_hardened(const dca_rule *rule)
+{
+    size_t len = (size_t)(dca_rule_patterns(rule) / 4 + 2);
+    char *hex = malloc(len);
+    if (!hex || !dca_rule_hex(rule, hex, len)) {
+        free(hex);
+        return;
+    }
+    printf("hardened rule: hex:%s", hex);
+    /* Up to 64 patterns the table is also a Wolfram number. */
+    if (dca_rule_patterns(rule) <= 64)
+        printf(" (wolfram:%llu)", strtoull(hex, NULL, 16));
+    printf("\n");
+    free(hex);
+}
