@@ -26,4 +26,14 @@ void dca_experiment_destroy(dca_experiment *ex);
 dca_status dca_rule_load_weights(dca_rule *rule, const char *spec, uint64_t seed,
                                  const char *basedir, dca_error *err);
 
+/* Configurations from spec = "PATH.h5:/DATASET" (after "file:"): shape
+ * (B, *lattice) binary or (B, *lattice, k) softmax, values in [0, 1],
+ * softmax cells summing to 1 within 1e-9. batch = 0 accepts any B. *out is
+ * 64-byte aligned (free with free()); *out_batch receives B. Relative paths
+ * start at basedir. Used for initial configurations and file: targets. */
+dca_status dca_read_configurations(const char *spec, const char *basedir,
+                                   const dca_lattice *lat, int states, dca_mode mode,
+                                   int64_t batch, double **out, int64_t *out_batch,
+                                   dca_error *err);
+
 #endif

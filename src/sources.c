@@ -412,12 +412,14 @@ dca_status dca_rule_load_weights(dca_rule *rule, const char *spec, uint64_t seed
 
 /* ---- initial configurations from a file ---------------------------------- */
 
-static dca_status init_file(const dca_config *cfg, const char *arg, dca_experiment *ex,
-                            dca_error *err)
+dca_status dca_read_configurations(const char *spec, const char *basedir,
+                                   const dca_lattice *lat, int states, dca_mode mode,
+                                   int64_t batch, double **out, int64_t *out_batch,
+                                   dca_error *err)
 {
     char path[4096];
     const char *dset;
-    if (!split_file_spec(arg, dca_config_basedir(cfg, "init", "kind"), path, sizeof path, &dset))
+    if (!split_file_spec(spec, basedir, path, sizeof path, &dset))
         return dca_error_set(err, DCA_ERR_ARG, "file: expected file:PATH.h5:/DATASET");
     double *x = NULL;
     int rank = 0;
@@ -425,33 +427,30 @@ static dca_status init_file(const dca_config *cfg, const char *arg, dca_experime
     dca_status st = dca_h5_read_doubles(path, dset, &x, &rank, dims, err);
     if (st)
         return st;
-    const dca_lattice *lat = &ex->lat;
-    bool binary = dca_rule_mode(ex->rule) == DCA_MODE_BINARY;
-    int want_rank = 1 + lat->dims + (binary ? 0 : 1);
+    const bool binary = mode == DCA_MODE_BINARY;
+    const int want_rank = 1 + lat->dims + (binary ? 0 : 1);
     bool ok = rank == want_rank && dims[1] == lat->shape[0] &&
               (lat->dims == 1 || dims[2] == lat->shape[1]) &&
-              (binary || dims[rank - 1] == dca_rule_states(ex->rule));
+              (binary || dims[rank - 1] == states);
     if (!ok) {
         char want[128];
         if (lat->dims == 1)
             snprintf(want, sizeof want, binary ? "(B, %lld)" : "(B, %lld, %d)",
-                     (long long)lat->shape[0], dca_rule_states(ex->rule));
+                     (long long)lat->shape[0], states);
         else
             snprintf(want, sizeof want, binary ? "(B, %lld, %lld)" : "(B, %lld, %lld, %d)",
-                     (long long)lat->shape[0], (long long)lat->shape[1],
-                     dca_rule_states(ex->rule));
+                     (long long)lat->shape[0], (long long)lat->shape[1], states);
         st = dca_error_set(err, DCA_ERR_FORMAT, "%s:%s has rank %d; expected shape %s", path, dset,
                            rank, want);
         goto done;
     }
-    if (cfg->configurations && cfg->configurations != dims[0]) {
+    if (batch && batch != dims[0]) {
         st = dca_error_set(err, DCA_ERR_FORMAT,
-                           "%s:%s holds %lld configurations but [init] configurations = %lld",
-                           path, dset, (long long)dims[0], (long long)cfg->configurations);
+                           "%s:%s holds %lld configurations but %lld are expected", path, dset,
+                           (long long)dims[0], (long long)batch);
         goto done;
     }
-    ex->batch = dims[0];
-    int64_t n = ex->batch * ex->config_len;
+    const int64_t n = dims[0] * dca_lattice_cells(lat) * (binary ? 1 : states);
     for (int64_t i = 0; i < n; i++)
         if (!(x[i] >= 0.0 && x[i] <= 1.0)) {
             st = dca_error_set(err, DCA_ERR_FORMAT,
@@ -459,26 +458,25 @@ static dca_status init_file(const dca_config *cfg, const char *arg, dca_experime
                                path, dset, (long long)i, x[i]);
             goto done;
         }
-    if (!binary) {
-        int k = dca_rule_states(ex->rule);
-        for (int64_t c = 0; c < n / k; c++) {
-            double s = 0;
-            for (int a = 0; a < k; a++)
-                s += x[c * k + a];
-            if (fabs(s - 1.0) > 1e-9) {
+    if (!binary)
+        for (int64_t c = 0; c < n / states; c++) {
+            double sum = 0;
+            for (int a = 0; a < states; a++)
+                sum += x[c * states + a];
+            if (fabs(sum - 1.0) > 1e-9) {
                 st = dca_error_set(err, DCA_ERR_FORMAT,
                                    "%s:%s: the states of cell %lld sum to %.12g, not 1", path,
-                                   dset, (long long)c, s);
+                                   dset, (long long)c, sum);
                 goto done;
             }
         }
-    }
-    ex->x0 = dca_alloc((size_t)n * sizeof(double));
-    if (!ex->x0) {
+    *out = dca_alloc((size_t)n * sizeof(double));
+    if (!*out) {
         st = dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
         goto done;
     }
-    memcpy(ex->x0, x, (size_t)n * sizeof(double));
+    memcpy(*out, x, (size_t)n * sizeof(double));
+    *out_batch = dims[0];
 done:
     free(x);
     return st;
@@ -530,7 +528,9 @@ dca_status dca_experiment_build(const dca_config *cfg, dca_experiment **out, dca
     ex->config_len = cfg->mode == DCA_MODE_BINARY ? cells : cells * cfg->states;
     const char *rest = dca_strip_prefix(cfg->init_kind, "file:");
     if (rest) {
-        if ((st = init_file(cfg, rest, ex, err))) {
+        if ((st = dca_read_configurations(rest, dca_config_basedir(cfg, "init", "kind"), &ex->lat,
+                                          cfg->states, cfg->mode, cfg->configurations, &ex->x0,
+                                          &ex->batch, err))) {
             st = at_key(cfg, "init", "kind", st, err);
             goto fail;
         }

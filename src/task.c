@@ -7,7 +7,7 @@
 
 #include "bignum.h"
 #include "hard.h"
-#include "io/io.h"
+#include "experiment.h"
 #include "text.h"
 
 static int64_t values_per_config(const dca_task_shape *sh)
@@ -250,61 +250,16 @@ done:
 
 static dca_status t_file(const char *arg, const dca_task_shape *sh, double *phi, dca_error *err)
 {
-    const char *sep = NULL;
-    for (const char *p = strstr(arg, ":/"); p; p = strstr(p + 1, ":/"))
-        sep = p;
-    if (!sep || sep == arg)
-        return dca_error_set(err, DCA_ERR_ARG, "file: expected file:PATH.h5:/DATASET");
-    char path[4096];
-    int n = (int)(sep - arg);
-    if (arg[0] == '/' || !sh->basedir || strcmp(sh->basedir, ".") == 0)
-        snprintf(path, sizeof path, "%.*s", n, arg);
-    else
-        snprintf(path, sizeof path, "%s/%.*s", sh->basedir, n, arg);
-    const char *dset = sep + 1;
     double *v = NULL;
-    int rank = 0;
-    int64_t dims[DCA_H5_MAX_RANK];
-    dca_status st = dca_h5_read_doubles(path, dset, &v, &rank, dims, err);
+    int64_t B = 0;
+    dca_status st = dca_read_configurations(arg, sh->basedir, sh->lat, sh->states, sh->mode,
+                                            sh->batch, &v, &B, err);
     if (st)
         return st;
-    const dca_lattice *lat = sh->lat;
-    const bool binary = sh->mode == DCA_MODE_BINARY;
-    const int want_rank = 1 + lat->dims + (binary ? 0 : 1);
-    bool ok = rank == want_rank && dims[0] == sh->batch && dims[1] == lat->shape[0] &&
-              (lat->dims == 1 || dims[2] == lat->shape[1]) &&
-              (binary || dims[rank - 1] == sh->states);
-    const int64_t total = sh->batch * dca_lattice_cells(lat) * (binary ? 1 : sh->states);
-    if (!ok) {
-        st = dca_error_set(err, DCA_ERR_FORMAT,
-                           "%s:%s: targets must have the shape of the %lld initial "
-                           "configurations (%s)", path, dset, (long long)sh->batch,
-                           binary ? "B, *lattice" : "B, *lattice, states");
-        goto done;
-    }
-    for (int64_t i = 0; i < total; i++)
-        if (!(v[i] >= 0.0 && v[i] <= 1.0)) {
-            st = dca_error_set(err, DCA_ERR_FORMAT,
-                               "%s:%s: value %lld is %g; targets are probabilities in [0, 1]",
-                               path, dset, (long long)i, v[i]);
-            goto done;
-        }
-    if (!binary)
-        for (int64_t c = 0; c < total / sh->states; c++) {
-            double sum = 0;
-            for (int a = 0; a < sh->states; a++)
-                sum += v[c * sh->states + a];
-            if (fabs(sum - 1.0) > 1e-9) {
-                st = dca_error_set(err, DCA_ERR_FORMAT,
-                                   "%s:%s: the states of cell %lld sum to %.12g, not 1", path,
-                                   dset, (long long)c, sum);
-                goto done;
-            }
-        }
-    memcpy(phi, v, (size_t)total * sizeof *phi);
-done:
+    const int64_t n = B * dca_lattice_cells(sh->lat) * (sh->mode == DCA_MODE_BINARY ? 1 : sh->states);
+    memcpy(phi, v, (size_t)n * sizeof *phi);
     free(v);
-    return st;
+    return DCA_OK;
 }
 
 dca_status dca_target_make(const char *spec, const dca_task_shape *sh, const double *x0,

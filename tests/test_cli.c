@@ -325,7 +325,7 @@ Test(cli, weights_and_initial_configurations_from_files)
     rc = t_run((const char *[]){"run", "sub/b.ini", "--set", "init.configurations=3", NULL}, err,
                sizeof err, NULL, 0);
     cr_assert_eq(rc, 2);
-    cr_assert(strstr(err, "holds 4 configurations but [init] configurations = 3"), "%s", err);
+    cr_assert(strstr(err, "holds 4 configurations but 3 are expected"), "%s", err);
     rc = t_run((const char *[]){"run", "sub/b.ini", "--set", "rule.weights=file:init.h5:/nope",
                                 NULL}, err, sizeof err, NULL, 0);
     cr_assert_eq(rc, 2);

@@ -68,30 +68,20 @@ int main(int argc, char **argv)
         printf("dca %s\n", dca_version());
         return EXIT_OK;
     }
-    if (strcmp(cmd, "run") == 0) {
-        char *line = join_args(argc, argv);
-        int rc = cmd_run(argc - 1, argv + 1, line);
-        free(line);
-        return rc;
-    }
-    if (strcmp(cmd, "gradcheck") == 0) {
-        char *line = join_args(argc, argv);
-        int rc = cmd_gradcheck(argc - 1, argv + 1, line);
-        free(line);
-        return rc;
-    }
-    if (strcmp(cmd, "train") == 0) {
-        char *line = join_args(argc, argv);
-        int rc = cmd_train(argc - 1, argv + 1, line);
-        free(line);
-        return rc;
-    }
-    if (strcmp(cmd, "eval") == 0) {
-        char *line = join_args(argc, argv);
-        int rc = cmd_eval(argc - 1, argv + 1, line);
-        free(line);
-        return rc;
-    }
+    static const struct {
+        const char *name;
+        int (*fn)(int argc, char **argv, char *command_line);
+    } commands[] = {{"run", cmd_run},
+                    {"train", cmd_train},
+                    {"gradcheck", cmd_gradcheck},
+                    {"eval", cmd_eval}};
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(cmd, commands[i].name) == 0) {
+            char *line = join_args(argc, argv);
+            int rc = commands[i].fn(argc - 1, argv + 1, line);
+            free(line);
+            return rc;
+        }
     if (strcmp(cmd, "info") == 0)
         return cmd_info(argc - 1, argv + 1);
     fputs(usage, stderr);
