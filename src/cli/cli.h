@@ -34,6 +34,10 @@ int cli_fail_at(const struct dca_config *cfg, const char *section, const char *k
 /* "hardened rule: hex:... (wolfram:N)" on stdout, for 2-state rules. */
 #include "dca/dca.h"
 void cli_print_hardened(const dca_rule *rule);
+/* Loads o->config with o->sets and builds its experiment; on failure prints
+ * the error and returns EXIT_USAGE, else -1. */
+struct dca_experiment;
+int cli_load(const cli_common *o, struct dca_config **cfg, struct dca_experiment **ex);
 /* mkdir -p of the directory part of path. */
 int cli_make_parent_dirs(const char *path);
 

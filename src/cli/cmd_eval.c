@@ -72,11 +72,8 @@ int cmd_eval(int argc, char **argv, char *command_line)
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
-    if (dca_config_load(o.config, o.sets, o.n_sets, &cfg, &err) ||
-        dca_experiment_build(cfg, &ex, &err)) {
-        cli_fail(EXIT_USAGE, "%s", err.msg);
+    if (cli_load(&o, &cfg, &ex) >= 0)
         goto out;
-    }
     if (rule_file) {
         char spec[4200];
         snprintf(spec, sizeof spec, "file:%s:/rule/weights", rule_file);

@@ -97,11 +97,8 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
-    if (dca_config_load(o.config, o.sets, o.n_sets, &cfg, &err) ||
-        dca_experiment_build(cfg, &ex, &err)) {
-        cli_fail(EXIT_USAGE, "%s", err.msg);
+    if (cli_load(&o, &cfg, &ex) >= 0)
         goto out;
-    }
     if (strcmp(cfg->target, "none") == 0) {
         cli_fail(EXIT_USAGE, "%s: gradcheck needs a loss: set [task] target (%s), e.g. --set "
                              "task.target=identity", o.config, dca_target_names());

@@ -208,11 +208,8 @@ int cmd_run(int argc, char **argv, char *command_line)
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
-    if (dca_config_load(r.o.config, r.o.sets, r.o.n_sets, &r.cfg, &err) ||
-        dca_experiment_build(r.cfg, &r.ex, &err)) {
-        cli_fail(EXIT_USAGE, "%s", err.msg);
+    if (cli_load(&r.o, &r.cfg, &r.ex) >= 0)
         goto out;
-    }
     r.forward = strcmp(r.cfg->gradients, "forward") == 0;
     r.reverse = strcmp(r.cfg->gradients, "reverse") == 0;
     if (r.o.threads)

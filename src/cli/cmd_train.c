@@ -200,11 +200,8 @@ int cmd_train(int argc, char **argv, char *command_line)
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
-    if (dca_config_load(t.o.config, t.o.sets, t.o.n_sets, &t.cfg, &err) ||
-        dca_experiment_build(t.cfg, &t.ex, &err)) {
-        cli_fail(EXIT_USAGE, "%s", err.msg);
+    if (cli_load(&t.o, &t.cfg, &t.ex) >= 0)
         goto out;
-    }
     if (strcmp(t.cfg->target, "none") == 0) {
         cli_fail(EXIT_USAGE, "%s: training needs a [task] target (%s)", t.o.config,
                  dca_target_names());

@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "config.h"
+#include "experiment.h"
 #include "text.h"
 
 /* Parses the options common to run-like commands. Returns -1 when the
@@ -107,4 +108,13 @@ void cli_print_hardened(const dca_rule *rule)
         printf(" (wolfram:%llu)", strtoull(hex, NULL, 16));
     printf("\n");
     free(hex);
+}
+
+int cli_load(const cli_common *o, struct dca_config **cfg, struct dca_experiment **ex)
+{
+    dca_error err;
+    if (dca_config_load(o->config, o->sets, o->n_sets, cfg, &err) ||
+        dca_experiment_build(*cfg, ex, &err))
+        return cli_fail(EXIT_USAGE, "%s", err.msg);
+    return -1;
 }
