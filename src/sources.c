@@ -446,7 +446,7 @@ dca_status dca_read_configurations(const char *spec, const char *basedir,
     }
     if (batch && batch != dims[0]) {
         st = dca_error_set(err, DCA_ERR_FORMAT,
-                           "%s:%s holds %lld configurations but %lld are expected", path, dset,
+                           "%s:%s holds %lld configurations; expected %lld", path, dset,
                            (long long)dims[0], (long long)batch);
         goto done;
     }

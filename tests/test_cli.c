@@ -325,7 +325,7 @@ Test(cli, weights_and_initial_configurations_from_files)
     rc = t_run((const char *[]){"run", "sub/b.ini", "--set", "init.configurations=3", NULL}, err,
                sizeof err, NULL, 0);
     cr_assert_eq(rc, 2);
-    cr_assert(strstr(err, "holds 4 configurations but 3 are expected"), "%s", err);
+    cr_assert(strstr(err, "holds 4 configurations; expected 3"), "%s", err);
     rc = t_run((const char *[]){"run", "sub/b.ini", "--set", "rule.weights=file:init.h5:/nope",
                                 NULL}, err, sizeof err, NULL, 0);
     cr_assert_eq(rc, 2);
@@ -485,4 +485,71 @@ Test(cli, eval_command)
     rc = t_run((const char *[]){"eval", "gkl.ini", "--set", "lattice.states=3", NULL}, err,
                sizeof err, out, sizeof out);
     cr_assert_eq(rc, 2, "density classification of a 3-state rule: %s", err);
+}
+
+/* Bad HDF5 input: each a clear error naming the file, never a crash. */
+Test(cli, bad_hdf5_inputs)
+{
+    t_chdir_scratch();
+    hid_t f = H5Fcreate("w.h5", H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    double nanw[8] = {0, 1, NAN, 0, 0, 0, 0, 0};
+    hsize_t d8[1] = {8}, d2[2] = {8, 2};
+    hid_t sp = H5Screate_simple(1, d8, NULL);
+    hid_t ds = H5Dcreate2(f, "/nan", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, nanw);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    hid_t st = H5Tcopy(H5T_C_S1);
+    H5Tset_size(st, 4);
+    sp = H5Screate_simple(1, d8, NULL);
+    ds = H5Dcreate2(f, "/str", st, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Tclose(st);
+    sp = H5Screate_simple(2, d2, NULL);
+    ds = H5Dcreate2(f, "/m2", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Gclose(H5Gcreate2(f, "/grp", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    H5Fclose(f);
+    /* A truncated copy and a non-HDF5 file. */
+    FILE *in = fopen("w.h5", "rb"), *out = fopen("trunc.h5", "wb");
+    char buf[1500];
+    size_t n = fread(buf, 1, sizeof buf, in);
+    fwrite(buf, 1, n, out);
+    fclose(in);
+    fclose(out);
+    t_write("junk.h5", "not hdf5");
+    t_write("b.ini", "[lattice]\nsize = 30\n[run]\nsteps = 2\n[task]\ntarget = identity\n"
+                     "[optimizer]\niterations = 3\n");
+    struct { const char *set, *what; } cases[] = {
+        {"rule.weights=file:w.h5:/nan", "weight 2 is NaN"},
+        {"rule.weights=file:w.h5:/str", "holds non-numeric data"},
+        {"rule.weights=file:w.h5:/m2", "has shape (8, 2); this binary rule needs (8,)"},
+        {"rule.weights=file:w.h5:/grp", "'/grp' is not a dataset"},
+        {"rule.weights=file:w.h5:/none", "no dataset '/none'"},
+        {"rule.weights=file:trunc.h5:/nan", "trunc.h5: cannot open as HDF5"},
+        {"rule.weights=file:junk.h5:/x", "junk.h5: not an HDF5 file"},
+        {"rule.weights=file:missing.h5:/x", "missing.h5: cannot read the file"},
+        {"init.kind=file:w.h5:/m2", "expected shape (B, 30)"},
+        {"task.target=file:w.h5:/nan", "expected shape (B, 30)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char err[4096];
+        int rc = t_run((const char *[]){"run", "b.ini", "--quiet", "--set", cases[i].set, NULL}, err,
+                       sizeof err, NULL, 0);
+        cr_assert_eq(rc, 2, "%s: exit %d: %s", cases[i].set, rc, err);
+        cr_assert(strstr(err, cases[i].what) && strstr(err, cases[i].set), "%s: %s", cases[i].set,
+                  err);
+    }
+    char err[4096];
+    cr_assert_eq(t_run((const char *[]){"train", "b.ini", "--resume", "w.h5", NULL}, err, sizeof err,
+                       NULL, 0), 2);
+    cr_assert(strstr(err, "--resume w.h5") && strstr(err, "not a dca run file"), "%s", err);
+    cr_assert_eq(t_run((const char *[]){"train", "b.ini", "--resume", "trunc.h5", NULL}, err,
+                       sizeof err, NULL, 0), 2);
+    cr_assert_eq(t_run((const char *[]){"eval", "b.ini", "--rule", "junk.h5", NULL}, err, sizeof err,
+                       NULL, 0), 2);
+    cr_assert_eq(t_run((const char *[]){"info", "trunc.h5", NULL}, err, sizeof err, NULL, 0), 1);
+    cr_assert(strstr(err, "trunc.h5: cannot open as HDF5"), "%s", err);
 }

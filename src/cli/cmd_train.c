@@ -122,7 +122,18 @@ static int load_resume(trainer *t)
     int rank;
     int64_t dims[DCA_H5_MAX_RANK];
     const char *path = t->resume;
-    char *cfgtext = NULL;
+    char *cfgtext = NULL, *format = NULL;
+    int64_t version = 0;
+    if (dca_h5_read_string_attr(path, "/", "format", &format, &err) ||
+        dca_h5_read_i64_attr(path, "/", "format_version", &version, &err)) {
+        free(format);
+        return cli_fail(EXIT_USAGE, "--resume %s (not a dca run file?)", err.msg);
+    }
+    bool ours = strcmp(format, "dca-run") == 0 && version == DCA_FORMAT_VERSION;
+    free(format);
+    if (!ours)
+        return cli_fail(EXIT_USAGE, "--resume %s: not a dca run file of format version %d (this "
+                                    "one says %lld)", path, DCA_FORMAT_VERSION, (long long)version);
     if (dca_h5_read_string_attr(path, "/", "config", &cfgtext, &err))
         return cli_fail(EXIT_USAGE, "--resume %s", err.msg);
     bool same = strcmp(cfgtext, dca_config_text(t->cfg)) == 0;
