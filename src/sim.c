@@ -51,6 +51,15 @@ static dca_split choose_split(int m, int k)
 
 /* Tiles of about 512 KiB of workspace (L2-sized), at least 64 cells so the
  * DGEMM has rows to work with, at most 4096, a multiple of 8. */
+/* Work unit u is tile (u % ntiles) of configuration (u / ntiles). */
+static inline void unit_range(const dca_geom *g, int64_t u, int64_t ntiles, int64_t tile,
+                              int64_t *b, int64_t *c0, int64_t *c1)
+{
+    *b = u / ntiles;
+    *c0 = (u % ntiles) * tile;
+    *c1 = *c0 + tile < g->cells ? *c0 + tile : g->cells;
+}
+
 static int64_t choose_tile(const dca_geom *g, const dca_split *sp)
 {
     int64_t per_cell = dca_kernel_blas_work(g, sp, 1) * 8;
@@ -254,8 +263,8 @@ void dca_sim_step(dca_sim *sim, const double *x, double *y)
         double *w = work[omp_get_thread_num()];
 #pragma omp for schedule(static)
         for (int64_t u = 0; u < units; u++) {
-            const int64_t b = u / ntiles, t = u % ntiles;
-            const int64_t c0 = t * tile, c1 = c0 + tile < g->cells ? c0 + tile : g->cells;
+            int64_t b, c0, c1;
+            unit_range(g, u, ntiles, tile, &b, &c0, &c1);
             if (kernel == DCA_KERNEL_BLAS)
                 dca_kernel_values_blas(g, sp, Mr, x + b * len, y + b * len, c0, c1, w);
             else
@@ -285,8 +294,8 @@ void dca_sim_tangent_step(dca_sim *sim, const double *x, const double *J, double
         double *w = work[omp_get_thread_num()];
 #pragma omp for schedule(static)
         for (int64_t u = 0; u < units; u++) {
-            const int64_t b = u / ntiles, t = u % ntiles;
-            const int64_t c0 = t * tile, c1 = c0 + tile < g->cells ? c0 + tile : g->cells;
+            int64_t b, c0, c1;
+            unit_range(g, u, ntiles, tile, &b, &c0, &c1);
             if (kernel == DCA_KERNEL_BLAS)
                 dca_kernel_tangent_blas(g, sp, Mr, Mv, rho, drho, x + b * len, J + b * jlen,
                                         Jn + b * jlen, c0, c1, w);
@@ -324,8 +333,8 @@ void dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *ybar, dou
 #pragma omp for schedule(static)
         for (int64_t j = 0; j < nblocks; j++) {
             for (int64_t u = j * units / nblocks; u < (j + 1) * units / nblocks; u++) {
-                const int64_t b = u / ntiles, t = u % ntiles;
-                const int64_t c0 = t * tile, c1 = c0 + tile < g->cells ? c0 + tile : g->cells;
+                int64_t b, c0, c1;
+                unit_range(g, u, ntiles, tile, &b, &c0, &c1);
                 if (kernel == DCA_KERNEL_BLAS)
                     dca_kernel_adjoint_blas(g, sp, Mr, x + b * len, ybar + b * len, Gacc + j * P,
                                             Gx + b * gxlen, c0, c1, w);
@@ -336,8 +345,8 @@ void dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *ybar, dou
         }
 #pragma omp for schedule(static)
         for (int64_t u = 0; u < units; u++) {
-            const int64_t b = u / ntiles, t = u % ntiles;
-            const int64_t c0 = t * tile, c1 = c0 + tile < g->cells ? c0 + tile : g->cells;
+            int64_t b, c0, c1;
+            unit_range(g, u, ntiles, tile, &b, &c0, &c1);
             dca_kernel_adjoint_gather(g, Gx + b * gxlen, xbar + b * len, c0, c1);
         }
     }
