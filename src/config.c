@@ -76,13 +76,9 @@ static bool check_neighborhood(dca_config *c, const char *v, char *why, size_t l
 static bool check_rule_kind(dca_config *c, const char *v, char *why, size_t len)
 {
     c->rule_kind = v;
-    if (strcmp(v, "table") == 0)
+    if (strcmp(v, "table") == 0 || strcmp(v, "outer-totalistic") == 0)
         return true;
-    if (strcmp(v, "outer-totalistic") == 0)
-        snprintf(why, len, "outer-totalistic rules are not implemented in dca %s yet; use table",
-                 dca_version());
-    else
-        snprintf(why, len, "expected table or outer-totalistic");
+    snprintf(why, len, "expected table or outer-totalistic");
     return false;
 }
 
@@ -96,6 +92,12 @@ static bool check_mode(dca_config *c, const char *v, char *why, size_t len)
         c->mode = DCA_MODE_SOFTMAX;
     else {
         snprintf(why, len, "expected auto, binary or softmax");
+        return false;
+    }
+    if (c->rule_kind && strcmp(c->rule_kind, "outer-totalistic") == 0 &&
+        (c->mode != DCA_MODE_BINARY || c->states != 2)) {
+        snprintf(why, len, "outer-totalistic rules are binary: they need states = 2 and mode = "
+                 "binary (or auto)");
         return false;
     }
     if (c->mode == DCA_MODE_BINARY && c->states != 2) {
@@ -378,7 +380,9 @@ static const key_def schema[] = {
      "radius:R (1D, offsets -R..R), moore:R or vonneumann:R (2D, row-major (dy,dx)), "
      "offsets:-1,0,1 or offsets:(-1,0),(0,0),(1,0). The first offset is the most significant "
      "digit of the pattern index."},
-    {"rule", "kind", "table", check_rule_kind, "table (a full pattern table)."},
+    {"rule", "kind", "table", check_rule_kind,
+     "table (a full pattern table, k^m entries) or outer-totalistic (binary, Life-like: rho "
+     "depends on the centre state and the number of live neighbours; 2m weights)."},
     {"rule", "mode", "auto", check_mode,
      "binary (k = 2, sigmoid, one weight per pattern), softmax (k weights per pattern), or auto "
      "(binary when k = 2, else softmax)."},

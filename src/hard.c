@@ -18,6 +18,7 @@ struct dca_hard {
     int64_t patterns;
     int sliding; /* 1D radius neighbourhood on a ring larger than it: rolling index */
     int radius;
+    int centre;  /* outer-totalistic: the centre offset (table[alive * m + count]); else -1 */
 };
 
 void dca_hard_destroy(dca_hard *h)
@@ -53,6 +54,7 @@ dca_status dca_hard_create(const dca_lattice *lat, const dca_rule *rule, int thr
     h->k = k;
     h->threads = threads > 0 ? threads : omp_get_max_threads();
     h->patterns = dca_rule_patterns(rule);
+    h->centre = dca_rule_kind_of(rule) == DCA_RULE_OUTER_TOTALISTIC ? dca_nbhd_center(nb) : -1;
     h->dy = malloc((size_t)m * sizeof *h->dy);
     h->dx = malloc((size_t)m * sizeof *h->dx);
     h->table = malloc((size_t)h->patterns);
@@ -81,7 +83,7 @@ dca_status dca_hard_create(const dca_lattice *lat, const dca_rule *rule, int thr
     /* A 1D radius-r neighbourhood (offsets -r..r in order) on a ring of
      * more than 2r+1 cells: the pattern index rolls from cell to cell. */
     int r = (m - 1) / 2;
-    h->sliding = lat->dims == 1 && m % 2 == 1 && h->cols > m;
+    h->sliding = lat->dims == 1 && m % 2 == 1 && h->cols > m && h->centre < 0;
     for (int s = 0; s < m && h->sliding; s++)
         h->sliding = off[s] == s - r;
     h->radius = r;
@@ -122,9 +124,32 @@ static void step_sliding(const dca_hard *h, const uint8_t *restrict x, uint8_t *
     }
 }
 
+/* Outer-totalistic: the live neighbours counted, the centre looked up. */
+static void step_totalistic(const dca_hard *h, const uint8_t *restrict x, uint8_t *restrict y)
+{
+    const int m = h->m, centre = h->centre;
+    for (int64_t r = 0; r < h->rows; r++)
+        for (int64_t c = 0; c < h->cols; c++) {
+            int count = 0, alive = 0;
+            for (int s = 0; s < m; s++) {
+                int64_t rr = r + h->dy[s], cc = c + h->dx[s];
+                rr -= rr >= h->rows ? h->rows : 0;
+                cc -= cc >= h->cols ? h->cols : 0;
+                int v = x[rr * h->cols + cc];
+                if (s == centre)
+                    alive = v;
+                else
+                    count += v;
+            }
+            y[r * h->cols + c] = h->table[alive * m + count];
+        }
+}
+
 void dca_hard_step(const dca_hard *h, const uint8_t *x, uint8_t *y)
 {
-    if (h->sliding)
+    if (h->centre >= 0)
+        step_totalistic(h, x, y);
+    else if (h->sliding)
         step_sliding(h, x, y);
     else
         step_generic(h, x, y);

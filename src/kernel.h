@@ -23,6 +23,7 @@ typedef struct dca_geom {
     int binary;        /* 1: a cell is P(state 1) */
     int outputs;       /* doubles per pattern in rho: 1 binary, k softmax */
     int cell_len;      /* doubles per cell: 1 binary, k softmax */
+    int centre;        /* outer-totalistic rules: the centre offset; -1 for tables */
 } dca_geom;
 
 /* Neighbour indices of the cell at (r, col) (m of them, in offset order). */
@@ -88,6 +89,10 @@ typedef struct dca_split {
 } dca_split;
 
 int64_t dca_kernel_blas_work(const dca_geom *g, const dca_split *sp, int64_t tile);
+/* The neighbours' states of cells [c0, c0 + T) into F: row (s * cell_len + b)
+ * holds state b of offset s's neighbour for each of the T cells. */
+void dca_kernel_gather(const dca_geom *g, const double *restrict x, int64_t c0, int64_t T,
+                       double *restrict F);
 void dca_kernel_blas_pack(const dca_geom *g, const dca_split *sp, const double *restrict rho,
                           double *restrict Mr);
 void dca_kernel_values_blas(const dca_geom *g, const dca_split *sp, const double *restrict Mr,
@@ -181,3 +186,21 @@ void dca_kernel_adjoint_ref(const dca_geom *g, const double *restrict rho,
                             const double *restrict x, const double *restrict ybar_tile,
                             double *restrict Grho, double *restrict Gx, int64_t c0, int64_t c1,
                             double *restrict scratch);
+
+/* ---- outer-totalistic kernels (kernel_ot.c) --------------------------------
+ * Binary, g->centre >= 0; rho and drho are the 2m entries (centre state,
+ * live-neighbour count). Same contracts as the table kernels: the tangent
+ * kernel writes Jn (cells x 2m) for [c0, c1); the adjoint kernel adds the
+ * tile's dE/d rho to Grho (2m, rho's layout) in cell order and writes Gx as
+ * dca_kernel_adjoint_gather expects. work: dca_kernel_ot_work doubles. */
+int64_t dca_kernel_ot_work(const dca_geom *g, int64_t tile, int grad);
+void dca_kernel_values_ot(const dca_geom *g, const double *restrict rho, const double *restrict x,
+                          double *restrict y, int64_t c0, int64_t c1, double *restrict work);
+void dca_kernel_tangent_ot(const dca_geom *g, const double *restrict rho,
+                           const double *restrict drho, const double *restrict x,
+                           const double *restrict J, double *restrict Jn, int64_t c0, int64_t c1,
+                           double *restrict work);
+void dca_kernel_adjoint_ot(const dca_geom *g, const double *restrict rho,
+                           const double *restrict x, const double *restrict ybar,
+                           double *restrict Grho, double *restrict Gx, int64_t c0, int64_t c1,
+                           double *restrict work);

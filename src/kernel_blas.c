@@ -32,7 +32,7 @@ void dca_kernel_blas_pack(const dca_geom *g, const dca_split *sp, const double *
  * A tile is cut into row segments of the lattice; within a segment the
  * neighbours of one offset are one contiguous run of a lattice row, split
  * at most once by the wrap-around. */
-static void gather(const dca_geom *g, const double *restrict x, int64_t c0, int64_t T,
+void dca_kernel_gather(const dca_geom *g, const double *restrict x, int64_t c0, int64_t T,
                    double *restrict F)
 {
     const int64_t cols = g->cols;
@@ -103,7 +103,7 @@ static void tile_forward(const dca_geom *g, const dca_split *sp, const double *r
                          double *restrict PL, double *restrict PR, double *restrict Zt)
 {
     const int64_t N = sp->KL * g->outputs;
-    gather(g, x, c0, T, F);
+    dca_kernel_gather(g, x, c0, T, F);
     build_phi(g, F, 0, sp->mL, T, PL);
     build_phi(g, F, sp->mL, g->m, T, PR);
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)T, (int)sp->KR, 1.0, Mr,

@@ -10,6 +10,8 @@
 
 struct dca_rule {
     dca_nbhd *nb; /* a private copy */
+    dca_rule_kind kind;
+    int centre;   /* outer-totalistic: position of the centre offset */
     int states;
     dca_mode mode;
     int outputs;
@@ -83,6 +85,42 @@ dca_status dca_rule_create(const dca_nbhd *nb, int states, dca_mode mode, dca_ru
     return DCA_OK;
 }
 
+dca_status dca_rule_create_outer_totalistic(const dca_nbhd *nb, dca_rule **out, dca_error *err)
+{
+    const int m = dca_nbhd_count(nb), centre = dca_nbhd_center(nb);
+    if (centre < 0)
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "an outer-totalistic rule needs the centre offset (the cell itself) "
+                             "in its neighbourhood");
+    if (m < 2)
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "an outer-totalistic rule needs at least one neighbour besides the "
+                             "centre");
+    dca_rule *r = calloc(1, sizeof *r);
+    if (!r)
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory for a rule");
+    dca_status st = dca_nbhd_create(dca_nbhd_dims(nb), m, dca_nbhd_offsets(nb), &r->nb, err);
+    if (st) {
+        free(r);
+        return st;
+    }
+    r->kind = DCA_RULE_OUTER_TOTALISTIC;
+    r->centre = centre;
+    r->states = 2;
+    r->mode = DCA_MODE_BINARY;
+    r->outputs = 1;
+    r->patterns = 2 * (int64_t)m;
+    r->params = r->patterns;
+    r->weights = dca_calloc((size_t)r->params * sizeof(double));
+    r->rho = dca_alloc((size_t)r->params * sizeof(double));
+    if (!r->weights || !r->rho || (st = dca_rule_set_weights(r, r->weights, err))) {
+        dca_rule_destroy(r);
+        return st ? st : dca_error_set(err, DCA_ERR_NOMEM, "out of memory for a rule");
+    }
+    *out = r;
+    return DCA_OK;
+}
+
 void dca_rule_destroy(dca_rule *rule)
 {
     if (!rule)
@@ -94,6 +132,19 @@ void dca_rule_destroy(dca_rule *rule)
 }
 
 const dca_nbhd *dca_rule_nbhd(const dca_rule *rule) { return rule->nb; }
+dca_rule_kind dca_rule_kind_of(const dca_rule *rule) { return rule->kind; }
+
+int dca_rule_shape(const dca_rule *rule, int64_t dims[2])
+{
+    if (rule->kind == DCA_RULE_OUTER_TOTALISTIC) {
+        dims[0] = 2;
+        dims[1] = rule->patterns / 2;
+        return 2;
+    }
+    dims[0] = rule->patterns;
+    dims[1] = rule->outputs;
+    return rule->mode == DCA_MODE_BINARY ? 1 : 2;
+}
 int dca_rule_states(const dca_rule *rule) { return rule->states; }
 dca_mode dca_rule_mode(const dca_rule *rule) { return rule->mode; }
 int64_t dca_rule_patterns(const dca_rule *rule) { return rule->patterns; }
@@ -192,7 +243,7 @@ bool dca_rule_is_hard(const dca_rule *rule)
 
 bool dca_rule_hex(const dca_rule *rule, char *buf, size_t buflen)
 {
-    if (rule->states != 2)
+    if (rule->states != 2 || rule->kind != DCA_RULE_TABLE)
         return false;
     int64_t P = rule->patterns;
     int64_t digits = (P + 3) / 4;
@@ -214,4 +265,91 @@ bool dca_rule_hex(const dca_rule *rule, char *buf, size_t buflen)
     }
     buf[digits] = '\0';
     return true;
+}
+
+/* Appends the counts n with set[n] to buf: digits when every count is a
+ * single digit, else a comma list with ranges ("3,10..12"). */
+static bool append_counts(const uint8_t *set, int max, char *buf, size_t len)
+{
+    size_t at = strlen(buf);
+    int w;
+    if (max <= 9) {
+        for (int n = 0; n <= max; n++)
+            if (set[n]) {
+                if (at + 2 > len)
+                    return false;
+                buf[at++] = (char)('0' + n);
+                buf[at] = '\0';
+            }
+        return true;
+    }
+    bool first = true;
+    for (int n = 0; n <= max; n++) {
+        if (!set[n])
+            continue;
+        int hi = n;
+        while (hi + 1 <= max && set[hi + 1])
+            hi++;
+        w = hi > n ? snprintf(buf + at, len - at, "%s%d..%d", first ? "" : ",", n, hi)
+                   : snprintf(buf + at, len - at, "%s%d", first ? "" : ",", n);
+        if (w < 0 || (size_t)w >= len - at)
+            return false;
+        at += (size_t)w;
+        first = false;
+        n = hi;
+    }
+    return true;
+}
+
+bool dca_rule_life(const dca_rule *rule, char *buf, size_t buflen)
+{
+    if (buflen < 5)
+        return false;
+    const int m = dca_nbhd_count(rule->nb), centre = dca_nbhd_center(rule->nb);
+    if (rule->states != 2 || centre < 0)
+        return false;
+    uint8_t *born = calloc((size_t)m, 1), *surv = calloc((size_t)m, 1);
+    bool ok = born && surv;
+    if (ok && rule->kind == DCA_RULE_OUTER_TOTALISTIC) {
+        for (int n = 0; n < m; n++) {
+            born[n] = rule->rho[n] >= 0.5;
+            surv[n] = rule->rho[m + n] >= 0.5;
+        }
+    } else if (ok) {
+        /* A full table is Life-like when its hardened output depends only on
+         * the centre and the neighbour count. */
+        uint8_t *seen = calloc((size_t)2 * (size_t)m, 1);
+        ok = seen != NULL && m <= 62;
+        for (int64_t y = 0; ok && y < rule->patterns; y++) {
+            int count = 0, alive = 0;
+            for (int s = 0; s < m; s++) {
+                int bit = (int)((y >> (m - 1 - s)) & 1);
+                if (s == centre)
+                    alive = bit;
+                else
+                    count += bit;
+            }
+            double p = rule->mode == DCA_MODE_BINARY ? rule->rho[y] : rule->rho[2 * y + 1];
+            uint8_t out = p >= 0.5;
+            uint8_t *dst = alive ? surv : born;
+            if (seen[alive * m + count] && dst[count] != out)
+                ok = false;
+            seen[alive * m + count] = 1;
+            dst[count] = out;
+        }
+        free(seen);
+    }
+    if (ok) {
+        strcpy(buf, "B");
+        ok = append_counts(born, m - 1, buf, buflen);
+        size_t at = strlen(buf);
+        ok = ok && at + 3 <= buflen;
+        if (ok) {
+            strcpy(buf + at, "/S");
+            ok = append_counts(surv, m - 1, buf, buflen);
+        }
+    }
+    free(born);
+    free(surv);
+    return ok;
 }

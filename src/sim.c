@@ -60,6 +60,17 @@ static inline void unit_range(const dca_geom *g, int64_t u, int64_t ntiles, int6
     *c1 = *c0 + tile < g->cells ? *c0 + tile : g->cells;
 }
 
+/* Outer-totalistic: about 256 KiB of workspace per tile (the gradient
+ * kernels keep every stage of the count recurrence, O(m^2) rows), 8 to
+ * 1024 cells, a multiple of 8. */
+static int64_t choose_tile_ot(const dca_geom *g, int grad)
+{
+    int64_t per_cell = dca_kernel_ot_work(g, 1, grad) * 8;
+    int64_t t = (256 * 1024) / per_cell;
+    t = t < 8 ? 8 : (t > 1024 ? 1024 : t);
+    return t / 8 * 8;
+}
+
 static int64_t choose_tile(const dca_geom *g, const dca_split *sp)
 {
     int64_t per_cell = dca_kernel_blas_work(g, sp, 1) * 8;
@@ -110,16 +121,35 @@ dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t 
     g->binary = dca_rule_mode(rule) == DCA_MODE_BINARY;
     g->outputs = dca_rule_outputs(rule);
     g->cell_len = g->binary ? 1 : g->k;
+    const bool ot = dca_rule_kind_of(rule) == DCA_RULE_OUTER_TOTALISTIC;
+    g->centre = ot ? dca_nbhd_center(nb) : -1;
 
-    s->kernel = o.kernel == DCA_KERNEL_AUTO ? DCA_KERNEL_BLAS : o.kernel;
+    if (ot && o.kernel != DCA_KERNEL_AUTO && o.kernel != DCA_KERNEL_TOTALISTIC) {
+        free(s->dy);
+        free(s->dx);
+        free(s);
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "outer-totalistic rules run on the totalistic kernel only");
+    }
+    if (!ot && o.kernel == DCA_KERNEL_TOTALISTIC) {
+        free(s->dy);
+        free(s->dx);
+        free(s);
+        return dca_error_set(err, DCA_ERR_ARG, "the totalistic kernel is for outer-totalistic rules");
+    }
+    s->kernel = ot ? DCA_KERNEL_TOTALISTIC
+                   : (o.kernel == DCA_KERNEL_AUTO ? DCA_KERNEL_BLAS : o.kernel);
     s->threads = o.threads ? o.threads : omp_get_max_threads();
     s->split = choose_split(m, g->k);
-    s->tile = o.tile_cells ? o.tile_cells : choose_tile(g, &s->split);
+    s->tile = o.tile_cells ? o.tile_cells
+                           : (ot ? choose_tile_ot(g, o.gradients != 0) : choose_tile(g, &s->split));
     if (s->tile > g->cells)
         s->tile = g->cells;
     s->ntiles = (g->cells + s->tile - 1) / s->tile;
     s->grad = o.gradients;
-    if (s->kernel == DCA_KERNEL_BLAS) {
+    if (ot) {
+        s->work_len = dca_kernel_ot_work(g, s->tile, s->grad != 0);
+    } else if (s->kernel == DCA_KERNEL_BLAS) {
         s->work_len = dca_kernel_blas_work(g, &s->split, s->tile);
         if (s->grad) {
             int64_t gw = dca_kernel_grad_work(g, &s->split, s->tile);
@@ -267,6 +297,8 @@ void dca_sim_step(dca_sim *sim, const double *x, double *y)
             unit_range(g, u, ntiles, tile, &b, &c0, &c1);
             if (kernel == DCA_KERNEL_BLAS)
                 dca_kernel_values_blas(g, sp, Mr, x + b * len, y + b * len, c0, c1, w);
+            else if (kernel == DCA_KERNEL_TOTALISTIC)
+                dca_kernel_values_ot(g, rho, x + b * len, y + b * len, c0, c1, w);
             else
                 dca_kernel_values_ref(g, rho, x + b * len, y + b * len, c0, c1,
                                       (int64_t *)(w + g->outputs), w);
@@ -299,6 +331,9 @@ void dca_sim_tangent_step(dca_sim *sim, const double *x, const double *J, double
             if (kernel == DCA_KERNEL_BLAS)
                 dca_kernel_tangent_blas(g, sp, Mr, Mv, rho, drho, x + b * len, J + b * jlen,
                                         Jn + b * jlen, c0, c1, w);
+            else if (kernel == DCA_KERNEL_TOTALISTIC)
+                dca_kernel_tangent_ot(g, rho, drho, x + b * len, J + b * jlen, Jn + b * jlen, c0,
+                                      c1, w);
             else
                 dca_kernel_tangent_ref(g, rho, drho, x + b * len, J + b * jlen, Jn + b * jlen,
                                        c0, c1, w);
@@ -338,6 +373,9 @@ void dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *ybar, dou
                 if (kernel == DCA_KERNEL_BLAS)
                     dca_kernel_adjoint_blas(g, sp, Mr, x + b * len, ybar + b * len, Gacc + j * P,
                                             Gx + b * gxlen, c0, c1, w);
+                else if (kernel == DCA_KERNEL_TOTALISTIC)
+                    dca_kernel_adjoint_ot(g, rho, x + b * len, ybar + b * len, Gacc + j * P,
+                                          Gx + b * gxlen, c0, c1, w);
                 else
                     dca_kernel_adjoint_ref(g, rho, x + b * len, ybar + b * len, Gacc + j * P,
                                            Gx + b * gxlen, c0, c1, w);

@@ -55,7 +55,11 @@ static dca_status w_zeros(dca_rule *r, const char *arg, const weight_ctx *ctx, d
 
 static const char *shape_text(const dca_rule *r, char *buf, size_t len)
 {
-    if (dca_rule_mode(r) == DCA_MODE_BINARY)
+    if (dca_rule_kind_of(r) == DCA_RULE_OUTER_TOTALISTIC)
+        snprintf(buf, len, "%lld (2 x %lld: centre state 0 then 1, each for 0..%lld live "
+                 "neighbours)", (long long)dca_rule_params(r), (long long)dca_rule_params(r) / 2,
+                 (long long)dca_rule_params(r) / 2 - 1);
+    else if (dca_rule_mode(r) == DCA_MODE_BINARY)
         snprintf(buf, len, "%lld (one per pattern)", (long long)dca_rule_patterns(r));
     else
         snprintf(buf, len, "%lld (%lld patterns x %d states, pattern-major)",
@@ -128,6 +132,11 @@ static dca_status table_bits(const dca_rule *r, const char *arg, bool is_hex, co
     if (dca_rule_states(r) != 2)
         return dca_error_set(err, DCA_ERR_ARG, "%s tables are for 2 states; this rule has %d",
                              what, dca_rule_states(r));
+    if (dca_rule_kind_of(r) != DCA_RULE_TABLE)
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "%s gives a full pattern table; this rule is outer-totalistic (use "
+                             "life:Bxx/Syy, list:, probabilities:, normal:, zeros or file:)",
+                             what);
     int64_t n = dca_rule_patterns(r);
     *bits = malloc((size_t)n);
     if (!*bits)
@@ -303,6 +312,22 @@ static dca_status w_life(dca_rule *r, const char *arg, const weight_ctx *ctx, dc
              !life_counts(slash + 2, m - 1, surv, why, sizeof why))
         st = dca_error_set(err, DCA_ERR_ARG, "life:%s: %s", arg, why);
     int64_t n = dca_rule_patterns(r);
+    if (!st && dca_rule_kind_of(r) == DCA_RULE_OUTER_TOTALISTIC) {
+        double *rho = malloc((size_t)n * sizeof *rho);
+        if (!rho) {
+            st = dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+        } else {
+            for (int c = 0; c < m; c++) {
+                rho[c] = born[c];
+                rho[m + c] = surv[c];
+            }
+            st = dca_rule_set_probabilities(r, rho, err);
+            free(rho);
+        }
+        free(born);
+        free(surv);
+        return st;
+    }
     uint8_t *bits = st ? NULL : malloc((size_t)n);
     if (!st && !bits)
         st = dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
@@ -357,23 +382,24 @@ static dca_status w_file(dca_rule *r, const char *arg, const weight_ctx *ctx, dc
     dca_status st = dca_h5_read_doubles(path, dset, &w, &rank, dims, err);
     if (st)
         return st;
-    bool binary = dca_rule_mode(r) == DCA_MODE_BINARY;
-    bool ok = binary ? rank == 1 && dims[0] == dca_rule_patterns(r)
-                     : rank == 2 && dims[0] == dca_rule_patterns(r) &&
-                           dims[1] == dca_rule_states(r);
+    int64_t want[2];
+    int wrank = dca_rule_shape(r, want);
+    bool ok = rank == wrank && dims[0] == want[0] && (wrank == 1 || dims[1] == want[1]);
     if (!ok) {
-        char shape[128] = "";
+        char shape[128] = "", ws[64];
         for (int i = 0; i < rank; i++) {
             size_t n = strlen(shape);
             snprintf(shape + n, sizeof shape - n, i ? ", %lld" : "%lld", (long long)dims[i]);
         }
-        st = binary ? dca_error_set(err, DCA_ERR_FORMAT,
-                                    "%s:%s has shape (%s); this binary rule needs (%lld,)", path,
-                                    dset, shape, (long long)dca_rule_patterns(r))
-                    : dca_error_set(err, DCA_ERR_FORMAT,
-                                    "%s:%s has shape (%s); this softmax rule needs (%lld, %d)",
-                                    path, dset, shape, (long long)dca_rule_patterns(r),
-                                    dca_rule_states(r));
+        if (wrank == 1)
+            snprintf(ws, sizeof ws, "(%lld,)", (long long)want[0]);
+        else
+            snprintf(ws, sizeof ws, "(%lld, %lld)", (long long)want[0], (long long)want[1]);
+        const char *what = dca_rule_kind_of(r) == DCA_RULE_OUTER_TOTALISTIC ? "outer-totalistic"
+                           : dca_rule_mode(r) == DCA_MODE_BINARY            ? "binary"
+                                                                           : "softmax";
+        st = dca_error_set(err, DCA_ERR_FORMAT, "%s:%s has shape (%s); this %s rule needs %s",
+                           path, dset, shape, what, ws);
     } else {
         st = dca_rule_set_weights(r, w, err);
         if (st)
@@ -515,7 +541,9 @@ dca_status dca_experiment_build(const dca_config *cfg, dca_experiment **out, dca
         st = at_key(cfg, "lattice", "neighborhood", st, err);
         goto fail;
     }
-    if ((st = dca_rule_create(ex->nb, cfg->states, cfg->mode, &ex->rule, err))) {
+    if (strcmp(cfg->rule_kind, "outer-totalistic") == 0
+            ? (st = dca_rule_create_outer_totalistic(ex->nb, &ex->rule, err)) != DCA_OK
+            : (st = dca_rule_create(ex->nb, cfg->states, cfg->mode, &ex->rule, err)) != DCA_OK) {
         st = at_key(cfg, "lattice", "neighborhood", st, err);
         goto fail;
     }

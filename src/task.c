@@ -181,45 +181,20 @@ static dca_status t_shift(const char *arg, const dca_task_shape *sh, const doubl
     return DCA_OK;
 }
 
-static dca_status t_rule(const char *arg, const dca_task_shape *sh, const double *x0, double *phi,
-                         dca_error *err)
+/* phi = the hard rule r run T steps from x0 rounded to 0/1. */
+static dca_status run_hard_target(const dca_rule *r, int64_t T, const dca_task_shape *sh,
+                                  const double *x0, double *phi, dca_error *err)
 {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", arg);
-    char *colon = strrchr(buf, ':');
-    int64_t T;
-    if (!colon || !dca_parse_i64(colon + 1, &T) || T < 0)
-        return dca_error_set(err, DCA_ERR_ARG, "rule:N:T needs a rule number and a step count T "
-                                               ">= 0, got 'rule:%s'", arg);
-    *colon = '\0';
-    if (sh->states != 2 || !sh->nb)
-        return dca_error_set(err, DCA_ERR_ARG, "rule:N:T targets are for 2-state rules");
-    dca_rule *r = NULL;
-    dca_hard *h = NULL;
-    uint8_t *bits = NULL, *a = NULL, *b = NULL;
-    double *rho = NULL;
-    dca_status st = dca_rule_create(sh->nb, 2, DCA_MODE_BINARY, &r, err);
-    if (st)
-        return st;
-    const int64_t P = dca_rule_patterns(r), cells = dca_lattice_cells(sh->lat);
+    const int64_t cells = dca_lattice_cells(sh->lat);
     const int L = sh->mode == DCA_MODE_BINARY ? 1 : 2;
-    bits = malloc((size_t)P);
-    rho = malloc((size_t)P * sizeof *rho);
-    a = malloc((size_t)cells);
-    b = malloc((size_t)cells);
-    char why[512];
-    if (!bits || !rho || !a || !b) {
+    dca_hard *h = NULL;
+    uint8_t *a = malloc((size_t)cells), *b = malloc((size_t)cells);
+    dca_status st = DCA_OK;
+    if (!a || !b) {
         st = dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if (!dca_table_bits(buf, false, P, bits, why, sizeof why)) {
-        st = dca_error_set(err, DCA_ERR_ARG, "rule:%s: %s", arg, why);
-        goto done;
-    }
-    for (int64_t y = 0; y < P; y++)
-        rho[y] = bits[y];
-    if ((st = dca_rule_set_probabilities(r, rho, err)) ||
-        (st = dca_hard_create(sh->lat, r, 1, &h, err)))
+    if ((st = dca_hard_create(sh->lat, r, 1, &h, err)))
         goto done;
     for (int64_t j = 0; j < sh->batch; j++) {
         const double *x = x0 + j * cells * L;
@@ -243,8 +218,77 @@ static dca_status t_rule(const char *arg, const dca_task_shape *sh, const double
     }
 done:
     dca_hard_destroy(h);
+    free(a), free(b);
+    return st;
+}
+
+/* Splits "SPEC:T" at the last colon. */
+static bool split_steps(const char *arg, char *buf, size_t len, int64_t *T)
+{
+    snprintf(buf, len, "%s", arg);
+    char *colon = strrchr(buf, ':');
+    if (!colon || colon == buf || !dca_parse_i64(colon + 1, T) || *T < 0)
+        return false;
+    *colon = '\0';
+    return true;
+}
+
+static dca_status t_rule(const char *arg, const dca_task_shape *sh, const double *x0, double *phi,
+                         dca_error *err)
+{
+    char buf[4096];
+    int64_t T;
+    if (!split_steps(arg, buf, sizeof buf, &T))
+        return dca_error_set(err, DCA_ERR_ARG, "rule:N:T needs a rule number and a step count T "
+                                               ">= 0, got 'rule:%s'", arg);
+    if (sh->states != 2 || !sh->nb)
+        return dca_error_set(err, DCA_ERR_ARG, "rule:N:T targets are for 2-state rules");
+    dca_rule *r = NULL;
+    uint8_t *bits = NULL;
+    double *rho = NULL;
+    dca_status st = dca_rule_create(sh->nb, 2, DCA_MODE_BINARY, &r, err);
+    if (st)
+        return st;
+    const int64_t P = dca_rule_patterns(r);
+    bits = malloc((size_t)P);
+    rho = malloc((size_t)P * sizeof *rho);
+    char why[512];
+    if (!bits || !rho) {
+        st = dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (!dca_table_bits(buf, false, P, bits, why, sizeof why)) {
+        st = dca_error_set(err, DCA_ERR_ARG, "rule:%s: %s", arg, why);
+        goto done;
+    }
+    for (int64_t y = 0; y < P; y++)
+        rho[y] = bits[y];
+    if (!(st = dca_rule_set_probabilities(r, rho, err)))
+        st = run_hard_target(r, T, sh, x0, phi, err);
+done:
     dca_rule_destroy(r);
-    free(bits), free(rho), free(a), free(b);
+    free(bits), free(rho);
+    return st;
+}
+
+/* life:Bxx/Syy:T: the Life-like rule (outer-totalistic over the experiment's
+ * neighbourhood) run T steps; any neighbourhood size. */
+static dca_status t_life(const char *arg, const dca_task_shape *sh, const double *x0,
+                         double *phi, dca_error *err)
+{
+    char buf[4096], spec[4200];
+    int64_t T;
+    if (!split_steps(arg, buf, sizeof buf, &T))
+        return dca_error_set(err, DCA_ERR_ARG, "life:Bxx/Syy:T needs B/S notation and a step "
+                                               "count T >= 0, got 'life:%s'", arg);
+    if (sh->states != 2 || !sh->nb)
+        return dca_error_set(err, DCA_ERR_ARG, "life: targets are for 2-state rules");
+    dca_rule *r = NULL;
+    dca_status st = dca_rule_create_outer_totalistic(sh->nb, &r, err);
+    snprintf(spec, sizeof spec, "life:%s", buf);
+    if (!st && !(st = dca_rule_load_weights(r, spec, 0, NULL, err)))
+        st = run_hard_target(r, T, sh, x0, phi, err);
+    dca_rule_destroy(r);
     return st;
 }
 
@@ -272,6 +316,8 @@ dca_status dca_target_make(const char *spec, const dca_task_shape *sh, const dou
         return t_shift(rest, sh, x0, phi, err);
     if ((rest = dca_strip_prefix(spec, "rule:")))
         return t_rule(rest, sh, x0, phi, err);
+    if ((rest = dca_strip_prefix(spec, "life:")))
+        return t_life(rest, sh, x0, phi, err);
     dca_target_fn fn = dca_target_lookup(spec);
     if (!fn)
         return dca_error_set(err, DCA_ERR_ARG, "unknown target '%s'", spec);
@@ -298,12 +344,21 @@ bool dca_target_valid(const char *spec, char *why, size_t len)
         snprintf(why, len, "rule:N:T with a rule number N and a step count T >= 0");
         return false;
     }
+    if ((rest = dca_strip_prefix(spec, "life:"))) {
+        const char *colon = strrchr(rest, ':');
+        int64_t T;
+        if (colon && colon != rest && dca_parse_i64(colon + 1, &T) && T >= 0)
+            return true;
+        snprintf(why, len, "life:Bxx/Syy:T with B/S notation and a step count T >= 0");
+        return false;
+    }
     if ((rest = dca_strip_prefix(spec, "file:"))) {
         if (strstr(rest, ":/") && rest[0] != ':')
             return true;
         snprintf(why, len, "file:PATH.h5:/DATASET");
         return false;
     }
-    snprintf(why, len, "expected none, identity, majority, shift:D, rule:N:T or file:PATH.h5:/DATASET");
+    snprintf(why, len, "expected none, identity, majority, shift:D, rule:N:T, life:Bxx/Syy:T or "
+                        "file:PATH.h5:/DATASET");
     return false;
 }

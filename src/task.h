@@ -37,6 +37,8 @@ dca_target_fn dca_target_lookup(const char *name);
  *     Wolfram number or 0x hex, bit i = output of pattern i, over the
  *     experiment's neighbourhood, 2 states) reaches after T steps from x0
  *     rounded to 0/1;
+ *   life:Bxx/Syy:T: the same for the Life-like (outer-totalistic) rule in
+ *     B/S notation over the experiment's neighbourhood (any size);
  *   file:PATH.h5:/DATASET: per-configuration targets of the shape of the
  *     initial configurations, (B, *L) binary or (B, *L, k) softmax, values
  *     in [0, 1] (softmax cells summing to 1).

@@ -359,7 +359,7 @@ static const bad_case grad_cases[] = {
     {"record gradients without forward", HEAD "[run]\nrecord = values, gradients\n",
      "bad.ini:4: [run] record", "needs [run] gradients = forward"},
     {"unknown target", HEAD "[task]\ntarget = parity\n", "bad.ini:4: [task] target",
-     "expected none, identity, majority, shift:D, rule:N:T or file:PATH.h5:/DATASET"},
+     "expected none, identity, majority, shift:D, rule:N:T, life:Bxx/Syy:T or file:PATH.h5:/DATASET"},
     {"missing target file", HEAD "[task]\ntarget = file:t.h5:/x\n", "bad.ini:4: [task] target",
      "t.h5: cannot read"},
     {"bad shift", HEAD "[task]\ntarget = shift:x\n", "bad.ini:4: [task] target", "shift:D"},

@@ -97,18 +97,33 @@ typedef enum dca_mode { DCA_MODE_BINARY = 0, DCA_MODE_SOFTMAX = 1 } dca_mode;
 
 typedef struct dca_rule dca_rule;
 
+/* Table: one entry per pattern (k^m). Outer-totalistic (binary, Life-like):
+ * rho depends on the centre cell's state and the number n of live cells
+ * among the other m - 1 offsets; the weights are a (2, m) array, row s =
+ * centre state, column n = live neighbours, index s*m + n. */
+typedef enum dca_rule_kind { DCA_RULE_TABLE = 0, DCA_RULE_OUTER_TOTALISTIC = 1 } dca_rule_kind;
+
 /* A full pattern table over nb with k states. Weights start at zero
  * (rho = 1/2 binary, 1/k softmax). Fails with DCA_ERR_NOMEM (and the size)
  * when the table cannot be held. */
 dca_status dca_rule_create(const dca_nbhd *nb, int states, dca_mode mode, dca_rule **out,
                            dca_error *err);
+/* An outer-totalistic binary rule over nb, which must hold the centre
+ * offset; 2m weights starting at zero. */
+dca_status dca_rule_create_outer_totalistic(const dca_nbhd *nb, dca_rule **out, dca_error *err);
 void dca_rule_destroy(dca_rule *rule);
+dca_rule_kind dca_rule_kind_of(const dca_rule *rule);
 
 const dca_nbhd *dca_rule_nbhd(const dca_rule *rule);
 int dca_rule_states(const dca_rule *rule);
 dca_mode dca_rule_mode(const dca_rule *rule);
-/* k^m */
+/* Rule entries: k^m for a table, 2m (centre state x count) for an
+ * outer-totalistic rule. */
 int64_t dca_rule_patterns(const dca_rule *rule);
+/* The weights' array shape (HDF5 /rule/weights): returns the rank and
+ * fills dims: (patterns,) binary table, (patterns, k) softmax table, (2, m)
+ * outer-totalistic. */
+int dca_rule_shape(const dca_rule *rule, int64_t dims[2]);
 /* Outputs per pattern: 1 in binary mode, k in softmax mode. */
 int dca_rule_outputs(const dca_rule *rule);
 /* patterns x outputs */
@@ -129,6 +144,12 @@ bool dca_rule_is_hard(const dca_rule *rule);
  * patterns/4 + 2 bytes. Binary tables only (two-state softmax tables use
  * P(state 1)). Returns false for k > 2. */
 bool dca_rule_hex(const dca_rule *rule, char *buf, size_t buflen);
+/* The hardened rule in B/S notation ("B3/S23"; counts above 9 as comma
+ * lists with ranges, "B34..45/S33..57"), counting live cells among the
+ * offsets other than the centre. Works for outer-totalistic rules and for
+ * binary tables whose hardened outputs depend only on (centre, count);
+ * false otherwise (or when buf is too small). */
+bool dca_rule_life(const dca_rule *rule, char *buf, size_t buflen);
 
 /* ---- simulation plan ---------------------------------------------------- */
 
@@ -136,6 +157,7 @@ typedef enum dca_kernel {
     DCA_KERNEL_AUTO = 0,
     DCA_KERNEL_BLAS,      /* split-neighbourhood GEMM formulation (DESIGN.md §4) */
     DCA_KERNEL_REFERENCE, /* plain pattern enumeration: the reference twin */
+    DCA_KERNEL_TOTALISTIC, /* outer-totalistic rules (the only kernel for them) */
 } dca_kernel;
 
 /* Which gradients a plan must be able to compute (bits). */

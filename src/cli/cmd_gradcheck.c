@@ -199,7 +199,10 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
     for (int64_t i = 0; i < show; i++) {
         const row *q = &rows[i];
         char pat[64] = "";
-        if (m <= 12) {
+        if (dca_rule_kind_of(ex->rule) == DCA_RULE_OUTER_TOTALISTIC) {
+            snprintf(pat, sizeof pat, "%s,n=%lld", q->p < m ? "dead" : "live",
+                     (long long)(q->p % m));
+        } else if (m <= 12) {
             int64_t y = q->p / out;
             for (int s = 0; s < m; s++) {
                 int64_t d = y;

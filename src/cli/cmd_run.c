@@ -131,9 +131,9 @@ static dca_status finish_task(run *r, double *E_out, double *gnorm_out, dca_erro
         (st = dca_runfile_attr_str(r->rf, "/run", "loss", r->cfg->loss, err)))
         goto done;
     if (r->forward || r->reverse) {
-        bool binary = r->cfg->mode == DCA_MODE_BINARY;
-        int64_t dims[2] = {dca_rule_patterns(r->ex->rule), dca_rule_outputs(r->ex->rule)};
-        if ((st = dca_runfile_array(r->rf, "/run/loss_gradient", binary ? 1 : 2, dims, grad,
+        int64_t dims[2];
+        int rank = dca_rule_shape(r->ex->rule, dims);
+        if ((st = dca_runfile_array(r->rf, "/run/loss_gradient", rank, dims, grad,
                                     err)) ||
             (st = dca_runfile_attr_str(r->rf, "/run", "gradient_mode",
                                        r->reverse ? "reverse" : "forward", err)))
@@ -154,7 +154,11 @@ static void write_run_attrs(run *r, int64_t done, double step_time, double wall,
     dca_runfile_attr_str(r->rf, "/run", "gradients", r->cfg->gradients, &e);
     dca_runfile_attr_i64(r->rf, "/run", "threads", dca_sim_threads(r->sim), &e);
     dca_runfile_attr_str(r->rf, "/run", "kernel",
-                         dca_sim_kernel(r->sim) == DCA_KERNEL_BLAS ? "blas" : "reference", &e);
+                         dca_sim_kernel(r->sim) == DCA_KERNEL_BLAS
+                             ? "blas"
+                             : (dca_sim_kernel(r->sim) == DCA_KERNEL_TOTALISTIC ? "totalistic"
+                                                                                : "reference"),
+                         &e);
     dca_runfile_attr_i64(r->rf, "/run", "tile_cells", dca_sim_tile_cells(r->sim), &e);
     dca_runfile_attr_f64(r->rf, "/run", "step_seconds", step_time, &e);
     dca_runfile_attr_f64(r->rf, "/run", "wall_seconds", wall, &e);

@@ -75,9 +75,8 @@ static dca_status save(trainer *t, const char *path, bool finished, dca_error *e
     if (st)
         return st;
     const dca_rule *rule = t->ex->rule;
-    const bool binary = dca_rule_mode(rule) == DCA_MODE_BINARY;
-    int64_t wd[3] = {0, dca_rule_patterns(rule), dca_rule_outputs(rule)};
-    int wr = binary ? 1 : 2;
+    int64_t wd[3] = {0, 0, 0};
+    int wr = dca_rule_shape(rule, wd + 1);
     int64_t n = t->done;
     int64_t d1[1] = {n}, dw[3] = {n + 1, wd[1], wd[2]}, ds[3] = {n, wd[1], wd[2]};
     int64_t dst[1] = {dca_optim_state_len(t->opt)};

@@ -96,6 +96,13 @@ int cli_fail_at(const struct dca_config *cfg, const char *section, const char *k
 
 void cli_print_hardened(const dca_rule *rule)
 {
+    char life[4096];
+    bool has_life = dca_rule_life(rule, life, sizeof life);
+    if (dca_rule_kind_of(rule) == DCA_RULE_OUTER_TOTALISTIC) {
+        if (has_life)
+            printf("hardened rule: life:%s\n", life);
+        return;
+    }
     size_t len = (size_t)(dca_rule_patterns(rule) / 4 + 2);
     char *hex = malloc(len);
     if (!hex || !dca_rule_hex(rule, hex, len)) {
@@ -106,6 +113,9 @@ void cli_print_hardened(const dca_rule *rule)
     /* Up to 64 patterns the table is also a Wolfram number. */
     if (dca_rule_patterns(rule) <= 64)
         printf(" (wolfram:%llu)", strtoull(hex, NULL, 16));
+    /* A Life-like table also in B/S notation. */
+    if (has_life && dca_nbhd_dims(dca_rule_nbhd(rule)) == 2)
+        printf(" (life:%s)", life);
     printf("\n");
     free(hex);
 }

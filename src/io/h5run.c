@@ -181,19 +181,21 @@ dca_status dca_runfile_write_rule(dca_runfile *rf, const dca_rule *rule, const c
     if (st)
         return st;
     bool binary = dca_rule_mode(rule) == DCA_MODE_BINARY;
-    hsize_t wd[2] = {(hsize_t)dca_rule_patterns(rule), (hsize_t)dca_rule_outputs(rule)};
-    int rank = binary ? 1 : 2;
+    bool ot = dca_rule_kind_of(rule) == DCA_RULE_OUTER_TOTALISTIC;
+    int64_t sd[2];
+    int rank = dca_rule_shape(rule, sd);
+    hsize_t wd[2] = {(hsize_t)sd[0], (hsize_t)sd[1]};
     if ((st = write_array(rf, "/rule/weights", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, rank, wd,
                           dca_rule_weights(rule), err)) ||
         (st = write_array(rf, "/rule/probabilities", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, rank, wd,
                           dca_rule_probabilities(rule), err)) ||
-        (st = dca_runfile_attr_str(rf, "/rule", "kind", "table", err)) ||
+        (st = dca_runfile_attr_str(rf, "/rule", "kind", ot ? "outer-totalistic" : "table", err)) ||
         (st = dca_runfile_attr_str(rf, "/rule", "mode", binary ? "binary" : "softmax", err)) ||
         (st = dca_runfile_attr_i64(rf, "/rule", "states", dca_rule_states(rule), err)) ||
         (st = dca_runfile_attr_str(rf, "/rule", "neighborhood", nbhd_spec, err)) ||
         (st = dca_runfile_attr_i64(rf, "/rule", "hard", dca_rule_is_hard(rule), err)))
         return st;
-    if (dca_rule_states(rule) == 2) {
+    if (dca_rule_states(rule) == 2 && !ot) {
         size_t len = (size_t)(dca_rule_patterns(rule) / 4 + 2);
         char *hex = malloc(len);
         if (!hex)
@@ -202,6 +204,9 @@ dca_status dca_runfile_write_rule(dca_runfile *rf, const dca_rule *rule, const c
         st = dca_runfile_attr_str(rf, "/rule", "hardened_hex", hex, err);
         free(hex);
     }
+    char life[4096];
+    if (!st && dca_rule_life(rule, life, sizeof life))
+        st = dca_runfile_attr_str(rf, "/rule", "hardened_life", life, err);
     return st;
 }
 
