@@ -224,6 +224,12 @@ static bool check_output_file(dca_config *c, const char *v, char *why, size_t le
     return check_nonempty(v, why, len);
 }
 
+static bool check_output_rle(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->output_rle = strcmp(v, "none") == 0 ? NULL : v;
+    return check_nonempty(v, why, len);
+}
+
 static bool parse_compression(const char *v, int *out, char *why, size_t len)
 {
     const char *rest;
@@ -393,7 +399,7 @@ static const key_def schema[] = {
     {"init", "configurations", "1", check_configurations,
      "Number of initial configurations B (a file: source sets it when this key is not given)."},
     {"init", "kind", "bernoulli:0.5", check_init_kind,
-     "bernoulli:P, uniform-density, uniform-states, single, file:PATH.h5:/DATASET."},
+     "bernoulli:P, uniform-density, uniform-states, single, rle:PATH.rle, file:PATH.h5:/DATASET."},
     {"init", "eps", "1e-3", check_eps,
      "A certain state becomes 1-eps, the others share eps: x -> (1 - eps k/(k-1)) x + "
      "eps/(k-1). 0 keeps 0/1 states exact."},
@@ -410,6 +416,9 @@ static const key_def schema[] = {
      "Record steps 0, s, 2s, ... and always the final step."},
     {"output", "file", DEFAULT_OUTPUT, check_output_file,
      "Run file to write (relative to the working directory); -o overrides it."},
+    {"output", "rle", "none", check_output_rle,
+     "dca run: also write the final state of configuration 0, hardened (P(1) >= 1/2 live), as "
+     "a Golly RLE file at this path; none: no RLE."},
     {"output", "compression", "gzip:4", check_compression,
      "none or gzip:LEVEL (with shuffle) for recorded values."},
     {"output", "gradient-compression", "none", check_gradient_compression,

@@ -39,6 +39,7 @@ typedef struct dca_config {
     int64_t record_every;
     /* [output] */
     const char *output_file;
+    const char *output_rle; /* NULL: none */
     int gzip;          /* 0: none */
     int gradient_gzip; /* 0: none */
     /* [eval] */

@@ -73,7 +73,8 @@ dca_status dca_init_generate(const char *kind, const dca_lattice *lat, int state
     }
     return dca_error_set(err, DCA_ERR_ARG,
                          "unknown initial configuration kind '%s': expected bernoulli:P, "
-                         "uniform-density, uniform-states, single or file:PATH.h5:/DATASET", kind);
+                         "uniform-density, uniform-states, single, rle:PATH.rle or "
+                         "file:PATH.h5:/DATASET", kind);
 }
 
 void dca_init_apply_eps(double *x, int64_t n_values, int states, dca_mode mode, double eps)

@@ -8,6 +8,7 @@
 #include "bignum.h"
 #include "experiment.h"
 #include "io/io.h"
+#include "io/rle.h"
 #include "mem.h"
 #include "rng.h"
 #include "text.h"
@@ -508,6 +509,55 @@ done:
     return st;
 }
 
+/* ---- initial configurations from a Golly RLE pattern ------------------------ */
+
+/* Every configuration gets the pattern, centred on the lattice (top-left
+ * corner at ((H - h) / 2, (W - w) / 2)); a ring takes one-row patterns. */
+static dca_status read_rle_configurations(const char *spec, const char *basedir,
+                                          const dca_lattice *lat, int states, dca_mode mode,
+                                          int64_t batch, double *x, dca_error *err)
+{
+    char path[4096];
+    if (spec[0] == '/' || !basedir || strcmp(basedir, ".") == 0)
+        snprintf(path, sizeof path, "%s", spec);
+    else
+        snprintf(path, sizeof path, "%s/%s", basedir, spec);
+    if (states != 2)
+        return dca_error_set(err, DCA_ERR_ARG, "rle: patterns have 2 states; this lattice has %d",
+                             states);
+    dca_rle p;
+    dca_status st = dca_rle_read(path, &p, err);
+    if (st)
+        return st;
+    const int64_t H = lat->dims == 1 ? 1 : lat->shape[0];
+    const int64_t W = lat->dims == 1 ? lat->shape[0] : lat->shape[1];
+    if (p.width > W || p.height > H) {
+        st = dca_error_set(err, DCA_ERR_FORMAT,
+                           "%s: the pattern is %lld wide and %lld high; the lattice is %lld x %lld%s",
+                           path, (long long)p.width, (long long)p.height, (long long)H,
+                           (long long)W, lat->dims == 1 ? " (a ring takes one-row patterns)" : "");
+        dca_rle_free(&p);
+        return st;
+    }
+    const int64_t r0 = (H - p.height) / 2, c0 = (W - p.width) / 2, cells = H * W;
+    const int L = mode == DCA_MODE_BINARY ? 1 : 2;
+    for (int64_t b = 0; b < batch; b++) {
+        double *xb = x + b * cells * L;
+        for (int64_t c = 0; c < cells; c++) {
+            int64_t r = c / W - r0, q = c % W - c0;
+            int v = r >= 0 && r < p.height && q >= 0 && q < p.width ? p.cells[r * p.width + q] : 0;
+            if (L == 1) {
+                xb[c] = v;
+            } else {
+                xb[2 * c] = 1 - v;
+                xb[2 * c + 1] = v;
+            }
+        }
+    }
+    dca_rle_free(&p);
+    return DCA_OK;
+}
+
 /* ---- experiment ------------------------------------------------------------- */
 
 void dca_experiment_destroy(dca_experiment *ex)
@@ -581,8 +631,12 @@ dca_status dca_experiment_build(const dca_config *cfg, dca_experiment **out, dca
                         dca_error_set(err, DCA_ERR_NOMEM, "out of memory"), err);
             goto fail;
         }
-        if ((st = dca_init_generate(cfg->init_kind, &ex->lat, cfg->states, cfg->mode, ex->batch,
-                                    cfg->init_seed, ex->x0, err))) {
+        const char *rle = dca_strip_prefix(cfg->init_kind, "rle:");
+        if (rle ? (st = read_rle_configurations(rle, dca_config_basedir(cfg, "init", "kind"),
+                                                &ex->lat, cfg->states, cfg->mode, ex->batch,
+                                                ex->x0, err)) != DCA_OK
+                : (st = dca_init_generate(cfg->init_kind, &ex->lat, cfg->states, cfg->mode,
+                                          ex->batch, cfg->init_seed, ex->x0, err)) != DCA_OK) {
             st = at_key(cfg, "init", "kind", st, err);
             goto fail;
         }

@@ -553,3 +553,86 @@ Test(cli, bad_hdf5_inputs)
     cr_assert_eq(t_run((const char *[]){"info", "trunc.h5", NULL}, err, sizeof err, NULL, 0), 1);
     cr_assert(strstr(err, "trunc.h5: cannot open as HDF5"), "%s", err);
 }
+
+/* Outer-totalistic rules through the CLI: an RLE pattern in, Life run, the
+ * hardened final state out as RLE (read back as the next run's start),
+ * B/S notation in the run file, and clear errors for bad RLE input. */
+Test(cli, life_with_rle_in_and_out)
+{
+    t_chdir_scratch();
+    t_write("glider.rle", "#N Glider\nx = 3, y = 3, rule = B3/S23\nbob$2bo$3o!\n");
+    t_write("g.ini", "[lattice]\nsize = 12x12\nneighborhood = moore:1\n"
+                     "[rule]\nkind = outer-totalistic\nweights = life:B3/S23\n"
+                     "[init]\nkind = rle:glider.rle\neps = 0\n[run]\nsteps = 4\n"
+                     "[output]\nrle = out/g4.rle\n");
+    char err[4096], out[4096];
+    cr_assert_eq(t_run((const char *[]){"run", "g.ini", NULL}, err, sizeof err, NULL, 0), 0, "%s",
+                 err);
+    cr_assert(strstr(err, "outer-totalistic hard rule over moore:1 (18 parameters)"), "%s", err);
+    cr_assert(strstr(err, "wrote out/g4.rle: 12 x 12, rule = B3/S23"), "%s", err);
+    /* The glider, centred at rows/cols 4..6, moved one cell down and right. */
+    FILE *f = fopen("out/g4.rle", "r");
+    cr_assert(f);
+    char text[1024];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    cr_assert(strstr(text, "x = 12, y = 12, rule = B3/S23\n5$6bo$7bo$5b3o!"), "%s", text);
+    cr_assert_eq(t_run((const char *[]){"info", "runs/g.h5", NULL}, err, sizeof err, out,
+                       sizeof out), 0, "%s", err);
+    /* The written RLE is a valid start for the next run. */
+    t_write("h.ini", "[lattice]\nsize = 12x12\nneighborhood = moore:1\n"
+                     "[rule]\nkind = outer-totalistic\nweights = life:B3/S23\n"
+                     "[init]\nkind = rle:out/g4.rle\neps = 0\n[run]\nsteps = 4\n");
+    cr_assert_eq(t_run((const char *[]){"run", "h.ini", "--quiet", NULL}, err, sizeof err, NULL, 0),
+                 0, "%s", err);
+    hid_t h = H5Fopen("runs/h.h5", H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert(h >= 0);
+    double v[2 * 144];
+    hid_t ds = H5Dopen2(h, "/run/values", H5P_DEFAULT);
+    hid_t fs = H5Dget_space(ds);
+    hsize_t st[4] = {0, 0, 0, 0}, cnt[4] = {1, 1, 12, 12};
+    double got[144];
+    hid_t ms = H5Screate_simple(4, cnt, NULL);
+    st[1] = 4;
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, cnt, NULL);
+    H5Dread(ds, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, got);
+    (void)v;
+    int live = 0;
+    for (int i = 0; i < 144; i++)
+        live += got[i] == 1.0;
+    cr_assert(live == 5 && got[6 * 12 + 7] == 1.0 && got[7 * 12 + 8] == 1.0 &&
+                  got[8 * 12 + 6] == 1.0 && got[8 * 12 + 7] == 1.0 && got[8 * 12 + 8] == 1.0,
+              "the glider did not move on from the written RLE");
+    char life[64] = "";
+    hid_t g = H5Gopen2(h, "/rule", H5P_DEFAULT);
+    hid_t a = H5Aopen(g, "hardened_life", H5P_DEFAULT);
+    hid_t ty = H5Aget_type(a);
+    char *s = NULL;
+    H5Aread(a, ty, &s);
+    snprintf(life, sizeof life, "%s", s);
+    H5free_memory(s);
+    H5Tclose(ty), H5Aclose(a), H5Gclose(g), H5Sclose(ms), H5Sclose(fs), H5Dclose(ds), H5Fclose(h);
+    cr_assert_str_eq(life, "B3/S23");
+    /* Bad RLE input: exit 2, the key and the file:line named. */
+    t_write("bad.rle", "x = 3, y = 3\nbob$2bo$3q!\n");
+    int rc = t_run((const char *[]){"run", "g.ini", "--set", "init.kind=rle:bad.rle", NULL}, err,
+                   sizeof err, NULL, 0);
+    cr_assert_eq(rc, 2, "%s", err);
+    cr_assert(strstr(err, "--set init.kind=rle:bad.rle") && strstr(err, "bad.rle:2: unexpected 'q'"), "%s", err);
+    t_write("big.rle", "x = 13, y = 3\n13o!\n");
+    rc = t_run((const char *[]){"run", "g.ini", "--set", "init.kind=rle:big.rle", NULL}, err,
+               sizeof err, NULL, 0);
+    cr_assert_eq(rc, 2, "%s", err);
+    cr_assert(strstr(err, "the pattern is 13 wide and 3 high; the lattice is 12 x 12"), "%s", err);
+    /* Full-table sources are refused for an outer-totalistic rule. */
+    rc = t_run((const char *[]){"run", "g.ini", "--set", "rule.weights=wolfram:30", NULL}, err,
+               sizeof err, NULL, 0);
+    cr_assert_eq(rc, 2, "%s", err);
+    cr_assert(strstr(err, "--set rule.weights=wolfram:30") && strstr(err, "outer-totalistic"), "%s",
+              err);
+    rc = t_run((const char *[]){"run", "g.ini", "--set", "lattice.states=3", NULL}, err,
+               sizeof err, NULL, 0);
+    cr_assert_eq(rc, 2, "%s", err);
+    cr_assert(strstr(err, "outer-totalistic rules are binary"), "%s", err);
+}

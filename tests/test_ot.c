@@ -5,9 +5,11 @@
  * ways, and thread independence. */
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "experiment.h"
 #include "hard.h"
+#include "io/rle.h"
 #include "helpers.h"
 
 static dca_rule *t_ot(const dca_nbhd *nb)
@@ -501,4 +503,105 @@ Test(ot, gradient_independent_of_threads)
     free(x), free(yb), free(xb[0]), free(xb[1]), free(g[0]), free(g[1]);
     dca_rule_destroy(r);
     dca_nbhd_destroy(nb);
+}
+
+/* ---- Golly RLE ------------------------------------------------------------ */
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+Test(rle, read_write_round_trip)
+{
+    char dir[] = "/tmp/dca-rle-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    char in[256], out[256];
+    snprintf(in, sizeof in, "%s/a.rle", dir);
+    snprintf(out, sizeof out, "%s/b.rle", dir);
+    /* Comments, run counts, multi-row $, whitespace and line breaks. */
+    write_text(in, "#N test\n#C two lines\nx = 5, y = 4, rule = B3/S23\n2o.A$\n3bo 2$o3bo\n!\n");
+    dca_rle p;
+    dca_error e;
+    cr_assert_eq(dca_rle_read(in, &p, &e), DCA_OK, "%s", e.msg);
+    cr_assert(p.width == 5 && p.height == 4);
+    cr_assert_str_eq(p.rule, "B3/S23");
+    const uint8_t want[20] = {1, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1};
+    cr_assert(memcmp(p.cells, want, 20) == 0, "cells read wrongly");
+    cr_assert_eq(dca_rle_write(out, p.cells, 5, 4, "B3/S23", "a\nb", &e), DCA_OK, "%s", e.msg);
+    dca_rle q;
+    cr_assert_eq(dca_rle_read(out, &q, &e), DCA_OK, "%s", e.msg);
+    cr_assert(q.width == 5 && q.height == 4 && memcmp(q.cells, want, 20) == 0);
+    dca_rle_free(&p);
+    dca_rle_free(&q);
+    /* A long random pattern: lines stay under 71 characters, cells survive. */
+    uint8_t big[60 * 50];
+    uint64_t s = 1;
+    for (int i = 0; i < 60 * 50; i++)
+        big[i] = t_unif(&s) < 0.3;
+    /* Blank rows at the top, in the middle (several) and at the bottom. */
+    memset(big, 0, 3 * 60);
+    memset(big + 20 * 60, 0, 4 * 60);
+    memset(big + 47 * 60, 0, 3 * 60);
+    cr_assert_eq(dca_rle_write(out, big, 60, 50, NULL, NULL, &e), DCA_OK, "%s", e.msg);
+    cr_assert_eq(dca_rle_read(out, &q, &e), DCA_OK, "%s", e.msg);
+    cr_assert(q.rule == NULL && memcmp(q.cells, big, sizeof big) == 0, "round trip lost cells");
+    dca_rle_free(&q);
+    FILE *f = fopen(out, "r");
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        cr_assert_leq(strlen(line), 71, "RLE line too long: %s", line);
+    fclose(f);
+    /* Bad files: each a clear error naming the file (and line). */
+    const struct {
+        const char *text, *msg;
+    } bad[] = {
+        {"bob$2bo$3o!\n", ":1: expected the RLE header"},
+        {"#C only comments\n", "no RLE header"},
+        {"x = 3, y = 3\nbob$2bo$3o\n", "does not end with '!'"},
+        {"x = 3, y = 3\nbob$2bo$4o!\n", ":2: cells beyond the header's 3 x 3"},
+        {"x = 3, y = 3\nbob$2bo$3o$o!\n", "cells beyond"},
+        {"x = 3, y = 3\nbBb!\n", ":2: unexpected 'B'"},
+        {"x = 0, y = 3\n!\n", "a pattern of 0 x 3"},
+        {"x = -3, y = 3\n!\n", "expected the RLE header"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        write_text(in, bad[i].text);
+        cr_assert_eq(dca_rle_read(in, &p, &e), DCA_ERR_FORMAT, "case %zu accepted", i);
+        cr_assert(strstr(e.msg, in) && strstr(e.msg, bad[i].msg), "case %zu: %s", i, e.msg);
+    }
+    cr_assert_eq(dca_rle_read("/nonexistent/x.rle", &p, &e), DCA_ERR_IO);
+    remove(in);
+    remove(out);
+    rmdir(dir);
+}
+
+Test(rle, golly_rule_names)
+{
+    const struct {
+        const char *nb, *life, *golly;
+    } cases[] = {
+        {"moore:1", "life:B3/S23", "B3/S23"},
+        {"vonneumann:1", "life:B1/S012", "B1/S012V"},
+        {"moore:5", "life:B34..45/S33..57", "R5,C0,M0,S33..57,B34..45,NM"},
+        {"vonneumann:2", "life:B3..4/S2..5", "R2,C0,M0,S2..5,B3..4,NN"},
+        {"moore:2", "life:B3,5/S2", NULL}, /* not one range: Golly's LtL has no name */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        dca_nbhd *nb = t_nbhd(cases[i].nb, 2);
+        dca_rule *r = life_rule(nb, cases[i].life);
+        char buf[256];
+        bool ok = dca_rle_rule(r, buf, sizeof buf);
+        if (cases[i].golly) {
+            cr_assert(ok, "%s %s: no Golly name", cases[i].nb, cases[i].life);
+            cr_assert_str_eq(buf, cases[i].golly);
+        } else {
+            cr_assert_not(ok, "%s %s: named %s", cases[i].nb, cases[i].life, buf);
+        }
+        dca_rule_destroy(r);
+        dca_nbhd_destroy(nb);
+    }
 }

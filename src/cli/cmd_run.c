@@ -12,6 +12,7 @@
 #include "experiment.h"
 #include "gradient.h"
 #include "io/io.h"
+#include "io/rle.h"
 #include "mem.h"
 #include "task.h"
 
@@ -180,7 +181,10 @@ static void print_header(const run *r, const char *outpath)
     fprintf(stderr,
             "dca run: %s, %s %s rule over %s (%lld parameters), %lld configuration%s, %lld steps, "
             "gradients %s, %d thread%s -> %s\n",
-            l, r->cfg->mode == DCA_MODE_BINARY ? "binary" : "softmax",
+            l,
+            dca_rule_kind_of(r->ex->rule) == DCA_RULE_OUTER_TOTALISTIC
+                ? "outer-totalistic"
+                : (r->cfg->mode == DCA_MODE_BINARY ? "binary" : "softmax"),
             dca_rule_is_hard(r->ex->rule) ? "hard" : "soft", r->cfg->neighborhood,
             (long long)dca_rule_params(r->ex->rule), (long long)r->B, r->B == 1 ? "" : "s",
             (long long)r->T, r->cfg->gradients, th, th == 1 ? "" : "s", outpath);
@@ -204,6 +208,43 @@ static void cleanup(run *r)
     free(r->o.sets);
 }
 
+/* [output] rle: configuration 0 of x, hardened, as a Golly RLE file. */
+static int write_rle(const run *r, const double *x, const char *outpath)
+{
+    const dca_lattice *lat = &r->ex->lat;
+    const int64_t H = lat->dims == 1 ? 1 : lat->shape[0];
+    const int64_t W = lat->dims == 1 ? lat->shape[0] : lat->shape[1];
+    const int L = r->cfg->mode == DCA_MODE_BINARY ? 1 : r->cfg->states;
+    uint8_t *cells = malloc((size_t)(H * W));
+    if (!cells)
+        return cli_fail(EXIT_RUNTIME, "out of memory");
+    for (int64_t c = 0; c < H * W; c++)
+        cells[c] = (L == 1 ? x[c] : x[2 * c + 1]) >= 0.5;
+    char golly[4096], life[4096], comment[9000];
+    bool has_golly = dca_rle_rule(r->ex->rule, golly, sizeof golly);
+    bool has_life = dca_rule_life(r->ex->rule, life, sizeof life);
+    snprintf(comment, sizeof comment,
+             "dca %s: %s, configuration 0 after step %lld, cells with P(1) >= 1/2 live\n"
+             "run file %s; neighbourhood %s; hardened rule %s%s",
+             dca_version(), r->o.config, (long long)r->T, outpath, r->cfg->neighborhood,
+             has_life ? "life:" : "(not Life-like)", has_life ? life : "");
+    dca_error err;
+    if (cli_make_parent_dirs(r->cfg->output_rle) != 0) {
+        free(cells);
+        return cli_fail(EXIT_RUNTIME, "%s: cannot create its directory: %s (the run file %s is "
+                        "complete)", r->cfg->output_rle, strerror(errno), outpath);
+    }
+    if (dca_rle_write(r->cfg->output_rle, cells, W, H, has_golly ? golly : NULL, comment, &err)) {
+        free(cells);
+        return cli_fail(EXIT_RUNTIME, "%s (the run file %s is complete)", err.msg, outpath);
+    }
+    free(cells);
+    if (!r->o.quiet)
+        fprintf(stderr, "wrote %s: %lld x %lld%s%s\n", r->cfg->output_rle, (long long)W,
+                (long long)H, has_golly ? ", rule = " : "", has_golly ? golly : "");
+    return 0;
+}
+
 int cmd_run(int argc, char **argv, char *command_line)
 {
     run r = {.values_id = -1, .grads_id = -1};
@@ -214,6 +255,10 @@ int cmd_run(int argc, char **argv, char *command_line)
     rc = EXIT_USAGE;
     if (cli_load(&r.o, &r.cfg, &r.ex) >= 0)
         goto out;
+    if (r.cfg->output_rle && r.cfg->states != 2) {
+        cli_fail_at(r.cfg, "output", "rle", "RLE files hold 2-state configurations");
+        goto out;
+    }
     r.forward = strcmp(r.cfg->gradients, "forward") == 0;
     r.reverse = strcmp(r.cfg->gradients, "reverse") == 0;
     if (r.o.threads)
@@ -348,6 +393,8 @@ int cmd_run(int argc, char **argv, char *command_line)
         cli_fail(EXIT_RUNTIME, "%s", err.msg);
         goto out;
     }
+    if (r.cfg->output_rle && write_rle(&r, r.buf[0], outpath) != 0)
+        goto out;
     if (!r.o.quiet) {
         fprintf(stderr, "wrote %s: %lld rows x %lld configurations; %lld steps in %.3g s "
                         "(%.3g cell-updates/s), %.3g s in all\n",
