@@ -15,7 +15,8 @@ failed = 0
 with tempfile.TemporaryDirectory() as tmp:
     for i, c in enumerate(configs, 1):
         out = os.path.join(tmp, os.path.basename(c) + ".h5")
-        p = subprocess.run([dca, "run", c, "-o", out, "--quiet"], capture_output=True, text=True)
+        p = subprocess.run([dca, "run", c, "-o", out, "--quiet"], capture_output=True, text=True,
+                           cwd=tmp)
         ok = p.returncode == 0
         detail = p.stderr.strip()
         if ok:
