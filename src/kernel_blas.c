@@ -8,6 +8,7 @@
 #include "kernel.h"
 
 #include <cblas.h>
+#include <string.h>
 
 int64_t dca_kernel_blas_work(const dca_geom *g, const dca_split *sp, int64_t tile)
 {
@@ -47,13 +48,19 @@ void dca_kernel_gather(const dca_geom *g, const double *restrict x, int64_t c0, 
             const double *src = x + rr * cols * L;
             int64_t cc = col + g->dx[s];
             cc -= cc >= cols ? cols : 0;
+            const int64_t first = seg < cols - cc ? seg : cols - cc;
+            if (L == 1) {
+                double *dst = F + (int64_t)s * T + t;
+                memcpy(dst, src + cc, (size_t)first * sizeof *dst);
+                memcpy(dst + first, src, (size_t)(seg - first) * sizeof *dst);
+                continue;
+            }
             for (int b = 0; b < L; b++) {
                 double *dst = F + ((int64_t)s * L + b) * T + t;
-                int64_t c2 = cc;
-                for (int64_t j = 0; j < seg; j++) {
-                    dst[j] = src[c2 * L + b];
-                    c2 = c2 + 1 == cols ? 0 : c2 + 1;
-                }
+                for (int64_t j = 0; j < first; j++)
+                    dst[j] = src[(cc + j) * L + b];
+                for (int64_t j = first; j < seg; j++)
+                    dst[j] = src[(j - first) * L + b];
             }
         }
         t += seg;
@@ -450,22 +457,49 @@ void dca_kernel_adjoint_blas(const dca_geom *g, const dca_split *sp, const doubl
 void dca_kernel_adjoint_gather(const dca_geom *g, const double *restrict Gx,
                                double *restrict xbar, int64_t c0, int64_t c1)
 {
+    /* Row segments; per cell the parts are added in offset order starting
+     * from 0, as the contract says. Within a segment the part from offset s
+     * comes from one run of a lattice row, split at most once by the wrap. */
     const int L = g->cell_len;
-    int64_t row = c0 / g->cols, col = c0 - row * g->cols;
-    for (int64_t c = c0; c < c1; c++) {
-        for (int b = 0; b < L; b++) {
-            double acc = 0.0;
+    const int64_t cols = g->cols;
+    int64_t c = c0;
+    while (c < c1) {
+        const int64_t row = c / cols, col = c - row * cols;
+        const int64_t seg = c1 - c < cols - col ? c1 - c : cols - col;
+        if (L == 1) {
+            double *restrict dst = xbar + c;
+            for (int64_t j = 0; j < seg; j++)
+                dst[j] = 0.0;
             for (int s = 0; s < g->m; s++) {
                 int64_t rr = row - g->dy[s], cc = col - g->dx[s];
                 rr += rr < 0 ? g->rows : 0;
-                cc += cc < 0 ? g->cols : 0;
-                acc += Gx[((int64_t)s * L + b) * g->cells + rr * g->cols + cc];
+                cc += cc < 0 ? cols : 0;
+                const double *restrict src = Gx + (int64_t)s * g->cells + rr * cols;
+                const int64_t first = seg < cols - cc ? seg : cols - cc;
+                for (int64_t j = 0; j < first; j++)
+                    dst[j] += src[cc + j];
+                for (int64_t j = first; j < seg; j++)
+                    dst[j] += src[j - first];
             }
-            xbar[c * L + b] = acc;
+            c += seg;
+            continue;
         }
-        if (++col == g->cols) {
-            col = 0;
-            row++;
+        for (int b = 0; b < L; b++) {
+            double *dst = xbar + c * L + b;
+            for (int64_t j = 0; j < seg; j++)
+                dst[j * L] = 0.0;
+            for (int s = 0; s < g->m; s++) {
+                int64_t rr = row - g->dy[s], cc = col - g->dx[s];
+                rr += rr < 0 ? g->rows : 0;
+                cc += cc < 0 ? cols : 0;
+                const double *src = Gx + ((int64_t)s * L + b) * g->cells + rr * cols;
+                const int64_t first = seg < cols - cc ? seg : cols - cc;
+                for (int64_t j = 0; j < first; j++)
+                    dst[j * L] += src[cc + j];
+                for (int64_t j = first; j < seg; j++)
+                    dst[j * L] += src[j - first];
+            }
         }
+        c += seg;
     }
 }

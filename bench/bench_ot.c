@@ -1,0 +1,230 @@
+/* W5 (DESIGN.md §7): a 2D outer-totalistic (Life-like) DCA, values +
+ * reverse-mode gradient + cross-entropy loss (identity target), cell-updates
+ * of the forward pass per second of the whole loss-and-gradient evaluation.
+ *
+ * Before timing it verifies the totalistic kernels against the full-table
+ * engine (BLAS kernels) on the same rule written as a 2^m table: loss and
+ * gradient on 2 configurations of 48x40, 6 steps (the table gradient summed
+ * per (centre, count) entry). With --out it also writes, for the peer, the
+ * input, weights, loss and gradient of a second problem of the peer's size
+ * (--peer-size, --peer-steps).
+ *
+ *   bench_ot [--size HxW] [--batch B] [--steps T] [--nb moore:1] [--threads K]
+ *            [--reps R] [--out DIR --peer-size HxW --peer-steps T]
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "dca/dca.h"
+#include "experiment.h"
+#include "gradient.h"
+#include "task.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void die(const char *what, const dca_error *e)
+{
+    fprintf(stderr, "bench_ot: %s: %s\n", what, e->msg);
+    exit(1);
+}
+
+static void dump(const char *dir, const char *name, const double *x, int64_t n)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(x, sizeof *x, (size_t)n, f) != (size_t)n) {
+        fprintf(stderr, "bench_ot: cannot write %s\n", path);
+        exit(1);
+    }
+    fclose(f);
+}
+
+static double *soft_start(const dca_lattice *lat, int64_t B)
+{
+    dca_error e;
+    int64_t len = B * dca_lattice_cells(lat);
+    double *x0 = malloc((size_t)len * 8);
+    if (!x0 || dca_init_generate("bernoulli:0.35", lat, 2, DCA_MODE_BINARY, B, 7, x0, &e))
+        die("init", &e);
+    dca_init_apply_eps(x0, len, 2, DCA_MODE_BINARY, 1e-3);
+    return x0;
+}
+
+/* Loss and gradient of rule on lat (B configurations, T steps). */
+static double loss_grad(const dca_lattice *lat, const dca_rule *rule, const double *x0,
+                        int64_t B, int64_t T, int threads, int64_t reps, double *grad,
+                        double *median, int64_t *bytes)
+{
+    dca_error e;
+    dca_sim *sim;
+    dca_sim_options o = {.threads = threads, .gradients = DCA_GRAD_REVERSE};
+    if (dca_sim_create(lat, rule, B, &o, &sim, &e))
+        die("plan", &e);
+    dca_adjoint *adj;
+    if (dca_adjoint_create(sim, B, T, &adj, &e))
+        die("adjoint", &e);
+    const int64_t len = B * dca_lattice_cells(lat);
+    double *phi = malloc((size_t)len * 8);
+    dca_task_shape sh = {lat, 2, DCA_MODE_BINARY, B, NULL, NULL};
+    dca_target_lookup("identity")(&sh, x0, phi, NULL);
+    double E = 0, *times = malloc((size_t)(reps < 1 ? 1 : reps) * sizeof *times);
+    for (int64_t r = 0; r < (reps < 1 ? 1 : reps); r++) {
+        double t0 = now();
+        dca_adjoint_run(adj, x0, phi, dca_loss_lookup("cross-entropy"), &sh, &E, grad, NULL);
+        times[r] = now() - t0;
+    }
+    qsort(times, (size_t)(reps < 1 ? 1 : reps), sizeof *times, cmp);
+    if (median)
+        *median = times[(reps < 1 ? 1 : reps) / 2];
+    if (bytes)
+        *bytes = dca_adjoint_state_bytes(adj) + dca_sim_memory(sim);
+    free(times);
+    free(phi);
+    dca_adjoint_destroy(adj);
+    dca_sim_destroy(sim);
+    return E;
+}
+
+/* The OT rule as a full table (weight of pattern y = weight of its entry). */
+static dca_rule *as_table(const dca_rule *ot, const dca_nbhd *nb, int64_t **entry_out)
+{
+    dca_error e;
+    dca_rule *t;
+    if (dca_rule_create(nb, 2, DCA_MODE_BINARY, &t, &e))
+        die("table rule", &e);
+    const int m = dca_nbhd_count(nb), centre = dca_nbhd_center(nb);
+    const int64_t P = dca_rule_params(t);
+    double *w = malloc((size_t)P * 8);
+    int64_t *entry = malloc((size_t)P * sizeof *entry);
+    for (int64_t y = 0; y < P; y++) {
+        int count = 0, alive = 0;
+        for (int s = 0; s < m; s++) {
+            int bit = (int)((y >> (m - 1 - s)) & 1);
+            if (s == centre)
+                alive = bit;
+            else
+                count += bit;
+        }
+        entry[y] = (int64_t)alive * m + count;
+        w[y] = dca_rule_weights(ot)[entry[y]];
+    }
+    if (dca_rule_set_weights(t, w, &e))
+        die("table weights", &e);
+    free(w);
+    *entry_out = entry;
+    return t;
+}
+
+int main(int argc, char **argv)
+{
+    const char *size = "1024x1024", *nbspec = "moore:1", *out = NULL, *peer_size = "256x256";
+    int64_t B = 4, T = 100, reps = 3, peer_T = 100;
+    int threads = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+        if (!strcmp(k, "--size")) size = v;
+        else if (!strcmp(k, "--batch")) B = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "--steps")) T = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "--nb")) nbspec = v;
+        else if (!strcmp(k, "--threads")) threads = (int)strtol(v, NULL, 10);
+        else if (!strcmp(k, "--reps")) reps = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "--out")) out = v;
+        else if (!strcmp(k, "--peer-size")) peer_size = v;
+        else if (!strcmp(k, "--peer-steps")) peer_T = strtoll(v, NULL, 10);
+        else {
+            fprintf(stderr, "bench_ot: unknown option %s\n", k);
+            return 2;
+        }
+    }
+    if (threads)
+        omp_set_num_threads(threads);
+    dca_error e;
+    dca_lattice lat, small = {2, {48, 40}};
+    dca_nbhd *nb;
+    dca_rule *rule;
+    if (dca_lattice_parse(size, &lat, &e) || dca_nbhd_parse(nbspec, 2, &nb, &e) ||
+        dca_rule_create_outer_totalistic(nb, &rule, &e) ||
+        dca_rule_load_weights(rule, "normal:1", 5, ".", &e))
+        die("setup", &e);
+    const int64_t P = dca_rule_params(rule);
+
+    /* Verify: the totalistic engine against the full table. */
+    double verify = NAN;
+    if (dca_nbhd_count(nb) <= 16) {
+        int64_t *entry;
+        dca_rule *tab = as_table(rule, nb, &entry);
+        const int64_t Pt = dca_rule_params(tab);
+        double *x0 = soft_start(&small, 2), *go = malloc((size_t)P * 8),
+               *gt = malloc((size_t)Pt * 8), *sum = calloc((size_t)P, 8);
+        double Eo = loss_grad(&small, rule, x0, 2, 6, threads, 1, go, NULL, NULL);
+        double Et = loss_grad(&small, tab, x0, 2, 6, threads, 1, gt, NULL, NULL);
+        for (int64_t y = 0; y < Pt; y++)
+            sum[entry[y]] += gt[y];
+        double d = 0, mx = 0;
+        for (int64_t p = 0; p < P; p++) {
+            d = fmax(d, fabs(go[p] - sum[p]));
+            mx = fmax(mx, fabs(sum[p]));
+        }
+        verify = d / mx;
+        if (!(verify <= 1e-11) || !(fabs(Eo - Et) <= 1e-12)) {
+            fprintf(stderr, "bench_ot: VERIFY FAILED: totalistic vs table: loss %g vs %g, "
+                            "gradient rel diff %g\n", Eo, Et, verify);
+            return 1;
+        }
+        free(x0), free(go), free(gt), free(sum), free(entry);
+        dca_rule_destroy(tab);
+    }
+
+    double *grad = malloc((size_t)P * 8);
+    double *x0 = soft_start(&lat, B);
+    int64_t bytes = 0;
+    double med = 0;
+    double E = loss_grad(&lat, rule, x0, B, T, threads, reps, grad, &med, &bytes);
+    const double cells = (double)dca_lattice_cells(&lat);
+    /* The same at the peer's size, timed too (ratio at equal size). */
+    double peer_rate = 0;
+    if (out) {
+        dca_lattice pl;
+        if (dca_lattice_parse(peer_size, &pl, &e))
+            die("peer size", &e);
+        double *px = soft_start(&pl, B), pmed = 0;
+        double pE = loss_grad(&pl, rule, px, B, peer_T, threads, reps, grad, &pmed, NULL);
+        peer_rate = (double)dca_lattice_cells(&pl) * (double)B * (double)peer_T / pmed;
+        dump(out, "x0.bin", px, B * dca_lattice_cells(&pl));
+        dump(out, "w.bin", dca_rule_weights(rule), P);
+        dump(out, "grad.bin", grad, P);
+        dump(out, "loss.bin", &pE, 1);
+        free(px);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"mode\": \"reverse-ot\", \"size\": \"%s\", \"neighborhood\": \"%s\", "
+           "\"batch\": %lld, \"steps\": %lld, \"threads\": %d, \"median_seconds\": %.6g, "
+           "\"cell_updates_per_second\": %.6g, \"loss\": %.17g, \"verify_max_diff\": %.3g, "
+           "\"state_bytes\": %lld, \"peak_rss_mib\": %.1f, \"peer_size\": \"%s\", "
+           "\"peer_steps\": %lld, \"at_peer_size_cell_updates_per_second\": %.6g}\n",
+           size, nbspec, (long long)B, (long long)T, threads ? threads : omp_get_max_threads(),
+           med, cells * (double)B * (double)T / med, E, verify, (long long)bytes,
+           (double)ru.ru_maxrss / 1024.0, out ? peer_size : "", (long long)peer_T, peer_rate);
+    free(grad), free(x0);
+    dca_rule_destroy(rule);
+    dca_nbhd_destroy(nb);
+    return 0;
+}
