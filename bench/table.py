@@ -33,8 +33,20 @@ line("W1, 1 thread", "w1_1thread")
 line("W2 values + reverse gradient + loss (as W1)", "w2", "w2_peer")
 line("W2, 1 thread", "w2_1thread")
 line("W3 paper figure + forward diagrams -> HDF5", "w3", "w3_peer")
+if "w5" in r:
+    line("W5 2D Life-like 1024^2 B=4 T=100 value+grad", "w5")
+    line("W5, 1 thread", "w5_1thread")
+    if "w5_peer" in r:
+        p = r["w5_peer"]
+        d = r["w5"]["at_peer_size_cell_updates_per_second"]
+        print(fmt.format(f"W5 at the peer's size {p['size']}", r["w5"]["threads"], f"{d:.3g}",
+                         f"{p['cell_updates_per_second']:.3g}",
+                         f"{d / p['cell_updates_per_second']:.0f}x", "-",
+                         f"{p['peak_rss_mib']:.0f}"))
 print()
-for w in ("w1", "w2"):
+for w in ("w1", "w2", "w5"):
+    if w not in r:
+        continue
     print(f"thread scaling {w.upper()}: {r[w]['cell_updates_per_second'] / r[w + '_1thread']['cell_updates_per_second']:.2f}x"
           f" from 1 to {r[w]['threads']} threads")
 print("reverse-mode memory (W2 sizes; dca's stored states + plan):", ", ".join(
@@ -47,7 +59,11 @@ print("verified before timing: "
       + (f"; W1 peer vs dca {r['w1_peer']['verify_step1_max_diff']:.2g}" if "w1_peer" in r else "")
       + (f"; W2 peer loss/gradient vs dca {r['w2_peer']['verify_loss_diff']:.2g}/"
          f"{r['w2_peer']['verify_grad_rel_diff']:.2g}" if "w2_peer" in r else "")
-      + (f"; W3 peer diagrams vs dca {r['w3_peer']['verify_gradients_rel_diff']:.2g}" if "w3_peer" in r else ""))
+      + (f"; W3 peer diagrams vs dca {r['w3_peer']['verify_gradients_rel_diff']:.2g}" if "w3_peer" in r else "")
+      + (f"; W5 totalistic vs full-table gradient {r['w5']['verify_max_diff']:.2g}" if "w5" in r else "")
+      + (f"; W5 peer loss/gradient vs dca {r['w5_peer']['verify_loss_diff']:.2g}/"
+         f"{r['w5_peer']['verify_grad_rel_diff']:.2g}" if "w5_peer" in r else ""))
 if "w1_peer" in r:
     print(f"peers: W1/W2 PyTorch {r['w1_peer']['torch']} float64 (W2 with autograd); "
-          "W3 the paper's numpy algorithm with its gradient bugs fixed")
+          "W3 the paper's numpy algorithm with its gradient bugs fixed; W5 PyTorch autograd, "
+          "Poisson-binomial recurrence on stacked tensors")
