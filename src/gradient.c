@@ -35,8 +35,8 @@ dca_status dca_adjoint_create(dca_sim *sim, int64_t batch, int64_t steps, dca_ad
         free(a);
         return dca_error_set(err, DCA_ERR_NOMEM,
                              "reverse mode over %lld steps keeps %s of states, more than half of "
-                             "this machine's %s", (long long)steps, dca_mem_fmt(bytes, s1, sizeof s1),
-                             dca_mem_fmt((double)dca_mem_physical(), s2, sizeof s2));
+                             "%s", (long long)steps, dca_mem_fmt(bytes, s1, sizeof s1),
+                             dca_mem_budget(s2, sizeof s2));
     }
     size_t one = (size_t)a->len * sizeof(double);
     a->ckpt = dca_alloc(one * (size_t)a->nseg);
@@ -127,11 +127,11 @@ dca_status dca_tangent_create(dca_sim *sim, int64_t configs, dca_tangent **out, 
         char s1[32], s2[32];
         return dca_error_set(err, DCA_ERR_NOMEM,
                              "forward-mode gradients for %lld configurations x %lld values x "
-                             "%lld parameters need %s, more than half of this machine's %s "
+                             "%lld parameters need %s, more than half of %s "
                              "(record fewer configurations, or use reverse mode for the loss "
                              "gradient)", (long long)configs, (long long)len, (long long)P,
                              dca_mem_fmt(bytes, s1, sizeof s1),
-                             dca_mem_fmt((double)dca_mem_physical(), s2, sizeof s2));
+                             dca_mem_budget(s2, sizeof s2));
     }
     dca_tangent *tg = calloc(1, sizeof *tg);
     if (!tg)

@@ -38,23 +38,23 @@ dca_status dca_rule_create(const dca_nbhd *nb, int states, dca_mode mode, dca_ru
     int outputs = mode == DCA_MODE_BINARY ? 1 : states;
     for (int s = 0; s < m; s++) {
         if (patterns > limit / states) {
-            char a[32];
+            char a[64];
             return dca_error_set(err, DCA_ERR_NOMEM,
                                  "a full table for %d states over %d neighbours has %d^%d "
-                                 "patterns; it cannot fit in this machine's %s of memory (use a "
+                                 "patterns; it cannot fit in %s of memory (use a "
                                  "smaller neighbourhood, or the outer-totalistic family for large "
                                  "ones)", states, m, states, m,
-                                 dca_mem_fmt((double)dca_mem_physical(), a, sizeof a));
+                                 dca_mem_budget(a, sizeof a));
         }
         patterns *= states;
     }
     if (patterns > limit / outputs) {
-        char a[32];
+        char a[64];
         return dca_error_set(err, DCA_ERR_NOMEM,
                              "a full table for %d states over %d neighbours has %lld parameters; "
-                             "it cannot fit in this machine's %s of memory", states, m,
+                             "it cannot fit in %s of memory", states, m,
                              (long long)(patterns * outputs),
-                             dca_mem_fmt((double)dca_mem_physical(), a, sizeof a));
+                             dca_mem_budget(a, sizeof a));
     }
     dca_rule *r = calloc(1, sizeof *r);
     if (!r)

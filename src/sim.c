@@ -183,14 +183,13 @@ dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t 
                               ? (double)batch * m * g->cell_len * (double)g->cells
                               : 0.0));
     if (need > (double)dca_mem_physical() / 2) {
-        char a[32], b[32];
+        char a[64], b[64];
         free(s->dy);
         free(s->dx);
         free(s);
         return dca_error_set(err, DCA_ERR_NOMEM,
-                             "the simulator's workspace needs %s, more than half of this "
-                             "machine's %s", dca_mem_fmt(need, a, sizeof a),
-                             dca_mem_fmt((double)dca_mem_physical(), b, sizeof b));
+                             "the simulator's workspace needs %s, more than half of %s", dca_mem_fmt(need, a, sizeof a),
+                             dca_mem_budget(b, sizeof b));
     }
     s->work = calloc((size_t)s->threads, sizeof *s->work);
     if (!s->work)

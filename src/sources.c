@@ -616,12 +616,12 @@ dca_status dca_experiment_build(const dca_config *cfg, dca_experiment **out, dca
         ex->batch = cfg->configurations ? cfg->configurations : 1;
         double bytes = 8.0 * (double)ex->batch * (double)ex->config_len;
         if (bytes > (double)dca_mem_physical() / 4) {
-            char a[32], b[32];
+            char a[64], b[64];
             st = dca_error_set(err, DCA_ERR_NOMEM,
                                "%lld configurations of %lld values need %s, more than a quarter "
-                               "of this machine's %s", (long long)ex->batch,
+                               "of %s", (long long)ex->batch,
                                (long long)ex->config_len, dca_mem_fmt(bytes, a, sizeof a),
-                               dca_mem_fmt((double)dca_mem_physical(), b, sizeof b));
+                               dca_mem_budget(b, sizeof b));
             st = at_key(cfg, "init", "configurations", st, err);
             goto fail;
         }

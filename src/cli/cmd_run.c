@@ -279,10 +279,10 @@ int cmd_run(int argc, char **argv, char *command_line)
     bool task = strcmp(r.cfg->target, "none") != 0;
     double need = 16.0 * (double)r.B * (double)r.len * (task ? 1.5 : 1.0);
     if (need > (double)dca_mem_physical() / 2) {
-        char a[32], b[32];
-        cli_fail(EXIT_USAGE, "the state of %lld configurations needs %s; this machine has %s",
+        char a[64], b[64];
+        cli_fail(EXIT_USAGE, "the state of %lld configurations needs %s; the budget is %s",
                  (long long)r.B, dca_mem_fmt(need, a, sizeof a),
-                 dca_mem_fmt((double)dca_mem_physical(), b, sizeof b));
+                 dca_mem_budget(b, sizeof b));
         goto out;
     }
     if (r.forward) {

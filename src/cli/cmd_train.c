@@ -245,9 +245,10 @@ int cmd_train(int argc, char **argv, char *command_line)
     }
     double hist = 8.0 * (double)t.P * (2.0 * (double)t.I + 1);
     if (hist > (double)dca_mem_physical() / 4) {
-        char a[32];
-        cli_fail(EXIT_USAGE, "the training history (%lld iterations x %lld weights) needs %s",
-                 (long long)t.I, (long long)t.P, dca_mem_fmt(hist, a, sizeof a));
+        char a[32], b[64];
+        cli_fail(EXIT_USAGE, "the training history (%lld iterations x %lld weights) needs %s, "
+                 "more than a quarter of %s", (long long)t.I, (long long)t.P,
+                 dca_mem_fmt(hist, a, sizeof a), dca_mem_budget(b, sizeof b));
         goto out;
     }
     const int64_t n = B * t.ex->config_len, P = t.P, I = t.I;

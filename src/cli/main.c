@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "mem.h"
 #include "dca/dca.h"
 
 static const char usage[] =
@@ -68,6 +69,12 @@ int main(int argc, char **argv)
         printf("dca %s\n", dca_version());
         return EXIT_OK;
     }
+    const char *limit = getenv("DCA_MEMORY_LIMIT");
+    int64_t bytes;
+    if (limit && *limit && !dca_mem_parse_size(limit, &bytes))
+        return cli_fail(EXIT_USAGE,
+                        "DCA_MEMORY_LIMIT='%s': expected a size such as 4G, 512M or a number of "
+                        "bytes", limit);
     static const struct {
         const char *name;
         int (*fn)(int argc, char **argv, char *command_line);
