@@ -574,6 +574,9 @@ Test(rle, read_write_round_trip)
         cr_assert(strstr(e.msg, in) && strstr(e.msg, bad[i].msg), "case %zu: %s", i, e.msg);
     }
     cr_assert_eq(dca_rle_read("/nonexistent/x.rle", &p, &e), DCA_ERR_IO);
+    /* Not text at all: refused after one long "line", not read forever. */
+    cr_assert_eq(dca_rle_read("/dev/zero", &p, &e), DCA_ERR_FORMAT);
+    cr_assert(strstr(e.msg, "longer than 1 MiB or with a NUL byte"), "%s", e.msg);
     remove(in);
     remove(out);
     rmdir(dir);

@@ -62,20 +62,38 @@ static bool parse_header(const char *line, int64_t *w, int64_t *h, char **rule)
     return *w >= 0 && *h >= 0;
 }
 
+enum { RLE_MAX_LINE = 1 << 20 };
+
+/* The next line into buf (RLE_MAX_LINE bytes): 1, 0 at the end of the file,
+ * -1 for a line too long or one holding a NUL byte (a file that is not
+ * text, like /dev/zero). */
+static int next_line(FILE *f, char *buf)
+{
+    if (!fgets(buf, RLE_MAX_LINE, f))
+        return 0;
+    size_t n = strlen(buf);
+    if ((n == 0 || buf[n - 1] != '\n') && !feof(f))
+        return -1;
+    return 1;
+}
+
 dca_status dca_rle_read(const char *path, dca_rle *out, dca_error *err)
 {
     memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "r");
     if (!f)
         return dca_error_set(err, DCA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
+    char *line = malloc(RLE_MAX_LINE);
+    int n;
     int64_t lineno = 0, w = -1, h = -1;
     char *rule = NULL;
     dca_status st = DCA_OK;
+    if (!line) {
+        fclose(f);
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    }
     /* The header: the first line that is not a comment or blank. */
-    while ((n = getline(&line, &cap, f)) >= 0) {
+    while ((n = next_line(f, line)) > 0) {
         lineno++;
         char *p = line;
         while (isspace((unsigned char)*p))
@@ -89,6 +107,11 @@ dca_status dca_rle_read(const char *path, dca_rle *out, dca_error *err)
             goto done;
         }
         break;
+    }
+    if (n < 0) {
+        st = dca_error_set(err, DCA_ERR_FORMAT, "%s:%lld: a line longer than 1 MiB or with a NUL "
+                           "byte (not an RLE file?)", path, (long long)lineno + 1);
+        goto done;
     }
     if (w < 0) {
         st = dca_error_set(err, DCA_ERR_FORMAT, "%s: no RLE header ('x = W, y = H') found", path);
@@ -109,7 +132,7 @@ dca_status dca_rle_read(const char *path, dca_rle *out, dca_error *err)
     }
     int64_t row = 0, col = 0, count = 0;
     bool ended = false, have_count = false;
-    while (!ended && (n = getline(&line, &cap, f)) >= 0) {
+    while (!ended && (n = next_line(f, line)) > 0) {
         lineno++;
         for (char *p = line; *p && !ended; p++) {
             unsigned char ch = (unsigned char)*p;
@@ -152,6 +175,11 @@ dca_status dca_rle_read(const char *path, dca_rle *out, dca_error *err)
                 goto done;
             }
         }
+    }
+    if (n < 0) {
+        st = dca_error_set(err, DCA_ERR_FORMAT, "%s:%lld: a line longer than 1 MiB or with a NUL "
+                           "byte (not an RLE file?)", path, (long long)lineno + 1);
+        goto done;
     }
     if (!ended) {
         st = dca_error_set(err, DCA_ERR_FORMAT, "%s: the pattern does not end with '!' (truncated?)",
