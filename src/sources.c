@@ -525,18 +525,13 @@ static dca_status read_rle_configurations(const char *spec, const char *basedir,
     if (states != 2)
         return dca_error_set(err, DCA_ERR_ARG, "rle: patterns have 2 states; this lattice has %d",
                              states);
-    dca_rle p;
-    dca_status st = dca_rle_read(path, &p, err);
-    if (st)
-        return st;
     const int64_t H = lat->dims == 1 ? 1 : lat->shape[0];
     const int64_t W = lat->dims == 1 ? lat->shape[0] : lat->shape[1];
-    if (p.width > W || p.height > H) {
-        st = dca_error_set(err, DCA_ERR_FORMAT,
-                           "%s: the pattern is %lld wide and %lld high; the lattice is %lld x %lld%s",
-                           path, (long long)p.width, (long long)p.height, (long long)H,
-                           (long long)W, lat->dims == 1 ? " (a ring takes one-row patterns)" : "");
-        dca_rle_free(&p);
+    dca_rle p;
+    dca_status st = dca_rle_read(path, W, H, &p, err);
+    if (st) {
+        if (lat->dims == 1 && strstr(err->msg, "the lattice is"))
+            dca_error_set(err, st, "%s (a ring takes one-row patterns)", err->msg);
         return st;
     }
     const int64_t r0 = (H - p.height) / 2, c0 = (W - p.width) / 2, cells = H * W;

@@ -526,17 +526,23 @@ Test(rle, read_write_round_trip)
     write_text(in, "#N test\n#C two lines\nx = 5, y = 4, rule = B3/S23\n2o.A$\n3bo 2$o3bo\n!\n");
     dca_rle p;
     dca_error e;
-    cr_assert_eq(dca_rle_read(in, &p, &e), DCA_OK, "%s", e.msg);
+    cr_assert_eq(dca_rle_read(in, 1000, 1000, &p, &e), DCA_OK, "%s", e.msg);
     cr_assert(p.width == 5 && p.height == 4);
     cr_assert_str_eq(p.rule, "B3/S23");
     const uint8_t want[20] = {1, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1};
     cr_assert(memcmp(p.cells, want, 20) == 0, "cells read wrongly");
     cr_assert_eq(dca_rle_write(out, p.cells, 5, 4, "B3/S23", "a\nb", &e), DCA_OK, "%s", e.msg);
     dca_rle q;
-    cr_assert_eq(dca_rle_read(out, &q, &e), DCA_OK, "%s", e.msg);
+    cr_assert_eq(dca_rle_read(out, 1000, 1000, &q, &e), DCA_OK, "%s", e.msg);
     cr_assert(q.width == 5 && q.height == 4 && memcmp(q.cells, want, 20) == 0);
     dca_rle_free(&p);
     dca_rle_free(&q);
+    /* A Larger-than-Life header: the rule holds commas. */
+    write_text(in, "x = 2, y = 1, rule = R5,C0,M1,S34..58,B34..45,NM\n2o!\n");
+    cr_assert_eq(dca_rle_read(in, 1000, 1000, &p, &e), DCA_OK, "%s", e.msg);
+    cr_assert_str_eq(p.rule, "R5,C0,M1,S34..58,B34..45,NM");
+    cr_assert(p.width == 2 && p.height == 1 && p.cells[0] == 1 && p.cells[1] == 1);
+    dca_rle_free(&p);
     /* A long random pattern: lines stay under 71 characters, cells survive. */
     uint8_t big[60 * 50];
     uint64_t s = 1;
@@ -547,7 +553,7 @@ Test(rle, read_write_round_trip)
     memset(big + 20 * 60, 0, 4 * 60);
     memset(big + 47 * 60, 0, 3 * 60);
     cr_assert_eq(dca_rle_write(out, big, 60, 50, NULL, NULL, &e), DCA_OK, "%s", e.msg);
-    cr_assert_eq(dca_rle_read(out, &q, &e), DCA_OK, "%s", e.msg);
+    cr_assert_eq(dca_rle_read(out, 1000, 1000, &q, &e), DCA_OK, "%s", e.msg);
     cr_assert(q.rule == NULL && memcmp(q.cells, big, sizeof big) == 0, "round trip lost cells");
     dca_rle_free(&q);
     FILE *f = fopen(out, "r");
@@ -566,16 +572,17 @@ Test(rle, read_write_round_trip)
         {"x = 3, y = 3\nbob$2bo$3o$o!\n", "cells beyond"},
         {"x = 3, y = 3\nbBb!\n", ":2: unexpected 'B'"},
         {"x = 0, y = 3\n!\n", "a pattern of 0 x 3"},
+        {"x = 100000, y = 100000\n!\n", ":1: the pattern is 100000 wide and 100000 high"},
         {"x = -3, y = 3\n!\n", "expected the RLE header"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         write_text(in, bad[i].text);
-        cr_assert_eq(dca_rle_read(in, &p, &e), DCA_ERR_FORMAT, "case %zu accepted", i);
+        cr_assert_eq(dca_rle_read(in, 1000, 1000, &p, &e), DCA_ERR_FORMAT, "case %zu accepted", i);
         cr_assert(strstr(e.msg, in) && strstr(e.msg, bad[i].msg), "case %zu: %s", i, e.msg);
     }
-    cr_assert_eq(dca_rle_read("/nonexistent/x.rle", &p, &e), DCA_ERR_IO);
+    cr_assert_eq(dca_rle_read("/nonexistent/x.rle", 1000, 1000, &p, &e), DCA_ERR_IO);
     /* Not text at all: refused after one long "line", not read forever. */
-    cr_assert_eq(dca_rle_read("/dev/zero", &p, &e), DCA_ERR_FORMAT);
+    cr_assert_eq(dca_rle_read("/dev/zero", 1000, 1000, &p, &e), DCA_ERR_FORMAT);
     cr_assert(strstr(e.msg, "longer than 1 MiB or with a NUL byte"), "%s", e.msg);
     remove(in);
     remove(out);

@@ -26,16 +26,39 @@ void dca_rle_free(dca_rle *p)
     p->rule = NULL;
 }
 
-/* "x = 3, y = 3, rule = B3/S23" */
+/* "x = 3, y = 3, rule = B3/S23". The rule is the rest of the line: Golly's
+ * Larger-than-Life names hold commas ("rule = R5,C0,M1,S34..58,B34..45,NM"). */
 static bool parse_header(const char *line, int64_t *w, int64_t *h, char **rule)
 {
     *w = *h = -1;
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", line);
+    for (char *r = strstr(buf, "rule"); r; r = strstr(r + 1, "rule")) {
+        char *q = r + 4;
+        while (isspace((unsigned char)*q))
+            q++;
+        if (*q != '=' || (r > buf && r[-1] != ',' && !isspace((unsigned char)r[-1])))
+            continue;
+        q++;
+        while (isspace((unsigned char)*q))
+            q++;
+        for (char *e = q + strlen(q); e > q && isspace((unsigned char)e[-1]);)
+            *--e = '\0';
+        free(*rule);
+        *rule = strdup(q);
+        *r = '\0';
+        break;
+    }
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(t, '=');
-        if (!eq)
+        if (!eq) {
+            bool blank = true;
+            for (const char *c = t; *c; c++)
+                blank = blank && isspace((unsigned char)*c);
+            if (blank)
+                continue; /* the empty field before a cut-off "rule =" */
             return false;
+        }
         *eq = '\0';
         char *key = t, *val = eq + 1;
         while (isspace((unsigned char)*key))
@@ -77,7 +100,8 @@ static int next_line(FILE *f, char *buf)
     return 1;
 }
 
-dca_status dca_rle_read(const char *path, dca_rle *out, dca_error *err)
+dca_status dca_rle_read(const char *path, int64_t max_width, int64_t max_height, dca_rle *out,
+                        dca_error *err)
 {
     memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "r");
@@ -117,9 +141,17 @@ dca_status dca_rle_read(const char *path, dca_rle *out, dca_error *err)
         st = dca_error_set(err, DCA_ERR_FORMAT, "%s: no RLE header ('x = W, y = H') found", path);
         goto done;
     }
-    if (w == 0 || h == 0 || (double)w * (double)h > 1e10) {
+    if (w == 0 || h == 0) {
         st = dca_error_set(err, DCA_ERR_FORMAT, "%s:%lld: a pattern of %lld x %lld cells", path,
                            (long long)lineno, (long long)w, (long long)h);
+        goto done;
+    }
+    /* Refused before allocating: the header alone can ask for any size. */
+    if (w > max_width || h > max_height) {
+        st = dca_error_set(err, DCA_ERR_FORMAT,
+                           "%s:%lld: the pattern is %lld wide and %lld high; the lattice is %lld x "
+                           "%lld", path, (long long)lineno, (long long)w, (long long)h,
+                           (long long)max_height, (long long)max_width);
         goto done;
     }
     out->width = w;

@@ -16,8 +16,10 @@ typedef struct dca_rle {
     char *rule;            /* the header's rule, or NULL */
 } dca_rle;
 
-/* Errors name the file and line. */
-dca_status dca_rle_read(const char *path, dca_rle *out, dca_error *err);
+/* Errors name the file and line. A header larger than max_width x
+ * max_height (the lattice) is refused before anything is allocated. */
+dca_status dca_rle_read(const char *path, int64_t max_width, int64_t max_height, dca_rle *out,
+                        dca_error *err);
 void dca_rle_free(dca_rle *p);
 
 /* Writes height x width 0/1 cells; rule (may be NULL) goes into the
