@@ -358,10 +358,15 @@ int cmd_train(int argc, char **argv, char *command_line)
         if (!isfinite(E) || !all_finite(t.grad, P, &bad)) {
             progress_end(&pr);
             save(&t, outpath, false, &err);
+            char what[96];
+            if (isfinite(E))
+                snprintf(what, sizeof what, "the gradient (first: weight %lld, %g)", (long long)bad,
+                         t.grad[bad]);
+            else
+                snprintf(what, sizeof what, "the loss (%g)", E);
             cli_fail(EXIT_RUNTIME, "iteration %lld: %s is not finite; the state after iteration "
-                                   "%lld is saved in %s", (long long)it,
-                     isfinite(E) ? "the gradient" : "the loss", (long long)it, outpath);
-            (void)bad;
+                                   "%lld is saved in %s", (long long)it, what, (long long)it,
+                     outpath);
             goto out;
         }
         double g2 = 0;
