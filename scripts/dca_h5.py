@@ -45,13 +45,15 @@ class Named:
 @dataclass
 class Rule:
     offsets: np.ndarray        # (m, d) int32
-    weights: np.ndarray        # (k^m,) binary, (k^m, k) softmax
+    weights: np.ndarray        # (k^m,) binary, (k^m, k) softmax, (2, m) outer-totalistic
     probabilities: np.ndarray  # rho, same shape
     mode: str                  # "binary" | "softmax"
     states: int
     neighborhood: str
     hard: bool
     hardened_hex: str | None
+    kind: str = "table"        # "table" | "outer-totalistic"
+    hardened_life: str | None = None  # B/S notation when the hardened rule is Life-like
 
     @property
     def patterns(self) -> int:
@@ -114,7 +116,9 @@ class Run:
             probabilities=r["probabilities"][()], mode=_str(r.attrs["mode"]),
             states=int(r.attrs["states"]), neighborhood=_str(r.attrs["neighborhood"]),
             hard=bool(r.attrs.get("hard", 0)),
-            hardened_hex=_str(r.attrs["hardened_hex"]) if "hardened_hex" in r.attrs else None)
+            hardened_hex=_str(r.attrs["hardened_hex"]) if "hardened_hex" in r.attrs else None,
+            kind=_str(r.attrs.get("kind", "table")),
+            hardened_life=_str(r.attrs["hardened_life"]) if "hardened_life" in r.attrs else None)
         self.run_attrs = {k: (_str(v) if isinstance(v, (bytes, str)) else v)
                           for k, v in self.file["run"].attrs.items()} if "run" in self.file else {}
 

@@ -64,6 +64,16 @@ with tempfile.TemporaryDirectory() as tmp:
         size = png_size(png) if os.path.exists(png) else None
         check(f"dcaview {cmd} {os.path.basename(path)} -> 300x200 PNG",
               p.returncode == 0 and size == (300, 200), f"{p.stderr} size={size}")
+    # An outer-totalistic rule: rho against the neighbour count, B/S in the title.
+    ot = run(tmp, "ot", "[lattice]\nsize = 16x16\nneighborhood = moore:1\n"
+             "[rule]\nkind = outer-totalistic\nweights = life:B3/S23\n[run]\nsteps = 2\n")
+    png = os.path.join(tmp, "ot-rule.png")
+    p = dcaview("rule", ot, "-o", png, "--size", "6x4", "--dpi", "50")
+    check("dcaview rule (outer-totalistic) -> 300x200 PNG",
+          p.returncode == 0 and os.path.exists(png) and png_size(png) == (300, 200), p.stderr)
+    with dca_h5.open_run(ot) as r:
+        check("outer-totalistic rule read", r.rule.kind == "outer-totalistic" and
+              r.rule.hardened_life == "B3/S23" and r.rule.weights.shape == (2, 9))
     gif = os.path.join(tmp, "two.gif")
     p = dcaview("values", two, "--gif", "-o", gif)
     check("dcaview values --gif (2D)", p.returncode == 0 and os.path.getsize(gif) > 1000, p.stderr)
