@@ -109,20 +109,11 @@ static dca_rule *as_table(const dca_rule *ot, const dca_nbhd *nb, int64_t **entr
     dca_rule *t;
     if (dca_rule_create(nb, 2, DCA_MODE_BINARY, &t, &e))
         die("table rule", &e);
-    const int m = dca_nbhd_count(nb), centre = dca_nbhd_center(nb);
     const int64_t P = dca_rule_params(t);
     double *w = malloc((size_t)P * 8);
     int64_t *entry = malloc((size_t)P * sizeof *entry);
     for (int64_t y = 0; y < P; y++) {
-        int count = 0, alive = 0;
-        for (int s = 0; s < m; s++) {
-            int bit = (int)((y >> (m - 1 - s)) & 1);
-            if (s == centre)
-                alive = bit;
-            else
-                count += bit;
-        }
-        entry[y] = (int64_t)alive * m + count;
+        entry[y] = dca_nbhd_totalistic_entry(nb, y);
         w[y] = dca_rule_weights(ot)[entry[y]];
     }
     if (dca_rule_set_weights(t, w, &e))

@@ -232,3 +232,17 @@ dca_status dca_nbhd_parse(const char *spec, int dims, dca_nbhd **out, dca_error 
     free(v);
     return st;
 }
+
+int64_t dca_nbhd_totalistic_entry(const dca_nbhd *nb, int64_t y)
+{
+    const int m = dca_nbhd_count(nb), centre = dca_nbhd_center(nb);
+    int count = 0, alive = 0;
+    for (int s = 0; s < m; s++) {
+        int bit = (int)((y >> (m - 1 - s)) & 1);
+        if (s == centre)
+            alive = bit;
+        else
+            count += bit;
+    }
+    return (int64_t)alive * m + count;
+}

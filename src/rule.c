@@ -321,14 +321,8 @@ bool dca_rule_life(const dca_rule *rule, char *buf, size_t buflen)
         uint8_t *seen = calloc((size_t)2 * (size_t)m, 1);
         ok = seen != NULL && m <= 62;
         for (int64_t y = 0; ok && y < rule->patterns; y++) {
-            int count = 0, alive = 0;
-            for (int s = 0; s < m; s++) {
-                int bit = (int)((y >> (m - 1 - s)) & 1);
-                if (s == centre)
-                    alive = bit;
-                else
-                    count += bit;
-            }
+            const int64_t e = dca_nbhd_totalistic_entry(rule->nb, y);
+            const int alive = (int)(e / m), count = (int)(e % m);
             double p = rule->mode == DCA_MODE_BINARY ? rule->rho[y] : rule->rho[2 * y + 1];
             uint8_t out = p >= 0.5;
             uint8_t *dst = alive ? surv : born;

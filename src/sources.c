@@ -334,15 +334,8 @@ static dca_status w_life(dca_rule *r, const char *arg, const weight_ctx *ctx, dc
         st = dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
     if (!st) {
         for (int64_t y = 0; y < n; y++) {
-            int count = 0, alive = 0;
-            for (int s = 0; s < m; s++) {
-                int bit = (int)((y >> (m - 1 - s)) & 1);
-                if (s == centre)
-                    alive = bit;
-                else
-                    count += bit;
-            }
-            bits[y] = alive ? surv[count] : born[count];
+            const int64_t e = dca_nbhd_totalistic_entry(nb, y);
+            bits[y] = e >= m ? surv[e - m] : born[e];
         }
         st = set_hard(r, bits, err);
     }

@@ -90,6 +90,10 @@ int dca_nbhd_count(const dca_nbhd *nb);
 const int32_t *dca_nbhd_offsets(const dca_nbhd *nb);
 /* Position of offset (0) / (0,0) in the list, or -1. */
 int dca_nbhd_center(const dca_nbhd *nb);
+/* For a binary pattern index y over nb (which holds the centre): the
+ * outer-totalistic entry alive * m + count, alive the centre's bit and count
+ * the live bits among the other offsets. */
+int64_t dca_nbhd_totalistic_entry(const dca_nbhd *nb, int64_t y);
 
 /* ---- rules -------------------------------------------------------------- */
 
