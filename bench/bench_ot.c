@@ -20,41 +20,11 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "dca/dca.h"
 #include "experiment.h"
 #include "gradient.h"
 #include "task.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static void die(const char *what, const dca_error *e)
-{
-    fprintf(stderr, "bench_ot: %s: %s\n", what, e->msg);
-    exit(1);
-}
-
-static void dump(const char *dir, const char *name, const double *x, int64_t n)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(x, sizeof *x, (size_t)n, f) != (size_t)n) {
-        fprintf(stderr, "bench_ot: cannot write %s\n", path);
-        exit(1);
-    }
-    fclose(f);
-}
 
 static double *soft_start(const dca_lattice *lat, int64_t B)
 {
@@ -62,7 +32,7 @@ static double *soft_start(const dca_lattice *lat, int64_t B)
     int64_t len = B * dca_lattice_cells(lat);
     double *x0 = malloc((size_t)len * 8);
     if (!x0 || dca_init_generate("bernoulli:0.35", lat, 2, DCA_MODE_BINARY, B, 7, x0, &e))
-        die("init", &e);
+        bench_die("bench_ot", "init", &e);
     dca_init_apply_eps(x0, len, 2, DCA_MODE_BINARY, 1e-3);
     return x0;
 }
@@ -76,21 +46,21 @@ static double loss_grad(const dca_lattice *lat, const dca_rule *rule, const doub
     dca_sim *sim;
     dca_sim_options o = {.threads = threads, .gradients = DCA_GRAD_REVERSE};
     if (dca_sim_create(lat, rule, B, &o, &sim, &e))
-        die("plan", &e);
+        bench_die("bench_ot", "plan", &e);
     dca_adjoint *adj;
     if (dca_adjoint_create(sim, B, T, &adj, &e))
-        die("adjoint", &e);
+        bench_die("bench_ot", "adjoint", &e);
     const int64_t len = B * dca_lattice_cells(lat);
     double *phi = malloc((size_t)len * 8);
     dca_task_shape sh = {lat, 2, DCA_MODE_BINARY, B, NULL, NULL};
     dca_target_lookup("identity")(&sh, x0, phi, NULL);
     double E = 0, *times = malloc((size_t)(reps < 1 ? 1 : reps) * sizeof *times);
     for (int64_t r = 0; r < (reps < 1 ? 1 : reps); r++) {
-        double t0 = now();
+        double t0 = bench_now();
         dca_adjoint_run(adj, x0, phi, dca_loss_lookup("cross-entropy"), &sh, &E, grad, NULL);
-        times[r] = now() - t0;
+        times[r] = bench_now() - t0;
     }
-    qsort(times, (size_t)(reps < 1 ? 1 : reps), sizeof *times, cmp);
+    qsort(times, (size_t)(reps < 1 ? 1 : reps), sizeof *times, bench_cmp);
     if (median)
         *median = times[(reps < 1 ? 1 : reps) / 2];
     if (bytes)
@@ -108,7 +78,7 @@ static dca_rule *as_table(const dca_rule *ot, const dca_nbhd *nb, int64_t **entr
     dca_error e;
     dca_rule *t;
     if (dca_rule_create(nb, 2, DCA_MODE_BINARY, &t, &e))
-        die("table rule", &e);
+        bench_die("bench_ot", "table rule", &e);
     const int64_t P = dca_rule_params(t);
     double *w = malloc((size_t)P * 8);
     int64_t *entry = malloc((size_t)P * sizeof *entry);
@@ -117,7 +87,7 @@ static dca_rule *as_table(const dca_rule *ot, const dca_nbhd *nb, int64_t **entr
         w[y] = dca_rule_weights(ot)[entry[y]];
     }
     if (dca_rule_set_weights(t, w, &e))
-        die("table weights", &e);
+        bench_die("bench_ot", "table weights", &e);
     free(w);
     *entry_out = entry;
     return t;
@@ -153,7 +123,7 @@ int main(int argc, char **argv)
     if (dca_lattice_parse(size, &lat, &e) || dca_nbhd_parse(nbspec, 2, &nb, &e) ||
         dca_rule_create_outer_totalistic(nb, &rule, &e) ||
         dca_rule_load_weights(rule, "normal:1", 5, ".", &e))
-        die("setup", &e);
+        bench_die("bench_ot", "setup", &e);
     const int64_t P = dca_rule_params(rule);
 
     /* Verify: the totalistic engine against the full table. */
@@ -194,14 +164,14 @@ int main(int argc, char **argv)
     if (out) {
         dca_lattice pl;
         if (dca_lattice_parse(peer_size, &pl, &e))
-            die("peer size", &e);
+            bench_die("bench_ot", "peer size", &e);
         double *px = soft_start(&pl, B), pmed = 0;
         double pE = loss_grad(&pl, rule, px, B, peer_T, threads, reps, grad, &pmed, NULL);
         peer_rate = (double)dca_lattice_cells(&pl) * (double)B * (double)peer_T / pmed;
-        dump(out, "x0.bin", px, B * dca_lattice_cells(&pl));
-        dump(out, "w.bin", dca_rule_weights(rule), P);
-        dump(out, "grad.bin", grad, P);
-        dump(out, "loss.bin", &pE, 1);
+        bench_dump("bench_ot", out, "x0.bin", px, B * dca_lattice_cells(&pl));
+        bench_dump("bench_ot", out, "w.bin", dca_rule_weights(rule), P);
+        bench_dump("bench_ot", out, "grad.bin", grad, P);
+        bench_dump("bench_ot", out, "loss.bin", &pE, 1);
         free(px);
     }
     struct rusage ru;

@@ -20,41 +20,11 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "dca/dca.h"
 #include "experiment.h"
 #include "gradient.h"
 #include "task.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static void dump(const char *dir, const char *name, const double *x, int64_t n)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(x, sizeof *x, (size_t)n, f) != (size_t)n) {
-        fprintf(stderr, "bench: cannot write %s\n", path);
-        exit(1);
-    }
-    fclose(f);
-}
-
-static void die(const char *what, const dca_error *e)
-{
-    fprintf(stderr, "bench: %s: %s\n", what, e->msg);
-    exit(1);
-}
 
 /* Loss and gradient with kernel k for the first B configurations. */
 static double loss_grad(const dca_lattice *lat, dca_rule *rule, const double *x0, int64_t B,
@@ -65,10 +35,10 @@ static double loss_grad(const dca_lattice *lat, dca_rule *rule, const double *x0
     dca_sim *sim;
     dca_sim_options o = {.kernel = k, .threads = threads, .gradients = DCA_GRAD_REVERSE};
     if (dca_sim_create(lat, rule, B, &o, &sim, &e))
-        die("plan", &e);
+        bench_die("bench", "plan", &e);
     dca_adjoint *adj;
     if (dca_adjoint_create(sim, B, T, &adj, &e))
-        die("adjoint", &e);
+        bench_die("bench", "adjoint", &e);
     int64_t len = B * lat->shape[0];
     double *phi = malloc((size_t)len * 8);
     dca_task_shape sh = {lat, 2, DCA_MODE_BINARY, B, NULL, NULL};
@@ -78,11 +48,11 @@ static double loss_grad(const dca_lattice *lat, dca_rule *rule, const double *x0
         reps = 1;
     double *times = malloc((size_t)reps * sizeof *times);
     for (int64_t r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         dca_adjoint_run(adj, x0, phi, dca_loss_lookup("cross-entropy"), &sh, &E, grad, NULL);
-        times[r] = now() - t0;
+        times[r] = bench_now() - t0;
     }
-    qsort(times, (size_t)reps, sizeof *times, cmp);
+    qsort(times, (size_t)reps, sizeof *times, bench_cmp);
     if (median)
         *median = times[reps / 2];
     if (state_bytes)
@@ -116,10 +86,10 @@ static int bench_reverse(const dca_lattice *lat, dca_rule *rule, const double *x
     double med = 0;
     double E = loss_grad(lat, rule, x0, B, T, DCA_KERNEL_BLAS, threads, g1, &bytes, reps, &med);
     if (out) {
-        dump(out, "x0.bin", x0, B * lat->shape[0]);
-        dump(out, "w.bin", dca_rule_weights(rule), P);
-        dump(out, "grad.bin", g1, P);
-        dump(out, "loss.bin", &E, 1);
+        bench_dump("bench", out, "x0.bin", x0, B * lat->shape[0]);
+        bench_dump("bench", out, "w.bin", dca_rule_weights(rule), P);
+        bench_dump("bench", out, "grad.bin", g1, P);
+        bench_dump("bench", out, "loss.bin", &E, 1);
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -167,12 +137,12 @@ int main(int argc, char **argv)
     dca_rule *rule;
     if (dca_nbhd_parse(spec, 1, &nb, &e) || dca_rule_create(nb, 2, DCA_MODE_BINARY, &rule, &e) ||
         dca_rule_load_weights(rule, "normal:1", 1, ".", &e))
-        die("setup", &e);
+        bench_die("bench", "setup", &e);
     int64_t len = n * B;
     double *x0 = malloc((size_t)len * 8), *a = malloc((size_t)len * 8),
            *b = malloc((size_t)len * 8), *r = malloc((size_t)len * 8);
     if (dca_init_generate("bernoulli:0.5", &lat, 2, DCA_MODE_BINARY, B, 1, x0, &e))
-        die("init", &e);
+        bench_die("bench", "init", &e);
     dca_init_apply_eps(x0, len, 2, DCA_MODE_BINARY, 1e-3);
 
     if (!strcmp(mode, "reverse"))
@@ -181,7 +151,7 @@ int main(int argc, char **argv)
     dca_sim_options ro = {.kernel = DCA_KERNEL_REFERENCE, .threads = threads};
     dca_sim *fast, *ref;
     if (dca_sim_create(&lat, rule, B, &fo, &fast, &e) || dca_sim_create(&lat, rule, B, &ro, &ref, &e))
-        die("plan", &e);
+        bench_die("bench", "plan", &e);
 
     /* Verify: 3 steps of the kernel against the reference twin. */
     memcpy(a, x0, (size_t)len * 8);
@@ -198,27 +168,27 @@ int main(int argc, char **argv)
         return 1;
     }
     if (out) {
-        dump(out, "x0.bin", x0, len);
-        dump(out, "rho.bin", dca_rule_probabilities(rule), dca_rule_params(rule));
+        bench_dump("bench", out, "x0.bin", x0, len);
+        bench_dump("bench", out, "rho.bin", dca_rule_probabilities(rule), dca_rule_params(rule));
         dca_sim_step(fast, x0, b);
-        dump(out, "x1.bin", b, len);
+        bench_dump("bench", out, "x1.bin", b, len);
     }
 
     double *times = malloc((size_t)reps * sizeof *times);
     for (int64_t rep = 0; rep < reps; rep++) {
         memcpy(a, x0, (size_t)len * 8);
-        double t0 = now();
+        double t0 = bench_now();
         for (int64_t t = 0; t < T; t++) {
             dca_sim_step(fast, a, b);
             double *s = a;
             a = b;
             b = s;
         }
-        times[rep] = now() - t0;
+        times[rep] = bench_now() - t0;
     }
     if (out)
-        dump(out, "xT.bin", a, len);
-    qsort(times, (size_t)reps, sizeof *times, cmp);
+        bench_dump("bench", out, "xT.bin", a, len);
+    qsort(times, (size_t)reps, sizeof *times, bench_cmp);
     double med = times[reps / 2];
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

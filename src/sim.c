@@ -95,6 +95,12 @@ dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t 
     dca_sim_options o = opt ? *opt : (dca_sim_options){0};
     if (o.threads < 0 || o.tile_cells < 0)
         return dca_error_set(err, DCA_ERR_ARG, "threads and tile size must not be negative");
+    const bool ot = dca_rule_kind_of(rule) == DCA_RULE_OUTER_TOTALISTIC;
+    if (ot && o.kernel != DCA_KERNEL_AUTO && o.kernel != DCA_KERNEL_TOTALISTIC)
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "outer-totalistic rules run on the totalistic kernel only");
+    if (!ot && o.kernel == DCA_KERNEL_TOTALISTIC)
+        return dca_error_set(err, DCA_ERR_ARG, "the totalistic kernel is for outer-totalistic rules");
 
     dca_sim *s = calloc(1, sizeof *s);
     if (!s)
@@ -124,22 +130,8 @@ dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t 
     g->binary = dca_rule_mode(rule) == DCA_MODE_BINARY;
     g->outputs = dca_rule_outputs(rule);
     g->cell_len = g->binary ? 1 : g->k;
-    const bool ot = dca_rule_kind_of(rule) == DCA_RULE_OUTER_TOTALISTIC;
     g->centre = ot ? dca_nbhd_center(nb) : -1;
 
-    if (ot && o.kernel != DCA_KERNEL_AUTO && o.kernel != DCA_KERNEL_TOTALISTIC) {
-        free(s->dy);
-        free(s->dx);
-        free(s);
-        return dca_error_set(err, DCA_ERR_ARG,
-                             "outer-totalistic rules run on the totalistic kernel only");
-    }
-    if (!ot && o.kernel == DCA_KERNEL_TOTALISTIC) {
-        free(s->dy);
-        free(s->dx);
-        free(s);
-        return dca_error_set(err, DCA_ERR_ARG, "the totalistic kernel is for outer-totalistic rules");
-    }
     s->kernel = ot ? DCA_KERNEL_TOTALISTIC
                    : (o.kernel == DCA_KERNEL_AUTO ? DCA_KERNEL_BLAS : o.kernel);
     s->threads = o.threads ? o.threads : omp_get_max_threads();
