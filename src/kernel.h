@@ -99,6 +99,17 @@ void dca_kernel_values_blas(const dca_geom *g, const dca_split *sp, const double
                             const double *restrict x, double *restrict y, int64_t c0, int64_t c1,
                             double *restrict work);
 
+/* float32 twins of the above (precision = float32): the same contracts with
+ * F, Mr, work (dca_kernel_blas_work floats) in single precision; x and y
+ * stay double. */
+void dca_kernel_gather_f32(const dca_geom *g, const double *restrict x, int64_t c0, int64_t T,
+                           float *restrict F);
+void dca_kernel_blas_pack_f32(const dca_geom *g, const dca_split *sp, const double *restrict rho,
+                              float *restrict Mr);
+void dca_kernel_values_blas_f32(const dca_geom *g, const dca_split *sp, const float *restrict Mr,
+                                const double *restrict x, double *restrict y, int64_t c0,
+                                int64_t c1, float *restrict work);
+
 #endif
 
 /* ---- gradients ----------------------------------------------------------------
@@ -173,6 +184,16 @@ void dca_kernel_adjoint_blas(const dca_geom *g, const dca_split *sp, const doubl
 /* xbar(c)[b] = sum_s Gx[(s*cell_len + b)*cells + (c - offset_s)], s in order, for [c0, c1). */
 void dca_kernel_adjoint_gather(const dca_geom *g, const double *restrict Gx,
                                double *restrict xbar, int64_t c0, int64_t c1);
+/* float32 twins: Mr, Gm, Gx and work (dca_kernel_grad_work floats) in
+ * single precision; x, ybar and xbar stay double (the parts of xbar are
+ * added in double). */
+void dca_kernel_adjoint_blas_f32(const dca_geom *g, const dca_split *sp,
+                                 const float *restrict Mr, const double *restrict x,
+                                 const double *restrict ybar, float *restrict Gm,
+                                 float *restrict Gx, int64_t c0, int64_t c1,
+                                 float *restrict work);
+void dca_kernel_adjoint_gather_f32(const dca_geom *g, const float *restrict Gx,
+                                   double *restrict xbar, int64_t c0, int64_t c1);
 
 /* Reference twins: enumerate every pattern per cell. Gm here is dE/d rho in
  * rho's own layout (patterns x outputs). scratch: dca_kernel_ref_grad_work
