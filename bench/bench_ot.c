@@ -95,6 +95,7 @@ static dca_rule *as_table(const dca_rule *ot, const dca_nbhd *nb, int64_t **entr
 
 int main(int argc, char **argv)
 {
+    dca_blas_select(argv); /* the core dca itself would run */
     const char *size = "1024x1024", *nbspec = "moore:1", *out = NULL, *peer_size = "256x256";
     int64_t B = 4, T = 100, reps = 3, peer_T = 100;
     int threads = 0;
@@ -176,12 +177,12 @@ int main(int argc, char **argv)
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("{\"mode\": \"reverse-ot\", \"size\": \"%s\", \"neighborhood\": \"%s\", "
+    printf("{\"openblas_core\": \"%s\", \"mode\": \"reverse-ot\", \"size\": \"%s\", \"neighborhood\": \"%s\", "
            "\"batch\": %lld, \"steps\": %lld, \"threads\": %d, \"median_seconds\": %.6g, "
            "\"cell_updates_per_second\": %.6g, \"loss\": %.17g, \"verify_max_diff\": %.3g, "
            "\"state_bytes\": %lld, \"peak_rss_mib\": %.1f, \"peer_size\": \"%s\", "
            "\"peer_steps\": %lld, \"at_peer_size_cell_updates_per_second\": %.6g}\n",
-           size, nbspec, (long long)B, (long long)T, threads ? threads : omp_get_max_threads(),
+           dca_blas_core(), size, nbspec, (long long)B, (long long)T, threads ? threads : omp_get_max_threads(),
            med, cells * (double)B * (double)T / med, E, verify, (long long)bytes,
            (double)ru.ru_maxrss / 1024.0, out ? peer_size : "", (long long)peer_T, peer_rate);
     free(grad), free(x0);

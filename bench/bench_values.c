@@ -8,9 +8,14 @@
  * on the same input (values: 3 steps of the full batch; reverse: the whole
  * loss gradient on 2 configurations, 6 steps), and it writes the input, the
  * rule and the results as raw float64 files for the peers to check against.
+ * With --precision float32 the tolerances are those of single precision,
+ * and the whole timed workload is also run in float64 to report the
+ * float32 error at full length (f64_max_diff: states after T steps, or the
+ * gradient relative to its largest entry).
  *
  *   bench_values [--mode values|reverse] [--n N] [--batch B] [--steps T]
  *                [--radius R] [--threads K] [--reps R] [--out DIR]
+ *                [--precision float64|float32]
  */
 #include <math.h>
 #include <omp.h>
@@ -26,14 +31,17 @@
 #include "gradient.h"
 #include "task.h"
 
-/* Loss and gradient with kernel k for the first B configurations. */
+static dca_precision prec = DCA_FLOAT64;
+
+/* Loss and gradient with kernel k (precision pr) for the first B configurations. */
 static double loss_grad(const dca_lattice *lat, dca_rule *rule, const double *x0, int64_t B,
-                        int64_t T, dca_kernel k, int threads, double *grad, int64_t *state_bytes,
-                        int64_t reps, double *median)
+                        int64_t T, dca_kernel k, dca_precision pr, int threads, double *grad,
+                        int64_t *state_bytes, int64_t reps, double *median)
 {
     dca_error e;
     dca_sim *sim;
-    dca_sim_options o = {.kernel = k, .threads = threads, .gradients = DCA_GRAD_REVERSE};
+    dca_sim_options o = {.kernel = k, .threads = threads, .gradients = DCA_GRAD_REVERSE,
+                         .precision = pr};
     if (dca_sim_create(lat, rule, B, &o, &sim, &e))
         bench_die("bench", "plan", &e);
     dca_adjoint *adj;
@@ -70,22 +78,35 @@ static int bench_reverse(const dca_lattice *lat, dca_rule *rule, const double *x
     const int64_t P = dca_rule_params(rule);
     double *g1 = malloc((size_t)P * 8), *g2 = malloc((size_t)P * 8);
     /* Verify on a reduced problem: BLAS kernels vs the reference twins. */
-    loss_grad(lat, rule, x0, 2, 6, DCA_KERNEL_BLAS, threads, g1, NULL, 1, NULL);
-    loss_grad(lat, rule, x0, 2, 6, DCA_KERNEL_REFERENCE, threads, g2, NULL, 1, NULL);
+    loss_grad(lat, rule, x0, 2, 6, DCA_KERNEL_BLAS, prec, threads, g1, NULL, 1, NULL);
+    loss_grad(lat, rule, x0, 2, 6, DCA_KERNEL_REFERENCE, DCA_FLOAT64, threads, g2, NULL, 1, NULL);
     double d = 0, mx = 0;
     for (int64_t p = 0; p < P; p++) {
         d = fmax(d, fabs(g1[p] - g2[p]));
         mx = fmax(mx, fabs(g2[p]));
     }
-    if (!(d <= 1e-12 * mx)) {
+    const double tol = prec == DCA_FLOAT32 ? 1e-4 : 1e-12;
+    if (!(d <= tol * mx)) {
         fprintf(stderr, "bench: VERIFY FAILED: reverse gradient blas vs reference %g of %g\n", d,
                 mx);
         return 1;
     }
     int64_t bytes = 0;
     double med = 0;
-    double E = loss_grad(lat, rule, x0, B, T, DCA_KERNEL_BLAS, threads, g1, &bytes, reps, &med);
-    if (out) {
+    double E = loss_grad(lat, rule, x0, B, T, DCA_KERNEL_BLAS, prec, threads, g1, &bytes, reps,
+                         &med);
+    /* float32: the error of the whole timed evaluation against float64. */
+    double full = 0;
+    if (prec == DCA_FLOAT32) {
+        double gm = 0;
+        loss_grad(lat, rule, x0, B, T, DCA_KERNEL_BLAS, DCA_FLOAT64, threads, g2, NULL, 1, NULL);
+        for (int64_t p = 0; p < P; p++) {
+            full = fmax(full, fabs(g1[p] - g2[p]));
+            gm = fmax(gm, fabs(g2[p]));
+        }
+        full = gm > 0 ? full / gm : full;
+    }
+    if (out && prec == DCA_FLOAT64) {
         bench_dump("bench", out, "x0.bin", x0, B * lat->shape[0]);
         bench_dump("bench", out, "w.bin", dca_rule_weights(rule), P);
         bench_dump("bench", out, "grad.bin", g1, P);
@@ -93,14 +114,15 @@ static int bench_reverse(const dca_lattice *lat, dca_rule *rule, const double *x
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("{\"mode\": \"reverse\", \"n\": %lld, \"batch\": %lld, \"steps\": %lld, "
+    printf("{\"openblas_core\": \"%s\", \"mode\": \"reverse\", \"n\": %lld, \"batch\": %lld, \"steps\": %lld, "
            "\"threads\": %d, \"median_seconds\": %.6g, \"cell_updates_per_second\": %.6g, "
            "\"loss\": %.17g, \"verify_max_diff\": %.3g, \"state_bytes\": %lld, "
-           "\"peak_rss_mib\": %.1f}\n",
-           (long long)lat->shape[0], (long long)B, (long long)T,
+           "\"peak_rss_mib\": %.1f, \"precision\": \"%s\", \"f64_max_diff\": %.3g}\n",
+           dca_blas_core(), (long long)lat->shape[0], (long long)B, (long long)T,
            threads ? threads : omp_get_max_threads(), med,
            (double)lat->shape[0] * (double)B * (double)T / med, E, mx > 0 ? d / mx : d,
-           (long long)bytes, (double)ru.ru_maxrss / 1024.0);
+           (long long)bytes, (double)ru.ru_maxrss / 1024.0,
+           prec == DCA_FLOAT32 ? "float32" : "float64", full);
     free(g1);
     free(g2);
     return 0;
@@ -108,6 +130,7 @@ static int bench_reverse(const dca_lattice *lat, dca_rule *rule, const double *x
 
 int main(int argc, char **argv)
 {
+    dca_blas_select(argv); /* the core dca itself would run */
     int64_t n = 1024, B = 64, T = 64, radius = 3, reps = 5;
     int threads = 0;
     const char *out = NULL, *mode = "values";
@@ -122,6 +145,8 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--threads")) threads = (int)v;
         else if (!strcmp(k, "--reps")) reps = v;
         else if (!strcmp(k, "--out")) out = argv[i + 1];
+        else if (!strcmp(k, "--precision") && !strcmp(argv[i + 1], "float32")) prec = DCA_FLOAT32;
+        else if (!strcmp(k, "--precision") && !strcmp(argv[i + 1], "float64")) prec = DCA_FLOAT64;
         else {
             fprintf(stderr, "bench: unknown option %s\n", k);
             return 2;
@@ -147,7 +172,7 @@ int main(int argc, char **argv)
 
     if (!strcmp(mode, "reverse"))
         return bench_reverse(&lat, rule, x0, B, T, reps, threads, out);
-    dca_sim_options fo = {.kernel = DCA_KERNEL_BLAS, .threads = threads};
+    dca_sim_options fo = {.kernel = DCA_KERNEL_BLAS, .threads = threads, .precision = prec};
     dca_sim_options ro = {.kernel = DCA_KERNEL_REFERENCE, .threads = threads};
     dca_sim *fast, *ref;
     if (dca_sim_create(&lat, rule, B, &fo, &fast, &e) || dca_sim_create(&lat, rule, B, &ro, &ref, &e))
@@ -163,11 +188,11 @@ int main(int argc, char **argv)
             worst = fmax(worst, fabs(b[i] - r[i]));
         memcpy(a, r, (size_t)len * 8);
     }
-    if (!(worst <= 1e-13)) {
+    if (!(worst <= (prec == DCA_FLOAT32 ? 1e-5 : 1e-13))) {
         fprintf(stderr, "bench: VERIFY FAILED: kernel vs reference max diff %g\n", worst);
         return 1;
     }
-    if (out) {
+    if (out && prec == DCA_FLOAT64) {
         bench_dump("bench", out, "x0.bin", x0, len);
         bench_dump("bench", out, "rho.bin", dca_rule_probabilities(rule), dca_rule_params(rule));
         dca_sim_step(fast, x0, b);
@@ -186,18 +211,38 @@ int main(int argc, char **argv)
         }
         times[rep] = bench_now() - t0;
     }
-    if (out)
+    if (out && prec == DCA_FLOAT64)
         bench_dump("bench", out, "xT.bin", a, len);
+    /* float32: the error after all T steps against float64. */
+    double full = 0;
+    if (prec == DCA_FLOAT32) {
+        dca_sim *f64;
+        dca_sim_options o64 = {.kernel = DCA_KERNEL_BLAS, .threads = threads};
+        if (dca_sim_create(&lat, rule, B, &o64, &f64, &e))
+            bench_die("bench", "plan", &e);
+        memcpy(r, x0, (size_t)len * 8);
+        for (int64_t t = 0; t < T; t++) {
+            dca_sim_step(f64, r, b);
+            double *s = r;
+            r = b;
+            b = s;
+        }
+        for (int64_t i = 0; i < len; i++)
+            full = fmax(full, fabs(a[i] - r[i]));
+        dca_sim_destroy(f64);
+    }
     qsort(times, (size_t)reps, sizeof *times, bench_cmp);
     double med = times[reps / 2];
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("{\"mode\": \"values\", \"n\": %lld, \"batch\": %lld, \"steps\": %lld, \"radius\": %lld, \"threads\": %d, "
+    printf("{\"openblas_core\": \"%s\", \"mode\": \"values\", \"n\": %lld, \"batch\": %lld, \"steps\": %lld, \"radius\": %lld, \"threads\": %d, "
            "\"kernel\": \"blas\", \"tile\": %lld, \"median_seconds\": %.6g, \"min_seconds\": %.6g, "
-           "\"cell_updates_per_second\": %.6g, \"verify_max_diff\": %.3g, \"peak_rss_mib\": %.1f}\n",
-           (long long)n, (long long)B, (long long)T, (long long)radius, dca_sim_threads(fast),
+           "\"cell_updates_per_second\": %.6g, \"verify_max_diff\": %.3g, \"peak_rss_mib\": %.1f, "
+           "\"precision\": \"%s\", \"f64_max_diff\": %.3g}\n",
+           dca_blas_core(), (long long)n, (long long)B, (long long)T, (long long)radius, dca_sim_threads(fast),
            (long long)dca_sim_tile_cells(fast), med, times[0],
-           (double)n * (double)B * (double)T / med, worst, (double)ru.ru_maxrss / 1024.0);
+           (double)n * (double)B * (double)T / med, worst, (double)ru.ru_maxrss / 1024.0,
+           prec == DCA_FLOAT32 ? "float32" : "float64", full);
     free(times);
     free(x0), free(a), free(b), free(r);
     dca_sim_destroy(fast);

@@ -37,6 +37,7 @@ typedef struct dca_config {
     bool record_gradients;
     int64_t record_configurations; /* 0: all */
     int64_t record_every;
+    dca_precision precision;
     /* [output] */
     const char *output_file;
     const char *output_rle; /* NULL: none */

@@ -23,15 +23,17 @@ struct dca_sim {
     int threads;
     int64_t tile, ntiles;
     dca_split split;
-    double *Mr;     /* BLAS kernel: packed rule */
-    double **work;  /* per thread */
-    int64_t work_len;
+    dca_precision precision;
+    size_t real;    /* bytes per number in Mr, work, Gx, Gacc: 8 or 4 */
+    void *Mr;       /* BLAS kernel: packed rule */
+    void **work;    /* per thread */
+    int64_t work_len; /* numbers (of `real` bytes) per thread */
     /* Gradients. */
     unsigned grad;
     double *Mv;       /* forward mode: rule regrouped per output */
     double *drho;     /* binary: rho (1 - rho) */
-    double *Gx;       /* reverse: per-offset parts of dE/dx, B x m x L x cells */
-    double *Gacc;     /* reverse: nblocks partial dE/drho (Mr layout for BLAS) */
+    void *Gx;         /* reverse: per-offset parts of dE/dx, B x m x L x cells */
+    void *Gacc;       /* reverse: nblocks partial dE/drho (Mr layout for BLAS) */
     int64_t nblocks;
 };
 
@@ -101,6 +103,21 @@ dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t 
                              "outer-totalistic rules run on the totalistic kernel only");
     if (!ot && o.kernel == DCA_KERNEL_TOTALISTIC)
         return dca_error_set(err, DCA_ERR_ARG, "the totalistic kernel is for outer-totalistic rules");
+    if (o.precision != DCA_FLOAT64 && o.precision != DCA_FLOAT32)
+        return dca_error_set(err, DCA_ERR_ARG, "unknown precision %d", (int)o.precision);
+    if (o.precision == DCA_FLOAT32) {
+        if (ot)
+            return dca_error_set(err, DCA_ERR_ARG,
+                                 "float32 is implemented for table rules; outer-totalistic rules "
+                                 "run in float64");
+        if (o.kernel != DCA_KERNEL_AUTO && o.kernel != DCA_KERNEL_BLAS)
+            return dca_error_set(err, DCA_ERR_ARG,
+                                 "float32 runs on the BLAS kernel; the reference kernel is float64");
+        if (o.gradients & DCA_GRAD_FORWARD)
+            return dca_error_set(err, DCA_ERR_ARG,
+                                 "forward-mode gradients run in float64 only; use reverse mode "
+                                 "or precision = float64");
+    }
 
     dca_sim *s = calloc(1, sizeof *s);
     if (!s)
@@ -142,6 +159,8 @@ dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t 
         s->tile = g->cells;
     s->ntiles = (g->cells + s->tile - 1) / s->tile;
     s->grad = o.gradients;
+    s->precision = o.precision;
+    s->real = o.precision == DCA_FLOAT32 ? sizeof(float) : sizeof(double);
     if (ot) {
         s->work_len = dca_kernel_ot_work(g, s->tile, s->grad != 0);
     } else if (s->kernel == DCA_KERNEL_BLAS) {
@@ -168,12 +187,14 @@ dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t 
             s->nblocks /= 2;
     }
 
-    double need = 8.0 * ((double)s->work_len * s->threads +
-                         (s->kernel == DCA_KERNEL_BLAS ? (double)P : 0.0) +
-                         (s->grad ? 2.0 * (double)P : 0.0) + (double)s->nblocks * (double)P +
-                         (s->grad & DCA_GRAD_REVERSE
-                              ? (double)batch * m * g->cell_len * (double)g->cells
-                              : 0.0));
+    const double rb = (double)s->real;
+    double need = rb * ((double)s->work_len * s->threads +
+                        (s->kernel == DCA_KERNEL_BLAS ? (double)P : 0.0) +
+                        (double)s->nblocks * (double)P +
+                        (s->grad & DCA_GRAD_REVERSE
+                             ? (double)batch * m * g->cell_len * (double)g->cells
+                             : 0.0)) +
+                  (s->grad ? 16.0 * (double)P : 0.0);
     if (need > (double)dca_mem_physical() / 2) {
         char a[64], b[64];
         free(s->dy);
@@ -187,10 +208,10 @@ dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t 
     if (!s->work)
         goto nomem;
     for (int t = 0; t < s->threads; t++)
-        if (!(s->work[t] = dca_alloc((size_t)s->work_len * sizeof(double))))
+        if (!(s->work[t] = dca_alloc((size_t)s->work_len * s->real)))
             goto nomem;
     if (s->kernel == DCA_KERNEL_BLAS) {
-        s->Mr = dca_alloc((size_t)P * sizeof(double));
+        s->Mr = dca_alloc((size_t)P * s->real);
         if (!s->Mr)
             goto nomem;
     }
@@ -202,8 +223,8 @@ dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t 
     }
     if (s->grad & DCA_GRAD_REVERSE) {
         s->Gx = dca_alloc((size_t)batch * (size_t)m * (size_t)g->cell_len * (size_t)g->cells *
-                          sizeof(double));
-        s->Gacc = dca_calloc((size_t)s->nblocks * (size_t)P * sizeof(double));
+                          s->real);
+        s->Gacc = dca_calloc((size_t)s->nblocks * (size_t)P * s->real);
         if (!s->Gx || !s->Gacc)
             goto nomem;
     }
@@ -236,7 +257,9 @@ void dca_sim_destroy(dca_sim *sim)
 void dca_sim_refresh(dca_sim *sim)
 {
     const double *rho = dca_rule_probabilities(sim->rule);
-    if (sim->kernel == DCA_KERNEL_BLAS)
+    if (sim->kernel == DCA_KERNEL_BLAS && sim->precision == DCA_FLOAT32)
+        dca_kernel_blas_pack_f32(&sim->g, &sim->split, rho, sim->Mr);
+    else if (sim->kernel == DCA_KERNEL_BLAS)
         dca_kernel_blas_pack(&sim->g, &sim->split, rho, sim->Mr);
     if (sim->grad) {
         if (sim->kernel == DCA_KERNEL_BLAS)
@@ -250,10 +273,11 @@ void dca_sim_refresh(dca_sim *sim)
 int64_t dca_sim_memory(const dca_sim *sim)
 {
     const int64_t P = dca_rule_params(sim->rule);
-    int64_t bytes = (int64_t)sim->threads * sim->work_len * 8;
-    bytes += (sim->Mr ? P : 0) * 8 + (sim->grad ? 2 * P * 8 : 0) + sim->nblocks * P * 8;
+    const int64_t rb = (int64_t)sim->real;
+    int64_t bytes = (int64_t)sim->threads * sim->work_len * rb;
+    bytes += (sim->Mr ? P : 0) * rb + (sim->grad ? 2 * P * 8 : 0) + sim->nblocks * P * rb;
     if (sim->Gx)
-        bytes += sim->batch * sim->g.m * sim->g.cell_len * sim->g.cells * 8;
+        bytes += sim->batch * sim->g.m * sim->g.cell_len * sim->g.cells * rb;
     return bytes;
 }
 
@@ -261,18 +285,20 @@ int64_t dca_sim_config_len(const dca_sim *sim) { return sim->g.cells * sim->g.ce
 int dca_sim_threads(const dca_sim *sim) { return sim->threads; }
 int64_t dca_sim_params(const dca_sim *sim) { return dca_rule_params(sim->rule); }
 dca_kernel dca_sim_kernel(const dca_sim *sim) { return sim->kernel; }
+dca_precision dca_sim_precision(const dca_sim *sim) { return sim->precision; }
 int64_t dca_sim_tile_cells(const dca_sim *sim) { return sim->tile; }
 
 void dca_sim_step(dca_sim *sim, const double *x, double *y)
 {
     const dca_geom *g = &sim->g;
     const dca_split *sp = &sim->split;
-    const double *Mr = sim->Mr;
+    const void *Mr = sim->Mr;
     const double *rho = dca_rule_probabilities(sim->rule);
     const int64_t units = sim->batch * sim->ntiles, ntiles = sim->ntiles, tile = sim->tile;
     const int64_t len = dca_sim_config_len(sim);
     const dca_kernel kernel = sim->kernel;
-    double **work = sim->work;
+    const bool f32 = sim->precision == DCA_FLOAT32;
+    void **work = sim->work;
 
     /* Inside the region each thread asks for 1 thread in nested regions:
      * the OpenMP build of OpenBLAS reads that (omp_get_max_threads) when
@@ -281,21 +307,23 @@ void dca_sim_step(dca_sim *sim, const double *x, double *y)
      * its split changes the rounding: results would depend on the thread
      * count. */
 #pragma omp parallel num_threads(sim->threads) default(none) \
-    shared(g, sp, Mr, rho, x, y, work) firstprivate(units, ntiles, tile, len, kernel)
+    shared(g, sp, Mr, rho, x, y, work) firstprivate(units, ntiles, tile, len, kernel, f32)
     {
         omp_set_num_threads(1);
-        double *w = work[omp_get_thread_num()];
+        void *w = work[omp_get_thread_num()];
 #pragma omp for schedule(static)
         for (int64_t u = 0; u < units; u++) {
             int64_t b, c0, c1;
             unit_range(g, u, ntiles, tile, &b, &c0, &c1);
-            if (kernel == DCA_KERNEL_BLAS)
+            if (kernel == DCA_KERNEL_BLAS && f32)
+                dca_kernel_values_blas_f32(g, sp, Mr, x + b * len, y + b * len, c0, c1, w);
+            else if (kernel == DCA_KERNEL_BLAS)
                 dca_kernel_values_blas(g, sp, Mr, x + b * len, y + b * len, c0, c1, w);
             else if (kernel == DCA_KERNEL_TOTALISTIC)
                 dca_kernel_values_ot(g, rho, x + b * len, y + b * len, c0, c1, w);
             else
                 dca_kernel_values_ref(g, rho, x + b * len, y + b * len, c0, c1,
-                                      (int64_t *)(w + g->outputs), w);
+                                      (int64_t *)((double *)w + g->outputs), w);
         }
     }
 }
@@ -305,12 +333,12 @@ void dca_sim_tangent_step(dca_sim *sim, const double *x, const double *J, double
 {
     const dca_geom *g = &sim->g;
     const dca_split *sp = &sim->split;
-    const double *Mr = sim->Mr, *Mv = sim->Mv, *drho = sim->drho;
+    const double *Mr = sim->Mr, *Mv = sim->Mv, *drho = sim->drho; /* float64: no forward mode in float32 */
     const double *rho = dca_rule_probabilities(sim->rule);
     const int64_t ntiles = sim->ntiles, tile = sim->tile, units = configs * ntiles;
     const int64_t len = dca_sim_config_len(sim), jlen = len * dca_rule_params(sim->rule);
     const dca_kernel kernel = sim->kernel;
-    double **work = sim->work;
+    void **work = sim->work;
 
 #pragma omp parallel num_threads(sim->threads) default(none) \
     shared(g, sp, Mr, Mv, rho, drho, x, J, Jn, work) \
@@ -337,34 +365,41 @@ void dca_sim_tangent_step(dca_sim *sim, const double *x, const double *J, double
 
 void dca_sim_adjoint_begin(dca_sim *sim)
 {
-    memset(sim->Gacc, 0, (size_t)sim->nblocks * (size_t)dca_rule_params(sim->rule) * 8);
+    memset(sim->Gacc, 0, (size_t)sim->nblocks * (size_t)dca_rule_params(sim->rule) * sim->real);
 }
 
 void dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *ybar, double *xbar)
 {
     const dca_geom *g = &sim->g;
     const dca_split *sp = &sim->split;
-    const double *Mr = sim->Mr;
+    const void *Mr = sim->Mr;
     const double *rho = dca_rule_probabilities(sim->rule);
     const int64_t ntiles = sim->ntiles, tile = sim->tile, units = sim->batch * ntiles;
     const int64_t len = dca_sim_config_len(sim), P = dca_rule_params(sim->rule);
     const int64_t gxlen = (int64_t)g->m * g->cell_len * g->cells, nblocks = sim->nblocks;
     const dca_kernel kernel = sim->kernel;
-    double **work = sim->work, *Gx = sim->Gx, *Gacc = sim->Gacc;
+    const bool f32 = sim->precision == DCA_FLOAT32;
+    void **work = sim->work;
+    /* One of the two views is used, by precision. */
+    double *Gx = sim->Gx, *Gacc = sim->Gacc;
+    float *Gx32 = sim->Gx, *Gacc32 = sim->Gacc;
 
 #pragma omp parallel num_threads(sim->threads) default(none) \
-    shared(g, sp, Mr, rho, x, ybar, xbar, work, Gx, Gacc) \
-    firstprivate(units, ntiles, tile, len, P, gxlen, nblocks, kernel)
+    shared(g, sp, Mr, rho, x, ybar, xbar, work, Gx, Gacc, Gx32, Gacc32) \
+    firstprivate(units, ntiles, tile, len, P, gxlen, nblocks, kernel, f32)
     {
         omp_set_num_threads(1); /* see dca_sim_step */
-        double *w = work[omp_get_thread_num()];
+        void *w = work[omp_get_thread_num()];
         /* Block j takes units [j*units/nblocks, (j+1)*units/nblocks) in order. */
 #pragma omp for schedule(static)
         for (int64_t j = 0; j < nblocks; j++) {
             for (int64_t u = j * units / nblocks; u < (j + 1) * units / nblocks; u++) {
                 int64_t b, c0, c1;
                 unit_range(g, u, ntiles, tile, &b, &c0, &c1);
-                if (kernel == DCA_KERNEL_BLAS)
+                if (kernel == DCA_KERNEL_BLAS && f32)
+                    dca_kernel_adjoint_blas_f32(g, sp, Mr, x + b * len, ybar + b * len,
+                                                Gacc32 + j * P, Gx32 + b * gxlen, c0, c1, w);
+                else if (kernel == DCA_KERNEL_BLAS)
                     dca_kernel_adjoint_blas(g, sp, Mr, x + b * len, ybar + b * len, Gacc + j * P,
                                             Gx + b * gxlen, c0, c1, w);
                 else if (kernel == DCA_KERNEL_TOTALISTIC)
@@ -379,7 +414,10 @@ void dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *ybar, dou
         for (int64_t u = 0; u < units; u++) {
             int64_t b, c0, c1;
             unit_range(g, u, ntiles, tile, &b, &c0, &c1);
-            dca_kernel_adjoint_gather(g, Gx + b * gxlen, xbar + b * len, c0, c1);
+            if (f32)
+                dca_kernel_adjoint_gather_f32(g, Gx32 + b * gxlen, xbar + b * len, c0, c1);
+            else
+                dca_kernel_adjoint_gather(g, Gx + b * gxlen, xbar + b * len, c0, c1);
         }
     }
 }
@@ -394,7 +432,16 @@ void dca_sim_adjoint_end(dca_sim *sim, double *grad_w)
     for (int64_t i = 0; i < P; i++)
         grad_w[i] = 0.0;
     for (int64_t j = 0; j < sim->nblocks; j++) {
-        const double *G = sim->Gacc + j * P;
+        if (sim->precision == DCA_FLOAT32) {
+            /* Summed in double from here on. */
+            const float *G = (const float *)sim->Gacc + j * P;
+            for (int64_t yL = 0; yL < KL; yL++)
+                for (int64_t yR = 0; yR < KR; yR++)
+                    for (int a = 0; a < out; a++)
+                        grad_w[(yL * KR + yR) * out + a] += (double)G[yR * KL * out + yL * out + a];
+            continue;
+        }
+        const double *G = (const double *)sim->Gacc + j * P;
         if (sim->kernel != DCA_KERNEL_BLAS) {
             for (int64_t i = 0; i < P; i++)
                 grad_w[i] += G[i];

@@ -58,6 +58,14 @@ static const bad_case bad_cases[] = {
     {"steps not integer", HEAD "[run]\nsteps = 1e3\n", "bad.ini:4: [run] steps", "whole number"},
     {"record-every zero", HEAD "[run]\nrecord-every = 0\n", "bad.ini:4: [run] record-every",
      "1 to"},
+    {"precision unknown", HEAD "[run]\nprecision = float16\n", "bad.ini:4: [run] precision",
+     "expected float64 or float32"},
+    {"float32 forward mode", HEAD "[run]\nprecision = float32\ngradients = forward\n"
+                             "record = values,gradients\n",
+     "bad.ini:4: [run] precision", "forward-mode gradients run in float64 only"},
+    {"float32 outer-totalistic", "[lattice]\nsize = 8x8\nneighborhood = moore:1\n[rule]\n"
+                                 "kind = outer-totalistic\n[run]\nprecision = float32\n",
+     "bad.ini:7: [run] precision", "implemented for table rules"},
     {"record more than exist", HEAD "[init]\nconfigurations = 2\n[run]\nrecord-configurations = 3\n",
      "bad.ini:6: [run] record-configurations", "more configurations to record"},
     {"record unknown", HEAD "[run]\nrecord = values,pictures\n", "bad.ini:4: [run] record",

@@ -167,11 +167,19 @@ typedef enum dca_kernel {
 /* Which gradients a plan must be able to compute (bits). */
 enum { DCA_GRAD_FORWARD = 1, DCA_GRAD_REVERSE = 2 };
 
+/* Arithmetic of the value and reverse-mode kernels. States passed to and
+ * from the plan are float64 either way; float32 computes each step (and
+ * keeps the reverse-mode buffers) in single precision: about twice the
+ * throughput, at a relative error of ~1e-6 per step (docs/performance.md).
+ * float32 needs a table rule on the BLAS kernel and no forward mode. */
+typedef enum dca_precision { DCA_FLOAT64 = 0, DCA_FLOAT32 = 1 } dca_precision;
+
 typedef struct dca_sim_options {
     dca_kernel kernel;
     int threads;         /* 0: omp_get_max_threads() */
     int64_t tile_cells;  /* 0: chosen from the table shape */
     unsigned gradients;  /* DCA_GRAD_* bits */
+    dca_precision precision;
 } dca_sim_options;
 
 typedef struct dca_sim dca_sim;
@@ -189,6 +197,7 @@ int64_t dca_sim_config_len(const dca_sim *sim);
 int64_t dca_sim_params(const dca_sim *sim);
 int dca_sim_threads(const dca_sim *sim);
 dca_kernel dca_sim_kernel(const dca_sim *sim);
+dca_precision dca_sim_precision(const dca_sim *sim);
 int64_t dca_sim_tile_cells(const dca_sim *sim);
 /* One step of all B configurations: y = mu(x). x and y each hold
  * B * config_len doubles and must not overlap. Cannot fail. */
@@ -212,6 +221,17 @@ void dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *ybar, dou
 void dca_sim_adjoint_end(dca_sim *sim, double *grad_w);
 /* Bytes the plan holds beyond the rule (workspaces, gradient buffers). */
 int64_t dca_sim_memory(const dca_sim *sim);
+
+/* ---- BLAS kernels (blas_core.c) ------------------------------------------- */
+
+/* Called first thing in main(): if OpenBLAS runs an AVX2-or-older core on a
+ * CPU with AVX-512, re-executes the program once with OPENBLAS_CORETYPE =
+ * SkylakeX. DCA_BLAS_CORETYPE = auto (default) | keep | NAME controls it.
+ * Returns only when no restart happens. */
+void dca_blas_select(char **argv);
+/* The OpenBLAS core in use, and how it was chosen (for run files). */
+const char *dca_blas_core(void);
+const char *dca_blas_note(void);
 
 /* ---- initial configurations --------------------------------------------- */
 

@@ -106,6 +106,10 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
     }
     if (o.threads)
         omp_set_num_threads(o.threads);
+    /* Always float64: the check is of the derivation, not of single-precision rounding. */
+    if (cfg->precision == DCA_FLOAT32 && !o.quiet)
+        fprintf(stderr, "dca gradcheck: [run] precision = float32 is ignored: the gradients are "
+                        "checked in float64\n");
     dca_sim_options so = {.threads = o.threads, .gradients = DCA_GRAD_FORWARD | DCA_GRAD_REVERSE};
     const int64_t B = ex->batch, T = cfg->steps, n = B * ex->config_len;
     if (dca_sim_create(&ex->lat, ex->rule, B, &so, &sim, &err) ||

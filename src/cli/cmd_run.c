@@ -153,6 +153,8 @@ static void write_run_attrs(run *r, int64_t done, double step_time, double wall,
     dca_runfile_attr_i64(r->rf, "/run", "steps_done", done, &e);
     dca_runfile_attr_i64(r->rf, "/run", "configurations", r->B, &e);
     dca_runfile_attr_str(r->rf, "/run", "gradients", r->cfg->gradients, &e);
+    dca_runfile_attr_str(r->rf, "/run", "precision",
+                         r->cfg->precision == DCA_FLOAT32 ? "float32" : "float64", &e);
     dca_runfile_attr_i64(r->rf, "/run", "threads", dca_sim_threads(r->sim), &e);
     dca_runfile_attr_str(r->rf, "/run", "kernel",
                          dca_sim_kernel(r->sim) == DCA_KERNEL_BLAS
@@ -166,6 +168,7 @@ static void write_run_attrs(run *r, int64_t done, double step_time, double wall,
     dca_runfile_attr_f64(r->rf, "/run", "cell_updates_per_second", rate, &e);
     dca_runfile_attr_str(r->rf, "/run", "openblas_config", openblas_get_config(), &e);
     dca_runfile_attr_str(r->rf, "/run", "openblas_core", openblas_get_corename(), &e);
+    dca_runfile_attr_str(r->rf, "/run", "openblas_core_choice", dca_blas_note(), &e);
 }
 
 static void print_header(const run *r, const char *outpath)
@@ -265,7 +268,8 @@ int cmd_run(int argc, char **argv, char *command_line)
         omp_set_num_threads(r.o.threads);
     dca_sim_options so = {.threads = r.o.threads,
                           .gradients = r.forward ? DCA_GRAD_FORWARD
-                                                 : (r.reverse ? DCA_GRAD_REVERSE : 0)};
+                                                 : (r.reverse ? DCA_GRAD_REVERSE : 0),
+                          .precision = r.cfg->precision};
     if (dca_sim_create(&r.ex->lat, r.ex->rule, r.ex->batch, &so, &r.sim, &err)) {
         cli_fail(EXIT_USAGE, "%s", err.msg);
         goto out;

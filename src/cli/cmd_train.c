@@ -96,6 +96,9 @@ static dca_status save(trainer *t, const char *path, bool finished, dca_error *e
         (st = dca_runfile_attr_str(rf, "/train", "method", t->cfg->method, err)) ||
         (st = dca_runfile_attr_str(rf, "/train", "target", t->cfg->target, err)) ||
         (st = dca_runfile_attr_str(rf, "/train", "loss", t->cfg->loss, err)) ||
+        (st = dca_runfile_attr_str(rf, "/train", "precision",
+                                   t->cfg->precision == DCA_FLOAT32 ? "float32" : "float64",
+                                   err)) ||
         (st = dca_runfile_attr_i64(rf, "/train", "configurations", t->ex->batch, err)) ||
         (t->has_eval &&
          ((st = dca_runfile_array(rf, "/eval/accuracy", 0, NULL, &t->eval.accuracy, err)) ||
@@ -230,7 +233,8 @@ int cmd_train(int argc, char **argv, char *command_line)
                  (long long)M, (long long)B);
         goto out;
     }
-    dca_sim_options so = {.threads = t.o.threads, .gradients = DCA_GRAD_REVERSE};
+    dca_sim_options so = {.threads = t.o.threads, .gradients = DCA_GRAD_REVERSE,
+                          .precision = t.cfg->precision};
     dca_optim_params op = {t.cfg->step0,         t.cfg->eta_plus, t.cfg->eta_minus,
                            t.cfg->step_min,      t.cfg->step_max, t.cfg->learning_rate,
                            t.cfg->momentum,      t.cfg->beta1,    t.cfg->beta2,

@@ -56,6 +56,7 @@ static char *join_args(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    dca_blas_select(argv);
     if (argc < 2) {
         fputs(usage, stderr);
         return EXIT_USAGE;
@@ -66,7 +67,7 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     if (strcmp(cmd, "--version") == 0) {
-        printf("dca %s\n", dca_version());
+        printf("dca %s\nOpenBLAS core: %s\n", dca_version(), dca_blas_note());
         return EXIT_OK;
     }
     const char *limit = getenv("DCA_MEMORY_LIMIT");
