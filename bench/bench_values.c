@@ -13,8 +13,11 @@
  * float32 error at full length (f64_max_diff: states after T steps, or the
  * gradient relative to its largest entry).
  *
+ * The same program runs W4 (2D, full table): --size 256x256 --nbhd moore:1.
+ *
  *   bench_values [--mode values|reverse] [--n N] [--batch B] [--steps T]
- *                [--radius R] [--threads K] [--reps R] [--out DIR]
+ *                [--radius R] [--size HxW --nbhd SPEC] [--threads K] [--reps R]
+ *                [--out DIR]
  *                [--precision float64|float32]
  */
 #include <math.h>
@@ -47,7 +50,7 @@ static double loss_grad(const dca_lattice *lat, dca_rule *rule, const double *x0
     dca_adjoint *adj;
     if (dca_adjoint_create(sim, B, T, &adj, &e))
         bench_die("bench", "adjoint", &e);
-    int64_t len = B * lat->shape[0];
+    int64_t len = B * dca_lattice_cells(lat);
     double *phi = malloc((size_t)len * 8);
     dca_task_shape sh = {lat, 2, DCA_MODE_BINARY, B, NULL, NULL};
     dca_target_lookup("identity")(&sh, x0, phi, NULL);
@@ -77,9 +80,26 @@ static int bench_reverse(const dca_lattice *lat, dca_rule *rule, const double *x
 {
     const int64_t P = dca_rule_params(rule);
     double *g1 = malloc((size_t)P * 8), *g2 = malloc((size_t)P * 8);
-    /* Verify on a reduced problem: BLAS kernels vs the reference twins. */
-    loss_grad(lat, rule, x0, 2, 6, DCA_KERNEL_BLAS, prec, threads, g1, NULL, 1, NULL);
-    loss_grad(lat, rule, x0, 2, 6, DCA_KERNEL_REFERENCE, DCA_FLOAT64, threads, g2, NULL, 1, NULL);
+    /* Verify on a reduced problem: BLAS kernels vs the reference twins, 2
+     * configurations and 6 steps; on a lattice of at most 64x64 cells (the
+     * reference twin enumerates every pattern of every cell: W4's full
+     * 256x256 would take minutes), with its own random start. */
+    const dca_lattice *vlat = lat;
+    dca_lattice small = *lat;
+    double *vx = (double *)x0, *vx_own = NULL;
+    if (dca_lattice_cells(lat) > 4096) {
+        small.shape[0] = lat->dims == 1 ? 4096 : 64;
+        small.shape[1] = lat->dims == 1 ? 1 : 64;
+        vlat = &small;
+        dca_error e;
+        vx = vx_own = malloc((size_t)(2 * dca_lattice_cells(&small)) * 8);
+        if (dca_init_generate("bernoulli:0.5", &small, 2, DCA_MODE_BINARY, 2, 7, vx, &e))
+            bench_die("bench", "init", &e);
+        dca_init_apply_eps(vx, 2 * dca_lattice_cells(&small), 2, DCA_MODE_BINARY, 1e-3);
+    }
+    loss_grad(vlat, rule, vx, 2, 6, DCA_KERNEL_BLAS, prec, threads, g1, NULL, 1, NULL);
+    loss_grad(vlat, rule, vx, 2, 6, DCA_KERNEL_REFERENCE, DCA_FLOAT64, threads, g2, NULL, 1, NULL);
+    free(vx_own);
     double d = 0, mx = 0;
     for (int64_t p = 0; p < P; p++) {
         d = fmax(d, fabs(g1[p] - g2[p]));
@@ -107,20 +127,20 @@ static int bench_reverse(const dca_lattice *lat, dca_rule *rule, const double *x
         full = gm > 0 ? full / gm : full;
     }
     if (out && prec == DCA_FLOAT64) {
-        bench_dump("bench", out, "x0.bin", x0, B * lat->shape[0]);
+        bench_dump("bench", out, "x0.bin", x0, B * dca_lattice_cells(lat));
         bench_dump("bench", out, "w.bin", dca_rule_weights(rule), P);
         bench_dump("bench", out, "grad.bin", g1, P);
         bench_dump("bench", out, "loss.bin", &E, 1);
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("{\"openblas_core\": \"%s\", \"mode\": \"reverse\", \"n\": %lld, \"batch\": %lld, \"steps\": %lld, "
+    printf("{\"openblas_core\": \"%s\", \"mode\": \"reverse\", \"cells\": %lld, \"batch\": %lld, \"steps\": %lld, "
            "\"threads\": %d, \"median_seconds\": %.6g, \"cell_updates_per_second\": %.6g, "
            "\"loss\": %.17g, \"verify_max_diff\": %.3g, \"state_bytes\": %lld, "
            "\"peak_rss_mib\": %.1f, \"precision\": \"%s\", \"f64_max_diff\": %.3g}\n",
-           dca_blas_core(), (long long)lat->shape[0], (long long)B, (long long)T,
+           dca_blas_core(), (long long)dca_lattice_cells(lat), (long long)B, (long long)T,
            threads ? threads : omp_get_max_threads(), med,
-           (double)lat->shape[0] * (double)B * (double)T / med, E, mx > 0 ? d / mx : d,
+           (double)dca_lattice_cells(lat) * (double)B * (double)T / med, E, mx > 0 ? d / mx : d,
            (long long)bytes, (double)ru.ru_maxrss / 1024.0,
            prec == DCA_FLOAT32 ? "float32" : "float64", full);
     free(g1);
@@ -133,12 +153,14 @@ int main(int argc, char **argv)
     dca_blas_select(argv); /* the core dca itself would run */
     int64_t n = 1024, B = 64, T = 64, radius = 3, reps = 5;
     int threads = 0;
-    const char *out = NULL, *mode = "values";
+    const char *out = NULL, *mode = "values", *size = NULL, *nbspec = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i];
         int64_t v = strtoll(argv[i + 1], NULL, 10);
         if (!strcmp(k, "--mode")) mode = argv[i + 1];
         else if (!strcmp(k, "--n")) n = v;
+        else if (!strcmp(k, "--size")) size = argv[i + 1];
+        else if (!strcmp(k, "--nbhd")) nbspec = argv[i + 1];
         else if (!strcmp(k, "--batch")) B = v;
         else if (!strcmp(k, "--steps")) T = v;
         else if (!strcmp(k, "--radius")) radius = v;
@@ -158,12 +180,26 @@ int main(int argc, char **argv)
     char spec[64];
     snprintf(spec, sizeof spec, "radius:%lld", (long long)radius);
     dca_lattice lat = {.dims = 1, .shape = {n, 1}};
+    if (size && dca_lattice_parse(size, &lat, &e))
+        bench_die("bench", "--size", &e);
+    if (nbspec)
+        snprintf(spec, sizeof spec, "%s", nbspec);
+    n = dca_lattice_cells(&lat);
     dca_nbhd *nb;
     dca_rule *rule;
-    if (dca_nbhd_parse(spec, 1, &nb, &e) || dca_rule_create(nb, 2, DCA_MODE_BINARY, &rule, &e) ||
+    if (dca_nbhd_parse(spec, lat.dims, &nb, &e) || dca_rule_create(nb, 2, DCA_MODE_BINARY, &rule, &e) ||
         dca_rule_load_weights(rule, "normal:1", 1, ".", &e))
         bench_die("bench", "setup", &e);
     int64_t len = n * B;
+    if (out) {
+        /* The neighbourhood for the peer, in dca's order (first offset most
+         * significant in a pattern's index): m rows of (dy, dx) or (dx). */
+        const int m = dca_nbhd_count(nb), d = dca_nbhd_dims(nb);
+        double off[2 * 512];
+        for (int i = 0; i < m * d && i < 1024; i++)
+            off[i] = dca_nbhd_offsets(nb)[i];
+        bench_dump("bench", out, "offsets.bin", off, m * d);
+    }
     double *x0 = malloc((size_t)len * 8), *a = malloc((size_t)len * 8),
            *b = malloc((size_t)len * 8), *r = malloc((size_t)len * 8);
     if (dca_init_generate("bernoulli:0.5", &lat, 2, DCA_MODE_BINARY, B, 1, x0, &e))
@@ -235,11 +271,11 @@ int main(int argc, char **argv)
     double med = times[reps / 2];
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("{\"openblas_core\": \"%s\", \"mode\": \"values\", \"n\": %lld, \"batch\": %lld, \"steps\": %lld, \"radius\": %lld, \"threads\": %d, "
+    printf("{\"openblas_core\": \"%s\", \"mode\": \"values\", \"cells\": %lld, \"batch\": %lld, \"steps\": %lld, \"neighborhood\": \"%s\", \"threads\": %d, "
            "\"kernel\": \"blas\", \"tile\": %lld, \"median_seconds\": %.6g, \"min_seconds\": %.6g, "
            "\"cell_updates_per_second\": %.6g, \"verify_max_diff\": %.3g, \"peak_rss_mib\": %.1f, "
            "\"precision\": \"%s\", \"f64_max_diff\": %.3g}\n",
-           dca_blas_core(), (long long)n, (long long)B, (long long)T, (long long)radius, dca_sim_threads(fast),
+           dca_blas_core(), (long long)n, (long long)B, (long long)T, spec, dca_sim_threads(fast),
            (long long)dca_sim_tile_cells(fast), med, times[0],
            (double)n * (double)B * (double)T / med, worst, (double)ru.ru_maxrss / 1024.0,
            prec == DCA_FLOAT32 ? "float32" : "float64", full);

@@ -14,25 +14,38 @@ cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
             if l.startswith("model name")), "?")
 print(f"machine: {cpu}, {os.cpu_count()} cores; OPENBLAS_CORETYPE="
       f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+core = next((r[k]["openblas_core"] for k in r if "openblas_core" in r[k]), "?")
+print(f"OpenBLAS core used by dca: {core}")
 fmt = "{:<46} {:>7} {:>10} {:>10} {:>8} {:>8} {:>9}"
 print(fmt.format("workload", "threads", "dca cu/s", "peer cu/s", "ratio", "dca MiB", "peer MiB"))
 
 
-def line(label, key, peer=None):
+def line(label, key, peer=None, rate_key="cell_updates_per_second", mib=True):
+    if key not in r:
+        return
     d, p = r[key], r.get(peer) if peer else None
-    rate = d["cell_updates_per_second"]
+    rate = d[rate_key]
     print(fmt.format(
         label, d["threads"], f"{rate:.3g}",
         f"{p['cell_updates_per_second']:.3g}" if p else "-",
         f"{rate / p['cell_updates_per_second']:.0f}x" if p else "-",
-        f"{d['peak_rss_mib']:.0f}", f"{p['peak_rss_mib']:.0f}" if p else "-"))
+        f"{d['peak_rss_mib']:.0f}" if mib else "-", f"{p['peak_rss_mib']:.0f}" if p else "-"))
 
 
 line("W1 values 1D r=3 B=64 n=1024 T=64", "w1", "w1_peer")
 line("W1, 1 thread", "w1_1thread")
+line("W1, float32", "w1_f32")
 line("W2 values + reverse gradient + loss (as W1)", "w2", "w2_peer")
 line("W2, 1 thread", "w2_1thread")
+line("W2, float32", "w2_f32")
 line("W3 paper figure + forward diagrams -> HDF5", "w3", "w3_peer")
+line("W4 2D Moore table 256^2 B=16 T=64 value+grad", "w4")
+line("W4, 1 thread", "w4_1thread")
+line("W4, float32", "w4_f32")
+line("W4 values only", "w4_values")
+if "w4_at_peer_size" in r:
+    line(f"W4 at the peer's size {r['w4_at_peer_size']['cells']} cells", "w4_at_peer_size",
+         "w4_peer")
 if "w5" in r:
     line("W5 2D Life-like 1024^2 B=4 T=100 value+grad", "w5")
     line("W5, 1 thread", "w5_1thread")
@@ -44,11 +57,22 @@ if "w5" in r:
                          f"{d / p['cell_updates_per_second']:.0f}x", "-",
                          f"{p['peak_rss_mib']:.0f}"))
 print()
-for w in ("w1", "w2", "w5"):
-    if w not in r:
+for w in ("w1", "w2", "w4", "w5"):
+    if w not in r or w + "_1thread" not in r:
         continue
     print(f"thread scaling {w.upper()}: {r[w]['cell_updates_per_second'] / r[w + '_1thread']['cell_updates_per_second']:.2f}x"
           f" from 1 to {r[w]['threads']} threads")
+for w in ("w1", "w2", "w4"):
+    if w + "_f32" in r:
+        f = r[w + "_f32"]
+        print(f"float32 {w.upper()}: {f['cell_updates_per_second'] / r[w]['cell_updates_per_second']:.2f}x "
+              f"float64; deviation from float64 at full length {f['f64_max_diff']:.2g} "
+              + ("(max |state| difference after T steps)" if w == "w1" else
+                 "(gradient, relative to its largest entry)"))
+if "w2_peer" in r:
+    print(f"W2 peak memory: peer {r['w2_peer']['peak_rss_mib']:.0f} MiB / dca "
+          f"{r['w2']['peak_rss_mib']:.0f} MiB = {r['w2_peer']['peak_rss_mib'] / r['w2']['peak_rss_mib']:.0f}x "
+          f"(dca's figure is the whole benchmark process, reference checks included)")
 print("reverse-mode memory (W2 sizes; dca's stored states + plan):", ", ".join(
     f"T={r[k]['steps']}: {r[k]['state_bytes'] / 2**20:.1f} MiB (peak RSS {r[k]['peak_rss_mib']:.0f} MiB)"
     for k in ("w2", "w2_T256", "w2_T1024") if k in r),
@@ -60,10 +84,14 @@ print("verified before timing: "
       + (f"; W2 peer loss/gradient vs dca {r['w2_peer']['verify_loss_diff']:.2g}/"
          f"{r['w2_peer']['verify_grad_rel_diff']:.2g}" if "w2_peer" in r else "")
       + (f"; W3 peer diagrams vs dca {r['w3_peer']['verify_gradients_rel_diff']:.2g}" if "w3_peer" in r else "")
+      + (f"; W4 reverse gradient vs reference twins (64x64) {r['w4']['verify_max_diff']:.2g}" if "w4" in r else "")
+      + (f"; W4 peer loss/gradient vs dca {r['w4_peer']['verify_loss_diff']:.2g}/"
+         f"{r['w4_peer']['verify_grad_rel_diff']:.2g}" if "w4_peer" in r else "")
       + (f"; W5 totalistic vs full-table gradient {r['w5']['verify_max_diff']:.2g}" if "w5" in r else "")
       + (f"; W5 peer loss/gradient vs dca {r['w5_peer']['verify_loss_diff']:.2g}/"
          f"{r['w5_peer']['verify_grad_rel_diff']:.2g}" if "w5_peer" in r else ""))
 if "w1_peer" in r:
     print(f"peers: W1/W2 PyTorch {r['w1_peer']['torch']} float64 (W2 with autograd); "
-          "W3 the paper's numpy algorithm with its gradient bugs fixed; W5 PyTorch autograd, "
+          "W3 the paper's numpy algorithm with its gradient bugs fixed; W4 the W2 peer on the torus; "
+          "W5 PyTorch autograd, "
           "Poisson-binomial recurrence on stacked tensors")
