@@ -18,7 +18,7 @@
  *   bench_values [--mode values|reverse] [--n N] [--batch B] [--steps T]
  *                [--radius R] [--size HxW --nbhd SPEC] [--threads K] [--reps R]
  *                [--out DIR]
- *                [--precision float64|float32]
+ *                [--precision float64|float32] [--kernel auto|blas|fused]
  */
 #include <math.h>
 #include <omp.h>
@@ -35,6 +35,7 @@
 #include "task.h"
 
 static dca_precision prec = DCA_FLOAT64;
+static dca_kernel kern = DCA_KERNEL_AUTO;
 
 /* Loss and gradient with kernel k (precision pr) for the first B configurations. */
 static double loss_grad(const dca_lattice *lat, dca_rule *rule, const double *x0, int64_t B,
@@ -97,7 +98,7 @@ static int bench_reverse(const dca_lattice *lat, dca_rule *rule, const double *x
             bench_die("bench", "init", &e);
         dca_init_apply_eps(vx, 2 * dca_lattice_cells(&small), 2, DCA_MODE_BINARY, 1e-3);
     }
-    loss_grad(vlat, rule, vx, 2, 6, DCA_KERNEL_BLAS, prec, threads, g1, NULL, 1, NULL);
+    loss_grad(vlat, rule, vx, 2, 6, kern, prec, threads, g1, NULL, 1, NULL);
     loss_grad(vlat, rule, vx, 2, 6, DCA_KERNEL_REFERENCE, DCA_FLOAT64, threads, g2, NULL, 1, NULL);
     free(vx_own);
     double d = 0, mx = 0;
@@ -113,13 +114,13 @@ static int bench_reverse(const dca_lattice *lat, dca_rule *rule, const double *x
     }
     int64_t bytes = 0;
     double med = 0;
-    double E = loss_grad(lat, rule, x0, B, T, DCA_KERNEL_BLAS, prec, threads, g1, &bytes, reps,
+    double E = loss_grad(lat, rule, x0, B, T, kern, prec, threads, g1, &bytes, reps,
                          &med);
     /* float32: the error of the whole timed evaluation against float64. */
     double full = 0;
     if (prec == DCA_FLOAT32) {
         double gm = 0;
-        loss_grad(lat, rule, x0, B, T, DCA_KERNEL_BLAS, DCA_FLOAT64, threads, g2, NULL, 1, NULL);
+        loss_grad(lat, rule, x0, B, T, kern, DCA_FLOAT64, threads, g2, NULL, 1, NULL);
         for (int64_t p = 0; p < P; p++) {
             full = fmax(full, fabs(g1[p] - g2[p]));
             gm = fmax(gm, fabs(g2[p]));
@@ -168,6 +169,9 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--reps")) reps = v;
         else if (!strcmp(k, "--out")) out = argv[i + 1];
         else if (!strcmp(k, "--precision") && !strcmp(argv[i + 1], "float32")) prec = DCA_FLOAT32;
+        else if (!strcmp(k, "--kernel") && !strcmp(argv[i + 1], "auto")) kern = DCA_KERNEL_AUTO;
+        else if (!strcmp(k, "--kernel") && !strcmp(argv[i + 1], "blas")) kern = DCA_KERNEL_BLAS;
+        else if (!strcmp(k, "--kernel") && !strcmp(argv[i + 1], "fused")) kern = DCA_KERNEL_FUSED;
         else if (!strcmp(k, "--precision") && !strcmp(argv[i + 1], "float64")) prec = DCA_FLOAT64;
         else {
             fprintf(stderr, "bench: unknown option %s\n", k);
@@ -208,7 +212,7 @@ int main(int argc, char **argv)
 
     if (!strcmp(mode, "reverse"))
         return bench_reverse(&lat, rule, x0, B, T, reps, threads, out);
-    dca_sim_options fo = {.kernel = DCA_KERNEL_BLAS, .threads = threads, .precision = prec};
+    dca_sim_options fo = {.kernel = kern, .threads = threads, .precision = prec};
     dca_sim_options ro = {.kernel = DCA_KERNEL_REFERENCE, .threads = threads};
     dca_sim *fast, *ref;
     if (dca_sim_create(&lat, rule, B, &fo, &fast, &e) || dca_sim_create(&lat, rule, B, &ro, &ref, &e))
@@ -253,7 +257,7 @@ int main(int argc, char **argv)
     double full = 0;
     if (prec == DCA_FLOAT32) {
         dca_sim *f64;
-        dca_sim_options o64 = {.kernel = DCA_KERNEL_BLAS, .threads = threads};
+        dca_sim_options o64 = {.kernel = kern, .threads = threads};
         if (dca_sim_create(&lat, rule, B, &o64, &f64, &e))
             bench_die("bench", "plan", &e);
         memcpy(r, x0, (size_t)len * 8);
@@ -272,10 +276,11 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"openblas_core\": \"%s\", \"mode\": \"values\", \"cells\": %lld, \"batch\": %lld, \"steps\": %lld, \"neighborhood\": \"%s\", \"threads\": %d, "
-           "\"kernel\": \"blas\", \"tile\": %lld, \"median_seconds\": %.6g, \"min_seconds\": %.6g, "
+           "\"kernel\": \"%s\", \"tile\": %lld, \"median_seconds\": %.6g, \"min_seconds\": %.6g, "
            "\"cell_updates_per_second\": %.6g, \"verify_max_diff\": %.3g, \"peak_rss_mib\": %.1f, "
            "\"precision\": \"%s\", \"f64_max_diff\": %.3g}\n",
            dca_blas_core(), (long long)n, (long long)B, (long long)T, spec, dca_sim_threads(fast),
+           dca_sim_kernel(fast) == DCA_KERNEL_FUSED ? "fused" : "blas",
            (long long)dca_sim_tile_cells(fast), med, times[0],
            (double)n * (double)B * (double)T / med, worst, (double)ru.ru_maxrss / 1024.0,
            prec == DCA_FLOAT32 ? "float32" : "float64", full);

@@ -110,6 +110,20 @@ void dca_kernel_values_blas_f32(const dca_geom *g, const dca_split *sp, const fl
                                 const double *restrict x, double *restrict y, int64_t c0,
                                 int64_t c1, float *restrict work);
 
+/* Fused value kernel (kernel_fused.c) for binary table rules with
+ * 2 <= m <= DCA_FUSED_MAX_M: the same contract as dca_kernel_values_blas,
+ * with rho in pattern order (not packed) and the split of dca_fused_split
+ * (KR = 2^min(m-1, 4)). work: dca_kernel_fused_work numbers. */
+#define DCA_FUSED_MAX_M 14
+dca_split dca_fused_split(int m);
+int64_t dca_kernel_fused_work(const dca_geom *g, const dca_split *sp, int64_t tile);
+void dca_kernel_values_fused(const dca_geom *g, const dca_split *sp, const double *restrict rho,
+                             const double *restrict x, double *restrict y, int64_t c0, int64_t c1,
+                             double *restrict work);
+void dca_kernel_values_fused_f32(const dca_geom *g, const dca_split *sp, const float *restrict rho,
+                                 const double *restrict x, double *restrict y, int64_t c0,
+                                 int64_t c1, float *restrict work);
+
 #endif
 
 /* ---- gradients ----------------------------------------------------------------

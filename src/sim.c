@@ -25,7 +25,9 @@ struct dca_sim {
     dca_split split;
     dca_precision precision;
     size_t real;    /* bytes per number in Mr, work, Gx, Gacc: 8 or 4 */
-    void *Mr;       /* BLAS kernel: packed rule */
+    dca_split fsplit; /* fused kernel */
+    void *rho_r;    /* fused kernel: rho in the kernel's precision, pattern order */
+    void *Mr;       /* BLAS kernel (and gradients of the fused one): packed rule */
     void **work;    /* per thread */
     int64_t work_len; /* numbers (of `real` bytes) per thread */
     /* Gradients. */
@@ -76,6 +78,15 @@ static int64_t choose_tile_ot(const dca_geom *g, int grad)
     return t / 8 * 8;
 }
 
+/* Fused kernel: the gathered rows (m per cell) in about 16 KiB, so they stay
+ * in L1 beside the leading products; 64 to 1024 cells, a multiple of 16. */
+static int64_t choose_tile_fused(const dca_geom *g)
+{
+    int64_t t = (16 * 1024) / (8 * (int64_t)g->m);
+    t = t < 64 ? 64 : (t > 1024 ? 1024 : t);
+    return t / 16 * 16;
+}
+
 static int64_t choose_tile(const dca_geom *g, const dca_split *sp)
 {
     int64_t per_cell = dca_kernel_blas_work(g, sp, 1) * 8;
@@ -110,7 +121,7 @@ dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t 
             return dca_error_set(err, DCA_ERR_ARG,
                                  "float32 is implemented for table rules; outer-totalistic rules "
                                  "run in float64");
-        if (o.kernel != DCA_KERNEL_AUTO && o.kernel != DCA_KERNEL_BLAS)
+        if (o.kernel == DCA_KERNEL_REFERENCE)
             return dca_error_set(err, DCA_ERR_ARG,
                                  "float32 runs on the BLAS kernel; the reference kernel is float64");
         if (o.gradients & DCA_GRAD_FORWARD)
@@ -149,12 +160,27 @@ dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t 
     g->cell_len = g->binary ? 1 : g->k;
     g->centre = ot ? dca_nbhd_center(nb) : -1;
 
+    const bool fusable = g->binary && m >= 2 && m <= DCA_FUSED_MAX_M;
+    if (o.kernel == DCA_KERNEL_FUSED && !fusable) {
+        free(s->dy);
+        free(s->dx);
+        free(s);
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "the fused kernel is for binary table rules with 2 to %d neighbours",
+                             DCA_FUSED_MAX_M);
+    }
+    /* Per shape (docs/performance.md): the fused kernel wins wherever it
+     * applies; BLAS does softmax and every gradient. */
     s->kernel = ot ? DCA_KERNEL_TOTALISTIC
-                   : (o.kernel == DCA_KERNEL_AUTO ? DCA_KERNEL_BLAS : o.kernel);
+                   : (o.kernel == DCA_KERNEL_AUTO ? (fusable ? DCA_KERNEL_FUSED : DCA_KERNEL_BLAS)
+                                                  : o.kernel);
     s->threads = o.threads ? o.threads : omp_get_max_threads();
     s->split = choose_split(m, g->k);
     s->tile = o.tile_cells ? o.tile_cells
-                           : (ot ? choose_tile_ot(g, o.gradients != 0) : choose_tile(g, &s->split));
+                           : (ot ? choose_tile_ot(g, o.gradients != 0)
+                              : (s->kernel == DCA_KERNEL_FUSED && !o.gradients
+                                     ? choose_tile_fused(g)
+                                     : choose_tile(g, &s->split)));
     if (s->tile > g->cells)
         s->tile = g->cells;
     s->ntiles = (g->cells + s->tile - 1) / s->tile;
@@ -163,8 +189,13 @@ dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t 
     s->real = o.precision == DCA_FLOAT32 ? sizeof(float) : sizeof(double);
     if (ot) {
         s->work_len = dca_kernel_ot_work(g, s->tile, s->grad != 0);
-    } else if (s->kernel == DCA_KERNEL_BLAS) {
-        s->work_len = dca_kernel_blas_work(g, &s->split, s->tile);
+    } else if (s->kernel == DCA_KERNEL_BLAS || s->kernel == DCA_KERNEL_FUSED) {
+        if (s->kernel == DCA_KERNEL_FUSED) {
+            s->fsplit = dca_fused_split(m);
+            s->work_len = dca_kernel_fused_work(g, &s->fsplit, s->tile);
+        } else {
+            s->work_len = dca_kernel_blas_work(g, &s->split, s->tile);
+        }
         if (s->grad) {
             int64_t gw = dca_kernel_grad_work(g, &s->split, s->tile);
             s->work_len = gw > s->work_len ? gw : s->work_len;
@@ -189,7 +220,9 @@ dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t 
 
     const double rb = (double)s->real;
     double need = rb * ((double)s->work_len * s->threads +
-                        (s->kernel == DCA_KERNEL_BLAS ? (double)P : 0.0) +
+                        (s->kernel == DCA_KERNEL_BLAS || s->kernel == DCA_KERNEL_FUSED
+                             ? 2.0 * (double)P
+                             : 0.0) +
                         (double)s->nblocks * (double)P +
                         (s->grad & DCA_GRAD_REVERSE
                              ? (double)batch * m * g->cell_len * (double)g->cells
@@ -210,9 +243,14 @@ dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t 
     for (int t = 0; t < s->threads; t++)
         if (!(s->work[t] = dca_alloc((size_t)s->work_len * s->real)))
             goto nomem;
-    if (s->kernel == DCA_KERNEL_BLAS) {
+    if (s->kernel == DCA_KERNEL_BLAS || (s->kernel == DCA_KERNEL_FUSED && s->grad)) {
         s->Mr = dca_alloc((size_t)P * s->real);
         if (!s->Mr)
+            goto nomem;
+    }
+    if (s->kernel == DCA_KERNEL_FUSED) {
+        s->rho_r = dca_alloc((size_t)P * s->real);
+        if (!s->rho_r)
             goto nomem;
     }
     if (s->grad) {
@@ -245,6 +283,7 @@ void dca_sim_destroy(dca_sim *sim)
             free(sim->work[t]);
     free(sim->work);
     free(sim->Mr);
+    free(sim->rho_r);
     free(sim->Mv);
     free(sim->drho);
     free(sim->Gx);
@@ -257,14 +296,19 @@ void dca_sim_destroy(dca_sim *sim)
 void dca_sim_refresh(dca_sim *sim)
 {
     const double *rho = dca_rule_probabilities(sim->rule);
-    if (sim->kernel == DCA_KERNEL_BLAS && sim->precision == DCA_FLOAT32)
+    const int64_t P = dca_rule_params(sim->rule);
+    if (sim->Mr && sim->precision == DCA_FLOAT32)
         dca_kernel_blas_pack_f32(&sim->g, &sim->split, rho, sim->Mr);
-    else if (sim->kernel == DCA_KERNEL_BLAS)
+    else if (sim->Mr)
         dca_kernel_blas_pack(&sim->g, &sim->split, rho, sim->Mr);
+    if (sim->rho_r && sim->precision == DCA_FLOAT32)
+        for (int64_t i = 0; i < P; i++)
+            ((float *)sim->rho_r)[i] = (float)rho[i];
+    else if (sim->rho_r)
+        memcpy(sim->rho_r, rho, (size_t)P * sizeof(double));
     if (sim->grad) {
-        if (sim->kernel == DCA_KERNEL_BLAS)
+        if (sim->Mr)
             dca_kernel_blas_pack_v(&sim->g, &sim->split, rho, sim->Mv);
-        const int64_t P = dca_rule_params(sim->rule);
         for (int64_t i = 0; i < P; i++)
             sim->drho[i] = rho[i] * (1.0 - rho[i]);
     }
@@ -275,7 +319,7 @@ int64_t dca_sim_memory(const dca_sim *sim)
     const int64_t P = dca_rule_params(sim->rule);
     const int64_t rb = (int64_t)sim->real;
     int64_t bytes = (int64_t)sim->threads * sim->work_len * rb;
-    bytes += (sim->Mr ? P : 0) * rb + (sim->grad ? 2 * P * 8 : 0) + sim->nblocks * P * rb;
+    bytes += (sim->Mr ? P : 0) * rb + (sim->rho_r ? P : 0) * rb + (sim->grad ? 2 * P * 8 : 0) + sim->nblocks * P * rb;
     if (sim->Gx)
         bytes += sim->batch * sim->g.m * sim->g.cell_len * sim->g.cells * rb;
     return bytes;
@@ -292,7 +336,8 @@ void dca_sim_step(dca_sim *sim, const double *x, double *y)
 {
     const dca_geom *g = &sim->g;
     const dca_split *sp = &sim->split;
-    const void *Mr = sim->Mr;
+    const dca_split *fsp = &sim->fsplit;
+    const void *Mr = sim->Mr, *rho_r = sim->rho_r;
     const double *rho = dca_rule_probabilities(sim->rule);
     const int64_t units = sim->batch * sim->ntiles, ntiles = sim->ntiles, tile = sim->tile;
     const int64_t len = dca_sim_config_len(sim);
@@ -307,7 +352,8 @@ void dca_sim_step(dca_sim *sim, const double *x, double *y)
      * its split changes the rounding: results would depend on the thread
      * count. */
 #pragma omp parallel num_threads(sim->threads) default(none) \
-    shared(g, sp, Mr, rho, x, y, work) firstprivate(units, ntiles, tile, len, kernel, f32)
+    shared(g, sp, fsp, Mr, rho_r, rho, x, y, work) \
+    firstprivate(units, ntiles, tile, len, kernel, f32)
     {
         omp_set_num_threads(1);
         void *w = work[omp_get_thread_num()];
@@ -315,7 +361,11 @@ void dca_sim_step(dca_sim *sim, const double *x, double *y)
         for (int64_t u = 0; u < units; u++) {
             int64_t b, c0, c1;
             unit_range(g, u, ntiles, tile, &b, &c0, &c1);
-            if (kernel == DCA_KERNEL_BLAS && f32)
+            if (kernel == DCA_KERNEL_FUSED && f32)
+                dca_kernel_values_fused_f32(g, fsp, rho_r, x + b * len, y + b * len, c0, c1, w);
+            else if (kernel == DCA_KERNEL_FUSED)
+                dca_kernel_values_fused(g, fsp, rho_r, x + b * len, y + b * len, c0, c1, w);
+            else if (kernel == DCA_KERNEL_BLAS && f32)
                 dca_kernel_values_blas_f32(g, sp, Mr, x + b * len, y + b * len, c0, c1, w);
             else if (kernel == DCA_KERNEL_BLAS)
                 dca_kernel_values_blas(g, sp, Mr, x + b * len, y + b * len, c0, c1, w);
@@ -350,7 +400,7 @@ void dca_sim_tangent_step(dca_sim *sim, const double *x, const double *J, double
         for (int64_t u = 0; u < units; u++) {
             int64_t b, c0, c1;
             unit_range(g, u, ntiles, tile, &b, &c0, &c1);
-            if (kernel == DCA_KERNEL_BLAS)
+            if (kernel == DCA_KERNEL_BLAS || kernel == DCA_KERNEL_FUSED)
                 dca_kernel_tangent_blas(g, sp, Mr, Mv, rho, drho, x + b * len, J + b * jlen,
                                         Jn + b * jlen, c0, c1, w);
             else if (kernel == DCA_KERNEL_TOTALISTIC)
@@ -379,6 +429,8 @@ void dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *ybar, dou
     const int64_t gxlen = (int64_t)g->m * g->cell_len * g->cells, nblocks = sim->nblocks;
     const dca_kernel kernel = sim->kernel;
     const bool f32 = sim->precision == DCA_FLOAT32;
+    /* The fused kernel's gradients are the BLAS kernel's. */
+    const bool blas = kernel == DCA_KERNEL_BLAS || kernel == DCA_KERNEL_FUSED;
     void **work = sim->work;
     /* One of the two views is used, by precision. */
     double *Gx = sim->Gx, *Gacc = sim->Gacc;
@@ -386,7 +438,7 @@ void dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *ybar, dou
 
 #pragma omp parallel num_threads(sim->threads) default(none) \
     shared(g, sp, Mr, rho, x, ybar, xbar, work, Gx, Gacc, Gx32, Gacc32) \
-    firstprivate(units, ntiles, tile, len, P, gxlen, nblocks, kernel, f32)
+    firstprivate(units, ntiles, tile, len, P, gxlen, nblocks, kernel, f32, blas)
     {
         omp_set_num_threads(1); /* see dca_sim_step */
         void *w = work[omp_get_thread_num()];
@@ -396,10 +448,10 @@ void dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *ybar, dou
             for (int64_t u = j * units / nblocks; u < (j + 1) * units / nblocks; u++) {
                 int64_t b, c0, c1;
                 unit_range(g, u, ntiles, tile, &b, &c0, &c1);
-                if (kernel == DCA_KERNEL_BLAS && f32)
+                if (blas && f32)
                     dca_kernel_adjoint_blas_f32(g, sp, Mr, x + b * len, ybar + b * len,
                                                 Gacc32 + j * P, Gx32 + b * gxlen, c0, c1, w);
-                else if (kernel == DCA_KERNEL_BLAS)
+                else if (blas)
                     dca_kernel_adjoint_blas(g, sp, Mr, x + b * len, ybar + b * len, Gacc + j * P,
                                             Gx + b * gxlen, c0, c1, w);
                 else if (kernel == DCA_KERNEL_TOTALISTIC)
@@ -442,7 +494,7 @@ void dca_sim_adjoint_end(dca_sim *sim, double *grad_w)
             continue;
         }
         const double *G = (const double *)sim->Gacc + j * P;
-        if (sim->kernel != DCA_KERNEL_BLAS) {
+        if (sim->kernel != DCA_KERNEL_BLAS && sim->kernel != DCA_KERNEL_FUSED) {
             for (int64_t i = 0; i < P; i++)
                 grad_w[i] += G[i];
             continue;

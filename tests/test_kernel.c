@@ -10,15 +10,20 @@
  * different order: they agree to a few ulps of values in [0, 1]. */
 #define KERNEL_TOL 1e-13
 
-static void compare_kernels(const char *size, const char *nbspec, int k, dca_mode mode,
-                            int64_t B, int steps, uint64_t seed)
+static void compare_kernel(dca_kernel kernel, dca_precision prec, double tol, const char *size,
+                           const char *nbspec, int k, dca_mode mode, int64_t B, int steps,
+                           uint64_t seed)
 {
     dca_lattice lat;
     cr_assert_eq(dca_lattice_parse(size, &lat, NULL), DCA_OK);
     dca_nbhd *nb = t_nbhd(nbspec, lat.dims);
     dca_rule *r = t_rule(nb, k, mode);
     t_random_weights(r, 3.0, seed);
-    dca_sim *fast = t_sim(&lat, r, B, DCA_KERNEL_BLAS, 2);
+    dca_sim_options o = {.kernel = kernel, .threads = 2, .precision = prec};
+    dca_sim *fast;
+    dca_error e;
+    cr_assert_eq(dca_sim_create(&lat, r, B, &o, &fast, &e), DCA_OK, "%s", e.msg);
+    cr_assert_eq(dca_sim_kernel(fast), kernel);
     dca_sim *ref = t_sim(&lat, r, B, DCA_KERNEL_REFERENCE, 1);
     int64_t len = dca_sim_config_len(fast), n = B * len;
     double *x = malloc((size_t)n * sizeof *x), *y1 = malloc((size_t)n * sizeof *x),
@@ -31,8 +36,8 @@ static void compare_kernels(const char *size, const char *nbspec, int k, dca_mod
         double worst = 0;
         for (int64_t i = 0; i < n; i++)
             worst = fmax(worst, fabs(y1[i] - y2[i]));
-        cr_assert_leq(worst, KERNEL_TOL, "%s %s k=%d step %d: max |blas - ref| = %g", size,
-                      nbspec, k, t, worst);
+        cr_assert_leq(worst, tol, "%s %s k=%d step %d (kernel %d, precision %d): max |fast - "
+                      "ref| = %g", size, nbspec, k, t, (int)kernel, (int)prec, worst);
         memcpy(x, y2, (size_t)n * sizeof *x);
     }
     free(x);
@@ -40,6 +45,61 @@ static void compare_kernels(const char *size, const char *nbspec, int k, dca_mod
     free(y2);
     dca_sim_destroy(fast);
     dca_sim_destroy(ref);
+    dca_rule_destroy(r);
+    dca_nbhd_destroy(nb);
+}
+
+static void compare_kernels(const char *size, const char *nbspec, int k, dca_mode mode,
+                            int64_t B, int steps, uint64_t seed)
+{
+    compare_kernel(DCA_KERNEL_BLAS, DCA_FLOAT64, KERNEL_TOL, size, nbspec, k, mode, B, steps, seed);
+}
+
+/* The fused kernel on every shape it takes: KR = 2, 4, 8, 16 trailing
+ * products, KL below and above 8 (both row blockings), lattices whose size
+ * is no multiple of the vector width (the padded tail), a lattice smaller
+ * than the neighbourhood, 1D and 2D; float64 and float32 (6e-8 relative
+ * per operation: 2e-6 after a step is room for k^m terms, far below the
+ * 1e-2 a wrong weight would cause). */
+static void compare_fused(const char *size, const char *nbspec, uint64_t seed)
+{
+    compare_kernel(DCA_KERNEL_FUSED, DCA_FLOAT64, KERNEL_TOL, size, nbspec, 2, DCA_MODE_BINARY, 3,
+                   4, seed);
+    compare_kernel(DCA_KERNEL_FUSED, DCA_FLOAT32, 2e-6, size, nbspec, 2, DCA_MODE_BINARY, 3, 4,
+                   seed);
+}
+
+Test(kernel, fused_matches_reference)
+{
+    compare_fused("61", "offsets:-1,1", 31);        /* m = 2: KL = 2, KR = 2 */
+    compare_fused("77", "radius:1", 32);            /* m = 3: KL = 2, KR = 4 */
+    compare_fused("1000", "radius:2", 33);          /* m = 5: KL = 2, KR = 16 */
+    compare_fused("333", "radius:3", 34);           /* m = 7: KL = 8, KR = 16 */
+    compare_fused("29x23", "moore:1", 35);          /* m = 9: KL = 32 */
+    compare_fused("13x9", "vonneumann:2", 36);      /* m = 13: KL = 512 */
+    compare_fused("3x4", "moore:1", 37);            /* smaller than the neighbourhood */
+    compare_fused("5", "radius:3", 38);             /* a tail-only ring */
+}
+
+Test(kernel, fused_is_auto_for_binary_tables)
+{
+    dca_lattice lat;
+    cr_assert_eq(dca_lattice_parse("64", &lat, NULL), DCA_OK);
+    dca_nbhd *nb = t_nbhd("radius:3", 1);
+    dca_rule *r = t_rule(nb, 2, DCA_MODE_BINARY);
+    dca_sim *s = t_sim(&lat, r, 1, DCA_KERNEL_AUTO, 1);
+    cr_assert_eq(dca_sim_kernel(s), DCA_KERNEL_FUSED);
+    dca_sim_destroy(s);
+    dca_rule_destroy(r);
+    r = t_rule(nb, 3, DCA_MODE_SOFTMAX);
+    s = t_sim(&lat, r, 1, DCA_KERNEL_AUTO, 1);
+    cr_assert_eq(dca_sim_kernel(s), DCA_KERNEL_BLAS, "softmax runs on BLAS");
+    dca_sim_options o = {.kernel = DCA_KERNEL_FUSED};
+    dca_sim *bad = NULL;
+    dca_error e;
+    cr_assert_eq(dca_sim_create(&lat, r, 1, &o, &bad, &e), DCA_ERR_ARG);
+    cr_assert(strstr(e.msg, "fused kernel is for binary"), "%s", e.msg);
+    dca_sim_destroy(s);
     dca_rule_destroy(r);
     dca_nbhd_destroy(nb);
 }

@@ -162,6 +162,8 @@ typedef enum dca_kernel {
     DCA_KERNEL_BLAS,      /* split-neighbourhood GEMM formulation (DESIGN.md §4) */
     DCA_KERNEL_REFERENCE, /* plain pattern enumeration: the reference twin */
     DCA_KERNEL_TOTALISTIC, /* outer-totalistic rules (the only kernel for them) */
+    DCA_KERNEL_FUSED,     /* binary tables, m <= 14: fused register-blocked value steps
+                             (gradients on the BLAS kernels); AUTO's choice there */
 } dca_kernel;
 
 /* Which gradients a plan must be able to compute (bits). */

@@ -157,7 +157,9 @@ static void write_run_attrs(run *r, int64_t done, double step_time, double wall,
                          r->cfg->precision == DCA_FLOAT32 ? "float32" : "float64", &e);
     dca_runfile_attr_i64(r->rf, "/run", "threads", dca_sim_threads(r->sim), &e);
     dca_runfile_attr_str(r->rf, "/run", "kernel",
-                         dca_sim_kernel(r->sim) == DCA_KERNEL_BLAS
+                         dca_sim_kernel(r->sim) == DCA_KERNEL_FUSED
+                             ? "fused"
+                         : dca_sim_kernel(r->sim) == DCA_KERNEL_BLAS
                              ? "blas"
                              : (dca_sim_kernel(r->sim) == DCA_KERNEL_TOTALISTIC ? "totalistic"
                                                                                 : "reference"),
