@@ -22,10 +22,9 @@
  * private to the calling thread. Summation order is fixed per cell, so
  * results do not depend on tiling or threads.
  *
- * This file is compiled with -ffp-contract=fast (meson.build): ISO C mode
+ * The project is compiled with -ffp-contract=fast (meson.build): ISO C mode
  * otherwise forbids GCC to fuse a*b + c into one FMA instruction, which
- * halves the kernel's speed. The rounding differs from the reference twin by
- * the usual few ulps. */
+ * halves this kernel's speed. */
 #include "kernel.h"
 
 #include <string.h>
