@@ -14,6 +14,12 @@ cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
             if l.startswith("model name")), "?")
 print(f"machine: {cpu}, {os.cpu_count()} cores; OPENBLAS_CORETYPE="
       f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+if "machine" in r:
+    mc, m1 = r["machine"], r.get("machine_1thread", {})
+    print(f"ceilings (bench_machine, best of 5): DGEMM {mc['dgemm_gflops']:.0f} GFLOP/s "
+          f"({m1.get('dgemm_gflops', 0):.0f} on 1 thread), SGEMM {mc['sgemm_gflops']:.0f} "
+          f"({m1.get('sgemm_gflops', 0):.0f}), stream triad {mc['triad_gbs']:.0f} GB/s "
+          f"({m1.get('triad_gbs', 0):.0f})")
 core = next((r[k]["openblas_core"] for k in r if "openblas_core" in r[k]), "?")
 print(f"OpenBLAS core used by dca: {core}")
 fmt = "{:<46} {:>7} {:>10} {:>10} {:>8} {:>8} {:>9}"
@@ -32,7 +38,8 @@ def line(label, key, peer=None, rate_key="cell_updates_per_second", mib=True):
         f"{d['peak_rss_mib']:.0f}" if mib else "-", f"{p['peak_rss_mib']:.0f}" if p else "-"))
 
 
-line("W1 values 1D r=3 B=64 n=1024 T=64", "w1", "w1_peer")
+line(f"W1 values 1D r=3 B=64 n=1024 T=64 ({r['w1'].get('kernel', '')})", "w1", "w1_peer")
+line("W1 on the BLAS kernel (AUTO picks fused)", "w1_blas")
 line("W1, 1 thread", "w1_1thread")
 line("W1, float32", "w1_f32")
 line("W2 values + reverse gradient + loss (as W1)", "w2", "w2_peer")
@@ -43,6 +50,7 @@ line("W4 2D Moore table 256^2 B=16 T=64 value+grad", "w4")
 line("W4, 1 thread", "w4_1thread")
 line("W4, float32", "w4_f32")
 line("W4 values only", "w4_values")
+line("W4 values only, BLAS kernel", "w4_values_blas")
 if "w4_at_peer_size" in r:
     line(f"W4 at the peer's size {r['w4_at_peer_size']['cells']} cells", "w4_at_peer_size",
          "w4_peer")
