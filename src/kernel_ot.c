@@ -115,18 +115,20 @@ void dca_kernel_values_ot(const dca_geom *g, const double *restrict rho, const d
 
 /* Shared by the tangent and adjoint kernels: the stages Q, the sums A0, A1
  * and, for per-cell weights wt (dE/dy, or 1 for plain partial
- * derivatives), the weighted partials part[s][t] = wt[t] d mu(t) / d x_s. */
+ * derivatives), the weighted partials part[s * ps + t] = wt[t] d mu(t) / d x_s
+ * (ps: the row stride, T for a tile buffer, or the lattice's cell count to
+ * write the adjoint's Gx rows in place). */
 static void partials(const dca_geom *g, const double *restrict rho, const double *restrict F,
                      const double *restrict wt, int64_t T, double *restrict Q,
                      double *restrict A0, double *restrict A1, double *restrict b,
-                     double *restrict part)
+                     double *restrict part, int64_t ps)
 {
     const int m = g->m, M = m - 1;
     const double *xc = F + (int64_t)g->centre * T;
     count_distribution(g, F, T, Q, 1);
     const double *q = Q + (int64_t)M * (M + 1) / 2 * T;
     centre_sums(g, rho, q, T, A0, A1);
-    double *pc = part + (int64_t)g->centre * T;
+    double *pc = part + (int64_t)g->centre * ps;
     for (int64_t t = 0; t < T; t++)
         pc[t] = wt ? wt[t] * (A1[t] - A0[t]) : A1[t] - A0[t];
     /* b^(M)(n) = wt D(n), n = 0..M. */
@@ -141,7 +143,7 @@ static void partials(const dca_geom *g, const double *restrict rho, const double
     for (int j = M; j >= 1; j--) {
         const double *p = F + (int64_t)nb_offset(g, j - 1) * T;
         const double *prev = Q + (int64_t)(j - 1) * j / 2 * T; /* q^(j-1): j rows */
-        double *pj = part + (int64_t)nb_offset(g, j - 1) * T;
+        double *pj = part + (int64_t)nb_offset(g, j - 1) * ps;
         for (int64_t t = 0; t < T; t++)
             pj[t] = 0.0;
         for (int n = 0; n < j; n++) {
@@ -167,7 +169,7 @@ void dca_kernel_tangent_ot(const dca_geom *g, const double *restrict rho,
     double *F = work, *Q = F + (int64_t)m * T, *A0 = Q + stage_rows(M) * T, *A1 = A0 + T;
     double *b = A1 + 2 * T, *part = b + (int64_t)(M + 2) * T;
     dca_kernel_gather(g, x, c0, T, F);
-    partials(g, rho, F, NULL, T, Q, A0, A1, b, part);
+    partials(g, rho, F, NULL, T, Q, A0, A1, b, part, T);
     const double *q = Q + (int64_t)M * (M + 1) / 2 * T;
     const double *xc = F + (int64_t)g->centre * T;
     for (int64_t t = 0; t < T; t++) {
@@ -197,10 +199,10 @@ void dca_kernel_adjoint_ot(const dca_geom *g, const double *restrict rho,
     const int64_t T = c1 - c0;
     const int m = g->m, M = m - 1;
     double *F = work, *Q = F + (int64_t)m * T, *A0 = Q + stage_rows(M) * T, *A1 = A0 + T;
-    double *wt = A1 + T, *b = wt + T, *part = b + (int64_t)(M + 2) * T;
+    double *b = A1 + T;
+    const double *wt = ybar + c0;
     dca_kernel_gather(g, x, c0, T, F);
-    memcpy(wt, ybar + c0, (size_t)T * sizeof *wt);
-    partials(g, rho, F, wt, T, Q, A0, A1, b, part);
+    partials(g, rho, F, wt, T, Q, A0, A1, b, Gx + c0, g->cells);
     const double *q = Q + (int64_t)M * (M + 1) / 2 * T;
     const double *xc = F + (int64_t)g->centre * T;
     /* The rule gradient, summed over the tile in cell order. */
@@ -214,6 +216,4 @@ void dca_kernel_adjoint_ot(const dca_geom *g, const double *restrict rho,
         Grho[n] += s0;
         Grho[m + n] += s1;
     }
-    for (int s = 0; s < m; s++)
-        memcpy(Gx + (int64_t)s * g->cells + c0, part + (int64_t)s * T, (size_t)T * sizeof(double));
 }
