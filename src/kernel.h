@@ -168,18 +168,22 @@ static inline void dca_softmax_tangent(int k, const double *restrict mu, int64_t
 }
 
 /* Reverse: one cell's dE/dy (k values, stride ys) -> dE/dmu in place,
- * given its raw mu (stride ms). */
-static inline void dca_softmax_adjoint(int k, const double *restrict mu, int64_t ms,
-                                       double *restrict ybar, int64_t ys)
-{
-    double sum = 0.0, dot = 0.0;
-    for (int a = 0; a < k; a++)
-        sum += mu[a * ms];
-    for (int a = 0; a < k; a++)
-        dot += mu[a * ms] / sum * ybar[a * ys];
-    for (int a = 0; a < k; a++)
-        ybar[a * ys] = (ybar[a * ys] - dot) / sum;
-}
+ * given its raw mu (stride ms). In both precisions: dca_softmax_adjoint
+ * (double) and dca_softmax_adjoint_f32 (the float32 BLAS kernels). */
+#define DCA_DEFINE_SOFTMAX_ADJOINT(NAME, REAL)                                               \
+    static inline void NAME(int k, const REAL *restrict mu, int64_t ms, REAL *restrict ybar, \
+                            int64_t ys)                                                      \
+    {                                                                                        \
+        REAL sum = 0, dot = 0;                                                               \
+        for (int a = 0; a < k; a++)                                                          \
+            sum += mu[a * ms];                                                               \
+        for (int a = 0; a < k; a++)                                                          \
+            dot += mu[a * ms] / sum * ybar[a * ys];                                          \
+        for (int a = 0; a < k; a++)                                                          \
+            ybar[a * ys] = (ybar[a * ys] - dot) / sum;                                       \
+    }
+DCA_DEFINE_SOFTMAX_ADJOINT(dca_softmax_adjoint, double)
+DCA_DEFINE_SOFTMAX_ADJOINT(dca_softmax_adjoint_f32, float)
 
 int64_t dca_kernel_grad_work(const dca_geom *g, const dca_split *sp, int64_t tile);
 void dca_kernel_blas_pack_v(const dca_geom *g, const dca_split *sp, const double *restrict rho,

@@ -281,20 +281,6 @@ static SFX(grad_ws) SFX(grad_layout)(const dca_geom *g, const dca_split *sp, int
     return w;
 }
 
-/* Reverse: one cell's dE/dy (k values, stride ys) -> dE/dmu in place,
- * given its raw mu (stride ms). (dca_softmax_adjoint in this precision.) */
-static void SFX(softmax_adjoint)(int k, const REAL *restrict mu, int64_t ms,
-                                 REAL *restrict ybar, int64_t ys)
-{
-    REAL sum = 0, dot = 0;
-    for (int a = 0; a < k; a++)
-        sum += mu[a * ms];
-    for (int a = 0; a < k; a++)
-        dot += mu[a * ms] / sum * ybar[a * ys];
-    for (int a = 0; a < k; a++)
-        ybar[a * ys] = (ybar[a * ys] - dot) / sum;
-}
-
 void SFX(dca_kernel_adjoint_blas)(const dca_geom *g, const dca_split *sp, const REAL *restrict Mr,
                                   const double *restrict x, const double *restrict ybar,
                                   REAL *restrict Gm, REAL *restrict Gx, int64_t c0, int64_t c1,
@@ -315,7 +301,7 @@ void SFX(dca_kernel_adjoint_blas)(const dca_geom *g, const dca_split *sp, const 
         REAL *mu = w.W;
         SFX(mu_rows)(g, sp, w.PL, w.Zt, T, mu);
         for (int64_t t = 0; t < T; t++)
-            SFX(softmax_adjoint)(out, mu + t, T, yb + t, T);
+            SFX(dca_softmax_adjoint)(out, mu + t, T, yb + t, T);
     }
     /* W[(yL, a)][t] = PhiL(yL, t) ybar(a, t) */
     for (int64_t yL = 0; yL < KL; yL++)

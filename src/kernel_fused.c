@@ -49,7 +49,7 @@ dca_split dca_fused_split(int m)
     return sp;
 }
 
-#define KERNEL_BODY(V, REAL, LANES, KR)                                                         \
+#define KERNEL_BODY(V, REAL, LANES, KR, YB)                                                       \
     do {                                                                                        \
         const int mR = __builtin_ctz(KR);                                                       \
         V phiR[KR];                                                                             \
@@ -104,33 +104,25 @@ dca_split dca_fused_split(int m)
         int64_t stride, V *restrict PL, double *restrict out)                                   \
     {                                                                                           \
         const V one = (V){0} + 1, zero = (V){0};                                                \
-        KERNEL_BODY(V, REAL, LANES, KR);                                                        \
+        KERNEL_BODY(V, REAL, LANES, KR, YB);                                                    \
     }
 
 typedef double v8d __attribute__((vector_size(64)));
 typedef float v16f __attribute__((vector_size(64)));
 
-/* YB: 8 rows when KL allows (8 chains), else KL itself (2 or 4). */
-#define YB 8
-DEFINE_CHUNK(chunk_d2_8, v8d, double, 8, 2, YB)
-DEFINE_CHUNK(chunk_d4_8, v8d, double, 8, 4, YB)
-DEFINE_CHUNK(chunk_d8_8, v8d, double, 8, 8, YB)
-DEFINE_CHUNK(chunk_d16_8, v8d, double, 8, 16, YB)
-DEFINE_CHUNK(chunk_f2_8, v16f, float, 16, 2, YB)
-DEFINE_CHUNK(chunk_f4_8, v16f, float, 16, 4, YB)
-DEFINE_CHUNK(chunk_f8_8, v16f, float, 16, 8, YB)
-DEFINE_CHUNK(chunk_f16_8, v16f, float, 16, 16, YB)
-#undef YB
-#define YB 2
-DEFINE_CHUNK(chunk_d2_2, v8d, double, 8, 2, YB)
-DEFINE_CHUNK(chunk_d4_2, v8d, double, 8, 4, YB)
-DEFINE_CHUNK(chunk_d8_2, v8d, double, 8, 8, YB)
-DEFINE_CHUNK(chunk_d16_2, v8d, double, 8, 16, YB)
-DEFINE_CHUNK(chunk_f2_2, v16f, float, 16, 2, YB)
-DEFINE_CHUNK(chunk_f4_2, v16f, float, 16, 4, YB)
-DEFINE_CHUNK(chunk_f8_2, v16f, float, 16, 8, YB)
-DEFINE_CHUNK(chunk_f16_2, v16f, float, 16, 16, YB)
-#undef YB
+/* Every (KR, YB) a split can produce, for one precision: YB = 8 rows when
+ * KL allows (8 chains), else 2 (KL = 2 or 4). Named P<KR>_<YB>. */
+#define DEFINE_CHUNKS(P, V, REAL, LANES)                                                        \
+    DEFINE_CHUNK(P##2_8, V, REAL, LANES, 2, 8)                                                  \
+    DEFINE_CHUNK(P##4_8, V, REAL, LANES, 4, 8)                                                  \
+    DEFINE_CHUNK(P##8_8, V, REAL, LANES, 8, 8)                                                  \
+    DEFINE_CHUNK(P##16_8, V, REAL, LANES, 16, 8)                                                \
+    DEFINE_CHUNK(P##2_2, V, REAL, LANES, 2, 2)                                                  \
+    DEFINE_CHUNK(P##4_2, V, REAL, LANES, 4, 2)                                                  \
+    DEFINE_CHUNK(P##8_2, V, REAL, LANES, 8, 2)                                                  \
+    DEFINE_CHUNK(P##16_2, V, REAL, LANES, 16, 2)
+DEFINE_CHUNKS(chunk_d, v8d, double, 8)
+DEFINE_CHUNKS(chunk_f, v16f, float, 16)
 
 /* The tile loop, once per precision: full chunks straight from F, the
  * tail through a padded copy (padding lanes hold 1/2 and are not stored). */
@@ -158,20 +150,15 @@ DEFINE_CHUNK(chunk_f16_2, v16f, float, 16, 16, YB)
                 Fc = pad;                                                                       \
                 stride = LANES;                                                                 \
             }                                                                                   \
-            if (KL % 8 == 0) {                                                                  \
-                switch (KR) {                                                                   \
-                case 2: CH##2_8(m, mL, KL, rho, Fc, stride, PL, out); break;                    \
-                case 4: CH##4_8(m, mL, KL, rho, Fc, stride, PL, out); break;                    \
-                case 8: CH##8_8(m, mL, KL, rho, Fc, stride, PL, out); break;                    \
-                default: CH##16_8(m, mL, KL, rho, Fc, stride, PL, out); break;                  \
-                }                                                                               \
-            } else {                                                                            \
-                switch (KR) {                                                                   \
-                case 2: CH##2_2(m, mL, KL, rho, Fc, stride, PL, out); break;                    \
-                case 4: CH##4_2(m, mL, KL, rho, Fc, stride, PL, out); break;                    \
-                case 8: CH##8_2(m, mL, KL, rho, Fc, stride, PL, out); break;                    \
-                default: CH##16_2(m, mL, KL, rho, Fc, stride, PL, out); break;                  \
-                }                                                                               \
+            switch (KR * 2 + (KL % 8 == 0)) {                                                   \
+            case 4: CH##2_2(m, mL, KL, rho, Fc, stride, PL, out); break;                        \
+            case 5: CH##2_8(m, mL, KL, rho, Fc, stride, PL, out); break;                        \
+            case 8: CH##4_2(m, mL, KL, rho, Fc, stride, PL, out); break;                        \
+            case 9: CH##4_8(m, mL, KL, rho, Fc, stride, PL, out); break;                        \
+            case 16: CH##8_2(m, mL, KL, rho, Fc, stride, PL, out); break;                       \
+            case 17: CH##8_8(m, mL, KL, rho, Fc, stride, PL, out); break;                       \
+            case 32: CH##16_2(m, mL, KL, rho, Fc, stride, PL, out); break;                      \
+            default: CH##16_8(m, mL, KL, rho, Fc, stride, PL, out); break;                      \
             }                                                                                   \
             if (!full)                                                                          \
                 memcpy(y + c0 + t, tail, (size_t)(T - t) * sizeof(double));                     \

@@ -499,17 +499,11 @@ void dca_sim_adjoint_end(dca_sim *sim, double *grad_w)
     /* dE/drho: the blocks in order, unpacked from the Mr layout. */
     for (int64_t i = 0; i < P; i++)
         grad_w[i] = 0.0;
+    /* float32 partial sums (BLAS layout only) are summed in double from here. */
+    const bool f32 = sim->precision == DCA_FLOAT32;
     for (int64_t j = 0; j < sim->nblocks; j++) {
-        if (sim->precision == DCA_FLOAT32) {
-            /* Summed in double from here on. */
-            const float *G = (const float *)sim->Gacc + j * P;
-            for (int64_t yL = 0; yL < KL; yL++)
-                for (int64_t yR = 0; yR < KR; yR++)
-                    for (int a = 0; a < out; a++)
-                        grad_w[(yL * KR + yR) * out + a] += (double)G[yR * KL * out + yL * out + a];
-            continue;
-        }
         const double *G = (const double *)sim->Gacc + j * P;
+        const float *G32 = (const float *)sim->Gacc + j * P;
         if (sim->kernel != DCA_KERNEL_BLAS && sim->kernel != DCA_KERNEL_FUSED) {
             for (int64_t i = 0; i < P; i++)
                 grad_w[i] += G[i];
@@ -517,8 +511,10 @@ void dca_sim_adjoint_end(dca_sim *sim, double *grad_w)
         }
         for (int64_t yL = 0; yL < KL; yL++)
             for (int64_t yR = 0; yR < KR; yR++)
-                for (int a = 0; a < out; a++)
-                    grad_w[(yL * KR + yR) * out + a] += G[yR * KL * out + yL * out + a];
+                for (int a = 0; a < out; a++) {
+                    const int64_t k = yR * KL * out + yL * out + a;
+                    grad_w[(yL * KR + yR) * out + a] += f32 ? (double)G32[k] : G[k];
+                }
     }
     /* Through rho = sigmoid(w), or softmax(w) per pattern. */
     if (g->binary) {

@@ -4,6 +4,7 @@
 #define DCA_TEST_HELPERS_H
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,6 +20,18 @@ static inline uint64_t t_next(uint64_t *s)
     return z ^ (z >> 31);
 }
 static inline double t_unif(uint64_t *s) { return (double)(t_next(s) >> 11) * 0x1.0p-53; }
+
+/* Largest difference of a and b relative to their largest entry (the
+ * difference itself when both are zero). */
+static inline double t_rel_diff(const double *a, const double *b, int64_t n)
+{
+    double d = 0, m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        d = fmax(d, fabs(a[i] - b[i]));
+        m = fmax(m, fmax(fabs(a[i]), fabs(b[i])));
+    }
+    return m > 0 ? d / m : d;
+}
 
 static inline dca_nbhd *t_nbhd(const char *spec, int dims)
 {

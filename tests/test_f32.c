@@ -68,16 +68,6 @@ static double grad(fixture *f, dca_sim *s, int64_t T, double *g)
     return E;
 }
 
-static double rel_diff(const double *a, const double *b, int64_t n)
-{
-    double d = 0, m = 0;
-    for (int64_t i = 0; i < n; i++) {
-        d = fmax(d, fabs(a[i] - b[i]));
-        m = fmax(m, fmax(fabs(a[i]), fabs(b[i])));
-    }
-    return m > 0 ? d / m : d;
-}
-
 /* One step and a 12-step loss gradient in float32 against the float64
  * reference twin. Single precision carries 2^-24 ~ 6e-8 relative; a step
  * sums k^m pattern products, so 2e-6 on values and 1e-4 on the gradient
@@ -102,7 +92,7 @@ static void against_reference(const char *size, const char *nbspec, int k, dca_m
     double *g32 = malloc((size_t)f.P * 8), *gref = malloc((size_t)f.P * 8);
     double E32 = grad(&f, s32, 12, g32), Eref = grad(&f, ref, 12, gref);
     cr_assert_leq(fabs(E32 - Eref), 1e-5 * fabs(Eref), "loss %.9g vs %.9g", E32, Eref);
-    double r = rel_diff(g32, gref, f.P);
+    double r = t_rel_diff(g32, gref, f.P);
     cr_assert_leq(r, 1e-4, "%s %s k=%d: float32 gradient rel diff %g", size, nbspec, k, r);
     free(y32), free(yref), free(g32), free(gref);
     dca_sim_destroy(s32);

@@ -105,16 +105,6 @@ static double forward_grad(setup *s, int64_t T, const char *loss, double *g)
     return E;
 }
 
-static double rel_diff(const double *a, const double *b, int64_t n)
-{
-    double d = 0, m = 0;
-    for (int64_t i = 0; i < n; i++) {
-        d = fmax(d, fabs(a[i] - b[i]));
-        m = fmax(m, fmax(fabs(a[i]), fabs(b[i])));
-    }
-    return m > 0 ? d / m : d;
-}
-
 /* ---- kernels vs reference twins ------------------------------------------------ */
 
 static void kernels_vs_ref(const char *size, const char *nbspec, int k, dca_mode mode)
@@ -134,8 +124,8 @@ static void kernels_vs_ref(const char *size, const char *nbspec, int k, dca_mode
         J[i] = 2 * t_unif(&seed) - 1;
     dca_sim_tangent_step(f.sim, x, J, J1, f.B);
     dca_sim_tangent_step(r.sim, x, J, J2, f.B);
-    cr_assert_leq(rel_diff(J1, J2, jn), 1e-13, "%s %s k=%d tangent: rel diff %g", size, nbspec, k,
-                  rel_diff(J1, J2, jn));
+    cr_assert_leq(t_rel_diff(J1, J2, jn), 1e-13, "%s %s k=%d tangent: rel diff %g", size, nbspec, k,
+                  t_rel_diff(J1, J2, jn));
     /* Adjoint: from a random ybar. */
     double *yb = malloc((size_t)n * 8), *xb1 = malloc((size_t)n * 8), *xb2 = malloc((size_t)n * 8);
     double *g1 = malloc((size_t)f.P * 8), *g2 = malloc((size_t)f.P * 8);
@@ -147,10 +137,10 @@ static void kernels_vs_ref(const char *size, const char *nbspec, int k, dca_mode
     dca_sim_adjoint_begin(r.sim);
     dca_sim_adjoint_step(r.sim, x, yb, xb2);
     dca_sim_adjoint_end(r.sim, g2);
-    cr_assert_leq(rel_diff(xb1, xb2, n), 1e-13, "%s %s adjoint x: %g", size, nbspec,
-                  rel_diff(xb1, xb2, n));
-    cr_assert_leq(rel_diff(g1, g2, f.P), 1e-13, "%s %s adjoint w: %g", size, nbspec,
-                  rel_diff(g1, g2, f.P));
+    cr_assert_leq(t_rel_diff(xb1, xb2, n), 1e-13, "%s %s adjoint x: %g", size, nbspec,
+                  t_rel_diff(xb1, xb2, n));
+    cr_assert_leq(t_rel_diff(g1, g2, f.P), 1e-13, "%s %s adjoint w: %g", size, nbspec,
+                  t_rel_diff(g1, g2, f.P));
     /* The dot-product test: <J v, u> = <v, J^T u> for the one-step map,
      * with v = a random tangent direction, i.e. J starting at v e_p. */
     free(x), free(J), free(J1), free(J2), free(yb), free(xb1), free(xb2), free(g1), free(g2);
@@ -181,7 +171,7 @@ static void forward_vs_reverse(const char *size, const char *nbspec, int k, dca_
     cr_assert(isfinite(Ef) && Ef == Er, "losses %.17g %.17g", Ef, Er);
     for (int64_t p = 0; p < s.P; p++)
         cr_assert(isfinite(gf[p]) && isfinite(gr[p]), "parameter %lld not finite", (long long)p);
-    double r = rel_diff(gf, gr, s.P);
+    double r = t_rel_diff(gf, gr, s.P);
     cr_assert_leq(r, tol, "%s %s k=%d T=%lld %s: forward vs reverse rel diff %g", size, nbspec, k,
                   (long long)T, loss, r);
     double mx = 0;
