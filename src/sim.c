@@ -232,10 +232,10 @@ dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t 
     }
 
     const double rb = (double)s->real;
-    double need = rb * ((double)s->work_len * s->threads +
-                        (s->kernel == DCA_KERNEL_BLAS || s->kernel == DCA_KERNEL_FUSED
-                             ? 2.0 * (double)P
-                             : 0.0) +
+    /* Mr (BLAS, or the fused kernel's gradients) and rho_r (fused), as allocated below. */
+    const bool has_mr = s->kernel == DCA_KERNEL_BLAS || (s->kernel == DCA_KERNEL_FUSED && s->grad);
+    double need = rb * ((double)s->work_len * s->threads + (has_mr ? (double)P : 0.0) +
+                        (s->kernel == DCA_KERNEL_FUSED ? (double)P : 0.0) +
                         (double)s->nblocks * (double)P +
                         (s->grad & DCA_GRAD_REVERSE
                              ? (double)batch * m * g->cell_len * (double)g->cells
@@ -256,7 +256,7 @@ dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t 
     for (int t = 0; t < s->threads; t++)
         if (!(s->work[t] = dca_alloc((size_t)s->work_len * s->real)))
             goto nomem;
-    if (s->kernel == DCA_KERNEL_BLAS || (s->kernel == DCA_KERNEL_FUSED && s->grad)) {
+    if (has_mr) {
         s->Mr = dca_alloc((size_t)P * s->real);
         if (!s->Mr)
             goto nomem;
