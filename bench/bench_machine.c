@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/blas_core.h"
 #include "bench_util.h"
 #include "dca/dca.h"
 

@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "cli/blas_core.h"
 #include "bench_util.h"
 #include "dca/dca.h"
 #include "experiment.h"
@@ -52,7 +53,7 @@ static double loss_grad(const dca_lattice *lat, const dca_rule *rule, const doub
         bench_die("bench_ot", "adjoint", &e);
     const int64_t len = B * dca_lattice_cells(lat);
     double *phi = malloc((size_t)len * 8);
-    dca_task_shape sh = {lat, 2, DCA_MODE_BINARY, B, NULL, NULL};
+    dca_task_shape sh = {lat, 2, DCA_MODE_BINARY, B, NULL, NULL, NULL};
     dca_target_lookup("identity")(&sh, x0, phi, NULL);
     double E = 0, *times = malloc((size_t)(reps < 1 ? 1 : reps) * sizeof *times);
     for (int64_t r = 0; r < (reps < 1 ? 1 : reps); r++) {

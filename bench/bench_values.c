@@ -28,6 +28,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "cli/blas_core.h"
 #include "bench_util.h"
 #include "dca/dca.h"
 #include "experiment.h"
@@ -53,7 +54,7 @@ static double loss_grad(const dca_lattice *lat, dca_rule *rule, const double *x0
         bench_die("bench", "adjoint", &e);
     int64_t len = B * dca_lattice_cells(lat);
     double *phi = malloc((size_t)len * 8);
-    dca_task_shape sh = {lat, 2, DCA_MODE_BINARY, B, NULL, NULL};
+    dca_task_shape sh = {lat, 2, DCA_MODE_BINARY, B, NULL, NULL, NULL};
     dca_target_lookup("identity")(&sh, x0, phi, NULL);
     double E = 0;
     if (reps < 1)

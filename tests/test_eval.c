@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "experiment.h"
-#include "hard.h"
+#include "density.h"
 #include "helpers.h"
 
 /* The integer kernel equals the DCA engine on hard tables and 0/1 states. */

@@ -34,7 +34,7 @@ static void fixture_init(fixture *f, const char *size, const char *nbspec, int k
     f->phi = malloc((size_t)(B * f->len) * 8);
     for (int64_t b = 0; b < B; b++)
         t_random_config(f->x0 + b * f->len, dca_lattice_cells(&f->lat), k, mode, 50 + (uint64_t)b);
-    f->sh = (dca_task_shape){&f->lat, k, mode, B, f->nb, NULL};
+    f->sh = (dca_task_shape){&f->lat, k, mode, B, f->nb, NULL, NULL};
     cr_assert_eq(dca_target_lookup("identity")(&f->sh, f->x0, f->phi, NULL), DCA_OK);
 }
 

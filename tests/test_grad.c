@@ -42,7 +42,7 @@ static void make_into(setup *out, const char *size, const char *nbspec, int k, d
     cr_assert_eq(dca_init_generate(kind, &s.lat, k, mode, B, seed, s.x0, &e), DCA_OK, "%s", e.msg);
     dca_init_apply_eps(s.x0, B * s.len, k, mode, eps);
     *out = s;
-    out->sh = (dca_task_shape){&out->lat, k, mode, B, out->nb, NULL};
+    out->sh = (dca_task_shape){&out->lat, k, mode, B, out->nb, NULL, NULL};
     cr_assert_eq(dca_target_lookup("identity")(&out->sh, out->x0, out->phi, NULL), DCA_OK);
 }
 

@@ -154,6 +154,11 @@ bool dca_rule_hex(const dca_rule *rule, char *buf, size_t buflen);
  * binary tables whose hardened outputs depend only on (centre, count);
  * false otherwise (or when buf is too small). */
 bool dca_rule_life(const dca_rule *rule, char *buf, size_t buflen);
+/* Sets a hard Life-like rule from B/S notation ("B3/S23", or comma lists
+ * with ranges for counts above 9, "B34..45/S33..57"), counting live cells
+ * among the offsets other than the centre, which nb must hold. Works for
+ * outer-totalistic rules and for 2-state tables. */
+dca_status dca_rule_set_life(dca_rule *rule, const char *bs, dca_error *err);
 
 /* ---- simulation plan ---------------------------------------------------- */
 
@@ -223,17 +228,6 @@ void dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *ybar, dou
 void dca_sim_adjoint_end(dca_sim *sim, double *grad_w);
 /* Bytes the plan holds beyond the rule (workspaces, gradient buffers). */
 int64_t dca_sim_memory(const dca_sim *sim);
-
-/* ---- BLAS kernels (blas_core.c) ------------------------------------------- */
-
-/* Called first thing in main(): if OpenBLAS runs an AVX2-or-older core on a
- * CPU with AVX-512, re-executes the program once with OPENBLAS_CORETYPE =
- * SkylakeX. DCA_BLAS_CORETYPE = auto (default) | keep | NAME controls it.
- * Returns only when no restart happens. */
-void dca_blas_select(char **argv);
-/* The OpenBLAS core in use, and how it was chosen (for run files). */
-const char *dca_blas_core(void);
-const char *dca_blas_note(void);
 
 /* ---- initial configurations --------------------------------------------- */
 

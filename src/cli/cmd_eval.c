@@ -9,7 +9,7 @@
 #include "cli/cli.h"
 #include "config.h"
 #include "experiment.h"
-#include "hard.h"
+#include "density.h"
 #include "io/io.h"
 
 static const char help[] =

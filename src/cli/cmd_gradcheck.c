@@ -130,8 +130,7 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
         rc = cli_fail(EXIT_RUNTIME, "out of memory");
         goto out;
     }
-    dca_task_shape sh = {&ex->lat, cfg->states, cfg->mode, B, ex->nb,
-                         dca_config_basedir(cfg, "task", "target")};
+    dca_task_shape sh = dca_experiment_shape(cfg, ex, B);
     dca_loss_fn loss = dca_loss_lookup(cfg->loss);
     if (dca_target_make(cfg->target, &sh, ex->x0, phi, &err)) {
         cli_fail_at(cfg, "task", "target", err.msg);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/blas_core.h"
 #include "cli/cli.h"
 #include "config.h"
 #include "experiment.h"
@@ -313,8 +314,7 @@ int cmd_run(int argc, char **argv, char *command_line)
     memcpy(r.ex->x0, r.buf[0], (size_t)(r.B * r.len) * sizeof(double));
     for (int64_t i = 0; i < r.rows; i++)
         r.times[i] = i * every < r.T ? i * every : r.T;
-    r.shape = (dca_task_shape){&r.ex->lat, r.cfg->states, r.cfg->mode, r.B, r.ex->nb,
-                               dca_config_basedir(r.cfg, "task", "target")};
+    r.shape = dca_experiment_shape(r.cfg, r.ex, r.B);
     if (task) {
         r.loss = dca_loss_lookup(r.cfg->loss);
         if (dca_target_make(r.cfg->target, &r.shape, r.ex->x0, r.phi, &err)) {

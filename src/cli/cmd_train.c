@@ -12,7 +12,7 @@
 #include "config.h"
 #include "experiment.h"
 #include "gradient.h"
-#include "hard.h"
+#include "density.h"
 #include "io/io.h"
 #include "mem.h"
 #include "optim.h"
@@ -277,8 +277,7 @@ int cmd_train(int argc, char **argv, char *command_line)
         rc = cli_fail(EXIT_RUNTIME, "out of memory");
         goto out;
     }
-    dca_task_shape sh_all = {&t.ex->lat, t.cfg->states, t.cfg->mode, B, t.ex->nb,
-                             dca_config_basedir(t.cfg, "task", "target")};
+    dca_task_shape sh_all = dca_experiment_shape(t.cfg, t.ex, B);
     dca_task_shape sh = sh_all;
     sh.batch = M;
     dca_loss_fn loss = dca_loss_lookup(t.cfg->loss);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/blas_core.h"
 #include "cli/cli.h"
 #include "mem.h"
 #include "dca/dca.h"

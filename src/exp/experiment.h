@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "dca/dca.h"
+#include "task.h"
 
 typedef struct dca_experiment {
     dca_lattice lat;
@@ -19,6 +20,9 @@ typedef struct dca_experiment {
 
 dca_status dca_experiment_build(const dca_config *cfg, dca_experiment **out, dca_error *err);
 void dca_experiment_destroy(dca_experiment *ex);
+/* The task shape of ex for `batch` configurations, with the file: reader. */
+dca_task_shape dca_experiment_shape(const dca_config *cfg, const dca_experiment *ex,
+                                    int64_t batch);
 
 /* Weight sources, also usable without a configuration (tests, tools):
  * spec is what follows "weights = ". seed feeds normal:. basedir resolves a

@@ -7,7 +7,6 @@
 
 #include "bignum.h"
 #include "hard.h"
-#include "experiment.h"
 #include "text.h"
 
 static int64_t values_per_config(const dca_task_shape *sh)
@@ -276,7 +275,7 @@ done:
 static dca_status t_life(const char *arg, const dca_task_shape *sh, const double *x0,
                          double *phi, dca_error *err)
 {
-    char buf[4096], spec[4200];
+    char buf[4096];
     int64_t T;
     if (!split_steps(arg, buf, sizeof buf, &T))
         return dca_error_set(err, DCA_ERR_ARG, "life:Bxx/Syy:T needs B/S notation and a step "
@@ -285,8 +284,7 @@ static dca_status t_life(const char *arg, const dca_task_shape *sh, const double
         return dca_error_set(err, DCA_ERR_ARG, "life: targets are for 2-state rules");
     dca_rule *r = NULL;
     dca_status st = dca_rule_create_outer_totalistic(sh->nb, &r, err);
-    snprintf(spec, sizeof spec, "life:%s", buf);
-    if (!st && !(st = dca_rule_load_weights(r, spec, 0, NULL, err)))
+    if (!st && !(st = dca_rule_set_life(r, buf, err)))
         st = run_hard_target(r, T, sh, x0, phi, err);
     dca_rule_destroy(r);
     return st;
@@ -296,7 +294,11 @@ static dca_status t_file(const char *arg, const dca_task_shape *sh, double *phi,
 {
     double *v = NULL;
     int64_t B = 0;
-    dca_status st = dca_read_configurations(arg, sh->basedir, sh->lat, sh->states, sh->mode,
+    if (!sh->read_configurations)
+        return dca_error_set(err, DCA_ERR_UNSUPPORTED,
+                             "file: targets need a reader of configuration files (the "
+                             "experiment layer supplies one)");
+    dca_status st = sh->read_configurations(arg, sh->basedir, sh->lat, sh->states, sh->mode,
                                             sh->batch, &v, &B, err);
     if (st)
         return st;

@@ -17,7 +17,9 @@
  *   "keep"           never change what OpenBLAS chose;
  *   NAME             run OpenBLAS core NAME (OpenBLAS's spelling, e.g. Zen).
  * The decision is kept for dca_blas_note (run files record it). */
-#include "dca/dca.h"
+#include "blas_core.h"
+
+#include <stdbool.h>
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -19,6 +19,12 @@ typedef struct dca_task_shape {
     int64_t batch;
     const dca_nbhd *nb;      /* for rule:N:T targets; may be NULL otherwise */
     const char *basedir;     /* for file: targets with a relative path; NULL: "." */
+    /* Reads file: targets (PATH.h5:/DATASET); supplied by the experiment
+     * layer (dca_read_configurations), NULL to refuse file: targets. */
+    dca_status (*read_configurations)(const char *spec, const char *basedir,
+                                      const dca_lattice *lat, int states, dca_mode mode,
+                                      int64_t batch, double **out, int64_t *out_batch,
+                                      dca_error *err);
 } dca_task_shape;
 
 typedef dca_status (*dca_target_fn)(const dca_task_shape *sh, const double *x0, double *phi,

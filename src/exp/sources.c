@@ -239,110 +239,11 @@ static dca_status w_mix(dca_rule *r, const char *arg, const weight_ctx *ctx, dca
     return st;
 }
 
-/* Parses the counts of one half of B/S notation: digits ("23": counts 2
- * and 3) or, for counts above 9, a comma list with ranges ("3,10..12"). */
-static bool life_counts(const char *s, int max, uint8_t *set, char *why, size_t len)
-{
-    if (strchr(s, ',') || strstr(s, "..")) {
-        char buf[1024];
-        snprintf(buf, sizeof buf, "%s", s);
-        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            int64_t lo, hi;
-            char *dots = strstr(t, "..");
-            if (dots) {
-                *dots = '\0';
-                if (!dca_parse_i64(t, &lo) || !dca_parse_i64(dots + 2, &hi) || lo > hi)
-                    goto bad;
-            } else if (!dca_parse_i64(t, &lo)) {
-                goto bad;
-            } else {
-                hi = lo;
-            }
-            if (lo < 0 || hi > max) {
-                snprintf(why, len, "count %lld is outside 0..%d (the number of neighbours)",
-                         (long long)(lo < 0 ? lo : hi), max);
-                return false;
-            }
-            for (int64_t c = lo; c <= hi; c++)
-                set[c] = 1;
-        }
-        return true;
-    }
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            goto bad;
-        int c = *p - '0';
-        if (c > max) {
-            snprintf(why, len, "count %d is more than the %d neighbours", c, max);
-            return false;
-        }
-        set[c] = 1;
-    }
-    return true;
-bad:
-    snprintf(why, len, "'%s' is not a list of neighbour counts (digits like 23, or 2,3,10..12)", s);
-    return false;
-}
-
-/* life:Bxx/Syy as a full table: the centre offset is the cell itself, the
- * other offsets its neighbours; a dead cell is born with a count in B, a
- * live one survives with a count in S. */
+/* life:Bxx/Syy: the rule module parses B/S notation (dca_rule_set_life). */
 static dca_status w_life(dca_rule *r, const char *arg, const weight_ctx *ctx, dca_error *err)
 {
     (void)ctx;
-    const dca_nbhd *nb = dca_rule_nbhd(r);
-    int centre = dca_nbhd_center(nb), m = dca_nbhd_count(nb);
-    if (dca_rule_states(r) != 2)
-        return dca_error_set(err, DCA_ERR_ARG, "life: rules are for 2 states");
-    if (centre < 0)
-        return dca_error_set(err, DCA_ERR_ARG,
-                             "life: rules need the centre offset in the neighbourhood");
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", arg);
-    char *slash = strchr(buf, '/');
-    if ((buf[0] != 'B' && buf[0] != 'b') || !slash || (slash[1] != 'S' && slash[1] != 's'))
-        return dca_error_set(err, DCA_ERR_ARG,
-                             "life: expected B/S notation such as life:B3/S23, got '%s'", arg);
-    *slash = '\0';
-    uint8_t *born = calloc((size_t)m, 1), *surv = calloc((size_t)m, 1);
-    char why[256];
-    dca_status st = DCA_OK;
-    if (!born || !surv)
-        st = dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
-    else if (!life_counts(buf + 1, m - 1, born, why, sizeof why) ||
-             !life_counts(slash + 2, m - 1, surv, why, sizeof why))
-        st = dca_error_set(err, DCA_ERR_ARG, "life:%s: %s", arg, why);
-    int64_t n = dca_rule_patterns(r);
-    if (!st && dca_rule_kind_of(r) == DCA_RULE_OUTER_TOTALISTIC) {
-        double *rho = malloc((size_t)n * sizeof *rho);
-        if (!rho) {
-            st = dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
-        } else {
-            for (int c = 0; c < m; c++) {
-                rho[c] = born[c];
-                rho[m + c] = surv[c];
-            }
-            st = dca_rule_set_probabilities(r, rho, err);
-            free(rho);
-        }
-        free(born);
-        free(surv);
-        return st;
-    }
-    uint8_t *bits = st ? NULL : malloc((size_t)n);
-    if (!st && !bits)
-        st = dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
-    if (!st) {
-        for (int64_t y = 0; y < n; y++) {
-            const int64_t e = dca_nbhd_totalistic_entry(nb, y);
-            bits[y] = e >= m ? surv[e - m] : born[e];
-        }
-        st = set_hard(r, bits, err);
-    }
-    free(bits);
-    free(born);
-    free(surv);
-    return st;
+    return dca_rule_set_life(r, arg, err);
 }
 
 /* Splits "PATH.h5:/DATASET" at the last ":/". */
@@ -547,6 +448,13 @@ static dca_status read_rle_configurations(const char *spec, const char *basedir,
 }
 
 /* ---- experiment ------------------------------------------------------------- */
+
+dca_task_shape dca_experiment_shape(const dca_config *cfg, const dca_experiment *ex,
+                                    int64_t batch)
+{
+    return (dca_task_shape){&ex->lat, cfg->states, cfg->mode, batch, ex->nb,
+                            dca_config_basedir(cfg, "task", "target"), dca_read_configurations};
+}
 
 void dca_experiment_destroy(dca_experiment *ex)
 {

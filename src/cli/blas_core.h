@@ -1,0 +1,16 @@
+/* Which OpenBLAS core the dca program runs (blas_core.c). A program-level
+ * choice: it re-executes the process, so it belongs to the command line
+ * (and to the benchmark programs), never to the library. */
+#ifndef DCA_BLAS_CORE_H
+#define DCA_BLAS_CORE_H
+
+/* Called first thing in main(): if OpenBLAS runs an AVX2-or-older core on a
+ * CPU with AVX-512, re-executes the program once with OPENBLAS_CORETYPE =
+ * SkylakeX. DCA_BLAS_CORETYPE = auto (default) | keep | NAME controls it.
+ * Returns only when no restart happens. */
+void dca_blas_select(char **argv);
+/* The OpenBLAS core in use, and how it was chosen (for run files). */
+const char *dca_blas_core(void);
+const char *dca_blas_note(void);
+
+#endif
