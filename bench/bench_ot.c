@@ -24,8 +24,8 @@
 #include "bench_util.h"
 #include "dca/dca.h"
 #include "experiment.h"
-#include "gradient.h"
-#include "task.h"
+#include "dca/gradient.h"
+#include "dca/task.h"
 
 static double *soft_start(const dca_lattice *lat, int64_t B)
 {
@@ -39,7 +39,7 @@ static double *soft_start(const dca_lattice *lat, int64_t B)
 }
 
 /* Loss and gradient of rule on lat (B configurations, T steps). */
-static double loss_grad(const dca_lattice *lat, const dca_rule *rule, const double *x0,
+static double loss_grad(const dca_lattice *lat, dca_rule *rule, const double *x0,
                         int64_t B, int64_t T, int threads, int64_t reps, double *grad,
                         double *median, int64_t *bytes)
 {
@@ -53,12 +53,12 @@ static double loss_grad(const dca_lattice *lat, const dca_rule *rule, const doub
         bench_die("bench_ot", "adjoint", &e);
     const int64_t len = B * dca_lattice_cells(lat);
     double *phi = malloc((size_t)len * 8);
-    dca_task_shape sh = {lat, 2, DCA_MODE_BINARY, B, NULL, NULL, NULL};
+    dca_task_shape sh = {lat, 2, DCA_MODE_BINARY, B, NULL, NULL, NULL, 0};
     dca_target_lookup("identity")(&sh, x0, phi, NULL);
     double E = 0, *times = malloc((size_t)(reps < 1 ? 1 : reps) * sizeof *times);
     for (int64_t r = 0; r < (reps < 1 ? 1 : reps); r++) {
         double t0 = bench_now();
-        dca_adjoint_run(adj, x0, phi, dca_loss_lookup("cross-entropy"), &sh, &E, grad, NULL);
+        dca_adjoint_run(adj, x0, phi, dca_loss_lookup("cross-entropy"), &sh, &E, grad, NULL, NULL);
         times[r] = bench_now() - t0;
     }
     qsort(times, (size_t)(reps < 1 ? 1 : reps), sizeof *times, bench_cmp);

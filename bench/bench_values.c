@@ -32,8 +32,8 @@
 #include "bench_util.h"
 #include "dca/dca.h"
 #include "experiment.h"
-#include "gradient.h"
-#include "task.h"
+#include "dca/gradient.h"
+#include "dca/task.h"
 
 static dca_precision prec = DCA_FLOAT64;
 static dca_kernel kern = DCA_KERNEL_AUTO;
@@ -54,7 +54,7 @@ static double loss_grad(const dca_lattice *lat, dca_rule *rule, const double *x0
         bench_die("bench", "adjoint", &e);
     int64_t len = B * dca_lattice_cells(lat);
     double *phi = malloc((size_t)len * 8);
-    dca_task_shape sh = {lat, 2, DCA_MODE_BINARY, B, NULL, NULL, NULL};
+    dca_task_shape sh = {lat, 2, DCA_MODE_BINARY, B, NULL, NULL, NULL, 0};
     dca_target_lookup("identity")(&sh, x0, phi, NULL);
     double E = 0;
     if (reps < 1)
@@ -62,7 +62,7 @@ static double loss_grad(const dca_lattice *lat, dca_rule *rule, const double *x0
     double *times = malloc((size_t)reps * sizeof *times);
     for (int64_t r = 0; r < reps; r++) {
         double t0 = bench_now();
-        dca_adjoint_run(adj, x0, phi, dca_loss_lookup("cross-entropy"), &sh, &E, grad, NULL);
+        dca_adjoint_run(adj, x0, phi, dca_loss_lookup("cross-entropy"), &sh, &E, grad, NULL, NULL);
         times[r] = bench_now() - t0;
     }
     qsort(times, (size_t)reps, sizeof *times, bench_cmp);

@@ -60,7 +60,7 @@ static inline void t_random_weights(dca_rule *r, double sd, uint64_t seed)
     free(w);
 }
 
-static inline dca_sim *t_sim(const dca_lattice *lat, const dca_rule *r, int64_t B,
+static inline dca_sim *t_sim(const dca_lattice *lat, dca_rule *r, int64_t B,
                              dca_kernel kernel, int threads)
 {
     dca_sim *s = NULL;

@@ -5,9 +5,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "gradient.h"
+#include "dca/gradient.h"
 #include "helpers.h"
-#include "task.h"
+#include "dca/task.h"
 
 typedef struct fixture {
     dca_lattice lat;
@@ -34,7 +34,7 @@ static void fixture_init(fixture *f, const char *size, const char *nbspec, int k
     f->phi = malloc((size_t)(B * f->len) * 8);
     for (int64_t b = 0; b < B; b++)
         t_random_config(f->x0 + b * f->len, dca_lattice_cells(&f->lat), k, mode, 50 + (uint64_t)b);
-    f->sh = (dca_task_shape){&f->lat, k, mode, B, f->nb, NULL, NULL};
+    f->sh = (dca_task_shape){&f->lat, k, mode, B, f->nb, NULL, NULL, 0};
     cr_assert_eq(dca_target_lookup("identity")(&f->sh, f->x0, f->phi, NULL), DCA_OK);
 }
 
@@ -63,7 +63,7 @@ static double grad(fixture *f, dca_sim *s, int64_t T, double *g)
     dca_error e;
     cr_assert_eq(dca_adjoint_create(s, f->B, T, &adj, &e), DCA_OK, "%s", e.msg);
     double E;
-    dca_adjoint_run(adj, f->x0, f->phi, dca_loss_lookup("cross-entropy"), &f->sh, &E, g, NULL);
+    cr_assert_eq(dca_adjoint_run(adj, f->x0, f->phi, dca_loss_lookup("cross-entropy"), &f->sh, &E, g, NULL, NULL), DCA_OK);
     dca_adjoint_destroy(adj);
     return E;
 }

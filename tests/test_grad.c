@@ -4,9 +4,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "gradient.h"
+#include "dca/gradient.h"
 #include "helpers.h"
-#include "task.h"
+#include "dca/task.h"
 
 typedef struct setup {
     dca_lattice lat;
@@ -42,7 +42,7 @@ static void make_into(setup *out, const char *size, const char *nbspec, int k, d
     cr_assert_eq(dca_init_generate(kind, &s.lat, k, mode, B, seed, s.x0, &e), DCA_OK, "%s", e.msg);
     dca_init_apply_eps(s.x0, B * s.len, k, mode, eps);
     *out = s;
-    out->sh = (dca_task_shape){&out->lat, k, mode, B, out->nb, NULL, NULL};
+    out->sh = (dca_task_shape){&out->lat, k, mode, B, out->nb, NULL, NULL, 0};
     cr_assert_eq(dca_target_lookup("identity")(&out->sh, out->x0, out->phi, NULL), DCA_OK);
 }
 
@@ -77,7 +77,7 @@ static double reverse_grad(setup *s, int64_t T, const char *loss, double *g)
     dca_error e;
     cr_assert_eq(dca_adjoint_create(s->sim, s->B, T, &adj, &e), DCA_OK, "%s", e.msg);
     double E;
-    dca_adjoint_run(adj, s->x0, s->phi, dca_loss_lookup(loss), &s->sh, &E, g, NULL);
+    cr_assert_eq(dca_adjoint_run(adj, s->x0, s->phi, dca_loss_lookup(loss), &s->sh, &E, g, NULL, NULL), DCA_OK);
     dca_adjoint_destroy(adj);
     return E;
 }
@@ -218,11 +218,11 @@ static void vs_finite_differences(const char *size, const char *nbspec, int k, d
         double keep = w[p];
         w[p] = keep + h;
         dca_rule_set_weights(s.rule, w, NULL);
-        dca_sim_refresh(s.sim);
+        dca_sim_set_params(s.sim, NULL, NULL);
         double Ep = loss_only(&s, T, loss);
         w[p] = keep - h;
         dca_rule_set_weights(s.rule, w, NULL);
-        dca_sim_refresh(s.sim);
+        dca_sim_set_params(s.sim, NULL, NULL);
         double Em = loss_only(&s, T, loss);
         w[p] = keep;
         double num = (Ep - Em) / (2 * h);

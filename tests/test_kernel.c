@@ -140,7 +140,7 @@ Test(kernel, all_256_elementary_rules_are_exact)
         dca_error e;
         cr_assert_eq(dca_rule_load_weights(r, spec, 0, ".", &e), DCA_OK, "%s", e.msg);
         cr_assert(dca_rule_is_hard(r));
-        dca_sim_refresh(sim);
+        dca_sim_set_params(sim, NULL, NULL);
         for (int i = 0; i < 8; i++)
             table[i] = (rule >> i) & 1;
         uint64_t seed = (uint64_t)rule + 1000;

@@ -246,11 +246,11 @@ static void fd_agrees(const char *size, const char *nbspec, int T, double wscale
         double w0 = w[i];
         w[i] = w0 + h;
         cr_assert_eq(dca_rule_set_weights(r, w, &e), DCA_OK);
-        dca_sim_refresh(sim);
+        dca_sim_set_params(sim, NULL, NULL);
         double Ep = run_loss(sim, x0, cw, n, T, st);
         w[i] = w0 - h;
         cr_assert_eq(dca_rule_set_weights(r, w, &e), DCA_OK);
-        dca_sim_refresh(sim);
+        dca_sim_set_params(sim, NULL, NULL);
         double Em = run_loss(sim, x0, cw, n, T, st);
         w[i] = w0;
         double num = (Ep - Em) / (2 * h);

@@ -187,35 +187,56 @@ typedef struct dca_sim_options {
     int64_t tile_cells;  /* 0: chosen from the table shape */
     unsigned gradients;  /* DCA_GRAD_* bits */
     dca_precision precision;
+    uint64_t seed;       /* keys the noise of stochastic models (unused by rule tables) */
 } dca_sim_options;
 
 typedef struct dca_sim dca_sim;
 
-/* Plans stepping B configurations of lat under rule: validates shapes,
- * picks the kernel, sizes the workspace. The rule must outlive the plan;
- * call dca_sim_refresh after changing its weights. */
-dca_status dca_sim_create(const dca_lattice *lat, const dca_rule *rule, int64_t batch,
+/* Plans stepping B configurations of lat under rule: validates shapes, lets
+ * the rule's model type (table, outer-totalistic) pick its kernels, sizes
+ * the workspace. The rule must outlive the plan. The plan keeps values
+ * derived from the weights: change them with dca_sim_set_params. A plan
+ * whose rule was changed behind its back (dca_rule_set_weights) refuses to
+ * step (DCA_ERR_ARG) until dca_sim_set_params(sim, NULL) re-reads it.
+ *
+ * Misuse (a NULL or aliased buffer, a gradient step on a plan made without
+ * that gradient, an adjoint step outside begin/end, stale weights) returns
+ * DCA_ERR_ARG and leaves a message for dca_sim_error; the checks are cheap
+ * and always on. Thread safety: one caller thread per plan at a time (the
+ * plan opens its own OpenMP regions); distinct plans may run concurrently. */
+dca_status dca_sim_create(const dca_lattice *lat, dca_rule *rule, int64_t batch,
                           const dca_sim_options *opt, dca_sim **out, dca_error *err);
 void dca_sim_destroy(dca_sim *sim);
-void dca_sim_refresh(dca_sim *sim);
+/* Sets the rule's weights (params doubles; NaN rejected) and every value
+ * the plan derives from them. weights = NULL re-reads the rule as it is. */
+dca_status dca_sim_set_params(dca_sim *sim, const double *weights, dca_error *err);
+/* The message of the last misuse of this plan. */
+const char *dca_sim_error(const dca_sim *sim);
 /* Doubles per configuration: cells (binary) or cells * k (softmax). */
 int64_t dca_sim_config_len(const dca_sim *sim);
+int64_t dca_sim_batch(const dca_sim *sim);
 /* The rule's parameter count (weights). */
 int64_t dca_sim_params(const dca_sim *sim);
 int dca_sim_threads(const dca_sim *sim);
 dca_kernel dca_sim_kernel(const dca_sim *sim);
 dca_precision dca_sim_precision(const dca_sim *sim);
 int64_t dca_sim_tile_cells(const dca_sim *sim);
+unsigned dca_sim_gradients(const dca_sim *sim);
+/* The model type's name: "table" or "outer-totalistic". */
+const char *dca_sim_model(const dca_sim *sim);
 /* One step of all B configurations: y = mu(x). x and y each hold
- * B * config_len doubles and must not overlap. Cannot fail. */
-void dca_sim_step(dca_sim *sim, const double *x, double *y);
+ * B * config_len doubles and must not overlap. t is the step index
+ * (stochastic models key their noise by it; rule tables ignore it);
+ * dca_sim_step is dca_sim_step_at with t = 0. */
+dca_status dca_sim_step_at(dca_sim *sim, int64_t t, const double *x, double *y);
+dca_status dca_sim_step(dca_sim *sim, const double *x, double *y);
 
 /* Forward mode (needs DCA_GRAD_FORWARD). J holds d x / d w for the first
- * `configs` configurations, each config_len x params doubles (cell, state,
- * parameter); Jn receives d y / d w after the step y = mu(x). The
+ * `configs` configurations (1..B), each config_len x params doubles (cell,
+ * state, parameter); Jn receives d y / d w after the step y = mu(x). The
  * parameters are the weights in storage order. */
-void dca_sim_tangent_step(dca_sim *sim, const double *x, const double *J, double *Jn,
-                          int64_t configs);
+dca_status dca_sim_tangent_step(dca_sim *sim, const double *x, const double *J, double *Jn,
+                                int64_t configs);
 
 /* Reverse mode (needs DCA_GRAD_REVERSE). Between begin and end, each
  * adjoint step takes x (the state the step y = mu(x) started from) and
@@ -223,9 +244,11 @@ void dca_sim_tangent_step(dca_sim *sim, const double *x, const double *J, double
  * step's contribution to dE/d rho. end writes dE/dw (params doubles,
  * through rho = sigmoid / softmax of w). The sum over configurations and
  * cells runs in a fixed order: results do not depend on the thread count. */
-void dca_sim_adjoint_begin(dca_sim *sim);
-void dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *ybar, double *xbar);
-void dca_sim_adjoint_end(dca_sim *sim, double *grad_w);
+dca_status dca_sim_adjoint_begin(dca_sim *sim);
+dca_status dca_sim_adjoint_step_at(dca_sim *sim, int64_t t, const double *x, const double *ybar,
+                                   double *xbar);
+dca_status dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *ybar, double *xbar);
+dca_status dca_sim_adjoint_end(dca_sim *sim, double *grad_w);
 /* Bytes the plan holds beyond the rule (workspaces, gradient buffers). */
 int64_t dca_sim_memory(const dca_sim *sim);
 

@@ -9,9 +9,10 @@
 #include "cli/cli.h"
 #include "config.h"
 #include "experiment.h"
-#include "gradient.h"
+#include "dca/gradient.h"
+#include "dca/objective.h"
 #include "mem.h"
-#include "task.h"
+#include "dca/task.h"
 #include "text.h"
 
 static const char help[] =
@@ -67,19 +68,6 @@ static int by_error(const void *a, const void *b)
     return (ex < ey) - (ex > ey);
 }
 
-static double loss_at(dca_sim *sim, const double *x0, int64_t n, int64_t T, double *a, double *b,
-                      dca_loss_fn loss, const dca_task_shape *sh, const double *phi)
-{
-    memcpy(a, x0, (size_t)n * sizeof *a);
-    for (int64_t t = 0; t < T; t++) {
-        dca_sim_step(sim, a, b);
-        double *s = a;
-        a = b;
-        b = s;
-    }
-    return loss(sh, phi, a, NULL);
-}
-
 int cmd_gradcheck(int argc, char **argv, char *command_line)
 {
     (void)command_line;
@@ -88,7 +76,7 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
     dca_config *cfg = NULL;
     dca_experiment *ex = NULL;
     dca_sim *sim = NULL;
-    dca_adjoint *adj = NULL;
+    dca_objective *obj = NULL;
     dca_tangent *tg = NULL;
     double *phi = NULL, *gf = NULL, *gr = NULL, *w = NULL, *a = NULL, *b = NULL, *xbar = NULL;
     row *rows = NULL;
@@ -113,7 +101,7 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
     dca_sim_options so = {.threads = o.threads, .gradients = DCA_GRAD_FORWARD | DCA_GRAD_REVERSE};
     const int64_t B = ex->batch, T = cfg->steps, n = B * ex->config_len;
     if (dca_sim_create(&ex->lat, ex->rule, B, &so, &sim, &err) ||
-        dca_adjoint_create(sim, B, T, &adj, &err) || dca_tangent_create(sim, B, &tg, &err)) {
+        dca_tangent_create(sim, B, &tg, &err)) {
         cli_fail(EXIT_USAGE, "%s", err.msg);
         goto out;
     }
@@ -136,14 +124,24 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
         cli_fail_at(cfg, "task", "target", err.msg);
         goto out;
     }
+    dca_objective_options oo = {.steps = T};
+    if (dca_objective_create(sim, ex->x0, phi, loss, &sh, &oo, &obj, &err)) {
+        cli_fail(EXIT_USAGE, "%s", err.msg);
+        goto out;
+    }
     rc = EXIT_RUNTIME;
     double E;
-    dca_adjoint_run(adj, ex->x0, phi, loss, &sh, &E, gr, NULL);
+    if (dca_objective_eval(obj, NULL, &E, gr, NULL, &err)) {
+        cli_fail(EXIT_RUNTIME, "%s", err.msg);
+        goto out;
+    }
     dca_tangent_reset(tg);
     memcpy(a, ex->x0, (size_t)n * 8);
     for (int64_t t = 0; t < T; t++) {
-        dca_tangent_step(tg, a);
-        dca_sim_step(sim, a, b);
+        if (dca_tangent_step(tg, a) || dca_sim_step_at(sim, t, a, b)) {
+            cli_fail(EXIT_RUNTIME, "%s", dca_sim_error(sim));
+            goto out;
+        }
         double *s = a;
         a = b;
         b = s;
@@ -161,14 +159,11 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
             continue;
         }
         double keep = w[p];
+        double Ep, Em;
         w[p] = keep + g.step;
-        dca_rule_set_weights(ex->rule, w, NULL);
-        dca_sim_refresh(sim);
-        double Ep = loss_at(sim, ex->x0, n, T, a, b, loss, &sh, phi);
+        dca_objective_eval(obj, w, &Ep, NULL, NULL, NULL);
         w[p] = keep - g.step;
-        dca_rule_set_weights(ex->rule, w, NULL);
-        dca_sim_refresh(sim);
-        double Em = loss_at(sim, ex->x0, n, T, a, b, loss, &sh, phi);
+        dca_objective_eval(obj, w, &Em, NULL, NULL, NULL);
         w[p] = keep;
         rows[nrows++] = (row){p, gf[p], gr[p], (Ep - Em) / (2 * g.step), 0, 0};
         nmax = fmax(nmax, fabs(rows[nrows - 1].num));
@@ -228,7 +223,7 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
 out:
     free(phi), free(gf), free(gr), free(w), free(a), free(b), free(xbar), free(rows);
     dca_tangent_destroy(tg);
-    dca_adjoint_destroy(adj);
+    dca_objective_destroy(obj);
     dca_sim_destroy(sim);
     dca_experiment_destroy(ex);
     dca_config_destroy(cfg);

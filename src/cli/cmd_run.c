@@ -11,11 +11,12 @@
 #include "cli/cli.h"
 #include "config.h"
 #include "experiment.h"
-#include "gradient.h"
+#include "dca/gradient.h"
+#include "dca/objective.h"
 #include "io/io.h"
 #include "io/rle.h"
 #include "mem.h"
-#include "task.h"
+#include "dca/task.h"
 
 static const char help[] =
     "usage: dca run CONFIG [-o OUT.h5] [--set SECTION.KEY=VALUE]... [--threads N] [--quiet]\n"
@@ -110,13 +111,17 @@ static dca_status finish_task(run *r, double *E_out, double *gnorm_out, dca_erro
     }
     double E = 0;
     if (r->reverse) {
-        dca_adjoint *adj = NULL;
-        if ((st = dca_adjoint_create(r->sim, r->B, r->T, &adj, err)))
+        dca_objective *obj = NULL;
+        dca_objective_options oo = {.steps = r->T};
+        if ((st = dca_objective_create(r->sim, r->ex->x0, r->phi, r->loss, &r->shape, &oo, &obj,
+                                       err)) ||
+            (st = dca_objective_eval(obj, NULL, &E, grad, NULL, err))) {
+            dca_objective_destroy(obj);
             goto done;
-        dca_adjoint_run(adj, r->ex->x0, r->phi, r->loss, &r->shape, &E, grad, NULL);
-        dca_runfile_attr_i64(r->rf, "/run", "reverse_state_bytes", dca_adjoint_state_bytes(adj),
-                             err);
-        dca_adjoint_destroy(adj);
+        }
+        dca_runfile_attr_i64(r->rf, "/run", "reverse_state_bytes",
+                             dca_objective_state_bytes(obj), err);
+        dca_objective_destroy(obj);
     } else if (r->forward) {
         E = r->loss(&r->shape, r->phi, r->buf[0], xbar);
         dca_tangent_loss_gradient(r->tg, xbar, grad);

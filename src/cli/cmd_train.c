@@ -11,13 +11,13 @@
 #include "cli/cli.h"
 #include "config.h"
 #include "experiment.h"
-#include "gradient.h"
+#include "dca/objective.h"
 #include "density.h"
 #include "io/io.h"
 #include "mem.h"
-#include "optim.h"
+#include "dca/optim.h"
 #include "rng.h"
-#include "task.h"
+#include "dca/task.h"
 
 static const char help[] =
     "usage: dca train CONFIG [-o OUT.h5] [--resume OUT.h5] [--set S.K=V]... [--threads N]\n"
@@ -39,7 +39,7 @@ typedef struct trainer {
     dca_config *cfg;
     dca_experiment *ex;
     dca_sim *sim;
-    dca_adjoint *adj;
+    dca_objective *obj;
     dca_optim *opt;
     double *phi, *w, *grad, *best_w;
     double *xb, *phib; /* minibatch or fresh batch */
@@ -188,7 +188,7 @@ static void cleanup(trainer *t)
     free(t->xb), free(t->phib), free(t->order);
     free(t->loss), free(t->gnorm), free(t->secs), free(t->weights), free(t->steps);
     dca_optim_destroy(t->opt);
-    dca_adjoint_destroy(t->adj);
+    dca_objective_destroy(t->obj);
     dca_sim_destroy(t->sim);
     dca_experiment_destroy(t->ex);
     dca_config_destroy(t->cfg);
@@ -242,7 +242,6 @@ int cmd_train(int argc, char **argv, char *command_line)
     t.P = dca_rule_params(t.ex->rule);
     t.I = t.cfg->iterations;
     if (dca_sim_create(&t.ex->lat, t.ex->rule, M, &so, &t.sim, &err) ||
-        dca_adjoint_create(t.sim, M, T, &t.adj, &err) ||
         dca_optim_create(t.cfg->method, &op, t.P, &t.opt, &err)) {
         cli_fail(EXIT_USAGE, "%s", err.msg);
         goto out;
@@ -291,11 +290,15 @@ int cmd_train(int argc, char **argv, char *command_line)
     t.best_E = INFINITY;
     if (t.resume && (rc = load_resume(&t)) >= 0)
         goto out;
-    if (dca_rule_set_weights(t.ex->rule, t.w, &err)) {
+    /* Each iteration reads its configurations from xb/phib (sampled) or
+     * the whole batch. */
+    dca_objective_options oo = {.steps = T};
+    if (dca_sim_set_params(t.sim, t.w, &err) ||
+        dca_objective_create(t.sim, sampled ? t.xb : t.ex->x0, sampled ? t.phib : t.phi, loss,
+                             &sh, &oo, &t.obj, &err)) {
         cli_fail(EXIT_USAGE, "%s", err.msg);
         goto out;
     }
-    dca_sim_refresh(t.sim);
     rc = EXIT_RUNTIME;
     const char *outpath = t.o.output ? t.o.output : (t.resume ? t.resume : t.cfg->output_file);
     if (cli_make_parent_dirs(outpath) != 0) {
@@ -316,7 +319,6 @@ int cmd_train(int argc, char **argv, char *command_line)
     const char *stopped = NULL;
     while (t.done < I) {
         const int64_t it = t.done;
-        const double *xs = t.ex->x0, *ps = t.phi;
         if (t.cfg->fresh) {
             /* A new batch, keyed by (seed, iteration): a resumed run draws
              * the same ones. */
@@ -333,8 +335,6 @@ int cmd_train(int argc, char **argv, char *command_line)
                 cli_fail(EXIT_RUNTIME, "iteration %lld: %s", (long long)it, err.msg);
                 goto out;
             }
-            xs = t.xb;
-            ps = t.phib;
         } else if (t.cfg->minibatch) {
             /* M distinct configurations: a partial Fisher-Yates shuffle
              * keyed by (seed, iteration, draw). */
@@ -352,11 +352,13 @@ int cmd_train(int argc, char **argv, char *command_line)
                 memcpy(t.xb + j * len, t.ex->x0 + t.order[j] * len, (size_t)len * 8);
                 memcpy(t.phib + j * len, t.phi + t.order[j] * len, (size_t)len * 8);
             }
-            xs = t.xb;
-            ps = t.phib;
         }
         double E;
-        dca_adjoint_run(t.adj, xs, ps, loss, &sh, &E, t.grad, NULL);
+        if (dca_objective_eval(t.obj, NULL, &E, t.grad, NULL, &err)) {
+            progress_end(&pr);
+            cli_fail(EXIT_RUNTIME, "iteration %lld: %s", (long long)it, err.msg);
+            goto out;
+        }
         int64_t bad = 0;
         if (!isfinite(E) || !all_finite(t.grad, P, &bad)) {
             progress_end(&pr);
@@ -389,8 +391,7 @@ int cmd_train(int argc, char **argv, char *command_line)
             save(&t, outpath, false, &err);
             goto out;
         }
-        dca_rule_set_weights(t.ex->rule, t.w, NULL);
-        dca_sim_refresh(t.sim);
+        dca_sim_set_params(t.sim, t.w, NULL);
         memcpy(t.weights + (it + 1) * P, t.w, (size_t)P * 8);
         memcpy(t.steps + it * P, dca_optim_step_sizes(t.opt), (size_t)P * 8);
         t.secs[it] = cli_now() - t_start;

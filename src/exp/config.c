@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "optim.h"
-#include "task.h"
+#include "dca/optim.h"
+#include "dca/task.h"
 #include "text.h"
 
 /* ---- schema --------------------------------------------------------------

@@ -7,7 +7,7 @@
 
 #include "config.h"
 #include "dca/dca.h"
-#include "task.h"
+#include "dca/task.h"
 
 typedef struct dca_experiment {
     dca_lattice lat;

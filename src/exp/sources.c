@@ -453,7 +453,7 @@ dca_task_shape dca_experiment_shape(const dca_config *cfg, const dca_experiment 
                                     int64_t batch)
 {
     return (dca_task_shape){&ex->lat, cfg->states, cfg->mode, batch, ex->nb,
-                            dca_config_basedir(cfg, "task", "target"), dca_read_configurations};
+                            dca_config_basedir(cfg, "task", "target"), dca_read_configurations, 0};
 }
 
 void dca_experiment_destroy(dca_experiment *ex)

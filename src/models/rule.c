@@ -1,5 +1,6 @@
 /* Full pattern tables: weights and the probabilities rho derived from them. */
 #include "dca/dca.h"
+#include "plan.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@ struct dca_rule {
     int64_t params;
     double *weights;
     double *rho;
+    uint64_t generation; /* counts changes of weights and rho (plans compare it) */
 };
 
 dca_status dca_rule_create(const dca_nbhd *nb, int states, dca_mode mode, dca_rule **out,
@@ -157,7 +159,7 @@ const double *dca_rule_probabilities(const dca_rule *rule) { return rule->rho; }
 /* sigmoid(+inf) = 1 and sigmoid(-inf) = 0 exactly: hard tables stay hard. */
 static double sigmoid(double w) { return 1.0 / (1.0 + exp(-w)); }
 
-dca_status dca_rule_set_weights(dca_rule *rule, const double *weights, dca_error *err)
+static dca_status set_weights(dca_rule *rule, const double *weights, dca_error *err)
 {
     const int64_t P = rule->params;
     const int k = rule->outputs;
@@ -202,7 +204,7 @@ dca_status dca_rule_set_weights(dca_rule *rule, const double *weights, dca_error
     return DCA_OK;
 }
 
-dca_status dca_rule_set_probabilities(dca_rule *rule, const double *rho, dca_error *err)
+static dca_status set_probabilities(dca_rule *rule, const double *rho, dca_error *err)
 {
     const int64_t P = rule->params;
     const int k = rule->outputs;
@@ -233,6 +235,28 @@ dca_status dca_rule_set_probabilities(dca_rule *rule, const double *rho, dca_err
     }
     return DCA_OK;
 }
+
+/* Every change counts, failed ones too: a failure part-way may have changed
+ * some entries already. */
+dca_status dca_rule_set_weights(dca_rule *rule, const double *weights, dca_error *err)
+{
+    if (!rule || !weights)
+        return dca_error_set(err, DCA_ERR_ARG, "dca_rule_set_weights: NULL argument");
+    dca_status st = set_weights(rule, weights, err);
+    rule->generation++;
+    return st;
+}
+
+dca_status dca_rule_set_probabilities(dca_rule *rule, const double *rho, dca_error *err)
+{
+    if (!rule || !rho)
+        return dca_error_set(err, DCA_ERR_ARG, "dca_rule_set_probabilities: NULL argument");
+    dca_status st = set_probabilities(rule, rho, err);
+    rule->generation++;
+    return st;
+}
+
+uint64_t dca_rule_generation(const dca_rule *rule) { return rule->generation; }
 
 bool dca_rule_is_hard(const dca_rule *rule)
 {

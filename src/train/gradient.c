@@ -1,4 +1,4 @@
-#include "gradient.h"
+#include "dca/gradient.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -18,6 +18,19 @@ struct dca_adjoint {
 dca_status dca_adjoint_create(dca_sim *sim, int64_t batch, int64_t steps, dca_adjoint **out,
                               dca_error *err)
 {
+    if (!sim || !out)
+        return dca_error_set(err, DCA_ERR_ARG, "dca_adjoint_create: NULL argument");
+    if (!(dca_sim_gradients(sim) & DCA_GRAD_REVERSE))
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "dca_adjoint_create: the plan was made without DCA_GRAD_REVERSE");
+    if (batch != dca_sim_batch(sim))
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "dca_adjoint_create: a batch of %lld for a plan of %lld "
+                             "configurations (they must be equal)",
+                             (long long)batch, (long long)dca_sim_batch(sim));
+    if (steps < 0)
+        return dca_error_set(err, DCA_ERR_ARG, "dca_adjoint_create: %lld steps",
+                             (long long)steps);
     dca_adjoint *a = calloc(1, sizeof *a);
     if (!a)
         return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
@@ -69,9 +82,28 @@ int64_t dca_adjoint_state_bytes(const dca_adjoint *a)
     return (a->nseg + a->K + 3) * a->len * (int64_t)sizeof(double);
 }
 
-void dca_adjoint_run(dca_adjoint *a, const double *x0, const double *phi, dca_loss_fn loss,
-                     const dca_task_shape *sh, double *E, double *grad_w, double *xT)
+dca_status dca_adjoint_run(dca_adjoint *a, const double *x0, const double *phi, dca_loss_fn loss,
+                           const dca_task_shape *sh, double *E, double *grad_w, double *xT,
+                           dca_error *err)
 {
+    return dca_adjoint_run_every(a, x0, phi, loss, sh, 0, E, grad_w, xT, err);
+}
+
+/* True when the trajectory loss has a term at step t (0 < t < T; the
+ * final state always has one). */
+static bool loss_step(int64_t t, int64_t every, int64_t T)
+{
+    return every > 0 && t > 0 && t < T && t % every == 0;
+}
+
+dca_status dca_adjoint_run_every(dca_adjoint *a, const double *x0, const double *phi,
+                                 dca_loss_fn loss, const dca_task_shape *sh, int64_t every,
+                                 double *E, double *grad_w, double *xT, dca_error *err)
+{
+    dca_status st = DCA_OK;
+    if (every < 0)
+        return dca_error_set(err, DCA_ERR_ARG, "a loss every %lld steps", (long long)every);
+    double Etraj = 0.0;
     const int64_t T = a->steps, K = a->K, len = a->len;
     const size_t one = (size_t)len * sizeof(double);
     /* Forward sweep: checkpoint x_{jK}; x_T ends in cur. */
@@ -80,30 +112,47 @@ void dca_adjoint_run(dca_adjoint *a, const double *x0, const double *phi, dca_lo
     for (int64_t t = 0; t < T; t++) {
         if (t % K == 0)
             memcpy(a->ckpt + (t / K) * len, cur, one);
-        dca_sim_step(a->sim, cur, next);
+        if ((st = dca_sim_step_at(a->sim, t, cur, next)))
+            return dca_error_set(err, st, "%s", dca_sim_error(a->sim));
         double *s = cur;
         cur = next;
         next = s;
+        if (loss_step(t + 1, every, T))
+            Etraj += loss(sh, phi, cur, NULL);
     }
     if (xT)
         memcpy(xT, cur, one);
     double *ybar = a->a0, *xbar = a->a1;
     *E = loss(sh, phi, cur, ybar);
+    if (every > 0)
+        *E += Etraj;
     /* Backward sweep, segment by segment from the last. */
-    dca_sim_adjoint_begin(a->sim);
+    if ((st = dca_sim_adjoint_begin(a->sim)))
+        return dca_error_set(err, st, "%s", dca_sim_error(a->sim));
     for (int64_t j = a->nseg - 1; j >= 0 && T > 0; j--) {
         const int64_t t0 = j * K, t1 = t0 + K < T ? t0 + K : T;
         memcpy(a->seg, a->ckpt + j * len, one);
         for (int64_t t = t0 + 1; t < t1; t++)
-            dca_sim_step(a->sim, a->seg + (t - 1 - t0) * len, a->seg + (t - t0) * len);
+            if ((st = dca_sim_step_at(a->sim, t - 1, a->seg + (t - 1 - t0) * len,
+                                      a->seg + (t - t0) * len)))
+                return dca_error_set(err, st, "%s", dca_sim_error(a->sim));
         for (int64_t t = t1 - 1; t >= t0; t--) {
-            dca_sim_adjoint_step(a->sim, a->seg + (t - t0) * len, ybar, xbar);
+            if ((st = dca_sim_adjoint_step_at(a->sim, t, a->seg + (t - t0) * len, ybar, xbar)))
+                return dca_error_set(err, st, "%s", dca_sim_error(a->sim));
             double *s = ybar;
             ybar = xbar;
             xbar = s;
+            /* ybar is now dE/dx_t; a loss term at t adds its own part. */
+            if (loss_step(t, every, T)) {
+                loss(sh, phi, a->seg + (t - t0) * len, a->tmp);
+                for (int64_t i = 0; i < len; i++)
+                    ybar[i] += a->tmp[i];
+            }
         }
     }
-    dca_sim_adjoint_end(a->sim, grad_w);
+    if ((st = dca_sim_adjoint_end(a->sim, grad_w)))
+        return dca_error_set(err, st, "%s", dca_sim_error(a->sim));
+    return DCA_OK;
 }
 
 struct dca_tangent {
@@ -120,6 +169,15 @@ int64_t dca_tangent_bytes(int64_t configs, int64_t config_len, int64_t params)
 
 dca_status dca_tangent_create(dca_sim *sim, int64_t configs, dca_tangent **out, dca_error *err)
 {
+    if (!sim || !out)
+        return dca_error_set(err, DCA_ERR_ARG, "dca_tangent_create: NULL argument");
+    if (!(dca_sim_gradients(sim) & DCA_GRAD_FORWARD))
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "dca_tangent_create: the plan was made without DCA_GRAD_FORWARD");
+    if (configs < 1 || configs > dca_sim_batch(sim))
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "dca_tangent_create: %lld configurations for a plan of %lld",
+                             (long long)configs, (long long)dca_sim_batch(sim));
     const int64_t len = dca_sim_config_len(sim);
     const int64_t P = dca_sim_params(sim);
     double bytes = (double)dca_tangent_bytes(configs, len, P);
@@ -160,12 +218,15 @@ void dca_tangent_destroy(dca_tangent *tg)
 
 void dca_tangent_reset(dca_tangent *tg) { memset(tg->J, 0, (size_t)tg->jlen * sizeof(double)); }
 
-void dca_tangent_step(dca_tangent *tg, const double *x)
+dca_status dca_tangent_step(dca_tangent *tg, const double *x)
 {
-    dca_sim_tangent_step(tg->sim, x, tg->J, tg->Jn, tg->configs);
+    dca_status st = dca_sim_tangent_step(tg->sim, x, tg->J, tg->Jn, tg->configs);
+    if (st)
+        return st;
     double *s = tg->J;
     tg->J = tg->Jn;
     tg->Jn = s;
+    return DCA_OK;
 }
 
 const double *dca_tangent_J(const dca_tangent *tg) { return tg->J; }

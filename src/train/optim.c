@@ -1,4 +1,4 @@
-#include "optim.h"
+#include "dca/optim.h"
 
 #include <math.h>
 #include <stdlib.h>

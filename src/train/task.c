@@ -1,4 +1,4 @@
-#include "task.h"
+#include "dca/task.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +13,11 @@ static int64_t values_per_config(const dca_task_shape *sh)
 {
     int64_t cells = dca_lattice_cells(sh->lat);
     return sh->mode == DCA_MODE_BINARY ? cells : cells * sh->states;
+}
+
+static int64_t norm_batch(const dca_task_shape *sh)
+{
+    return sh->norm_batch > 0 ? sh->norm_batch : sh->batch;
 }
 
 /* phi = x0 (after the eps mapping, as in the paper's appendix). */
@@ -81,7 +86,7 @@ static double l_cross_entropy(const dca_task_shape *sh, const double *phi, const
                               double *xbar)
 {
     const int64_t n = sh->batch * values_per_config(sh);
-    const double scale = 1.0 / ((double)sh->batch * (double)dca_lattice_cells(sh->lat));
+    const double scale = 1.0 / ((double)norm_batch(sh) * (double)dca_lattice_cells(sh->lat));
     double E = 0.0;
     for (int64_t i = 0; i < n; i++) {
         double d1, d0 = 0.0, e;
@@ -101,7 +106,7 @@ static double l_cross_entropy(const dca_task_shape *sh, const double *phi, const
 static double l_mse(const dca_task_shape *sh, const double *phi, const double *x, double *xbar)
 {
     const int64_t n = sh->batch * values_per_config(sh);
-    const double scale = 1.0 / ((double)sh->batch * (double)dca_lattice_cells(sh->lat));
+    const double scale = 1.0 / ((double)norm_batch(sh) * (double)dca_lattice_cells(sh->lat));
     double E = 0.0;
     for (int64_t i = 0; i < n; i++) {
         double d = x[i] - phi[i];

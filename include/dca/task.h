@@ -25,6 +25,9 @@ typedef struct dca_task_shape {
                                       const dca_lattice *lat, int states, dca_mode mode,
                                       int64_t batch, double **out, int64_t *out_batch,
                                       dca_error *err);
+    /* The losses average over norm_batch configurations (0: batch): a slice
+     * of a larger batch gives its share of the whole batch's loss. */
+    int64_t norm_batch;
 } dca_task_shape;
 
 typedef dca_status (*dca_target_fn)(const dca_task_shape *sh, const double *x0, double *phi,

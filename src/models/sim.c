@@ -1,0 +1,461 @@
+/* Simulation plan: validates shapes, lets the model type pick its kernels
+ * and size the workspace once (dca_sim_create); the step functions then
+ * only check their arguments (cheaply, always) and compute.
+ *
+ * Parallel work: the unit is a (configuration, tile) pair, tiles being
+ * fixed ranges of cells independent of the thread count. Each unit writes
+ * only its own cells, and gradient blocks sum fixed ranges of units in
+ * order, so results are bitwise identical for any number of threads.
+ *
+ * Thread safety: a plan is used by one caller thread at a time (it opens
+ * its own OpenMP regions). Distinct plans may run concurrently, also over
+ * one rule, as long as nobody changes the rule's weights meanwhile. */
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem.h"
+#include "plan.h"
+
+/* The model types, indexed by dca_rule_kind. */
+static const dca_model_type *const model_types[] = {
+    [DCA_RULE_TABLE] = &dca_model_table,
+    [DCA_RULE_OUTER_TOTALISTIC] = &dca_model_outer_totalistic,
+};
+
+/* Scheduling. Each unit (and each gradient block) writes only its own
+ * outputs and sums in a fixed order, so which thread runs it cannot change
+ * a bit of the result: the loops are scheduled dynamically, in chunks of
+ * about 1/8 of a thread's share (consecutive units: neighbouring memory).
+ * On this shared virtual machine the two vCPUs often run at different
+ * speeds; with a static split the faster one spent up to a quarter of W1
+ * waiting at the step's barrier (perf: 26 % in libgomp; 6 % dynamic). */
+static inline int64_t sched_chunk(int64_t units, int threads)
+{
+    int64_t c = units / (8 * (int64_t)threads);
+    return c < 1 ? 1 : c;
+}
+
+/* Work unit u is tile (u % ntiles) of configuration (u / ntiles). */
+static inline void unit_range(const dca_geom *g, int64_t u, int64_t ntiles, int64_t tile,
+                              int64_t *b, int64_t *c0, int64_t *c1)
+{
+    *b = u / ntiles;
+    *c0 = (u % ntiles) * tile;
+    *c1 = *c0 + tile < g->cells ? *c0 + tile : g->cells;
+}
+
+/* The one place that sizes a plan's buffers: the up-front estimate, the
+ * allocation and dca_sim_memory all read it. Bytes, as a double so that an
+ * absurd request cannot overflow before it is refused. */
+typedef struct plan_sizes {
+    double work, mr, rho_r, gacc, gx, grad; /* bytes, all threads */
+} plan_sizes;
+
+static plan_sizes sizes_of(const dca_sim *s)
+{
+    const double rb = (double)s->real, P = (double)dca_rule_params(s->rule);
+    plan_sizes z = {
+        .work = rb * (double)s->work_len * s->threads,
+        .mr = rb * (double)s->mr_len,
+        .rho_r = rb * (double)s->rho_r_len,
+        .gacc = rb * (double)s->nblocks * P,
+        .gx = s->grad & DCA_GRAD_REVERSE
+                  ? rb * (double)s->batch * s->g.m * s->g.cell_len * (double)s->g.cells
+                  : 0.0,
+        .grad = s->grad ? 16.0 * P : 0.0, /* Mv and drho */
+    };
+    return z;
+}
+
+static double sizes_total(plan_sizes z) { return z.work + z.mr + z.rho_r + z.gacc + z.gx + z.grad; }
+
+dca_status dca_sim_create(const dca_lattice *lat, dca_rule *rule, int64_t batch,
+                          const dca_sim_options *opt, dca_sim **out, dca_error *err)
+{
+    if (!lat || !rule || !out)
+        return dca_error_set(err, DCA_ERR_ARG, "dca_sim_create: NULL argument");
+    *out = NULL;
+    const dca_nbhd *nb = dca_rule_nbhd(rule);
+    if (dca_nbhd_dims(nb) != lat->dims)
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "the neighbourhood is %dD but the lattice is %dD",
+                             dca_nbhd_dims(nb), lat->dims);
+    if (batch < 1)
+        return dca_error_set(err, DCA_ERR_ARG, "the batch needs at least 1 configuration");
+    dca_sim_options o = opt ? *opt : (dca_sim_options){0};
+    if (o.threads < 0 || o.tile_cells < 0)
+        return dca_error_set(err, DCA_ERR_ARG, "threads and tile size must not be negative");
+    if (o.precision != DCA_FLOAT64 && o.precision != DCA_FLOAT32)
+        return dca_error_set(err, DCA_ERR_ARG, "unknown precision %d", (int)o.precision);
+    if (o.gradients & ~(unsigned)(DCA_GRAD_FORWARD | DCA_GRAD_REVERSE))
+        return dca_error_set(err, DCA_ERR_ARG, "unknown gradient bits 0x%x", o.gradients);
+    if (o.precision == DCA_FLOAT32 && (o.gradients & DCA_GRAD_FORWARD))
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "forward-mode gradients run in float64 only; use reverse mode "
+                             "or precision = float64");
+    const dca_rule_kind kind = dca_rule_kind_of(rule);
+    if ((size_t)kind >= sizeof model_types / sizeof *model_types || !model_types[kind])
+        return dca_error_set(err, DCA_ERR_ARG, "no model type for rule kind %d", (int)kind);
+
+    dca_sim *s = calloc(1, sizeof *s);
+    if (!s)
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    const int m = dca_nbhd_count(nb);
+    const int32_t *off = dca_nbhd_offsets(nb);
+    s->rule = rule;
+    s->type = model_types[kind];
+    s->batch = batch;
+    s->seed = o.seed;
+    s->dy = malloc((size_t)m * sizeof *s->dy);
+    s->dx = malloc((size_t)m * sizeof *s->dx);
+    if (!s->dy || !s->dx)
+        goto nomem;
+    dca_geom *g = &s->g;
+    g->rows = lat->dims == 1 ? 1 : lat->shape[0];
+    g->cols = lat->dims == 1 ? lat->shape[0] : lat->shape[1];
+    g->cells = g->rows * g->cols;
+    g->m = m;
+    for (int i = 0; i < m; i++) {
+        int64_t oy = lat->dims == 1 ? 0 : off[2 * i];
+        int64_t ox = lat->dims == 1 ? off[i] : off[2 * i + 1];
+        s->dy[i] = ((oy % g->rows) + g->rows) % g->rows;
+        s->dx[i] = ((ox % g->cols) + g->cols) % g->cols;
+    }
+    g->dy = s->dy;
+    g->dx = s->dx;
+    g->k = dca_rule_states(rule);
+    g->binary = dca_rule_mode(rule) == DCA_MODE_BINARY;
+    g->outputs = dca_rule_outputs(rule);
+    g->cell_len = g->binary ? 1 : g->k;
+    g->centre = kind == DCA_RULE_OUTER_TOTALISTIC ? dca_nbhd_center(nb) : -1;
+    s->threads = o.threads ? o.threads : omp_get_max_threads();
+    s->grad = o.gradients;
+    s->precision = o.precision;
+    s->real = o.precision == DCA_FLOAT32 ? sizeof(float) : sizeof(double);
+
+    dca_status st = s->type->plan(s, &o, err);
+    if (st) {
+        dca_sim_destroy(s);
+        return st;
+    }
+    s->ntiles = (g->cells + s->tile - 1) / s->tile;
+    if (!(s->grad & DCA_GRAD_FORWARD))
+        s->tangent = NULL;
+    if (!(s->grad & DCA_GRAD_REVERSE))
+        s->adjoint = NULL;
+    const int64_t P = dca_rule_params(rule);
+    if (s->grad & DCA_GRAD_REVERSE) {
+        /* A fixed partition of the work units into blocks, each summed by
+         * one thread in unit order, the blocks then summed in block order:
+         * the rule gradient is the same for any thread count. */
+        int64_t units = batch * s->ntiles;
+        s->nblocks = units < 64 ? units : 64;
+        while (s->nblocks > 1 && (double)s->nblocks * (double)P > (double)(1 << 25))
+            s->nblocks /= 2;
+    }
+
+    const plan_sizes z = sizes_of(s);
+    const double need = sizes_total(z);
+    if (need > (double)dca_mem_physical() / 2) {
+        char a[64], b[64];
+        dca_sim_destroy(s);
+        return dca_error_set(err, DCA_ERR_NOMEM,
+                             "the simulator's workspace needs %s, more than half of %s",
+                             dca_mem_fmt(need, a, sizeof a), dca_mem_budget(b, sizeof b));
+    }
+    s->work = calloc((size_t)s->threads, sizeof *s->work);
+    if (!s->work)
+        goto nomem;
+    for (int t = 0; t < s->threads; t++)
+        if (!(s->work[t] = dca_alloc((size_t)s->work_len * s->real)))
+            goto nomem;
+    if (s->mr_len && !(s->Mr = dca_alloc((size_t)z.mr)))
+        goto nomem;
+    if (s->rho_r_len && !(s->rho_r = dca_alloc((size_t)z.rho_r)))
+        goto nomem;
+    if (s->grad) {
+        s->Mv = dca_alloc((size_t)P * sizeof(double));
+        s->drho = dca_alloc((size_t)P * sizeof(double));
+        if (!s->Mv || !s->drho)
+            goto nomem;
+    }
+    if (s->grad & DCA_GRAD_REVERSE) {
+        s->Gx = dca_alloc((size_t)z.gx);
+        s->Gacc = dca_calloc((size_t)z.gacc);
+        if (!s->Gx || !s->Gacc)
+            goto nomem;
+    }
+    dca_sim_set_params(s, NULL, NULL);
+    *out = s;
+    return DCA_OK;
+nomem:
+    dca_sim_destroy(s);
+    return dca_error_set(err, DCA_ERR_NOMEM, "out of memory for the simulator's workspace");
+}
+
+void dca_sim_destroy(dca_sim *sim)
+{
+    if (!sim)
+        return;
+    if (sim->work)
+        for (int t = 0; t < sim->threads; t++)
+            free(sim->work[t]);
+    free(sim->work);
+    free(sim->Mr);
+    free(sim->rho_r);
+    free(sim->Mv);
+    free(sim->drho);
+    free(sim->Gx);
+    free(sim->Gacc);
+    free(sim->dy);
+    free(sim->dx);
+    free(sim);
+}
+
+dca_status dca_sim_set_params(dca_sim *sim, const double *weights, dca_error *err)
+{
+    if (!sim)
+        return dca_error_set(err, DCA_ERR_ARG, "dca_sim_set_params: NULL plan");
+    if (weights) {
+        dca_status st = dca_rule_set_weights(sim->rule, weights, err);
+        if (st)
+            return st;
+    }
+    sim->type->set_params(sim);
+    if (sim->grad) {
+        const double *rho = dca_rule_probabilities(sim->rule);
+        const int64_t P = dca_rule_params(sim->rule);
+        for (int64_t i = 0; i < P; i++)
+            sim->drho[i] = rho[i] * (1.0 - rho[i]);
+    }
+    sim->generation = dca_rule_generation(sim->rule);
+    return DCA_OK;
+}
+
+int64_t dca_sim_memory(const dca_sim *sim) { return (int64_t)sizes_total(sizes_of(sim)); }
+int64_t dca_sim_config_len(const dca_sim *sim) { return sim->g.cells * sim->g.cell_len; }
+int64_t dca_sim_batch(const dca_sim *sim) { return sim->batch; }
+int dca_sim_threads(const dca_sim *sim) { return sim->threads; }
+int64_t dca_sim_params(const dca_sim *sim) { return dca_rule_params(sim->rule); }
+dca_kernel dca_sim_kernel(const dca_sim *sim) { return sim->kernel; }
+dca_precision dca_sim_precision(const dca_sim *sim) { return sim->precision; }
+int64_t dca_sim_tile_cells(const dca_sim *sim) { return sim->tile; }
+unsigned dca_sim_gradients(const dca_sim *sim) { return sim->grad; }
+const char *dca_sim_model(const dca_sim *sim) { return sim->type->name; }
+const char *dca_sim_error(const dca_sim *sim) { return sim ? sim->msg : "no plan"; }
+
+/* Records a misuse in the plan's message and returns DCA_ERR_ARG. */
+__attribute__((format(printf, 2, 3))) static dca_status misuse(dca_sim *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->msg, sizeof s->msg, fmt, ap);
+    va_end(ap);
+    return DCA_ERR_ARG;
+}
+
+/* The checks every step makes: cheap, always on. */
+static dca_status check_step(dca_sim *s, const char *fn, const void *a, const void *b)
+{
+    if (!a || !b)
+        return misuse(s, "%s: NULL state", fn);
+    if (a == b && !s->type->in_place)
+        return misuse(s, "%s: input and output are the same buffer", fn);
+    if (s->generation != dca_rule_generation(s->rule))
+        return misuse(s, "%s: the rule's weights changed after the plan last read them; set "
+                         "them with dca_sim_set_params (or call it with NULL to re-read)", fn);
+    return DCA_OK;
+}
+
+dca_status dca_sim_step_at(dca_sim *sim, int64_t t, const double *x, double *y)
+{
+    if (!sim)
+        return DCA_ERR_ARG;
+    dca_status st = check_step(sim, "dca_sim_step", x, y);
+    if (st)
+        return st;
+    const dca_sim *s = sim;
+    const dca_geom *g = &sim->g;
+    const int64_t units = sim->batch * sim->ntiles, ntiles = sim->ntiles, tile = sim->tile;
+    const int64_t len = dca_sim_config_len(sim);
+    const int64_t chunk = sched_chunk(units, sim->threads);
+    const dca_values_unit_fn values = sim->values;
+    void **work = sim->work;
+
+    /* Inside the region each thread asks for 1 thread in nested regions:
+     * the OpenMP build of OpenBLAS reads that (omp_get_max_threads) when
+     * omp_in_parallel() is false, as it is in a team of one. Without it a
+     * 1-thread run would let OpenBLAS split large DGEMMs its own way, and
+     * its split changes the rounding: results would depend on the thread
+     * count. */
+#pragma omp parallel num_threads(sim->threads) default(none) \
+    shared(s, g, x, y, work) firstprivate(units, ntiles, tile, len, chunk, values, t)
+    {
+        omp_set_num_threads(1);
+        void *w = work[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, chunk)
+        for (int64_t u = 0; u < units; u++) {
+            int64_t b, c0, c1;
+            unit_range(g, u, ntiles, tile, &b, &c0, &c1);
+            values(s, t, b, x + b * len, y + b * len, c0, c1, w);
+        }
+    }
+    return DCA_OK;
+}
+
+dca_status dca_sim_step(dca_sim *sim, const double *x, double *y)
+{
+    return dca_sim_step_at(sim, 0, x, y);
+}
+
+dca_status dca_sim_tangent_step(dca_sim *sim, const double *x, const double *J, double *Jn,
+                                int64_t configs)
+{
+    if (!sim)
+        return DCA_ERR_ARG;
+    if (!sim->tangent)
+        return misuse(sim, "dca_sim_tangent_step: the plan was made without DCA_GRAD_FORWARD");
+    dca_status st = check_step(sim, "dca_sim_tangent_step", x, Jn);
+    if (st == DCA_OK && (!J || !Jn))
+        st = misuse(sim, "dca_sim_tangent_step: NULL tangent");
+    if (st == DCA_OK && (configs < 1 || configs > sim->batch))
+        st = misuse(sim, "dca_sim_tangent_step: %lld configurations; the plan has %lld",
+                    (long long)configs, (long long)sim->batch);
+    if (st)
+        return st;
+    const dca_sim *s = sim;
+    const dca_geom *g = &sim->g;
+    const int64_t ntiles = sim->ntiles, tile = sim->tile, units = configs * ntiles;
+    const int64_t len = dca_sim_config_len(sim), jlen = len * dca_rule_params(sim->rule);
+    const int64_t chunk = sched_chunk(units, sim->threads);
+    const dca_tangent_unit_fn tangent = sim->tangent;
+    void **work = sim->work;
+
+#pragma omp parallel num_threads(sim->threads) default(none) \
+    shared(s, g, x, J, Jn, work) firstprivate(units, ntiles, tile, len, jlen, chunk, tangent)
+    {
+        omp_set_num_threads(1); /* see dca_sim_step_at */
+        void *w = work[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, chunk)
+        for (int64_t u = 0; u < units; u++) {
+            int64_t b, c0, c1;
+            unit_range(g, u, ntiles, tile, &b, &c0, &c1);
+            tangent(s, 0, b, x + b * len, J + b * jlen, Jn + b * jlen, c0, c1, w);
+        }
+    }
+    return DCA_OK;
+}
+
+dca_status dca_sim_adjoint_begin(dca_sim *sim)
+{
+    if (!sim)
+        return DCA_ERR_ARG;
+    if (!sim->adjoint)
+        return misuse(sim, "dca_sim_adjoint_begin: the plan was made without DCA_GRAD_REVERSE");
+    memset(sim->Gacc, 0, (size_t)sim->nblocks * (size_t)dca_rule_params(sim->rule) * sim->real);
+    sim->adjoint_open = 1;
+    return DCA_OK;
+}
+
+dca_status dca_sim_adjoint_step_at(dca_sim *sim, int64_t t, const double *x, const double *ybar,
+                                   double *xbar)
+{
+    if (!sim)
+        return DCA_ERR_ARG;
+    if (!sim->adjoint)
+        return misuse(sim, "dca_sim_adjoint_step: the plan was made without DCA_GRAD_REVERSE");
+    if (!sim->adjoint_open)
+        return misuse(sim, "dca_sim_adjoint_step: call dca_sim_adjoint_begin first");
+    dca_status st = check_step(sim, "dca_sim_adjoint_step", x, xbar);
+    if (st == DCA_OK && (!ybar || ybar == xbar))
+        st = misuse(sim, "dca_sim_adjoint_step: ybar is NULL or the same buffer as xbar");
+    if (st)
+        return st;
+    const dca_sim *s = sim;
+    const dca_geom *g = &sim->g;
+    const int64_t ntiles = sim->ntiles, tile = sim->tile, units = sim->batch * ntiles;
+    const int64_t len = dca_sim_config_len(sim), P = dca_rule_params(sim->rule);
+    const int64_t gxlen = (int64_t)g->m * g->cell_len * g->cells, nblocks = sim->nblocks;
+    const int64_t chunk = sched_chunk(units, sim->threads);
+    const bool f32 = sim->precision == DCA_FLOAT32;
+    const size_t real = sim->real;
+    const dca_adjoint_unit_fn adjoint = sim->adjoint;
+    void **work = sim->work;
+    char *Gx = sim->Gx, *Gacc = sim->Gacc;
+
+#pragma omp parallel num_threads(sim->threads) default(none) \
+    shared(s, g, x, ybar, xbar, work, Gx, Gacc) \
+    firstprivate(units, ntiles, tile, len, P, gxlen, nblocks, f32, real, chunk, adjoint, t)
+    {
+        omp_set_num_threads(1); /* see dca_sim_step_at */
+        void *w = work[omp_get_thread_num()];
+        /* Block j takes units [j*units/nblocks, (j+1)*units/nblocks) in order. */
+#pragma omp for schedule(dynamic)
+        for (int64_t j = 0; j < nblocks; j++) {
+            for (int64_t u = j * units / nblocks; u < (j + 1) * units / nblocks; u++) {
+                int64_t b, c0, c1;
+                unit_range(g, u, ntiles, tile, &b, &c0, &c1);
+                adjoint(s, t, b, x + b * len, ybar + b * len, Gacc + (size_t)(j * P) * real,
+                        Gx + (size_t)(b * gxlen) * real, c0, c1, w);
+            }
+        }
+#pragma omp for schedule(dynamic, chunk)
+        for (int64_t u = 0; u < units; u++) {
+            int64_t b, c0, c1;
+            unit_range(g, u, ntiles, tile, &b, &c0, &c1);
+            if (f32)
+                dca_kernel_adjoint_gather_f32(g, (const float *)Gx + b * gxlen, xbar + b * len,
+                                              c0, c1);
+            else
+                dca_kernel_adjoint_gather(g, (const double *)Gx + b * gxlen, xbar + b * len, c0,
+                                          c1);
+        }
+    }
+    return DCA_OK;
+}
+
+dca_status dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *ybar, double *xbar)
+{
+    return dca_sim_adjoint_step_at(sim, 0, x, ybar, xbar);
+}
+
+dca_status dca_sim_adjoint_end(dca_sim *sim, double *grad_w)
+{
+    if (!sim)
+        return DCA_ERR_ARG;
+    if (!sim->adjoint)
+        return misuse(sim, "dca_sim_adjoint_end: the plan was made without DCA_GRAD_REVERSE");
+    if (!sim->adjoint_open)
+        return misuse(sim, "dca_sim_adjoint_end: call dca_sim_adjoint_begin first");
+    if (!grad_w)
+        return misuse(sim, "dca_sim_adjoint_end: NULL gradient");
+    sim->adjoint_open = 0;
+    const int64_t P = dca_rule_params(sim->rule);
+    const int out = sim->g.outputs;
+    const double *rho = dca_rule_probabilities(sim->rule);
+    /* dE/drho: the blocks in order. */
+    for (int64_t i = 0; i < P; i++)
+        grad_w[i] = 0.0;
+    for (int64_t j = 0; j < sim->nblocks; j++)
+        sim->type->unpack_gradient(sim, (const char *)sim->Gacc + (size_t)(j * P) * sim->real,
+                                   grad_w);
+    /* Through rho = sigmoid(w), or softmax(w) per pattern. */
+    if (sim->g.binary) {
+        for (int64_t i = 0; i < P; i++)
+            grad_w[i] *= sim->drho[i];
+        return DCA_OK;
+    }
+    for (int64_t y = 0; y < P / out; y++) {
+        const double *r = rho + y * out;
+        double *gr = grad_w + y * out;
+        double dot = 0.0;
+        for (int a = 0; a < out; a++)
+            dot += gr[a] * r[a];
+        for (int a = 0; a < out; a++)
+            gr[a] = r[a] * (gr[a] - dot);
+    }
+    return DCA_OK;
+}

@@ -1,0 +1,279 @@
+/* The library's contract under misuse, and the objective.
+ *
+ * Misuse: every wrong call returns the documented status (DCA_ERR_ARG) with
+ * a message, and never crashes or writes out of bounds (the sanitizer build
+ * runs these too). The objective: values-only and gradient evaluations
+ * agree, a trajectory loss's gradient matches central finite differences,
+ * and slices of a batch add up to the whole batch. */
+#include <math.h>
+#include <string.h>
+
+#include "dca/gradient.h"
+#include "dca/objective.h"
+#include "dca/task.h"
+#include "helpers.h"
+
+typedef struct fixture {
+    dca_lattice lat;
+    dca_nbhd *nb;
+    dca_rule *rule;
+    dca_sim *sim;
+    int64_t B, len, P;
+    double *x, *y, *phi;
+} fixture;
+
+static fixture make(const char *size, const char *nbspec, int64_t B, unsigned grads,
+                    dca_kernel kernel)
+{
+    fixture f = {.B = B};
+    cr_assert_eq(dca_lattice_parse(size, &f.lat, NULL), DCA_OK);
+    f.nb = t_nbhd(nbspec, f.lat.dims);
+    f.rule = t_rule(f.nb, 2, DCA_MODE_BINARY);
+    t_random_weights(f.rule, 2.0, 11);
+    dca_sim_options o = {.kernel = kernel, .threads = 2, .gradients = grads};
+    dca_error e;
+    cr_assert_eq(dca_sim_create(&f.lat, f.rule, B, &o, &f.sim, &e), DCA_OK, "%s", e.msg);
+    f.len = dca_sim_config_len(f.sim);
+    f.P = dca_rule_params(f.rule);
+    f.x = malloc((size_t)(B * f.len) * 8);
+    f.y = malloc((size_t)(B * f.len) * 8);
+    f.phi = malloc((size_t)(B * f.len) * 8);
+    t_random_config(f.x, B * dca_lattice_cells(&f.lat), 2, DCA_MODE_BINARY, 5);
+    for (int64_t i = 0; i < B * f.len; i++)
+        f.phi[i] = f.x[(i + 1) % (B * f.len)] > 0.5;
+    return f;
+}
+
+static void drop(fixture *f)
+{
+    dca_sim_destroy(f->sim);
+    dca_rule_destroy(f->rule);
+    dca_nbhd_destroy(f->nb);
+    free(f->x), free(f->y), free(f->phi);
+}
+
+Test(misuse, gradient_steps_on_a_values_only_plan)
+{
+    fixture f = make("64", "radius:2", 3, 0, DCA_KERNEL_AUTO);
+    double *J = calloc((size_t)(f.B * f.len * f.P), 8), *g = calloc((size_t)f.P, 8);
+    cr_assert_eq(dca_sim_adjoint_begin(f.sim), DCA_ERR_ARG);
+    cr_assert_eq(dca_sim_adjoint_step(f.sim, f.x, f.phi, f.y), DCA_ERR_ARG);
+    cr_assert(strstr(dca_sim_error(f.sim), "DCA_GRAD_REVERSE"), "%s", dca_sim_error(f.sim));
+    cr_assert_eq(dca_sim_adjoint_end(f.sim, g), DCA_ERR_ARG);
+    cr_assert_eq(dca_sim_tangent_step(f.sim, f.x, J, J, 1), DCA_ERR_ARG);
+    cr_assert(strstr(dca_sim_error(f.sim), "DCA_GRAD_FORWARD"), "%s", dca_sim_error(f.sim));
+    dca_adjoint *adj = NULL;
+    dca_tangent *tg = NULL;
+    dca_error e;
+    cr_assert_eq(dca_adjoint_create(f.sim, f.B, 4, &adj, &e), DCA_ERR_ARG);
+    cr_assert_null(adj);
+    cr_assert_eq(dca_tangent_create(f.sim, 1, &tg, &e), DCA_ERR_ARG);
+    cr_assert_null(tg);
+    free(J), free(g);
+    drop(&f);
+}
+
+Test(misuse, adjoint_batch_must_match_the_plan)
+{
+    fixture f = make("64", "radius:2", 4, DCA_GRAD_REVERSE | DCA_GRAD_FORWARD, DCA_KERNEL_AUTO);
+    dca_adjoint *adj = NULL;
+    dca_tangent *tg = NULL;
+    dca_error e;
+    /* Larger and smaller batches than the plan's: both refused (a larger
+     * one used to overflow the heap, a smaller one to leave states unset). */
+    cr_assert_eq(dca_adjoint_create(f.sim, 8, 4, &adj, &e), DCA_ERR_ARG);
+    cr_assert(strstr(e.msg, "must be equal"), "%s", e.msg);
+    cr_assert_eq(dca_adjoint_create(f.sim, 2, 4, &adj, &e), DCA_ERR_ARG);
+    cr_assert_eq(dca_adjoint_create(f.sim, 4, -1, &adj, &e), DCA_ERR_ARG);
+    cr_assert_eq(dca_tangent_create(f.sim, 5, &tg, &e), DCA_ERR_ARG);
+    cr_assert_eq(dca_tangent_create(f.sim, 0, &tg, &e), DCA_ERR_ARG);
+    cr_assert_eq(dca_adjoint_create(f.sim, 4, 4, &adj, &e), DCA_OK, "%s", e.msg);
+    dca_adjoint_destroy(adj);
+    drop(&f);
+}
+
+Test(misuse, adjoint_step_outside_begin_end)
+{
+    fixture f = make("64", "radius:2", 2, DCA_GRAD_REVERSE, DCA_KERNEL_AUTO);
+    double *g = calloc((size_t)f.P, 8);
+    cr_assert_eq(dca_sim_adjoint_step(f.sim, f.x, f.phi, f.y), DCA_ERR_ARG);
+    cr_assert(strstr(dca_sim_error(f.sim), "begin"), "%s", dca_sim_error(f.sim));
+    cr_assert_eq(dca_sim_adjoint_end(f.sim, g), DCA_ERR_ARG);
+    cr_assert_eq(dca_sim_adjoint_begin(f.sim), DCA_OK);
+    cr_assert_eq(dca_sim_adjoint_step(f.sim, f.x, f.phi, f.phi), DCA_ERR_ARG);
+    cr_assert_eq(dca_sim_adjoint_step(f.sim, f.x, f.phi, f.y), DCA_OK);
+    cr_assert_eq(dca_sim_adjoint_end(f.sim, NULL), DCA_ERR_ARG);
+    cr_assert_eq(dca_sim_adjoint_end(f.sim, g), DCA_OK);
+    free(g);
+    drop(&f);
+}
+
+Test(misuse, null_and_aliased_buffers)
+{
+    fixture f = make("32", "radius:1", 2, 0, DCA_KERNEL_AUTO);
+    cr_assert_eq(dca_sim_step(NULL, f.x, f.y), DCA_ERR_ARG);
+    cr_assert_eq(dca_sim_step(f.sim, NULL, f.y), DCA_ERR_ARG);
+    cr_assert_eq(dca_sim_step(f.sim, f.x, NULL), DCA_ERR_ARG);
+    cr_assert_eq(dca_sim_step(f.sim, f.x, f.x), DCA_ERR_ARG);
+    cr_assert(strstr(dca_sim_error(f.sim), "same buffer"), "%s", dca_sim_error(f.sim));
+    cr_assert_eq(dca_sim_set_params(NULL, NULL, NULL), DCA_ERR_ARG);
+    dca_sim *s = NULL;
+    dca_error e;
+    cr_assert_eq(dca_sim_create(&f.lat, NULL, 1, NULL, &s, &e), DCA_ERR_ARG);
+    cr_assert_eq(dca_sim_create(&f.lat, f.rule, 1, NULL, NULL, &e), DCA_ERR_ARG);
+    dca_sim_options bad = {.gradients = 8};
+    cr_assert_eq(dca_sim_create(&f.lat, f.rule, 1, &bad, &s, &e), DCA_ERR_ARG);
+    cr_assert_null(s);
+    dca_sim_destroy(NULL);
+    drop(&f);
+}
+
+/* Weights changed on the rule behind the plan's back: every kernel refuses
+ * to step (it used to give y = 0.5 on the fused kernel and 0.9526 on the
+ * reference kernel) until set_params re-reads them; then the kernels agree. */
+Test(misuse, stale_weights_are_refused_on_every_kernel)
+{
+    const dca_kernel kernels[] = {DCA_KERNEL_FUSED, DCA_KERNEL_BLAS, DCA_KERNEL_REFERENCE};
+    double *ref = NULL;
+    for (size_t i = 0; i < 3; i++) {
+        fixture f = make("40", "radius:1", 2, 0, kernels[i]);
+        double *w = malloc((size_t)f.P * 8);
+        for (int64_t p = 0; p < f.P; p++)
+            w[p] = 3.0;
+        cr_assert_eq(dca_rule_set_weights(f.rule, w, NULL), DCA_OK);
+        cr_assert_eq(dca_sim_step(f.sim, f.x, f.y), DCA_ERR_ARG);
+        cr_assert(strstr(dca_sim_error(f.sim), "dca_sim_set_params"), "%s",
+                  dca_sim_error(f.sim));
+        cr_assert_eq(dca_sim_set_params(f.sim, NULL, NULL), DCA_OK);
+        cr_assert_eq(dca_sim_step(f.sim, f.x, f.y), DCA_OK);
+        /* sigmoid(3) everywhere. */
+        cr_assert(fabs(f.y[0] - 1.0 / (1.0 + exp(-3.0))) < 1e-12, "kernel %zu: %g", i, f.y[0]);
+        if (!ref) {
+            ref = malloc((size_t)(f.B * f.len) * 8);
+            memcpy(ref, f.y, (size_t)(f.B * f.len) * 8);
+        } else {
+            cr_assert(t_rel_diff(ref, f.y, f.B * f.len) < 1e-14);
+        }
+        /* A NaN weight through set_params: refused, named. */
+        w[1] = NAN;
+        dca_error e;
+        cr_assert_eq(dca_sim_set_params(f.sim, w, &e), DCA_ERR_ARG);
+        cr_assert(strstr(e.msg, "NaN"), "%s", e.msg);
+        free(w);
+        drop(&f);
+    }
+    free(ref);
+}
+
+static double objective_at(dca_objective *obj, const double *w)
+{
+    double E;
+    cr_assert_eq(dca_objective_eval(obj, w, &E, NULL, NULL, NULL), DCA_OK);
+    return E;
+}
+
+/* A trajectory loss (a term every 2 steps and at T): reverse-mode gradient
+ * against central finite differences, and values-only E equal to the
+ * gradient evaluation's E bit for bit. */
+Test(objective, trajectory_loss_gradient_matches_finite_differences)
+{
+    fixture f = make("24", "radius:1", 3, DCA_GRAD_REVERSE, DCA_KERNEL_AUTO);
+    dca_task_shape sh = {&f.lat, 2, DCA_MODE_BINARY, f.B, f.nb, NULL, NULL, 0};
+    dca_objective *obj = NULL;
+    dca_error e;
+    dca_objective_options oo = {.steps = 5, .loss_every = 2};
+    cr_assert_eq(dca_objective_create(f.sim, f.x, f.phi, dca_loss_lookup("cross-entropy"), &sh, &oo,
+                                      &obj, &e), DCA_OK, "%s", e.msg);
+    double *w = malloc((size_t)f.P * 8), *g = malloc((size_t)f.P * 8);
+    memcpy(w, dca_rule_weights(f.rule), (size_t)f.P * 8);
+    double E, E0;
+    cr_assert_eq(dca_objective_eval(obj, w, &E, g, NULL, &e), DCA_OK, "%s", e.msg);
+    E0 = objective_at(obj, w);
+    cr_assert_eq(E, E0, "%.17g vs %.17g", E, E0);
+    /* Larger than the terminal loss alone: the trajectory terms count. */
+    dca_objective *term = NULL;
+    dca_objective_options ot = {.steps = 5};
+    cr_assert_eq(dca_objective_create(f.sim, f.x, f.phi, dca_loss_lookup("cross-entropy"), &sh, &ot,
+                                      &term, &e), DCA_OK);
+    cr_assert(objective_at(term, w) < E);
+    dca_objective_destroy(term);
+    const double h = 1e-6;
+    double worst = 0;
+    for (int64_t p = 0; p < f.P; p++) {
+        double keep = w[p];
+        w[p] = keep + h;
+        double Ep = objective_at(obj, w);
+        w[p] = keep - h;
+        double Em = objective_at(obj, w);
+        w[p] = keep;
+        double num = (Ep - Em) / (2 * h);
+        worst = fmax(worst, fabs(num - g[p]) / fmax(fabs(num), 1e-3));
+    }
+    cr_assert(worst < 1e-6, "worst relative error %g", worst);
+    free(w), free(g);
+    dca_objective_destroy(obj);
+    drop(&f);
+}
+
+/* Two slices of a batch, each normalised by the whole batch, add up to the
+ * whole batch's loss and gradient (to rounding: the sums group differently). */
+Test(objective, slices_add_up_to_the_whole_batch)
+{
+    fixture f = make("48", "radius:2", 4, DCA_GRAD_REVERSE, DCA_KERNEL_AUTO);
+    dca_task_shape sh = {&f.lat, 2, DCA_MODE_BINARY, f.B, f.nb, NULL, NULL, 0};
+    dca_objective *whole = NULL;
+    dca_error e;
+    dca_objective_options oo = {.steps = 6};
+    cr_assert_eq(dca_objective_create(f.sim, f.x, f.phi, dca_loss_lookup("mse"), &sh, &oo, &whole,
+                                      &e), DCA_OK, "%s", e.msg);
+    double *g = malloc((size_t)f.P * 8), *g1 = malloc((size_t)f.P * 8),
+           *g2 = malloc((size_t)f.P * 8);
+    double E, E1, E2;
+    cr_assert_eq(dca_objective_eval(whole, NULL, &E, g, NULL, &e), DCA_OK, "%s", e.msg);
+    dca_sim *half = NULL;
+    dca_sim_options so = {.threads = 2, .gradients = DCA_GRAD_REVERSE};
+    cr_assert_eq(dca_sim_create(&f.lat, f.rule, 2, &so, &half, &e), DCA_OK);
+    dca_task_shape hs = sh;
+    hs.batch = 2;
+    dca_objective *s1 = NULL, *s2 = NULL;
+    dca_objective_options o1 = {.steps = 6, .range = {0, 2, 4}}, o2 = {.steps = 6, .range = {2, 2, 4}};
+    cr_assert_eq(dca_objective_create(half, f.x, f.phi, dca_loss_lookup("mse"), &hs, &o1, &s1, &e),
+                 DCA_OK, "%s", e.msg);
+    cr_assert_eq(dca_objective_create(half, f.x + 2 * f.len, f.phi + 2 * f.len,
+                                      dca_loss_lookup("mse"), &hs, &o2, &s2, &e), DCA_OK);
+    cr_assert_eq(dca_objective_eval(s1, NULL, &E1, g1, NULL, &e), DCA_OK, "%s", e.msg);
+    cr_assert_eq(dca_objective_eval(s2, NULL, &E2, g2, NULL, &e), DCA_OK, "%s", e.msg);
+    cr_assert(fabs(E1 + E2 - E) < 1e-13 * E, "%.17g + %.17g vs %.17g", E1, E2, E);
+    for (int64_t p = 0; p < f.P; p++)
+        g1[p] += g2[p];
+    cr_assert(t_rel_diff(g1, g, f.P) < 1e-12);
+    /* A slice outside its batch, and a gradient asked of a values-only plan. */
+    dca_objective *bad = NULL;
+    dca_objective_options ob = {.steps = 6, .range = {3, 2, 4}};
+    cr_assert_eq(dca_objective_create(half, f.x, f.phi, dca_loss_lookup("mse"), &hs, &ob, &bad, &e),
+                 DCA_ERR_ARG);
+    cr_assert_null(bad);
+    dca_objective_destroy(s1), dca_objective_destroy(s2), dca_objective_destroy(whole);
+    dca_sim_destroy(half);
+    free(g), free(g1), free(g2);
+    drop(&f);
+}
+
+Test(objective, gradient_needs_reverse_mode)
+{
+    fixture f = make("16", "radius:1", 1, 0, DCA_KERNEL_AUTO);
+    dca_task_shape sh = {&f.lat, 2, DCA_MODE_BINARY, f.B, f.nb, NULL, NULL, 0};
+    dca_objective *obj = NULL;
+    dca_error e;
+    dca_objective_options oo = {.steps = 3};
+    cr_assert_eq(dca_objective_create(f.sim, f.x, f.phi, dca_loss_lookup("mse"), &sh, &oo, &obj, &e),
+                 DCA_OK);
+    double E, *g = malloc((size_t)f.P * 8);
+    cr_assert_eq(dca_objective_eval(obj, NULL, &E, g, NULL, &e), DCA_ERR_ARG);
+    cr_assert(strstr(e.msg, "DCA_GRAD_REVERSE"), "%s", e.msg);
+    cr_assert_eq(dca_objective_eval(obj, NULL, &E, NULL, NULL, &e), DCA_OK);
+    cr_assert(isfinite(E) && E > 0);
+    free(g);
+    dca_objective_destroy(obj);
+    drop(&f);
+}
