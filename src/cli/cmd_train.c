@@ -178,6 +178,7 @@ static int load_resume(trainer *t)
         free(v);
     }
     t->done = done;
+    dca_optim_set_iteration(t->opt, done);
     memcpy(t->w, t->weights + done * t->P, (size_t)t->P * sizeof *t->w);
     return -1;
 }
@@ -233,16 +234,19 @@ int cmd_train(int argc, char **argv, char *command_line)
                  (long long)M, (long long)B);
         goto out;
     }
-    dca_sim_options so = {.threads = t.o.threads, .gradients = DCA_GRAD_REVERSE,
-                          .precision = t.cfg->precision};
-    dca_optim_params op = {t.cfg->step0,         t.cfg->eta_plus, t.cfg->eta_minus,
-                           t.cfg->step_min,      t.cfg->step_max, t.cfg->learning_rate,
-                           t.cfg->momentum,      t.cfg->beta1,    t.cfg->beta2,
-                           t.cfg->epsilon};
+    double op[DCA_CONFIG_MAX_OPTIM_KEYS];
+    dca_config_optim_params(t.cfg, op);
     t.P = dca_rule_params(t.ex->rule);
     t.I = t.cfg->iterations;
-    if (dca_sim_create(&t.ex->lat, t.ex->rule, M, &so, &t.sim, &err) ||
-        dca_optim_create(t.cfg->method, &op, t.P, &t.opt, &err)) {
+    if (dca_optim_create(t.cfg->method, op, t.P, t.cfg->optim_seed, &t.opt, &err)) {
+        cli_fail(EXIT_USAGE, "%s", err.msg);
+        goto out;
+    }
+    /* Gradient-free methods evaluate the loss only: no reverse mode. */
+    const bool use_grad = dca_optim_needs_gradient(t.opt);
+    dca_sim_options so = {.threads = t.o.threads, .gradients = use_grad ? DCA_GRAD_REVERSE : 0u,
+                          .precision = t.cfg->precision};
+    if (dca_sim_create(&t.ex->lat, t.ex->rule, M, &so, &t.sim, &err)) {
         cli_fail(EXIT_USAGE, "%s", err.msg);
         goto out;
     }
@@ -354,13 +358,13 @@ int cmd_train(int argc, char **argv, char *command_line)
             }
         }
         double E;
-        if (dca_objective_eval(t.obj, NULL, &E, t.grad, NULL, &err)) {
+        if (dca_objective_eval(t.obj, NULL, &E, use_grad ? t.grad : NULL, NULL, &err)) {
             progress_end(&pr);
             cli_fail(EXIT_RUNTIME, "iteration %lld: %s", (long long)it, err.msg);
             goto out;
         }
         int64_t bad = 0;
-        if (!isfinite(E) || !all_finite(t.grad, P, &bad)) {
+        if (!isfinite(E) || (use_grad && !all_finite(t.grad, P, &bad))) {
             progress_end(&pr);
             save(&t, outpath, false, &err);
             char what[96];
@@ -374,8 +378,8 @@ int cmd_train(int argc, char **argv, char *command_line)
                      outpath);
             goto out;
         }
-        double g2 = 0;
-        for (int64_t p = 0; p < P; p++)
+        double g2 = use_grad ? 0.0 : NAN; /* no gradient: NaN in /train/gradient_norm */
+        for (int64_t p = 0; use_grad && p < P; p++)
             g2 += t.grad[p] * t.grad[p];
         t.loss[it] = E;
         t.gnorm[it] = sqrt(g2);
@@ -383,7 +387,7 @@ int cmd_train(int argc, char **argv, char *command_line)
             t.best_E = E;
             memcpy(t.best_w, t.w, (size_t)P * 8);
         }
-        dca_optim_step(t.opt, E, t.grad, t.w);
+        dca_optim_step(t.opt, E, use_grad ? t.grad : NULL, t.w);
         if (!all_finite(t.w, P, &bad) && isnan(t.w[bad])) {
             progress_end(&pr);
             cli_fail(EXIT_RUNTIME, "iteration %lld: weight %lld became NaN; the last good state "

@@ -11,6 +11,7 @@ enum dca_rng_purpose {
     DCA_RNG_INIT_DENSITY = 2, /* index = configuration */
     DCA_RNG_WEIGHTS = 3,      /* index = parameter */
     DCA_RNG_MINIBATCH = 4,    /* index = iteration, sub = draw */
+    DCA_RNG_OPTIM = 5,        /* index = iteration, sub = parameter (optimiser noise) */
 };
 
 /* Two independent doubles uniform on [0, 1) with 53 random bits each. */

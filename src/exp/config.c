@@ -20,10 +20,18 @@
  * Checks run in table order, so a check may read fields of earlier keys. */
 typedef bool (*check_fn)(dca_config *cfg, const char *value, char *why, size_t len);
 
+typedef struct base_key {
+    const char *section, *key, *def;
+    check_fn check;
+    const char *doc;
+} base_key;
+
+/* A schema key: a base key, or an optimiser parameter (check NULL). */
 typedef struct key_def {
     const char *section, *key, *def;
     check_fn check;
     const char *doc;
+    int optim; /* optimiser parameter keys: the slot in cfg->optim_values; -1 otherwise */
 } key_def;
 
 static bool check_size(dca_config *c, const char *v, char *why, size_t len)
@@ -303,11 +311,15 @@ static bool check_eval_seed(dca_config *c, const char *v, char *why, size_t len)
     return parse_seed(v, &c->eval_seed, why, len);
 }
 
+static bool check_optim_seed(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_seed(v, &c->optim_seed, why, len);
+}
+
 static bool check_method(dca_config *c, const char *v, char *why, size_t len)
 {
     c->method = v;
-    if (strcmp(v, "irprop+") == 0 || strcmp(v, "irprop-") == 0 || strcmp(v, "sgd") == 0 ||
-        strcmp(v, "adam") == 0)
+    if (dca_optim_type_find(v))
         return true;
     snprintf(why, len, "expected %s", dca_optim_names());
     return false;
@@ -362,16 +374,6 @@ static bool parse_real(const char *v, double lo, bool lo_open, double hi, double
     {                                                                                         \
         return parse_real(v, lo, open, hi, &c->field, why, len);                              \
     }
-REAL_KEY(check_step0, step0, 0, true, 1e300)
-REAL_KEY(check_eta_plus, eta_plus, 1, false, 1e300)
-REAL_KEY(check_eta_minus, eta_minus, 0, true, 1)
-REAL_KEY(check_step_min, step_min, 0, false, 1e300)
-REAL_KEY(check_step_max, step_max, 0, true, 1e300)
-REAL_KEY(check_learning_rate, learning_rate, 0, true, 1e300)
-REAL_KEY(check_momentum, momentum, 0, false, 1)
-REAL_KEY(check_beta1, beta1, 0, false, 1)
-REAL_KEY(check_beta2, beta2, 0, false, 1)
-REAL_KEY(check_epsilon, epsilon, 0, true, 1e300)
 REAL_KEY(check_tolerance, tolerance, 0, false, 1e300)
 REAL_KEY(check_time_limit, time_limit, 0, false, 1e300)
 #undef REAL_KEY
@@ -388,7 +390,7 @@ static bool check_loss(dca_config *c, const char *v, char *why, size_t len)
 /* The default output file is derived from the configuration's name. */
 #define DEFAULT_OUTPUT "runs/<config name>.h5"
 
-static const key_def schema[] = {
+static const base_key base_schema[] = {
     {"lattice", "size", "149", check_size,
      "Cells: N for a ring of N cells, HxW for a torus of H rows and W columns."},
     {"lattice", "states", "2", check_states, "Number of cell states k (2..65536)."},
@@ -444,18 +446,10 @@ static const key_def schema[] = {
     {"eval", "kind", "bernoulli:0.5", check_eval_kind,
      "dca eval: how samples are drawn: bernoulli:P or uniform-density."},
     {"eval", "seed", "1", check_eval_seed, "dca eval: seed of the samples."},
-    {"optimizer", "method", "irprop+", check_method, "irprop+, irprop-, sgd or adam."},
+    {"optimizer", "method", "irprop+", check_method,
+     "The optimiser type: irprop+, irprop-, sgd, adam or autonomous (gradient-free). Each "
+     "method's own keys follow [optimizer] iterations (see below)."},
     {"optimizer", "iterations", "100", check_iterations, "Number of iterations."},
-    {"optimizer", "step0", "0.0125", check_step0, "iRprop: initial step size."},
-    {"optimizer", "eta-plus", "1.2", check_eta_plus, "iRprop: growth factor."},
-    {"optimizer", "eta-minus", "0.5", check_eta_minus, "iRprop: shrink factor."},
-    {"optimizer", "step-min", "0", check_step_min, "iRprop: smallest step size."},
-    {"optimizer", "step-max", "50", check_step_max, "iRprop: largest step size."},
-    {"optimizer", "learning-rate", "0.01", check_learning_rate, "SGD and Adam: learning rate."},
-    {"optimizer", "momentum", "0.9", check_momentum, "SGD: momentum."},
-    {"optimizer", "beta1", "0.9", check_beta1, "Adam: first-moment decay."},
-    {"optimizer", "beta2", "0.999", check_beta2, "Adam: second-moment decay."},
-    {"optimizer", "epsilon", "1e-8", check_epsilon, "Adam: denominator floor."},
     {"optimizer", "tolerance", "0", check_tolerance, "Stop when the loss is at most this."},
     {"optimizer", "time-limit", "0", check_time_limit, "Stop after this many seconds (0: none)."},
     {"optimizer", "minibatch", "all", check_minibatch,
@@ -464,17 +458,68 @@ static const key_def schema[] = {
      "yes: draw a new batch of configurations every iteration (a stream)."},
     {"optimizer", "checkpoint-every", "10", check_checkpoint_every,
      "Write the run file every this many iterations (and at the end, and on Ctrl-C)."},
+    {"optimizer", "seed", "1", check_optim_seed,
+     "Seed of the optimiser's noise (autonomous): draws are keyed by (seed, iteration, weight)."},
     {"task", "target", "none", check_target, "none, identity or majority."},
     {"task", "loss", "cross-entropy", check_loss, "cross-entropy or mse."},
 };
-enum { n_keys = sizeof schema / sizeof *schema };
+enum { n_base = sizeof base_schema / sizeof *base_schema, MAX_KEYS = 128 };
+
+/* The schema: the keys above, with every optimiser type's parameters
+ * (dca/optim.h) inserted after [optimizer] iterations. A key that several
+ * methods declare (learning-rate) appears once; its default is the chosen
+ * method's (see apply_method_defaults) and, in the schema, the first
+ * declaring method's. Built once, on first use. */
+static key_def schema[MAX_KEYS];
+static int n_keys;
+static bool schema_incomplete;
+static char optim_docs[DCA_CONFIG_MAX_OPTIM_KEYS][512];
+
+static void build_schema(void)
+{
+    if (n_keys)
+        return;
+    int n = 0, slots = 0, ntypes;
+    const dca_optim_type *const *types = dca_optim_types(&ntypes);
+    for (int i = 0; i < n_base; i++) {
+        const base_key *b = &base_schema[i];
+        schema[n++] = (key_def){b->section, b->key, b->def, b->check, b->doc, -1};
+        if (strcmp(base_schema[i].section, "optimizer") != 0 ||
+            strcmp(base_schema[i].key, "iterations") != 0)
+            continue;
+        for (int t = 0; t < ntypes; t++)
+            for (int p = 0; p < types[t]->n_params; p++) {
+                const dca_optim_param *d = &types[t]->params[p];
+                int have = -1;
+                for (int j = 0; j < n; j++)
+                    if (schema[j].optim >= 0 && strcmp(schema[j].key, d->key) == 0)
+                        have = j;
+                char *doc = optim_docs[have >= 0 ? schema[have].optim : slots];
+                size_t len = strlen(doc);
+                snprintf(doc + len, sizeof optim_docs[0] - len, "%s%s: %s", len ? "; " : "",
+                         types[t]->name, d->doc);
+                if (have >= 0)
+                    continue;
+                if (slots == DCA_CONFIG_MAX_OPTIM_KEYS || n + (n_base - i) >= MAX_KEYS) {
+                    schema_incomplete = true; /* dca_config_load refuses to run */
+                    continue;
+                }
+                schema[n++] = (key_def){"optimizer", d->key, d->def, NULL, doc, slots++};
+            }
+    }
+    n_keys = n;
+}
+
+/* The chosen method's default for its keys that were not given. */
+static void apply_method_defaults(dca_config *cfg);
 
 static const char *const sections[] = {"lattice", "rule",      "init", "run",
                                        "task",    "optimizer", "eval", "output"};
 
 int dca_config_schema(const dca_config_key_doc **keys)
 {
-    static dca_config_key_doc docs[n_keys];
+    static dca_config_key_doc docs[MAX_KEYS];
+    build_schema();
     for (int i = 0; i < n_keys; i++)
         docs[i] = (dca_config_key_doc){schema[i].section, schema[i].key, schema[i].def,
                                        schema[i].doc};
@@ -494,12 +539,13 @@ typedef struct entry {
 } entry;
 
 struct dca_config_store {
-    entry e[n_keys];
+    entry e[MAX_KEYS];
     char *text; /* effective INI */
 };
 
 static int find_key(const char *section, const char *key)
 {
+    build_schema();
     for (int i = 0; i < n_keys; i++)
         if (strcmp(schema[i].section, section) == 0 && strcmp(schema[i].key, key) == 0)
             return i;
@@ -677,6 +723,72 @@ static char *read_file(const char *path, dca_error *err)
     return buf;
 }
 
+/* ---- optimiser keys ---------------------------------------------------------- */
+
+/* The descriptor of key for method (NULL when the method does not use it). */
+static const dca_optim_param *method_param(const char *method, const char *key)
+{
+    const dca_optim_type *t = dca_optim_type_find(method);
+    for (int p = 0; t && p < t->n_params; p++)
+        if (strcmp(t->params[p].key, key) == 0)
+            return &t->params[p];
+    return NULL;
+}
+
+/* The first method that declares key (for the range of a key the chosen
+ * method does not use). */
+static const dca_optim_param *any_param(const char *key)
+{
+    int n;
+    const dca_optim_type *const *types = dca_optim_types(&n);
+    for (int t = 0; t < n; t++) {
+        const dca_optim_param *d = method_param(types[t]->name, key);
+        if (d)
+            return d;
+    }
+    return NULL;
+}
+
+static void apply_method_defaults(dca_config *cfg)
+{
+    const char *method = cfg->store->e[find_key("optimizer", "method")].value;
+    for (int i = 0; i < n_keys; i++) {
+        entry *e = &cfg->store->e[i];
+        const dca_optim_param *d = schema[i].optim >= 0 ? method_param(method, schema[i].key) : NULL;
+        if (!d || e->from != FROM_DEFAULT || strcmp(e->value, d->def) == 0)
+            continue;
+        char *v = dca_strdup(d->def);
+        if (v) {
+            free(e->value);
+            e->value = v;
+        }
+    }
+}
+
+static bool check_optim_key(dca_config *c, const key_def *k, const char *v, char *why, size_t len)
+{
+    const dca_optim_param *d = method_param(c->method, k->key);
+    if (!d)
+        d = any_param(k->key);
+    double x;
+    if (!dca_parse_double(v, &x) || !isfinite(x) || x < d->lo || (d->lo_open && x == d->lo) ||
+        x > d->hi || (d->integer && x != floor(x))) {
+        snprintf(why, len, "expected %s in %c%g, %g]", d->integer ? "a whole number" : "a number",
+                 d->lo_open ? '(' : '[', d->lo, d->hi);
+        return false;
+    }
+    c->optim_values[k->optim] = x;
+    return true;
+}
+
+
+void dca_config_optim_params(const dca_config *cfg, double *par)
+{
+    const dca_optim_type *t = dca_optim_type_find(cfg->method);
+    for (int p = 0; t && p < t->n_params; p++)
+        par[p] = cfg->optim_values[schema[find_key("optimizer", t->params[p].key)].optim];
+}
+
 /* ---- public ---------------------------------------------------------------- */
 
 const char *dca_config_where(const dca_config *cfg, const char *section, const char *key,
@@ -816,6 +928,13 @@ static dca_status apply_set(dca_config *cfg, const char *set, dca_error *err)
 dca_status dca_config_load(const char *path, const char *const *sets, int n_sets,
                            dca_config **out, dca_error *err)
 {
+    build_schema();
+    if (schema_incomplete)
+        return dca_error_set(err, DCA_ERR_UNSUPPORTED,
+                             "the optimisers declare more keys than the configuration schema "
+                             "holds (%d optimiser keys, %d keys in all): raise "
+                             "DCA_CONFIG_MAX_OPTIM_KEYS or MAX_KEYS in the config layer",
+                             DCA_CONFIG_MAX_OPTIM_KEYS, MAX_KEYS);
     dca_config *cfg = calloc(1, sizeof *cfg);
     if (!cfg || !(cfg->store = calloc(1, sizeof *cfg->store))) {
         free(cfg);
@@ -865,9 +984,12 @@ dca_status dca_config_load(const char *path, const char *const *sets, int n_sets
     for (int i = 0; i < n_sets; i++)
         if ((st = apply_set(cfg, sets[i], err)))
             goto fail;
+    apply_method_defaults(cfg);
     for (int i = 0; i < n_keys; i++) {
         char why[768];
-        if (!schema[i].check(cfg, cfg->store->e[i].value, why, sizeof why)) {
+        const char *v = cfg->store->e[i].value;
+        if (schema[i].optim >= 0 ? !check_optim_key(cfg, &schema[i], v, why, sizeof why)
+                                 : !schema[i].check(cfg, v, why, sizeof why)) {
             char where[512];
             dca_config_where(cfg, schema[i].section, schema[i].key, where, sizeof where);
             st = dca_error_set(err, DCA_ERR_CONFIG, "%s: %s", where, why);

@@ -12,6 +12,9 @@
 
 #include "dca/dca.h"
 
+/* Distinct parameter keys over all optimiser types (dca/optim.h). */
+#define DCA_CONFIG_MAX_OPTIM_KEYS 32
+
 typedef struct dca_config {
     char *path;    /* the configuration file */
     char *basedir; /* its directory: relative file: paths in it start here */
@@ -51,8 +54,8 @@ typedef struct dca_config {
     /* [optimizer] */
     const char *method;
     int64_t iterations;
-    double step0, eta_plus, eta_minus, step_min, step_max;
-    double learning_rate, momentum, beta1, beta2, epsilon;
+    double optim_values[DCA_CONFIG_MAX_OPTIM_KEYS]; /* by schema slot: dca_config_optim_params */
+    uint64_t optim_seed;
     double tolerance, time_limit;
     int64_t checkpoint_every;
     int64_t minibatch; /* 0: full batch */
@@ -83,6 +86,9 @@ const char *dca_config_basedir(const dca_config *cfg, const char *section, const
 /* The effective configuration as INI text (every key, defaults included).
  * Owned by cfg. */
 const char *dca_config_text(dca_config *cfg);
+
+/* The chosen method's parameters in its descriptor order (dca_optim_create). */
+void dca_config_optim_params(const dca_config *cfg, double *par);
 
 /* Schema introspection (for docs and tests). */
 typedef struct dca_config_key_doc {

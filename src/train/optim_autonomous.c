@@ -1,0 +1,78 @@
+/* Autonomous learning (seed 003, discrete-time form; the seed lost its
+ * equations, this is the reconstruction of DESIGN.md §8): no gradient, only
+ * the loss, with a delay of m iterations,
+ *
+ *   w_i(n+1) = w_i(n) + (1/kappa) [ -epsilon dE(n) dw_i(n) + sigma E(n) xi_i(n) ]
+ *   dE(n) = E(n) - E(n-m),  dw_i(n) = w_i(n) - w_i(n-m),
+ *
+ * xi_i(n) standard normal from Philox keyed by (seed, iteration, i): the
+ * noise is reproducible and independent of threads, and it vanishes with
+ * E. The first term is delayed feedback: a change that lowered E is
+ * continued, one that raised it is reversed.
+ *
+ * The history before iteration 0 is flat: w(n-m) = w(0), E(n-m) = E(0) for
+ * n < m. The first update (dw = 0) is then driven by the noise alone, which
+ * gives the feedback its first dw; with delay m the first m updates are
+ * exploration. (A history seeded with random steps would act the same way
+ * but spend evaluations on points nobody chose.)
+ *
+ * State: [history of w (m x P) | history of E (m) | w(0) (P) | E(0)]. */
+#include <math.h>
+#include <string.h>
+
+#include "optim_types.h"
+#include "rng.h"
+
+enum { EPSILON, SIGMA, KAPPA, DELAY };
+
+static const dca_optim_param params[] = {
+    {"epsilon", "1", 0, 1e300, false, "autonomous: feedback gain (dca default)", false},
+    {"sigma", "0.1", 0, 1e300, false, "autonomous: noise scale, times E (dca default)", false},
+    {"kappa", "1", 0, 1e300, true, "autonomous: time constant; the update is divided by it (dca default)", false},
+    {"delay", "1", 1, 1e6, false, "autonomous: delay m in iterations (dca default)", true},
+};
+
+static int64_t delay_of(const double *par) { return (int64_t)par[DELAY]; }
+
+static int64_t state_len(const double *par, int64_t P)
+{
+    return (delay_of(par) + 1) * (P + 1);
+}
+
+static void init(const double *par, int64_t P, uint64_t seed, const double *w, double *s)
+{
+    (void)par, (void)P, (void)seed, (void)w, (void)s;
+}
+
+static void step(const double *par, int64_t P, uint64_t seed, int64_t iter, double E,
+                 const double *g, double *w, double *state, double *sizes)
+{
+    (void)g;
+    const int64_t m = delay_of(par);
+    double *Wh = state, *Eh = Wh + m * P, *w0 = Eh + m, *E0 = w0 + P;
+    if (iter == 0) {
+        memcpy(w0, w, (size_t)P * sizeof *w);
+        *E0 = E;
+    }
+    const int64_t slot = iter % m;
+    const double *wd = iter < m ? w0 : Wh + slot * P;
+    const double Ed = iter < m ? *E0 : Eh[slot];
+    const double dE = E - Ed;
+    double *keep = Wh + slot * P;
+    for (int64_t i = 0; i < P; i++) {
+        const double dw = w[i] - wd[i];
+        const double xi = dca_rng_normal(seed, DCA_RNG_OPTIM, (uint64_t)iter, (uint64_t)i);
+        const double change = (-par[EPSILON] * dE * dw + par[SIGMA] * E * xi) / par[KAPPA];
+        keep[i] = w[i]; /* w(n), read back m iterations later */
+        if (isfinite(w[i]))
+            w[i] += change;
+        sizes[i] = fabs(change);
+    }
+    Eh[slot] = E;
+}
+
+const dca_optim_type dca_optim_autonomous = {
+    "autonomous",
+    "autonomous learning (seed 003): delayed loss feedback plus loss-scaled noise, no gradient",
+    params, 4, false, state_len, init, step,
+};

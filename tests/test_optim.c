@@ -1,0 +1,150 @@
+/* Optimiser types: the table's descriptors, the state, and the autonomous
+ * (gradient-free) method on a quadratic bowl. */
+#include <math.h>
+#include <string.h>
+
+#include "dca/optim.h"
+#include "helpers.h"
+
+enum { P = 6 };
+static const double centre[P] = {1.0, -2.0, 0.5, 3.0, -1.0, 0.25};
+
+static double bowl(const double *w, double *g)
+{
+    double E = 0;
+    for (int i = 0; i < P; i++) {
+        double d = w[i] - centre[i];
+        E += d * d;
+        if (g)
+            g[i] = 2 * d;
+    }
+    return E;
+}
+
+/* Runs `iters` iterations of method from w = 0 and returns the final E. */
+static double descend(const char *method, const double *par, uint64_t seed, int iters, double *w)
+{
+    dca_optim *o = NULL;
+    dca_error e;
+    cr_assert_eq(dca_optim_create(method, par, P, seed, &o, &e), DCA_OK, "%s", e.msg);
+    memset(w, 0, P * sizeof *w);
+    double g[P];
+    for (int n = 0; n < iters; n++) {
+        double E = bowl(w, g);
+        dca_optim_step(o, E, dca_optim_needs_gradient(o) ? g : NULL, w);
+    }
+    dca_optim_destroy(o);
+    return bowl(w, NULL);
+}
+
+Test(optim, table_descriptors_are_consistent)
+{
+    int n;
+    const dca_optim_type *const *types = dca_optim_types(&n);
+    cr_assert_geq(n, 5);
+    for (int t = 0; t < n; t++) {
+        cr_assert_eq(dca_optim_type_find(types[t]->name), types[t]);
+        cr_assert(strstr(dca_optim_names(), types[t]->name));
+        for (int p = 0; p < types[t]->n_params; p++) {
+            const dca_optim_param *d = &types[t]->params[p];
+            double x = dca_optim_param_default(d);
+            cr_assert(x >= d->lo && x <= d->hi && !(d->lo_open && x == d->lo),
+                      "%s: %s default %s outside its range", types[t]->name, d->key, d->def);
+        }
+        /* Defaults make a working optimiser. */
+        dca_optim *o = NULL;
+        cr_assert_eq(dca_optim_create(types[t]->name, NULL, P, 1, &o, NULL), DCA_OK);
+        cr_assert_gt(dca_optim_state_len(o), 0);
+        dca_optim_destroy(o);
+    }
+    /* The four gradient methods keep the state layout run files have always stored. */
+    const char *legacy[] = {"irprop+", "irprop-", "sgd", "adam"};
+    for (int i = 0; i < 4; i++) {
+        dca_optim *o = NULL;
+        cr_assert_eq(dca_optim_create(legacy[i], NULL, P, 1, &o, NULL), DCA_OK);
+        cr_assert_eq(dca_optim_state_len(o), 5 * P + 2);
+        dca_optim_destroy(o);
+    }
+    dca_error e;
+    dca_optim *o = NULL;
+    cr_assert_eq(dca_optim_create("lbfgs", NULL, P, 1, &o, &e), DCA_ERR_ARG);
+    cr_assert(strstr(e.msg, "autonomous"), "%s", e.msg);
+    double bad[4] = {1, 0.1, 1, 2.5}; /* delay not whole */
+    cr_assert_eq(dca_optim_create("autonomous", bad, P, 1, &o, &e), DCA_ERR_ARG);
+    cr_assert(strstr(e.msg, "delay"), "%s", e.msg);
+    cr_assert_null(o);
+}
+
+Test(optim, gradient_methods_descend_the_bowl)
+{
+    double w[P];
+    cr_assert_lt(descend("irprop+", NULL, 1, 200, w), 1e-6);
+    cr_assert_lt(descend("irprop-", NULL, 1, 200, w), 1e-6);
+    double sgd[2] = {0.05, 0.5};
+    cr_assert_lt(descend("sgd", sgd, 1, 300, w), 1e-8);
+    double adam[4] = {0.05, 0.9, 0.999, 1e-8};
+    cr_assert_lt(descend("adam", adam, 1, 2000, w), 1e-3);
+}
+
+/* The autonomous map descends the bowl with its delayed feedback, and with
+ * epsilon = sigma = 0 it never moves. Measured while writing this test
+ * (10 seeds, 20,000 iterations): the reconstructed map is slow near the
+ * minimum (its noise and feedback both vanish with E) and unstable once
+ * epsilon |dE| exceeds 1, so "descends" means below a third of E0 here,
+ * not convergence to the minimum; issue 16 studies the (epsilon, sigma)
+ * map properly. */
+Test(optim, autonomous_descends_and_needs_its_terms)
+{
+    double w[P];
+    const double E0 = bowl((double[P]){0}, NULL);
+    double par[4] = {1.0, 0.001, 1.0, 1.0};
+    for (uint64_t seed = 1; seed <= 5; seed++) {
+        double E = descend("autonomous", par, seed, 20000, w);
+        cr_assert(E < E0 / 3, "seed %llu: E = %g from %g", (unsigned long long)seed, E, E0);
+    }
+    double none[4] = {0.0, 0.0, 1.0, 1.0};
+    cr_assert_eq(descend("autonomous", none, 7, 500, w), E0);
+    for (int i = 0; i < P; i++)
+        cr_assert_eq(w[i], 0.0);
+    /* Noise alone (epsilon = 0) is a random walk: no better than the start
+     * on most seeds. */
+    double noise[4] = {0.0, 0.001, 1.0, 1.0};
+    int better = 0;
+    for (uint64_t seed = 1; seed <= 5; seed++)
+        better += descend("autonomous", noise, seed, 20000, w) < E0 / 3;
+    cr_assert_leq(better, 1);
+}
+
+Test(optim, autonomous_noise_is_reproducible_and_keyed_by_seed)
+{
+    double a[P], b[P], c[P];
+    double par[4] = {2.0, 0.05, 1.0, 2.0};
+    descend("autonomous", par, 11, 300, a);
+    descend("autonomous", par, 11, 300, b);
+    descend("autonomous", par, 12, 300, c);
+    cr_assert_eq(memcmp(a, b, sizeof a), 0);
+    cr_assert_neq(memcmp(a, c, sizeof a), 0);
+}
+
+/* Stopping and resuming from the saved state and iteration count gives the
+ * uninterrupted run's weights bit for bit. */
+Test(optim, resume_from_state_is_bitwise)
+{
+    double par[4] = {2.0, 0.05, 1.0, 3.0};
+    double full[P];
+    descend("autonomous", par, 5, 400, full);
+    dca_optim *o = NULL, *r = NULL;
+    cr_assert_eq(dca_optim_create("autonomous", par, P, 5, &o, NULL), DCA_OK);
+    double w[P] = {0};
+    for (int n = 0; n < 150; n++)
+        dca_optim_step(o, bowl(w, NULL), NULL, w);
+    cr_assert_eq(dca_optim_create("autonomous", par, P, 5, &r, NULL), DCA_OK);
+    cr_assert_eq(dca_optim_state_len(r), dca_optim_state_len(o));
+    memcpy(dca_optim_state(r), dca_optim_state(o), (size_t)dca_optim_state_len(o) * sizeof(double));
+    dca_optim_set_iteration(r, dca_optim_iteration(o));
+    for (int n = 150; n < 400; n++)
+        dca_optim_step(r, bowl(w, NULL), NULL, w);
+    cr_assert_eq(memcmp(w, full, sizeof w), 0);
+    dca_optim_destroy(o);
+    dca_optim_destroy(r);
+}
