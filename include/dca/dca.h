@@ -30,6 +30,13 @@
 extern "C" {
 #endif
 
+/* The functions libdca.so exports (it is built with hidden visibility). */
+#if defined(__GNUC__) || defined(__clang__)
+#define DCA_API __attribute__((visibility("default")))
+#else
+#define DCA_API
+#endif
+
 /* ---- status and errors ------------------------------------------------ */
 
 typedef enum dca_status {
@@ -51,14 +58,14 @@ typedef struct dca_error {
     char msg[DCA_ERROR_MSG_LEN];
 } dca_error;
 
-const char *dca_status_str(dca_status status);
-const char *dca_version(void);
+DCA_API const char *dca_status_str(dca_status status);
+DCA_API const char *dca_version(void);
 
 /* Sets err (if non-NULL) and returns status. printf-style message. */
-dca_status dca_error_set(dca_error *err, dca_status status, const char *fmt, ...)
+DCA_API dca_status dca_error_set(dca_error *err, dca_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Prefixes an existing message: "<prefix>: <old message>". */
-dca_status dca_error_prefix(dca_error *err, const char *fmt, ...)
+DCA_API dca_status dca_error_prefix(dca_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* ---- lattice ------------------------------------------------------------ */
@@ -70,8 +77,8 @@ typedef struct dca_lattice {
 } dca_lattice;
 
 /* "149" -> ring of 149 cells; "64x48" -> torus of 64 rows and 48 columns. */
-dca_status dca_lattice_parse(const char *spec, dca_lattice *out, dca_error *err);
-int64_t dca_lattice_cells(const dca_lattice *lat);
+DCA_API dca_status dca_lattice_parse(const char *spec, dca_lattice *out, dca_error *err);
+DCA_API int64_t dca_lattice_cells(const dca_lattice *lat);
 
 /* ---- neighbourhood ------------------------------------------------------ */
 
@@ -80,20 +87,20 @@ typedef struct dca_nbhd dca_nbhd;
 /* Specs: radius:R (1D, offsets -R..R), moore:R and vonneumann:R (2D,
  * row-major (dy, dx) order), offsets:-1,0,1 (1D) or
  * offsets:(-1,0),(0,0),(1,0) (2D). dims must match the lattice. */
-dca_status dca_nbhd_parse(const char *spec, int dims, dca_nbhd **out, dca_error *err);
-dca_status dca_nbhd_create(int dims, int count, const int32_t *offsets, dca_nbhd **out,
+DCA_API dca_status dca_nbhd_parse(const char *spec, int dims, dca_nbhd **out, dca_error *err);
+DCA_API dca_status dca_nbhd_create(int dims, int count, const int32_t *offsets, dca_nbhd **out,
                            dca_error *err);
-void dca_nbhd_destroy(dca_nbhd *nb);
-int dca_nbhd_dims(const dca_nbhd *nb);
-int dca_nbhd_count(const dca_nbhd *nb);
+DCA_API void dca_nbhd_destroy(dca_nbhd *nb);
+DCA_API int dca_nbhd_dims(const dca_nbhd *nb);
+DCA_API int dca_nbhd_count(const dca_nbhd *nb);
 /* count x dims, row-major. */
-const int32_t *dca_nbhd_offsets(const dca_nbhd *nb);
+DCA_API const int32_t *dca_nbhd_offsets(const dca_nbhd *nb);
 /* Position of offset (0) / (0,0) in the list, or -1. */
-int dca_nbhd_center(const dca_nbhd *nb);
+DCA_API int dca_nbhd_center(const dca_nbhd *nb);
 /* For a binary pattern index y over nb (which holds the centre): the
  * outer-totalistic entry alive * m + count, alive the centre's bit and count
  * the live bits among the other offsets. */
-int64_t dca_nbhd_totalistic_entry(const dca_nbhd *nb, int64_t y);
+DCA_API int64_t dca_nbhd_totalistic_entry(const dca_nbhd *nb, int64_t y);
 
 /* ---- rules -------------------------------------------------------------- */
 
@@ -110,55 +117,62 @@ typedef enum dca_rule_kind { DCA_RULE_TABLE = 0, DCA_RULE_OUTER_TOTALISTIC = 1 }
 /* A full pattern table over nb with k states. Weights start at zero
  * (rho = 1/2 binary, 1/k softmax). Fails with DCA_ERR_NOMEM (and the size)
  * when the table cannot be held. */
-dca_status dca_rule_create(const dca_nbhd *nb, int states, dca_mode mode, dca_rule **out,
+DCA_API dca_status dca_rule_create(const dca_nbhd *nb, int states, dca_mode mode, dca_rule **out,
                            dca_error *err);
 /* An outer-totalistic binary rule over nb, which must hold the centre
  * offset; 2m weights starting at zero. */
-dca_status dca_rule_create_outer_totalistic(const dca_nbhd *nb, dca_rule **out, dca_error *err);
-void dca_rule_destroy(dca_rule *rule);
-dca_rule_kind dca_rule_kind_of(const dca_rule *rule);
+DCA_API dca_status dca_rule_create_outer_totalistic(const dca_nbhd *nb, dca_rule **out, dca_error *err);
+DCA_API void dca_rule_destroy(dca_rule *rule);
+DCA_API dca_rule_kind dca_rule_kind_of(const dca_rule *rule);
 
-const dca_nbhd *dca_rule_nbhd(const dca_rule *rule);
-int dca_rule_states(const dca_rule *rule);
-dca_mode dca_rule_mode(const dca_rule *rule);
+DCA_API const dca_nbhd *dca_rule_nbhd(const dca_rule *rule);
+DCA_API int dca_rule_states(const dca_rule *rule);
+DCA_API dca_mode dca_rule_mode(const dca_rule *rule);
 /* Rule entries: k^m for a table, 2m (centre state x count) for an
  * outer-totalistic rule. */
-int64_t dca_rule_patterns(const dca_rule *rule);
+DCA_API int64_t dca_rule_patterns(const dca_rule *rule);
 /* The weights' array shape (HDF5 /rule/weights): returns the rank and
  * fills dims: (patterns,) binary table, (patterns, k) softmax table, (2, m)
  * outer-totalistic. */
-int dca_rule_shape(const dca_rule *rule, int64_t dims[2]);
+DCA_API int dca_rule_shape(const dca_rule *rule, int64_t dims[2]);
 /* Outputs per pattern: 1 in binary mode, k in softmax mode. */
-int dca_rule_outputs(const dca_rule *rule);
+DCA_API int dca_rule_outputs(const dca_rule *rule);
 /* patterns x outputs */
-int64_t dca_rule_params(const dca_rule *rule);
-const double *dca_rule_weights(const dca_rule *rule);
-const double *dca_rule_probabilities(const dca_rule *rule);
+DCA_API int64_t dca_rule_params(const dca_rule *rule);
+DCA_API const double *dca_rule_weights(const dca_rule *rule);
+DCA_API const double *dca_rule_probabilities(const dca_rule *rule);
 
 /* Sets the weights (params values, NaN rejected) and recomputes rho. */
-dca_status dca_rule_set_weights(dca_rule *rule, const double *weights, dca_error *err);
+DCA_API dca_status dca_rule_set_weights(dca_rule *rule, const double *weights, dca_error *err);
 /* Sets rho directly (binary: each in [0,1]; softmax: rows in [0,1] summing
  * to 1 within 1e-9, then renormalised); weights become the matching logits,
  * +-inf / -inf where rho is exactly 0 or 1. */
-dca_status dca_rule_set_probabilities(dca_rule *rule, const double *rho, dca_error *err);
+DCA_API dca_status dca_rule_set_probabilities(dca_rule *rule, const double *rho, dca_error *err);
 /* True when every rho is exactly 0 or 1. */
-bool dca_rule_is_hard(const dca_rule *rule);
+DCA_API bool dca_rule_is_hard(const dca_rule *rule);
 /* Hardened binary table as hex: bit i = output of pattern i (rho >= 1/2),
  * most significant digit first, ceil(patterns/4) digits. buf must hold
  * patterns/4 + 2 bytes. Binary tables only (two-state softmax tables use
  * P(state 1)). Returns false for k > 2. */
-bool dca_rule_hex(const dca_rule *rule, char *buf, size_t buflen);
+DCA_API bool dca_rule_hex(const dca_rule *rule, char *buf, size_t buflen);
 /* The hardened rule in B/S notation ("B3/S23"; counts above 9 as comma
  * lists with ranges, "B34..45/S33..57"), counting live cells among the
  * offsets other than the centre. Works for outer-totalistic rules and for
  * binary tables whose hardened outputs depend only on (centre, count);
  * false otherwise (or when buf is too small). */
-bool dca_rule_life(const dca_rule *rule, char *buf, size_t buflen);
+DCA_API bool dca_rule_life(const dca_rule *rule, char *buf, size_t buflen);
 /* Sets a hard Life-like rule from B/S notation ("B3/S23", or comma lists
  * with ranges for counts above 9, "B34..45/S33..57"), counting live cells
  * among the offsets other than the centre, which nb must hold. Works for
  * outer-totalistic rules and for 2-state tables. */
-dca_status dca_rule_set_life(dca_rule *rule, const char *bs, dca_error *err);
+DCA_API dca_status dca_rule_set_life(dca_rule *rule, const char *bs, dca_error *err);
+
+/* Weight sources: spec is what follows "weights = " in a configuration
+ * (normal:STD, zeros, list:..., probabilities:..., wolfram:N, hex:DIGITS,
+ * mix:A,B,ALPHA, life:Bxx/Syy, file:PATH.h5:/DATASET; configs/README.md).
+ * seed feeds normal:; basedir (NULL: ".") resolves a relative file: path. */
+DCA_API dca_status dca_rule_load_weights(dca_rule *rule, const char *spec, uint64_t seed,
+                                         const char *basedir, dca_error *err);
 
 /* ---- simulation plan ---------------------------------------------------- */
 
@@ -204,38 +218,38 @@ typedef struct dca_sim dca_sim;
  * DCA_ERR_ARG and leaves a message for dca_sim_error; the checks are cheap
  * and always on. Thread safety: one caller thread per plan at a time (the
  * plan opens its own OpenMP regions); distinct plans may run concurrently. */
-dca_status dca_sim_create(const dca_lattice *lat, dca_rule *rule, int64_t batch,
+DCA_API dca_status dca_sim_create(const dca_lattice *lat, dca_rule *rule, int64_t batch,
                           const dca_sim_options *opt, dca_sim **out, dca_error *err);
-void dca_sim_destroy(dca_sim *sim);
+DCA_API void dca_sim_destroy(dca_sim *sim);
 /* Sets the rule's weights (params doubles; NaN rejected) and every value
  * the plan derives from them. weights = NULL re-reads the rule as it is. */
-dca_status dca_sim_set_params(dca_sim *sim, const double *weights, dca_error *err);
+DCA_API dca_status dca_sim_set_params(dca_sim *sim, const double *weights, dca_error *err);
 /* The message of the last misuse of this plan. */
-const char *dca_sim_error(const dca_sim *sim);
+DCA_API const char *dca_sim_error(const dca_sim *sim);
 /* Doubles per configuration: cells (binary) or cells * k (softmax). */
-int64_t dca_sim_config_len(const dca_sim *sim);
-int64_t dca_sim_batch(const dca_sim *sim);
+DCA_API int64_t dca_sim_config_len(const dca_sim *sim);
+DCA_API int64_t dca_sim_batch(const dca_sim *sim);
 /* The rule's parameter count (weights). */
-int64_t dca_sim_params(const dca_sim *sim);
-int dca_sim_threads(const dca_sim *sim);
-dca_kernel dca_sim_kernel(const dca_sim *sim);
-dca_precision dca_sim_precision(const dca_sim *sim);
-int64_t dca_sim_tile_cells(const dca_sim *sim);
-unsigned dca_sim_gradients(const dca_sim *sim);
+DCA_API int64_t dca_sim_params(const dca_sim *sim);
+DCA_API int dca_sim_threads(const dca_sim *sim);
+DCA_API dca_kernel dca_sim_kernel(const dca_sim *sim);
+DCA_API dca_precision dca_sim_precision(const dca_sim *sim);
+DCA_API int64_t dca_sim_tile_cells(const dca_sim *sim);
+DCA_API unsigned dca_sim_gradients(const dca_sim *sim);
 /* The model type's name: "table" or "outer-totalistic". */
-const char *dca_sim_model(const dca_sim *sim);
+DCA_API const char *dca_sim_model(const dca_sim *sim);
 /* One step of all B configurations: y = mu(x). x and y each hold
  * B * config_len doubles and must not overlap. t is the step index
  * (stochastic models key their noise by it; rule tables ignore it);
  * dca_sim_step is dca_sim_step_at with t = 0. */
-dca_status dca_sim_step_at(dca_sim *sim, int64_t t, const double *x, double *y);
-dca_status dca_sim_step(dca_sim *sim, const double *x, double *y);
+DCA_API dca_status dca_sim_step_at(dca_sim *sim, int64_t t, const double *x, double *y);
+DCA_API dca_status dca_sim_step(dca_sim *sim, const double *x, double *y);
 
 /* Forward mode (needs DCA_GRAD_FORWARD). J holds d x / d w for the first
  * `configs` configurations (1..B), each config_len x params doubles (cell,
  * state, parameter); Jn receives d y / d w after the step y = mu(x). The
  * parameters are the weights in storage order. */
-dca_status dca_sim_tangent_step(dca_sim *sim, const double *x, const double *J, double *Jn,
+DCA_API dca_status dca_sim_tangent_step(dca_sim *sim, const double *x, const double *J, double *Jn,
                                 int64_t configs);
 
 /* Reverse mode (needs DCA_GRAD_REVERSE). Between begin and end, each
@@ -244,13 +258,13 @@ dca_status dca_sim_tangent_step(dca_sim *sim, const double *x, const double *J, 
  * step's contribution to dE/d rho. end writes dE/dw (params doubles,
  * through rho = sigmoid / softmax of w). The sum over configurations and
  * cells runs in a fixed order: results do not depend on the thread count. */
-dca_status dca_sim_adjoint_begin(dca_sim *sim);
-dca_status dca_sim_adjoint_step_at(dca_sim *sim, int64_t t, const double *x, const double *ybar,
+DCA_API dca_status dca_sim_adjoint_begin(dca_sim *sim);
+DCA_API dca_status dca_sim_adjoint_step_at(dca_sim *sim, int64_t t, const double *x, const double *ybar,
                                    double *xbar);
-dca_status dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *ybar, double *xbar);
-dca_status dca_sim_adjoint_end(dca_sim *sim, double *grad_w);
+DCA_API dca_status dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *ybar, double *xbar);
+DCA_API dca_status dca_sim_adjoint_end(dca_sim *sim, double *grad_w);
 /* Bytes the plan holds beyond the rule (workspaces, gradient buffers). */
-int64_t dca_sim_memory(const dca_sim *sim);
+DCA_API int64_t dca_sim_memory(const dca_sim *sim);
 
 /* ---- initial configurations --------------------------------------------- */
 
@@ -258,12 +272,12 @@ int64_t dca_sim_memory(const dca_sim *sim);
  * resolved by the configuration layer.) Fills B configurations of 0/1 (or
  * one-hot) states, then applies eps (see dca_init_apply_eps). Draws are
  * keyed by (seed, configuration, cell): independent of threads and of B. */
-dca_status dca_init_generate(const char *kind, const dca_lattice *lat, int states,
+DCA_API dca_status dca_init_generate(const char *kind, const dca_lattice *lat, int states,
                              dca_mode mode, int64_t batch, uint64_t seed, double *x,
                              dca_error *err);
 /* x -> (1 - eps k/(k-1)) x + eps/(k-1): a certain state gets 1 - eps and
  * the others share eps. eps = 0 keeps states exact. */
-void dca_init_apply_eps(double *x, int64_t n_values, int states, dca_mode mode, double eps);
+DCA_API void dca_init_apply_eps(double *x, int64_t n_values, int states, dca_mode mode, double eps);
 
 #ifdef __cplusplus
 }

@@ -19,19 +19,19 @@ typedef struct dca_adjoint dca_adjoint;
 
 /* sim must be planned with DCA_GRAD_REVERSE for `batch` configurations
  * (DCA_ERR_ARG otherwise). */
-dca_status dca_adjoint_create(dca_sim *sim, int64_t batch, int64_t steps, dca_adjoint **out,
+DCA_API dca_status dca_adjoint_create(dca_sim *sim, int64_t batch, int64_t steps, dca_adjoint **out,
                               dca_error *err);
 /* A trajectory loss: E = sum of loss(phi, x_t) over t = every, 2 every, ...
  * below T, plus loss(phi, x_T); every = 0 is dca_adjoint_run. */
-dca_status dca_adjoint_run_every(dca_adjoint *adj, const double *x0, const double *phi,
+DCA_API dca_status dca_adjoint_run_every(dca_adjoint *adj, const double *x0, const double *phi,
                                  dca_loss_fn loss, const dca_task_shape *sh, int64_t every,
                                  double *E, double *grad_w, double *xT, dca_error *err);
-void dca_adjoint_destroy(dca_adjoint *adj);
+DCA_API void dca_adjoint_destroy(dca_adjoint *adj);
 /* Bytes of stored states (checkpoints, one segment, adjoints). */
-int64_t dca_adjoint_state_bytes(const dca_adjoint *adj);
+DCA_API int64_t dca_adjoint_state_bytes(const dca_adjoint *adj);
 /* x0 forward `steps` steps, E = loss(phi, x_T), grad_w = dE/dw. xT, when
  * non-NULL, receives x_T. */
-dca_status dca_adjoint_run(dca_adjoint *adj, const double *x0, const double *phi, dca_loss_fn loss,
+DCA_API dca_status dca_adjoint_run(dca_adjoint *adj, const double *x0, const double *phi, dca_loss_fn loss,
                            const dca_task_shape *sh, double *E, double *grad_w, double *xT,
                            dca_error *err);
 
@@ -40,17 +40,17 @@ typedef struct dca_tangent dca_tangent;
 /* Tangents for the first `configs` configurations (1..B of a plan made
  * with DCA_GRAD_FORWARD; DCA_ERR_ARG otherwise); refused (with the
  * estimate) when they cannot fit in memory. */
-dca_status dca_tangent_create(dca_sim *sim, int64_t configs, dca_tangent **out, dca_error *err);
-void dca_tangent_destroy(dca_tangent *tg);
-int64_t dca_tangent_bytes(int64_t configs, int64_t config_len, int64_t params);
+DCA_API dca_status dca_tangent_create(dca_sim *sim, int64_t configs, dca_tangent **out, dca_error *err);
+DCA_API void dca_tangent_destroy(dca_tangent *tg);
+DCA_API int64_t dca_tangent_bytes(int64_t configs, int64_t config_len, int64_t params);
 /* J = 0: the initial configurations do not depend on the weights. */
-void dca_tangent_reset(dca_tangent *tg);
+DCA_API void dca_tangent_reset(dca_tangent *tg);
 /* J <- d mu(x) / d w, where x (all B configurations) is the state the step
  * starts from. Call before stepping x itself. */
-dca_status dca_tangent_step(dca_tangent *tg, const double *x);
+DCA_API dca_status dca_tangent_step(dca_tangent *tg, const double *x);
 /* configs x config_len x params */
-const double *dca_tangent_J(const dca_tangent *tg);
+DCA_API const double *dca_tangent_J(const dca_tangent *tg);
 /* grad_w = sum over the configurations' values of xbar * J. */
-void dca_tangent_loss_gradient(const dca_tangent *tg, const double *xbar, double *grad_w);
+DCA_API void dca_tangent_loss_gradient(const dca_tangent *tg, const double *xbar, double *grad_w);
 
 #endif

@@ -34,20 +34,20 @@ typedef struct dca_objective_options {
  * will be asked for). x0, phi: batch x config_len each, owned by the caller
  * and read at every evaluation. sh describes one slice (sh->batch must be
  * the plan's batch). */
-dca_status dca_objective_create(dca_sim *sim, const double *x0, const double *phi,
+DCA_API dca_status dca_objective_create(dca_sim *sim, const double *x0, const double *phi,
                                 dca_loss_fn loss, const dca_task_shape *sh,
                                 const dca_objective_options *opt, dca_objective **out,
                                 dca_error *err);
-void dca_objective_destroy(dca_objective *obj);
+DCA_API void dca_objective_destroy(dca_objective *obj);
 /* Sets the parameters (params doubles; NULL keeps the current ones),
  * evaluates E and, when grad is non-NULL, dE/dw. xT (non-NULL) receives the
  * final states. Fails with DCA_ERR_ARG for NaN parameters or a gradient
  * asked of a plan without reverse mode. */
-dca_status dca_objective_eval(dca_objective *obj, const double *params, double *E, double *grad,
+DCA_API dca_status dca_objective_eval(dca_objective *obj, const double *params, double *E, double *grad,
                               double *xT, dca_error *err);
-int64_t dca_objective_params(const dca_objective *obj);
+DCA_API int64_t dca_objective_params(const dca_objective *obj);
 /* Bytes the reverse sweep keeps (checkpoints, one segment, adjoints); 0
  * before the first gradient evaluation. */
-int64_t dca_objective_state_bytes(const dca_objective *obj);
+DCA_API int64_t dca_objective_state_bytes(const dca_objective *obj);
 
 #endif

@@ -47,35 +47,35 @@ typedef struct dca_optim_type {
 } dca_optim_type;
 
 /* The table: dca_optim_types(&n) returns the n types. */
-const dca_optim_type *const *dca_optim_types(int *n);
-const dca_optim_type *dca_optim_type_find(const char *name);
+DCA_API const dca_optim_type *const *dca_optim_types(int *n);
+DCA_API const dca_optim_type *dca_optim_type_find(const char *name);
 /* "irprop+, irprop-, sgd, adam, autonomous": for messages. */
-const char *dca_optim_names(void);
+DCA_API const char *dca_optim_names(void);
 
 typedef struct dca_optim dca_optim;
 
 /* A parameter's default as a number. */
-double dca_optim_param_default(const dca_optim_param *p);
+DCA_API double dca_optim_param_default(const dca_optim_param *p);
 
 /* par: the type's parameter values in descriptor order (NULL: defaults),
  * each checked against its range. seed keys the noise of stochastic
  * methods. */
-dca_status dca_optim_create(const char *method, const double *par, int64_t params, uint64_t seed,
+DCA_API dca_status dca_optim_create(const char *method, const double *par, int64_t params, uint64_t seed,
                             dca_optim **out, dca_error *err);
-void dca_optim_destroy(dca_optim *o);
-const dca_optim_type *dca_optim_type_of(const dca_optim *o);
-bool dca_optim_needs_gradient(const dca_optim *o);
+DCA_API void dca_optim_destroy(dca_optim *o);
+DCA_API const dca_optim_type *dca_optim_type_of(const dca_optim *o);
+DCA_API bool dca_optim_needs_gradient(const dca_optim *o);
 /* Updates w in place from E and grad at w (grad may be NULL for methods
  * that need none); the step counter advances by one. */
-void dca_optim_step(dca_optim *o, double E, const double *grad, double *w);
+DCA_API void dca_optim_step(dca_optim *o, double E, const double *grad, double *w);
 /* The full state (its length is the type's state_len(P)). */
-int64_t dca_optim_state_len(const dca_optim *o);
-double *dca_optim_state(dca_optim *o);
+DCA_API int64_t dca_optim_state_len(const dca_optim *o);
+DCA_API double *dca_optim_state(dca_optim *o);
 /* Iterations taken (a resumed run sets it with dca_optim_set_iteration). */
-int64_t dca_optim_iteration(const dca_optim *o);
-void dca_optim_set_iteration(dca_optim *o, int64_t iter);
+DCA_API int64_t dca_optim_iteration(const dca_optim *o);
+DCA_API void dca_optim_set_iteration(dca_optim *o, int64_t iter);
 /* A per-parameter step size for reporting (iRprop: the step sizes; the
  * others: the magnitude of the last change). */
-const double *dca_optim_step_sizes(const dca_optim *o);
+DCA_API const double *dca_optim_step_sizes(const dca_optim *o);
 
 #endif

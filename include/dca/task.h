@@ -38,7 +38,7 @@ typedef double (*dca_loss_fn)(const dca_task_shape *sh, const double *phi, const
 
 /* Looks up a target ("identity", "majority") or loss ("cross-entropy",
  * "mse") by name; NULL if unknown. */
-dca_target_fn dca_target_lookup(const char *name);
+DCA_API dca_target_fn dca_target_lookup(const char *name);
 /* Any target spec, parameterised ones included:
  *   shift:D (1D) or shift:DY,DX (2D): phi(x0)(g) = x0(g - D), the start moved
  *     D cells forward around the ring (torus);
@@ -52,13 +52,13 @@ dca_target_fn dca_target_lookup(const char *name);
  *     initial configurations, (B, *L) binary or (B, *L, k) softmax, values
  *     in [0, 1] (softmax cells summing to 1).
  * Returns DCA_ERR_ARG with a message for a malformed spec. */
-dca_status dca_target_make(const char *spec, const dca_task_shape *sh, const double *x0,
+DCA_API dca_status dca_target_make(const char *spec, const dca_task_shape *sh, const double *x0,
                            double *phi, dca_error *err);
 /* Checks a spec's syntax (without data): for the configuration loader. */
-bool dca_target_valid(const char *spec, char *why, size_t len);
-dca_loss_fn dca_loss_lookup(const char *name);
+DCA_API bool dca_target_valid(const char *spec, char *why, size_t len);
+DCA_API dca_loss_fn dca_loss_lookup(const char *name);
 /* Names for messages: "identity, majority". */
-const char *dca_target_names(void);
-const char *dca_loss_names(void);
+DCA_API const char *dca_target_names(void);
+DCA_API const char *dca_loss_names(void);
 
 #endif

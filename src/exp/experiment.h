@@ -24,12 +24,6 @@ void dca_experiment_destroy(dca_experiment *ex);
 dca_task_shape dca_experiment_shape(const dca_config *cfg, const dca_experiment *ex,
                                     int64_t batch);
 
-/* Weight sources, also usable without a configuration (tests, tools):
- * spec is what follows "weights = ". seed feeds normal:. basedir resolves a
- * relative file: path. */
-dca_status dca_rule_load_weights(dca_rule *rule, const char *spec, uint64_t seed,
-                                 const char *basedir, dca_error *err);
-
 /* Configurations from spec = "PATH.h5:/DATASET" (after "file:"): shape
  * (B, *lattice) binary or (B, *lattice, k) softmax, values in [0, 1],
  * softmax cells summing to 1 within 1e-9. batch = 0 accepts any B. *out is
