@@ -1,0 +1,325 @@
+"""dcalib: a thin Python binding over libdca.so (ctypes, numpy).
+
+Plans, steps and objectives of the C library, with states in numpy arrays:
+
+    import numpy as np, dcalib
+    rule = dcalib.Rule("radius:1", weights="wolfram:30")
+    sim = dcalib.Sim("64", rule, batch=2)
+    x0 = sim.initial("single")                  # (2, 64) float64
+    xs = sim.run(x0, steps=32)                  # (33, 2, 64): the space-time diagram
+    obj = dcalib.Objective(sim_rev, x0, phi, loss="cross-entropy", steps=4)
+    E, grad = obj(weights)                      # loss and exact dE/dw
+
+The library is found in $DCA_LIBRARY, else next to this file's project
+(build/libdca.so), else on the system (ldconfig). Errors raise DcaError
+with the library's message. Everything is float64; arrays are copied to
+C-contiguous float64 where needed. A Sim and the Rule it steps must stay
+alive together (the binding keeps the references).
+"""
+import ctypes
+import ctypes.util
+import os
+
+import numpy as np
+
+_c = ctypes
+_i64 = _c.c_int64
+_dp = np.ctypeslib.ndpointer(dtype=np.float64, flags="C_CONTIGUOUS")
+
+
+class DcaError(RuntimeError):
+    """A dca_status other than DCA_OK, with the library's message."""
+
+
+class _Error(_c.Structure):
+    _fields_ = [("status", _c.c_int), ("msg", _c.c_char * 1024)]
+
+
+class _Lattice(_c.Structure):
+    _fields_ = [("dims", _c.c_int), ("shape", _i64 * 2)]
+
+
+class _SimOptions(_c.Structure):
+    _fields_ = [("kernel", _c.c_int), ("threads", _c.c_int), ("tile_cells", _i64),
+                ("gradients", _c.c_uint), ("precision", _c.c_int), ("seed", _c.c_uint64)]
+
+
+class _TaskShape(_c.Structure):
+    _fields_ = [("lat", _c.c_void_p), ("states", _c.c_int), ("mode", _c.c_int),
+                ("batch", _i64), ("nb", _c.c_void_p), ("basedir", _c.c_char_p),
+                ("read_configurations", _c.c_void_p), ("norm_batch", _i64)]
+
+
+class _Range(_c.Structure):
+    _fields_ = [("first", _i64), ("count", _i64), ("global_count", _i64)]
+
+
+class _ObjOptions(_c.Structure):
+    _fields_ = [("steps", _i64), ("loss_every", _i64), ("range", _Range)]
+
+
+KERNELS = {"auto": 0, "blas": 1, "reference": 2, "totalistic": 3, "fused": 4}
+GRADIENTS = {"none": 0, "forward": 1, "reverse": 2, "both": 3}
+MODES = {"binary": 0, "softmax": 1}
+
+_lib = None
+
+
+def _find():
+    env = os.environ.get("DCA_LIBRARY")
+    if env:
+        return env
+    here = os.path.dirname(os.path.abspath(__file__))
+    local = os.path.join(here, "..", "build", "libdca.so")
+    if os.path.exists(local):
+        return local
+    found = ctypes.util.find_library("dca")
+    if found:
+        return found
+    raise DcaError("libdca.so not found: build dca (scripts/setup && ninja -C build), "
+                   "install it, or set DCA_LIBRARY=/path/to/libdca.so")
+
+
+def load(path=None):
+    """Loads libdca.so (once) and declares the functions the binding uses."""
+    global _lib
+    if _lib is not None and path is None:
+        return _lib
+    lib = _c.CDLL(path or _find())
+    P, E = _c.c_void_p, _c.POINTER(_Error)
+    sig = {
+        "dca_version": (_c.c_char_p, []),
+        "dca_lattice_parse": (_c.c_int, [_c.c_char_p, _c.POINTER(_Lattice), E]),
+        "dca_lattice_cells": (_i64, [_c.POINTER(_Lattice)]),
+        "dca_nbhd_parse": (_c.c_int, [_c.c_char_p, _c.c_int, _c.POINTER(P), E]),
+        "dca_nbhd_destroy": (None, [P]),
+        "dca_nbhd_count": (_c.c_int, [P]),
+        "dca_rule_create": (_c.c_int, [P, _c.c_int, _c.c_int, _c.POINTER(P), E]),
+        "dca_rule_create_outer_totalistic": (_c.c_int, [P, _c.POINTER(P), E]),
+        "dca_rule_destroy": (None, [P]),
+        "dca_rule_params": (_i64, [P]),
+        "dca_rule_shape": (_c.c_int, [P, _i64 * 2]),
+        "dca_rule_weights": (_c.POINTER(_c.c_double), [P]),
+        "dca_rule_probabilities": (_c.POINTER(_c.c_double), [P]),
+        "dca_rule_set_weights": (_c.c_int, [P, _dp, E]),
+        "dca_rule_load_weights": (_c.c_int, [P, _c.c_char_p, _c.c_uint64, _c.c_char_p, E]),
+        "dca_rule_hex": (_c.c_bool, [P, _c.c_char_p, _c.c_size_t]),
+        "dca_sim_create": (_c.c_int, [_c.POINTER(_Lattice), P, _i64, _c.POINTER(_SimOptions),
+                                      _c.POINTER(P), E]),
+        "dca_sim_destroy": (None, [P]),
+        "dca_sim_set_params": (_c.c_int, [P, _c.c_void_p, E]),
+        "dca_sim_error": (_c.c_char_p, [P]),
+        "dca_sim_config_len": (_i64, [P]),
+        "dca_sim_model": (_c.c_char_p, [P]),
+        "dca_sim_step_at": (_c.c_int, [P, _i64, _dp, _dp]),
+        "dca_init_generate": (_c.c_int, [_c.c_char_p, _c.POINTER(_Lattice), _c.c_int, _c.c_int,
+                                         _i64, _c.c_uint64, _dp, E]),
+        "dca_init_apply_eps": (None, [_dp, _i64, _c.c_int, _c.c_int, _c.c_double]),
+        "dca_loss_lookup": (P, [_c.c_char_p]),
+        "dca_objective_create": (_c.c_int, [P, _dp, _dp, P, _c.POINTER(_TaskShape),
+                                            _c.POINTER(_ObjOptions), _c.POINTER(P), E]),
+        "dca_objective_destroy": (None, [P]),
+        "dca_objective_eval": (_c.c_int, [P, _c.c_void_p, _c.POINTER(_c.c_double), _c.c_void_p,
+                                          _c.c_void_p, E]),
+    }
+    for name, (res, args) in sig.items():
+        f = getattr(lib, name)
+        f.restype, f.argtypes = res, args
+    _lib = lib
+    return lib
+
+
+def _check(status, err):
+    if status != 0:
+        raise DcaError(err.msg.decode(errors="replace"))
+
+
+def version():
+    return load().dca_version().decode()
+
+
+class Rule:
+    """A rule over a neighbourhood: kind 'table' (binary or softmax) or
+    'outer-totalistic'; weights is any [rule] weights spec (configs/README.md)."""
+
+    def __init__(self, neighborhood, dims=None, states=2, mode=None, kind="table",
+                 weights="zeros", seed=1):
+        lib = load()
+        if dims is None:  # moore:, vonneumann: and (dy,dx) offset lists are 2D
+            dims = 2 if neighborhood.startswith(("moore:", "vonneumann:")) or "(" in neighborhood \
+                else 1
+        mode = mode or ("binary" if states == 2 else "softmax")
+        err = _Error()
+        self._nb, self._ptr = _c.c_void_p(), _c.c_void_p()
+        _check(lib.dca_nbhd_parse(neighborhood.encode(), dims, _c.byref(self._nb),
+                                  _c.byref(err)), err)
+        if kind == "table":
+            st = lib.dca_rule_create(self._nb, states, MODES[mode], _c.byref(self._ptr),
+                                     _c.byref(err))
+        elif kind == "outer-totalistic":
+            st = lib.dca_rule_create_outer_totalistic(self._nb, _c.byref(self._ptr),
+                                                      _c.byref(err))
+        else:
+            raise DcaError(f"unknown rule kind {kind!r}: expected table or outer-totalistic")
+        _check(st, err)
+        self.dims, self.states, self.mode, self.kind = dims, states, mode, kind
+        self.load(weights, seed)
+
+    def load(self, spec, seed=1):
+        err = _Error()
+        _check(load().dca_rule_load_weights(self._ptr, spec.encode(), seed, None,
+                                            _c.byref(err)), err)
+
+    @property
+    def params(self):
+        return int(load().dca_rule_params(self._ptr))
+
+    def _shape(self):
+        dims = (_i64 * 2)()
+        rank = load().dca_rule_shape(self._ptr, dims)
+        return tuple(int(d) for d in dims[:rank])
+
+    @property
+    def weights(self):
+        p = load().dca_rule_weights(self._ptr)
+        return np.ctypeslib.as_array(p, (self.params,)).copy().reshape(self._shape())
+
+    @weights.setter
+    def weights(self, w):
+        w = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
+        if w.size != self.params:
+            raise DcaError(f"{w.size} weights for a rule of {self.params}")
+        err = _Error()
+        _check(load().dca_rule_set_weights(self._ptr, w, _c.byref(err)), err)
+
+    @property
+    def probabilities(self):
+        p = load().dca_rule_probabilities(self._ptr)
+        return np.ctypeslib.as_array(p, (self.params,)).copy().reshape(self._shape())
+
+    def hex(self):
+        buf = _c.create_string_buffer(self.params // 4 + 8)
+        return buf.value.decode() if load().dca_rule_hex(self._ptr, buf, len(buf)) else None
+
+    def __del__(self):
+        if _lib is not None and getattr(self, "_ptr", None):
+            _lib.dca_rule_destroy(self._ptr)
+            _lib.dca_nbhd_destroy(self._nb)
+
+
+class Sim:
+    """A plan stepping `batch` configurations of a lattice ("149", "64x64")."""
+
+    def __init__(self, size, rule, batch=1, gradients="none", threads=0, kernel="auto", seed=0):
+        lib = load()
+        err = _Error()
+        self._lat = _Lattice()
+        _check(lib.dca_lattice_parse(size.encode(), _c.byref(self._lat), _c.byref(err)), err)
+        opt = _SimOptions(KERNELS[kernel], threads, 0, GRADIENTS[gradients], 0, seed)
+        self._ptr = _c.c_void_p()
+        _check(lib.dca_sim_create(_c.byref(self._lat), rule._ptr, batch, _c.byref(opt),
+                                  _c.byref(self._ptr), _c.byref(err)), err)
+        self.rule, self.batch, self.gradients = rule, batch, gradients
+        self.lattice = tuple(int(s) for s in self._lat.shape[:self._lat.dims])
+        self.cell_len = 1 if rule.mode == "binary" else rule.states
+        self.shape = (batch,) + self.lattice + ((self.cell_len,) if self.cell_len > 1 else ())
+
+    @property
+    def model(self):
+        return load().dca_sim_model(self._ptr).decode()
+
+    def _fail(self):
+        raise DcaError(load().dca_sim_error(self._ptr).decode())
+
+    def set_weights(self, w=None):
+        """New weights (None: re-read the rule) and everything the plan derives."""
+        err = _Error()
+        arg = None
+        if w is not None:
+            w = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
+            if w.size != self.rule.params:
+                raise DcaError(f"{w.size} weights for a rule of {self.rule.params}")
+            arg = w.ctypes.data_as(_c.c_void_p)
+        _check(load().dca_sim_set_params(self._ptr, arg, _c.byref(err)), err)
+
+    def _state(self, x):
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        if x.shape != self.shape:
+            raise DcaError(f"states of shape {x.shape}; this plan takes {self.shape}")
+        return x
+
+    def initial(self, kind="bernoulli:0.5", seed=1, eps=0.0):
+        """Initial configurations ([init] kind: bernoulli:P, uniform-density, single, ...)."""
+        lib = load()
+        x = np.empty(self.shape)
+        err = _Error()
+        _check(lib.dca_init_generate(kind.encode(), _c.byref(self._lat), self.rule.states,
+                                     MODES[self.rule.mode], self.batch, seed, x, _c.byref(err)),
+               err)
+        if eps:
+            lib.dca_init_apply_eps(x, x.size, self.rule.states, MODES[self.rule.mode], eps)
+        return x
+
+    def step(self, x, t=0):
+        """One step y = mu(x) of every configuration."""
+        x = self._state(x)
+        y = np.empty_like(x)
+        if load().dca_sim_step_at(self._ptr, t, x, y) != 0:
+            self._fail()
+        return y
+
+    def run(self, x0, steps):
+        """The trajectory: an array (steps + 1, *shape), row 0 = x0."""
+        out = np.empty((steps + 1,) + self.shape)
+        out[0] = self._state(x0)
+        for t in range(steps):
+            if load().dca_sim_step_at(self._ptr, t, out[t], out[t + 1]) != 0:
+                self._fail()
+        return out
+
+    def __del__(self):
+        if _lib is not None and getattr(self, "_ptr", None):
+            _lib.dca_sim_destroy(self._ptr)
+
+
+class Objective:
+    """The library objective: T steps from x0, the loss against targets phi
+    (at x_T, plus every `loss_every` steps when given), and dE/dw by reverse
+    mode (the Sim needs gradients="reverse" for that)."""
+
+    def __init__(self, sim, x0, phi, loss="cross-entropy", steps=1, loss_every=0):
+        lib = load()
+        self.sim = sim
+        self.x0, self.phi = sim._state(x0).copy(), sim._state(phi).copy()
+        fn = lib.dca_loss_lookup(loss.encode())
+        if not fn:
+            raise DcaError(f"unknown loss {loss!r}: expected cross-entropy or mse")
+        self._shape = _TaskShape(_c.addressof(sim._lat), sim.rule.states, MODES[sim.rule.mode],
+                                 sim.batch, sim.rule._nb, None, None, 0)
+        opt = _ObjOptions(steps, loss_every, _Range(0, 0, 0))
+        err = _Error()
+        self._ptr = _c.c_void_p()
+        _check(lib.dca_objective_create(sim._ptr, self.x0, self.phi, fn, _c.byref(self._shape),
+                                        _c.byref(opt), _c.byref(self._ptr), _c.byref(err)), err)
+
+    def __call__(self, weights=None, gradient=True):
+        """E, or (E, dE/dw) with gradient=True; weights=None keeps the current ones."""
+        P = self.sim.rule.params
+        w = None
+        if weights is not None:
+            w = np.ascontiguousarray(weights, dtype=np.float64).reshape(-1)
+            if w.size != P:
+                raise DcaError(f"{w.size} weights for a rule of {P}")
+        g = np.empty(P) if gradient else None
+        E = _c.c_double()
+        err = _Error()
+        _check(load().dca_objective_eval(self._ptr,
+                                         None if w is None else w.ctypes.data_as(_c.c_void_p),
+                                         _c.byref(E),
+                                         None if g is None else g.ctypes.data_as(_c.c_void_p),
+                                         None, _c.byref(err)), err)
+        return (E.value, g.reshape(self.sim.rule._shape())) if gradient else E.value
+
+    def __del__(self):
+        if _lib is not None and getattr(self, "_ptr", None):
+            _lib.dca_objective_destroy(self._ptr)

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""The Python binding (scripts/dcalib.py) over the build's libdca.so: hard
+rules step exactly like a plain numpy CA, the objective's gradient matches
+central finite differences, the plan refuses stale weights, and errors
+carry the library's message.
+Skipped in sanitizer builds (Python cannot load an ASan library without
+preloading its runtime).
+Usage: test_python.py DCA_BIN SCRIPTS_DIR LIBDCA_SO SANITIZE  (TAP output)."""
+import sys
+
+import numpy as np
+
+if sys.argv[4] not in ("", "none"):
+    print("1..0 # SKIP sanitizer build")
+    sys.exit(0)
+sys.path.insert(0, sys.argv[2])
+import dcalib  # noqa: E402
+
+dcalib.load(sys.argv[3])
+n = 0
+
+
+def check(ok, what):
+    global n
+    n += 1
+    print(("ok" if ok else "not ok") + f" {n} - {what}")
+
+
+check(dcalib.version().count(".") == 2, f"dca_version {dcalib.version()}")
+
+# Rule 30 on a ring, from random 0/1 states: exactly numpy's CA.
+rule = dcalib.Rule("radius:1", weights="wolfram:30")
+sim = dcalib.Sim("61", rule, batch=3, threads=2)
+x0 = sim.initial("bernoulli:0.5", seed=4)
+xs = sim.run(x0, steps=20)
+ref = [x0.astype(int)]
+for _ in range(20):
+    a = ref[-1]
+    idx = 4 * np.roll(a, 1, axis=1) + 2 * a + np.roll(a, -1, axis=1)
+    ref.append((30 >> idx) & 1)
+check(xs.shape == (21, 3, 61), f"trajectory shape {xs.shape}")
+check(np.array_equal(xs, np.array(ref, dtype=float)), "wolfram:30 equals the numpy CA bit for bit")
+check(sim.model == "table" and rule.hex() == "1e", f"model {sim.model}, hex {rule.hex()}")
+
+# Objective: loss and reverse-mode gradient against central differences.
+soft = dcalib.Rule("radius:2", weights="normal:1", seed=3)
+rev = dcalib.Sim("40", soft, batch=2, gradients="reverse")
+x0 = rev.initial("bernoulli:0.5", seed=2, eps=1e-3)
+phi = np.roll(x0, 1, axis=1).round()
+obj = dcalib.Objective(rev, x0, phi, loss="cross-entropy", steps=3, loss_every=1)
+w = soft.weights
+E, g = obj(w)
+h, worst = 1e-5, 0.0
+for p in range(soft.params):
+    wp, wm = w.copy(), w.copy()
+    wp[p] += h
+    wm[p] -= h
+    num = (obj(wp, gradient=False) - obj(wm, gradient=False)) / (2 * h)
+    worst = max(worst, abs(num - g[p]) / max(abs(num), 1e-3))
+check(np.isfinite(E) and g.shape == (32,), f"E = {E:.6f}, gradient of {g.size}")
+check(worst < 1e-6, f"gradient vs finite differences: worst relative error {worst:.2e}")
+check(obj(w, gradient=False) == E, "values-only E equals the gradient evaluation's E")
+
+# Stale weights: set on the rule behind the plan's back, the step refuses.
+soft.weights = w + 1
+try:
+    rev.step(x0)
+    check(False, "a stale plan refuses to step")
+except dcalib.DcaError as e:
+    check("dca_sim_set_params" in str(e), f"a stale plan refuses to step: {e}")
+rev.set_weights()
+check(rev.step(x0).shape == (2, 40), "after set_weights() it steps")
+
+# Errors carry the library's message.
+for what, fn, word in [
+    ("bad neighbourhood", lambda: dcalib.Rule("radius:x"), "radius"),
+    ("bad weights", lambda: dcalib.Rule("radius:1", weights="hex:zz"), "hex"),
+    ("bad lattice", lambda: dcalib.Sim("0", rule), "0"),
+    ("gradient without reverse mode",
+     lambda: dcalib.Objective(sim, sim.initial(), sim.initial(), steps=1)(), "REVERSE"),
+    ("states of the wrong shape", lambda: sim.step(np.zeros((2, 61))), "shape"),
+]:
+    try:
+        fn()
+        check(False, f"{what} raises DcaError")
+    except dcalib.DcaError as e:
+        check(word in str(e), f"{what} raises DcaError: {e}")
+print(f"1..{n}")
