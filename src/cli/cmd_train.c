@@ -11,12 +11,11 @@
 #include "cli/cli.h"
 #include "config.h"
 #include "experiment.h"
-#include "dca/objective.h"
+#include "dca/trainer.h"
 #include "density.h"
 #include "io/io.h"
 #include "mem.h"
 #include "dca/optim.h"
-#include "rng.h"
 #include "dca/task.h"
 
 static const char help[] =
@@ -38,12 +37,9 @@ typedef struct trainer {
     const char *resume;
     dca_config *cfg;
     dca_experiment *ex;
-    dca_sim *sim;
-    dca_objective *obj;
+    dca_trainer *tr;
     dca_optim *opt;
-    double *phi, *w, *grad, *best_w;
-    double *xb, *phib; /* minibatch or fresh batch */
-    int64_t *order;    /* minibatch draws */
+    double *phi, *w, *best_w;
     /* histories: loss, gnorm, seconds (I), weights ((I+1) x P), steps (I x P) */
     double *loss, *gnorm, *secs, *weights, *steps;
     double best_E;
@@ -185,25 +181,13 @@ static int load_resume(trainer *t)
 
 static void cleanup(trainer *t)
 {
-    free(t->phi), free(t->w), free(t->grad), free(t->best_w);
-    free(t->xb), free(t->phib), free(t->order);
+    free(t->phi), free(t->w), free(t->best_w);
     free(t->loss), free(t->gnorm), free(t->secs), free(t->weights), free(t->steps);
     dca_optim_destroy(t->opt);
-    dca_objective_destroy(t->obj);
-    dca_sim_destroy(t->sim);
+    dca_trainer_destroy(t->tr);
     dca_experiment_destroy(t->ex);
     dca_config_destroy(t->cfg);
     free(t->o.sets);
-}
-
-static bool all_finite(const double *v, int64_t n, int64_t *bad)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (isnan(v[i]) || isinf(v[i])) {
-            *bad = i;
-            return false;
-        }
-    return true;
 }
 
 int cmd_train(int argc, char **argv, char *command_line)
@@ -242,14 +226,6 @@ int cmd_train(int argc, char **argv, char *command_line)
         cli_fail(EXIT_USAGE, "%s", err.msg);
         goto out;
     }
-    /* Gradient-free methods evaluate the loss only: no reverse mode. */
-    const bool use_grad = dca_optim_needs_gradient(t.opt);
-    dca_sim_options so = {.threads = t.o.threads, .gradients = use_grad ? DCA_GRAD_REVERSE : 0u,
-                          .precision = t.cfg->precision};
-    if (dca_sim_create(&t.ex->lat, t.ex->rule, M, &so, &t.sim, &err)) {
-        cli_fail(EXIT_USAGE, "%s", err.msg);
-        goto out;
-    }
     double hist = 8.0 * (double)t.P * (2.0 * (double)t.I + 1);
     if (hist > (double)dca_mem_physical() / 4) {
         char a[32], b[64];
@@ -261,28 +237,18 @@ int cmd_train(int argc, char **argv, char *command_line)
     const int64_t n = B * t.ex->config_len, P = t.P, I = t.I;
     t.phi = malloc((size_t)n * 8);
     t.w = malloc((size_t)P * 8);
-    t.grad = malloc((size_t)P * 8);
     t.best_w = malloc((size_t)P * 8);
     t.loss = calloc((size_t)I + 1, 8);
     t.gnorm = calloc((size_t)I + 1, 8);
     t.secs = calloc((size_t)I + 1, 8);
     t.weights = calloc((size_t)((I + 1) * P), 8);
     t.steps = calloc((size_t)(I * P + 1), 8);
-    const int64_t len = t.ex->config_len;
-    const bool sampled = t.cfg->minibatch || t.cfg->fresh;
-    if (sampled) {
-        t.xb = malloc((size_t)(M * len) * 8);
-        t.phib = malloc((size_t)(M * len) * 8);
-        t.order = malloc((size_t)B * sizeof *t.order);
-    }
-    if (!t.phi || !t.w || !t.grad || !t.best_w || !t.loss || !t.gnorm || !t.secs || !t.weights ||
-        !t.steps || (sampled && (!t.xb || !t.phib || !t.order))) {
+    if (!t.phi || !t.w || !t.best_w || !t.loss || !t.gnorm || !t.secs || !t.weights ||
+        !t.steps) {
         rc = cli_fail(EXIT_RUNTIME, "out of memory");
         goto out;
     }
     dca_task_shape sh_all = dca_experiment_shape(t.cfg, t.ex, B);
-    dca_task_shape sh = sh_all;
-    sh.batch = M;
     dca_loss_fn loss = dca_loss_lookup(t.cfg->loss);
     if (dca_target_make(t.cfg->target, &sh_all, t.ex->x0, t.phi, &err)) {
         cli_fail_at(t.cfg, "task", "target", err.msg);
@@ -294,12 +260,13 @@ int cmd_train(int argc, char **argv, char *command_line)
     t.best_E = INFINITY;
     if (t.resume && (rc = load_resume(&t)) >= 0)
         goto out;
-    /* Each iteration reads its configurations from xb/phib (sampled) or
-     * the whole batch. */
-    dca_objective_options oo = {.steps = T};
-    if (dca_sim_set_params(t.sim, t.w, &err) ||
-        dca_objective_create(t.sim, sampled ? t.xb : t.ex->x0, sampled ? t.phib : t.phi, loss,
-                             &sh, &oo, &t.obj, &err)) {
+    dca_trainer_options to = {.steps = T, .minibatch = t.cfg->minibatch, .fresh = t.cfg->fresh,
+                              .fresh_init = t.cfg->init_kind, .fresh_eps = t.cfg->eps,
+                              .target = t.cfg->target, .seed = t.cfg->init_seed,
+                              .threads = t.o.threads, .precision = t.cfg->precision};
+    if (dca_rule_set_weights(t.ex->rule, t.w, &err) ||
+        dca_trainer_create(&t.ex->lat, t.ex->rule, t.ex->x0, t.phi, loss, &sh_all, t.opt, &to,
+                           &t.tr, &err)) {
         cli_fail(EXIT_USAGE, "%s", err.msg);
         goto out;
     }
@@ -323,79 +290,31 @@ int cmd_train(int argc, char **argv, char *command_line)
     const char *stopped = NULL;
     while (t.done < I) {
         const int64_t it = t.done;
-        if (t.cfg->fresh) {
-            /* A new batch, keyed by (seed, iteration): a resumed run draws
-             * the same ones. */
-            uint64_t seed = t.cfg->init_seed * 0x9E3779B97F4A7C15ull + (uint64_t)it + 1;
-            if (dca_init_generate(t.cfg->init_kind, &t.ex->lat, t.cfg->states, t.cfg->mode, B,
-                                  seed, t.xb, &err)) {
-                progress_end(&pr);
-                cli_fail(EXIT_RUNTIME, "iteration %lld: %s", (long long)it, err.msg);
-                goto out;
-            }
-            dca_init_apply_eps(t.xb, B * len, t.cfg->states, t.cfg->mode, t.cfg->eps);
-            if (dca_target_make(t.cfg->target, &sh_all, t.xb, t.phib, &err)) {
-                progress_end(&pr);
-                cli_fail(EXIT_RUNTIME, "iteration %lld: %s", (long long)it, err.msg);
-                goto out;
-            }
-        } else if (t.cfg->minibatch) {
-            /* M distinct configurations: a partial Fisher-Yates shuffle
-             * keyed by (seed, iteration, draw). */
-            for (int64_t j = 0; j < B; j++)
-                t.order[j] = j;
-            for (int64_t j = 0; j < M; j++) {
-                double u[2];
-                dca_rng_uniform2(t.cfg->init_seed, DCA_RNG_MINIBATCH, (uint64_t)it,
-                                 (uint64_t)j, u);
-                int64_t r = j + (int64_t)(u[0] * (double)(B - j));
-                r = r < B ? r : B - 1;
-                int64_t sw = t.order[j];
-                t.order[j] = t.order[r];
-                t.order[r] = sw;
-                memcpy(t.xb + j * len, t.ex->x0 + t.order[j] * len, (size_t)len * 8);
-                memcpy(t.phib + j * len, t.phi + t.order[j] * len, (size_t)len * 8);
-            }
-        }
-        double E;
-        if (dca_objective_eval(t.obj, NULL, &E, use_grad ? t.grad : NULL, NULL, &err)) {
+        dca_train_report rep;
+        dca_status st = dca_trainer_step(t.tr, it, t.w, &rep, &err);
+        if (st && rep.fault != DCA_TRAIN_WEIGHT_NAN) {
             progress_end(&pr);
-            cli_fail(EXIT_RUNTIME, "iteration %lld: %s", (long long)it, err.msg);
+            if (rep.fault)
+                save(&t, outpath, false, NULL);
+            cli_fail(EXIT_RUNTIME, "iteration %lld: %s%s%s", (long long)it, err.msg,
+                     rep.fault ? "; the state before it is saved in " : "",
+                     rep.fault ? outpath : "");
             goto out;
         }
-        int64_t bad = 0;
-        if (!isfinite(E) || (use_grad && !all_finite(t.grad, P, &bad))) {
-            progress_end(&pr);
-            save(&t, outpath, false, &err);
-            char what[96];
-            if (isfinite(E))
-                snprintf(what, sizeof what, "the gradient (first: weight %lld, %g)", (long long)bad,
-                         t.grad[bad]);
-            else
-                snprintf(what, sizeof what, "the loss (%g)", E);
-            cli_fail(EXIT_RUNTIME, "iteration %lld: %s is not finite; the state after iteration "
-                                   "%lld is saved in %s", (long long)it, what, (long long)it,
-                     outpath);
-            goto out;
-        }
-        double g2 = use_grad ? 0.0 : NAN; /* no gradient: NaN in /train/gradient_norm */
-        for (int64_t p = 0; use_grad && p < P; p++)
-            g2 += t.grad[p] * t.grad[p];
+        const double E = rep.loss;
         t.loss[it] = E;
-        t.gnorm[it] = sqrt(g2);
+        t.gnorm[it] = rep.gradient_norm; /* NaN for gradient-free methods */
         if (E < t.best_E) {
             t.best_E = E;
-            memcpy(t.best_w, t.w, (size_t)P * 8);
+            memcpy(t.best_w, t.weights + it * P, (size_t)P * 8);
         }
-        dca_optim_step(t.opt, E, use_grad ? t.grad : NULL, t.w);
-        if (!all_finite(t.w, P, &bad) && isnan(t.w[bad])) {
+        if (st) {
             progress_end(&pr);
-            cli_fail(EXIT_RUNTIME, "iteration %lld: weight %lld became NaN; the last good state "
-                                   "is in %s", (long long)it, (long long)bad, outpath);
-            save(&t, outpath, false, &err);
+            cli_fail(EXIT_RUNTIME, "iteration %lld: %s; the last good state is in %s",
+                     (long long)it, err.msg, outpath);
+            save(&t, outpath, false, NULL);
             goto out;
         }
-        dca_sim_set_params(t.sim, t.w, NULL);
         memcpy(t.weights + (it + 1) * P, t.w, (size_t)P * 8);
         memcpy(t.steps + it * P, dca_optim_step_sizes(t.opt), (size_t)P * 8);
         t.secs[it] = cli_now() - t_start;
