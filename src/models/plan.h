@@ -93,4 +93,14 @@ struct dca_sim {
 
 uint64_t dca_rule_generation(const dca_rule *rule);
 
+/* unpack_gradient for models that accumulate dE/drho in the rule's own
+ * order, in float64. */
+static inline void dca_unpack_gradient_plain(const dca_sim *s, const void *G, double *grad_rho)
+{
+    const int64_t P = dca_rule_params(s->rule);
+    const double *G64 = G;
+    for (int64_t i = 0; i < P; i++)
+        grad_rho[i] += G64[i];
+}
+
 #endif

@@ -199,13 +199,12 @@ static void set_params(dca_sim *s)
  * rho's own order. */
 static void unpack_gradient(const dca_sim *s, const void *G, double *grad_rho)
 {
-    const int64_t P = dca_rule_params(s->rule), KL = s->split.KL, KR = s->split.KR;
+    const int64_t KL = s->split.KL, KR = s->split.KR;
     const int out = s->g.outputs;
     const double *G64 = G;
     const float *G32 = G;
     if (s->kernel != DCA_KERNEL_BLAS && s->kernel != DCA_KERNEL_FUSED) {
-        for (int64_t i = 0; i < P; i++)
-            grad_rho[i] += G64[i];
+        dca_unpack_gradient_plain(s, G, grad_rho);
         return;
     }
     const bool f32 = s->precision == DCA_FLOAT32;

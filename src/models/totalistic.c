@@ -62,19 +62,11 @@ static dca_status plan(dca_sim *s, const dca_sim_options *o, dca_error *err)
 
 static void set_params(dca_sim *s) { (void)s; /* the kernels read rho itself */ }
 
-static void unpack_gradient(const dca_sim *s, const void *G, double *grad_rho)
-{
-    const int64_t P = dca_rule_params(s->rule);
-    const double *G64 = G;
-    for (int64_t i = 0; i < P; i++)
-        grad_rho[i] += G64[i];
-}
-
 const dca_model_type dca_model_outer_totalistic = {
     .name = "outer-totalistic",
     .kind = DCA_RULE_OUTER_TOTALISTIC,
     .plan = plan,
     .set_params = set_params,
-    .unpack_gradient = unpack_gradient,
+    .unpack_gradient = dca_unpack_gradient_plain,
     .in_place = 0,
 };

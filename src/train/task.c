@@ -119,21 +119,8 @@ static double l_mse(const dca_task_shape *sh, const double *phi, const double *x
 
 static const struct {
     const char *name;
-    dca_target_fn fn;
-} targets[] = {{"identity", t_identity}, {"majority", t_majority}};
-
-static const struct {
-    const char *name;
     dca_loss_fn fn;
 } losses[] = {{"cross-entropy", l_cross_entropy}, {"mse", l_mse}};
-
-dca_target_fn dca_target_lookup(const char *name)
-{
-    for (size_t i = 0; i < sizeof targets / sizeof *targets; i++)
-        if (strcmp(targets[i].name, name) == 0)
-            return targets[i].fn;
-    return NULL;
-}
 
 dca_loss_fn dca_loss_lookup(const char *name)
 {
@@ -143,7 +130,6 @@ dca_loss_fn dca_loss_lookup(const char *name)
     return NULL;
 }
 
-const char *dca_target_names(void) { return "identity, majority, shift:D, rule:N:T, file:PATH.h5:/DATASET"; }
 const char *dca_loss_names(void) { return "cross-entropy, mse"; }
 
 /* shift:D or shift:DY,DX */
@@ -295,8 +281,10 @@ static dca_status t_life(const char *arg, const dca_task_shape *sh, const double
     return st;
 }
 
-static dca_status t_file(const char *arg, const dca_task_shape *sh, double *phi, dca_error *err)
+static dca_status t_file(const char *arg, const dca_task_shape *sh, const double *x0, double *phi,
+                         dca_error *err)
 {
+    (void)x0;
     double *v = NULL;
     int64_t B = 0;
     if (!sh->read_configurations)
@@ -313,59 +301,97 @@ static dca_status t_file(const char *arg, const dca_task_shape *sh, double *phi,
     return DCA_OK;
 }
 
+/* Syntax checks of the parameterised targets (for the configuration
+ * loader: no data needed). */
+static bool steps_suffix(const char *arg)
+{
+    const char *colon = strrchr(arg, ':');
+    int64_t T;
+    return colon && colon != arg && dca_parse_i64(colon + 1, &T) && T >= 0;
+}
+
+static bool v_shift(const char *arg)
+{
+    int64_t dy, dx;
+    return parse_shift(arg, 1, &dy, &dx) || parse_shift(arg, 2, &dy, &dx);
+}
+
+static bool v_file(const char *arg) { return strstr(arg, ":/") && arg[0] != ':'; }
+
+/* The targets (STYLE.md 5): a plain name, or a prefix with an argument. */
+typedef struct target_def {
+    const char *name;   /* "identity", or a prefix ending in ':' */
+    const char *syntax; /* for messages */
+    dca_target_fn plain;
+    dca_status (*make)(const char *arg, const dca_task_shape *sh, const double *x0, double *phi,
+                       dca_error *err);
+    bool (*valid)(const char *arg);
+} target_def;
+
+static const target_def targets[] = {
+    {"identity", "identity", t_identity, NULL, NULL},
+    {"majority", "majority", t_majority, NULL, NULL},
+    {"shift:", "shift:D (1D) or shift:DY,DX (2D) with whole numbers", NULL, t_shift, v_shift},
+    {"rule:", "rule:N:T with a rule number N and a step count T >= 0", NULL, t_rule, steps_suffix},
+    {"life:", "life:Bxx/Syy:T with B/S notation and a step count T >= 0", NULL, t_life,
+     steps_suffix},
+    {"file:", "file:PATH.h5:/DATASET", NULL, t_file, v_file},
+};
+enum { n_targets = sizeof targets / sizeof *targets };
+
+/* The entry for spec and, for a prefix entry, its argument. */
+static const target_def *find_target(const char *spec, const char **arg)
+{
+    for (int i = 0; i < n_targets; i++) {
+        if (targets[i].plain && strcmp(spec, targets[i].name) == 0)
+            return &targets[i];
+        if (!targets[i].plain && (*arg = dca_strip_prefix(spec, targets[i].name)))
+            return &targets[i];
+    }
+    return NULL;
+}
+
+dca_target_fn dca_target_lookup(const char *name)
+{
+    const char *arg;
+    const target_def *t = find_target(name, &arg);
+    return t ? t->plain : NULL;
+}
+
+const char *dca_target_names(void)
+{
+    static char buf[256];
+    if (!buf[0])
+        for (int i = 0; i < n_targets; i++) {
+            size_t n = strlen(buf);
+            const char *s = targets[i].syntax, *cut = strstr(s, " ");
+            snprintf(buf + n, sizeof buf - n, "%s%.*s",
+                     i == 0 ? "" : (i == n_targets - 1 ? " or " : ", "),
+                     cut ? (int)(cut - s) : (int)strlen(s), s);
+        }
+    return buf;
+}
+
 dca_status dca_target_make(const char *spec, const dca_task_shape *sh, const double *x0,
                            double *phi, dca_error *err)
 {
-    const char *rest;
-    if ((rest = dca_strip_prefix(spec, "file:")))
-        return t_file(rest, sh, phi, err);
-    if ((rest = dca_strip_prefix(spec, "shift:")))
-        return t_shift(rest, sh, x0, phi, err);
-    if ((rest = dca_strip_prefix(spec, "rule:")))
-        return t_rule(rest, sh, x0, phi, err);
-    if ((rest = dca_strip_prefix(spec, "life:")))
-        return t_life(rest, sh, x0, phi, err);
-    dca_target_fn fn = dca_target_lookup(spec);
-    if (!fn)
-        return dca_error_set(err, DCA_ERR_ARG, "unknown target '%s'", spec);
-    return fn(sh, x0, phi, err);
+    const char *arg = NULL;
+    const target_def *t = find_target(spec, &arg);
+    if (!t)
+        return dca_error_set(err, DCA_ERR_ARG, "unknown target '%s': expected %s", spec,
+                             dca_target_names());
+    return t->plain ? t->plain(sh, x0, phi, err) : t->make(arg, sh, x0, phi, err);
 }
 
 bool dca_target_valid(const char *spec, char *why, size_t len)
 {
-    const char *rest;
-    if (dca_target_lookup(spec))
+    const char *arg = NULL;
+    const target_def *t = find_target(spec, &arg);
+    if (t && (t->plain || t->valid(arg)))
         return true;
-    if ((rest = dca_strip_prefix(spec, "shift:"))) {
-        int64_t dy, dx;
-        if (parse_shift(rest, 1, &dy, &dx) || parse_shift(rest, 2, &dy, &dx))
-            return true;
-        snprintf(why, len, "shift:D (1D) or shift:DY,DX (2D) with whole numbers");
-        return false;
-    }
-    if ((rest = dca_strip_prefix(spec, "rule:"))) {
-        const char *colon = strrchr(rest, ':');
-        int64_t T;
-        if (colon && colon != rest && dca_parse_i64(colon + 1, &T) && T >= 0)
-            return true;
-        snprintf(why, len, "rule:N:T with a rule number N and a step count T >= 0");
-        return false;
-    }
-    if ((rest = dca_strip_prefix(spec, "life:"))) {
-        const char *colon = strrchr(rest, ':');
-        int64_t T;
-        if (colon && colon != rest && dca_parse_i64(colon + 1, &T) && T >= 0)
-            return true;
-        snprintf(why, len, "life:Bxx/Syy:T with B/S notation and a step count T >= 0");
-        return false;
-    }
-    if ((rest = dca_strip_prefix(spec, "file:"))) {
-        if (strstr(rest, ":/") && rest[0] != ':')
-            return true;
-        snprintf(why, len, "file:PATH.h5:/DATASET");
-        return false;
-    }
-    snprintf(why, len, "expected none, identity, majority, shift:D, rule:N:T, life:Bxx/Syy:T or "
-                        "file:PATH.h5:/DATASET");
+    if (t)
+        snprintf(why, len, "%s", t->syntax);
+    else
+        snprintf(why, len, "expected none, %s", dca_target_names());
     return false;
 }
