@@ -23,6 +23,11 @@ DCA_API dca_status dca_adjoint_create(dca_sim *sim, int64_t batch, int64_t steps
                               dca_error *err);
 /* A trajectory loss: E = sum of loss(phi, x_t) over t = every, 2 every, ...
  * below T, plus loss(phi, x_T); every = 0 is dca_adjoint_run. */
+static inline bool dca_loss_at_step(int64_t t, int64_t every, int64_t T)
+{
+    /* The terms below T; the final state always has one. */
+    return every > 0 && t > 0 && t < T && t % every == 0;
+}
 DCA_API dca_status dca_adjoint_run_every(dca_adjoint *adj, const double *x0, const double *phi,
                                  dca_loss_fn loss, const dca_task_shape *sh, int64_t every,
                                  double *E, double *grad_w, double *xT, dca_error *err);

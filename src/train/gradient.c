@@ -89,13 +89,6 @@ dca_status dca_adjoint_run(dca_adjoint *a, const double *x0, const double *phi, 
     return dca_adjoint_run_every(a, x0, phi, loss, sh, 0, E, grad_w, xT, err);
 }
 
-/* True when the trajectory loss has a term at step t (0 < t < T; the
- * final state always has one). */
-static bool loss_step(int64_t t, int64_t every, int64_t T)
-{
-    return every > 0 && t > 0 && t < T && t % every == 0;
-}
-
 dca_status dca_adjoint_run_every(dca_adjoint *a, const double *x0, const double *phi,
                                  dca_loss_fn loss, const dca_task_shape *sh, int64_t every,
                                  double *E, double *grad_w, double *xT, dca_error *err)
@@ -117,7 +110,7 @@ dca_status dca_adjoint_run_every(dca_adjoint *a, const double *x0, const double 
         double *s = cur;
         cur = next;
         next = s;
-        if (loss_step(t + 1, every, T))
+        if (dca_loss_at_step(t + 1, every, T))
             Etraj += loss(sh, phi, cur, NULL);
     }
     if (xT)
@@ -143,7 +136,7 @@ dca_status dca_adjoint_run_every(dca_adjoint *a, const double *x0, const double 
             ybar = xbar;
             xbar = s;
             /* ybar is now dE/dx_t; a loss term at t adds its own part. */
-            if (loss_step(t, every, T)) {
+            if (dca_loss_at_step(t, every, T)) {
                 loss(sh, phi, a->seg + (t - t0) * len, a->tmp);
                 for (int64_t i = 0; i < len; i++)
                     ybar[i] += a->tmp[i];

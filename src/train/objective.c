@@ -106,7 +106,7 @@ dca_status dca_objective_eval(dca_objective *o, const double *params, double *E,
         double *s = cur;
         cur = next;
         next = s;
-        if (o->every > 0 && t + 1 < o->steps && (t + 1) % o->every == 0)
+        if (dca_loss_at_step(t + 1, o->every, o->steps))
             Etraj += o->loss(&o->sh, o->phi, cur, NULL);
     }
     if (xT)
