@@ -26,3 +26,16 @@ double dca_rng_normal(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t 
     /* 1 - u is in (0, 1]: log never sees 0. */
     return sqrt(-2.0 * log(1.0 - u[0])) * cos(6.283185307179586 * u[1]);
 }
+
+void dca_rng_first_uniforms(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0,
+                            int64_t count, double *out)
+{
+    const philox4x32_key_t k = {{(uint32_t)seed, (uint32_t)(seed >> 32)}};
+    for (int64_t i = 0; i < count; i++) {
+        const uint64_t sub = sub0 + (uint64_t)i;
+        philox4x32_ctr_t c = {{(uint32_t)index, (uint32_t)(index >> 32), (uint32_t)sub,
+                               (uint32_t)(sub >> 32) ^ (purpose << 24)}};
+        philox4x32_ctr_t r = philox4x32(c, k);
+        out[i] = (double)(((uint64_t)r.v[0] << 32 | r.v[1]) >> 11) * 0x1.0p-53;
+    }
+}

@@ -17,6 +17,10 @@ enum dca_rng_purpose {
 /* Two independent doubles uniform on [0, 1) with 53 random bits each. */
 void dca_rng_uniform2(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub,
                       double out[2]);
+/* out[i] = the first of dca_rng_uniform2(seed, purpose, index, sub0 + i), for
+ * i < count: the same numbers, drawn in one loop. */
+void dca_rng_first_uniforms(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0,
+                            int64_t count, double *out);
 /* One standard normal (Box–Muller on dca_rng_uniform2). */
 double dca_rng_normal(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub);
 

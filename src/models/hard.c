@@ -11,6 +11,7 @@ struct dca_hard {
     int64_t rows, cols, cells;
     int m, k, threads;
     int64_t *dy, *dx; /* offsets reduced to [0, rows) x [0, cols) */
+    int32_t *sdy, *sdx; /* the neighbourhood's signed offsets */
     uint8_t *table;
     int64_t patterns;
     int sliding; /* 1D radius neighbourhood on a ring larger than it: rolling index */
@@ -24,6 +25,8 @@ void dca_hard_destroy(dca_hard *h)
         return;
     free(h->dy);
     free(h->dx);
+    free(h->sdy);
+    free(h->sdx);
     free(h->table);
     free(h);
 }
@@ -54,14 +57,18 @@ dca_status dca_hard_create(const dca_lattice *lat, const dca_rule *rule, int thr
     h->centre = dca_rule_kind_of(rule) == DCA_RULE_OUTER_TOTALISTIC ? dca_nbhd_center(nb) : -1;
     h->dy = malloc((size_t)m * sizeof *h->dy);
     h->dx = malloc((size_t)m * sizeof *h->dx);
+    h->sdy = malloc((size_t)m * sizeof *h->sdy);
+    h->sdx = malloc((size_t)m * sizeof *h->sdx);
     h->table = malloc((size_t)h->patterns);
-    if (!h->dy || !h->dx || !h->table) {
+    if (!h->dy || !h->dx || !h->sdy || !h->sdx || !h->table) {
         dca_hard_destroy(h);
         return dca_error_set(err, DCA_ERR_NOMEM, "out of memory for a hardened table");
     }
     const int32_t *off = dca_nbhd_offsets(nb);
     for (int s = 0; s < m; s++) {
         int64_t oy = lat->dims == 1 ? 0 : off[2 * s], ox = lat->dims == 1 ? off[s] : off[2 * s + 1];
+        h->sdy[s] = (int32_t)oy;
+        h->sdx[s] = (int32_t)ox;
         h->dy[s] = ((oy % h->rows) + h->rows) % h->rows;
         h->dx[s] = ((ox % h->cols) + h->cols) % h->cols;
     }
@@ -155,3 +162,8 @@ void dca_hard_step(const dca_hard *h, const uint8_t *x, uint8_t *y)
 int64_t dca_hard_cells(const dca_hard *h) { return h->cells; }
 int dca_hard_states(const dca_hard *h) { return h->k; }
 int dca_hard_threads(const dca_hard *h) { return h->threads; }
+
+void dca_hard_get_geometry(const dca_hard *h, dca_hard_geometry *g)
+{
+    *g = (dca_hard_geometry){h->rows, h->cols, h->m, h->centre, h->sdy, h->sdx};
+}

@@ -25,4 +25,15 @@ int64_t dca_hard_cells(const dca_hard *h);
 int dca_hard_states(const dca_hard *h);
 int dca_hard_threads(const dca_hard *h);
 
+/* The lattice as rows x cols (1D: one row), the m neighbours' signed
+ * offsets, and the centre neighbour of an outer-totalistic rule (its table
+ * is indexed alive * m + live neighbours; -1 for plain tables, indexed by
+ * the pattern sum_s x_s k^(m-1-s)). */
+typedef struct dca_hard_geometry {
+    int64_t rows, cols;
+    int m, centre;
+    const int32_t *dy, *dx;
+} dca_hard_geometry;
+void dca_hard_get_geometry(const dca_hard *h, dca_hard_geometry *g);
+
 #endif
