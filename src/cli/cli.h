@@ -44,6 +44,7 @@ int cli_make_parent_dirs(const char *path);
 int cmd_run(int argc, char **argv, char *command_line);
 int cmd_gradcheck(int argc, char **argv, char *command_line);
 int cmd_eval(int argc, char **argv, char *command_line);
+int cmd_search(int argc, char **argv, char *command_line);
 int cmd_train(int argc, char **argv, char *command_line);
 int cmd_info(int argc, char **argv);
 

@@ -22,8 +22,9 @@ static const char usage[] =
     "                 fit the rule to the [task]; harden; evaluate\n"
     "  eval CONFIG [--rule RUN.h5] [-o OUT.h5] [same options as run]\n"
     "                 the hardened rule as an ordinary CA on density classification\n"
+    "  search CONFIG [same options as run]\n"
+    "                 population search over hard rules (GA, coevolution, annealing, NES)\n"
     "  info RUN.h5    summarise a run file\n"
-
     "\n"
     "options:\n"
     "  -h, --help     this help (COMMAND --help: the command's)\n"
@@ -83,7 +84,8 @@ int main(int argc, char **argv)
     } commands[] = {{"run", cmd_run},
                     {"train", cmd_train},
                     {"gradcheck", cmd_gradcheck},
-                    {"eval", cmd_eval}};
+                    {"eval", cmd_eval},
+                    {"search", cmd_search}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(cmd, commands[i].name) == 0) {
             char *line = join_args(argc, argv);

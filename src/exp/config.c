@@ -1,6 +1,7 @@
 /* Configuration loading: schema table, INI parsing with line numbers,
  * overrides, per-key checks and cross-key checks. */
 #include "config.h"
+#include "search.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -356,6 +357,68 @@ static bool check_checkpoint_every(dca_config *c, const char *v, char *why, size
                        "a number of iterations");
 }
 
+/* [search] */
+#define COUNT_KEY(fn, field, lo, what)                                                        \
+    static bool fn(dca_config *c, const char *v, char *why, size_t len)                       \
+    {                                                                                         \
+        return parse_count(v, lo, (int64_t)1 << 40, &c->search.field, why, len, what);        \
+    }
+COUNT_KEY(check_search_runs, runs, 1, "a number of runs")
+COUNT_KEY(check_search_generations, generations, 1, "a number of generations")
+COUNT_KEY(check_search_population, population, 2, "a population size (>= 2)")
+COUNT_KEY(check_search_elite, elite, 1, "a number of elite rules (>= 1)")
+COUNT_KEY(check_search_mutations, mutations, 0, "a number of mutations per offspring")
+COUNT_KEY(check_search_steps, steps, 0, "a step limit (0: twice the cell count)")
+COUNT_KEY(check_search_test_samples, test_samples, 1, "a number of test configurations")
+COUNT_KEY(check_search_test_every, test_every, 1, "a number of generations")
+COUNT_KEY(check_search_gradient_steps, gradient_steps, 1, "a number of steps (>= 1)")
+COUNT_KEY(check_search_gradient_configurations, gradient_configurations, 1,
+          "a number of configurations (>= 1)")
+#undef COUNT_KEY
+
+static bool check_search_configurations(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 1, 4096, &c->search.configurations, why, len,
+                       "a number of configurations per generation (1..4096)");
+}
+
+static bool check_search_strategy(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->search.strategy = v;
+    if (dca_search_strategy_find(v))
+        return true;
+    snprintf(why, len, "expected %s", dca_search_strategy_names());
+    return false;
+}
+
+static bool check_search_kind(dca_config *c, const char *v, char *why, size_t len)
+{
+    const char *saved = c->eval_kind;
+    bool ok = check_eval_kind(c, v, why, len);
+    c->eval_kind = saved;
+    c->search.kind = v;
+    return ok;
+}
+
+static bool check_search_test_kind(dca_config *c, const char *v, char *why, size_t len)
+{
+    const char *saved = c->eval_kind;
+    bool ok = check_eval_kind(c, v, why, len);
+    c->eval_kind = saved;
+    c->search.test_kind = v;
+    return ok;
+}
+
+static bool check_search_seed(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_seed(v, &c->search.seed, why, len);
+}
+
+static bool check_search_test_seed(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_seed(v, &c->search.test_seed, why, len);
+}
+
 /* A finite number in [lo, hi] (open at lo when lo_open). */
 static bool parse_real(const char *v, double lo, bool lo_open, double hi, double *out, char *why,
                        size_t len)
@@ -376,6 +439,11 @@ static bool parse_real(const char *v, double lo, bool lo_open, double hi, double
     }
 REAL_KEY(check_tolerance, tolerance, 0, false, 1e300)
 REAL_KEY(check_time_limit, time_limit, 0, false, 1e300)
+REAL_KEY(check_search_gradient_logit, search.gradient_logit, 0, true, 50)
+REAL_KEY(check_search_temperature_start, search.temperature_start, 0, true, 1e300)
+REAL_KEY(check_search_temperature_end, search.temperature_end, 0, true, 1e300)
+REAL_KEY(check_search_nes_rate, search.nes_rate, 0, true, 1e300)
+REAL_KEY(check_search_ic_sigma, search.ic_sigma, 0, false, 1)
 #undef REAL_KEY
 
 static bool check_loss(dca_config *c, const char *v, char *why, size_t len)
@@ -460,6 +528,55 @@ static const base_key base_schema[] = {
      "Write the run file every this many iterations (and at the end, and on Ctrl-C)."},
     {"optimizer", "seed", "1", check_optim_seed,
      "Seed of the optimiser's noise (autonomous): draws are keyed by (seed, iteration, weight)."},
+    {"search", "strategy", "ga", check_search_strategy,
+     "dca search: ga, ga-gradient, coevolution, coevolution-gradient, sa, sa-gradient or nes "
+     "(README: Searching rule space)."},
+    {"search", "runs", "1", check_search_runs,
+     "dca search: independent runs (run i draws everything from (seed, i))."},
+    {"search", "generations", "100", check_search_generations,
+     "dca search: generations per run (sa: blocks of population/2 iterations)."},
+    {"search", "population", "100", check_search_population,
+     "dca search: rules per generation (nes: samples of rho; sa: 2 x iterations per block)."},
+    {"search", "elite", "20", check_search_elite,
+     "dca search: rules kept unchanged each generation (ga, coevolution); also the number of "
+     "elite rules tested at the last generation."},
+    {"search", "mutations", "2", check_search_mutations,
+     "dca search: entries flipped per offspring (ga, coevolution) or per proposal (sa)."},
+    {"search", "configurations", "100", check_search_configurations,
+     "dca search: fresh initial configurations per generation that score each rule (ga, nes; "
+     "coevolution: the IC population; sa: per iteration)."},
+    {"search", "kind", "uniform-density", check_search_kind,
+     "dca search: how fitness configurations are drawn: uniform-density or bernoulli:P "
+     "(coevolution draws from its evolving densities)."},
+    {"search", "steps", "0", check_search_steps,
+     "dca search: step limit per configuration (0: 2 x cells)."},
+    {"search", "test-samples", "10000", check_search_test_samples,
+     "dca search: size of the fixed test set that scores the generation's best rule."},
+    {"search", "test-every", "10", check_search_test_every,
+     "dca search: test the generation's best rule every this many generations (and at the "
+     "last)."},
+    {"search", "test-kind", "bernoulli:0.5", check_search_test_kind,
+     "dca search: how test configurations are drawn (the literature's unbiased test: "
+     "bernoulli:0.5)."},
+    {"search", "test-seed", "2", check_search_test_seed,
+     "dca search: seed of the test set (draws as dca eval's with this seed)."},
+    {"search", "seed", "1", check_search_seed, "dca search: seed of every random choice."},
+    {"search", "gradient-steps", "10", check_search_gradient_steps,
+     "dca search, gradient strategies: steps T of the DCA run whose loss (cross-entropy "
+     "against the initial majority at step T) is differentiated."},
+    {"search", "gradient-configurations", "32", check_search_gradient_configurations,
+     "dca search, gradient strategies: the gradient is taken over the first this many of the "
+     "generation's configurations (at most [search] configurations)."},
+    {"search", "gradient-logit", "2", check_search_gradient_logit,
+     "dca search, gradient strategies: the hard table as weights +-this (rho = sigmoid)."},
+    {"search", "temperature-start", "0.05", check_search_temperature_start,
+     "dca search, sa: initial temperature, in units of fitness (fraction correct)."},
+    {"search", "temperature-end", "0.001", check_search_temperature_end,
+     "dca search, sa: final temperature (geometric schedule)."},
+    {"search", "nes-rate", "0.1", check_search_nes_rate,
+     "dca search, nes: Adam's step size on the logits theta."},
+    {"search", "ic-sigma", "0.05", check_search_ic_sigma,
+     "dca search, coevolution: standard deviation of an IC density's mutation."},
     {"task", "target", "none", check_target, "none, identity or majority."},
     {"task", "loss", "cross-entropy", check_loss, "cross-entropy or mse."},
 };
@@ -513,8 +630,8 @@ static void build_schema(void)
 /* The chosen method's default for its keys that were not given. */
 static void apply_method_defaults(dca_config *cfg);
 
-static const char *const sections[] = {"lattice", "rule",      "init", "run",
-                                       "task",    "optimizer", "eval", "output"};
+static const char *const sections[] = {"lattice",   "rule", "init",   "run",   "task",
+                                       "optimizer", "eval", "search", "output"};
 
 int dca_config_schema(const dca_config_key_doc **keys)
 {
@@ -632,7 +749,7 @@ static char *reader(char *str, int num, void *stream)
             dca_trim(name);
             if (!known_section(name))
                 parse_fail(ps, "unknown section [%s]; expected [lattice], [rule], [init], [run], "
-                               "[task], [optimizer], [eval] or [output]", name);
+                               "[task], [optimizer], [eval], [search] or [output]", name);
         }
     }
     return str;
@@ -659,7 +776,7 @@ static int handler(void *user, const char *section, const char *name, const char
     }
     if (!*section) {
         parse_fail(ps, "key '%s' is outside any section; put it under [lattice], [rule], [init], "
-                       "[run], [task], [optimizer], [eval] or [output]", name);
+                       "[run], [task], [optimizer], [eval], [search] or [output]", name);
         return 0;
     }
     if (i < 0) {
@@ -900,7 +1017,7 @@ static dca_status apply_set(dca_config *cfg, const char *set, dca_error *err)
     if (!known_section(section))
         return dca_error_set(err, DCA_ERR_CONFIG,
                              "--set %s: unknown section [%s]; expected lattice, rule, init, run, "
-                             "task, optimizer, eval or output", set, section);
+                             "task, optimizer, eval, search or output", set, section);
     int i = find_key(section, key);
     if (i < 0) {
         char keys[512];

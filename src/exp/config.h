@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "dca/dca.h"
+#include "search.h"
 
 /* Distinct parameter keys over all optimiser types (dca/optim.h). */
 #define DCA_CONFIG_MAX_OPTIM_KEYS 32
@@ -60,6 +61,8 @@ typedef struct dca_config {
     int64_t checkpoint_every;
     int64_t minibatch; /* 0: full batch */
     bool fresh;        /* new configurations every iteration */
+    /* [search] */
+    dca_search_options search;
     /* [task] */
     const char *target; /* none, identity, majority */
     const char *loss;   /* cross-entropy, mse */

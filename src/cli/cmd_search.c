@@ -1,0 +1,292 @@
+/* dca search CONFIG: population search over hard rule tables (exp/search.h),
+ * every run's history in /search of a run file. */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "config.h"
+#include "experiment.h"
+#include "io/io.h"
+#include "search.h"
+
+static const char help[] =
+    "usage: dca search CONFIG [-o OUT.h5] [--set S.K=V]... [--threads N] [--quiet]\n"
+    "\n"
+    "Searches hard binary rule tables of the configuration's [lattice] neighbourhood for\n"
+    "density classification with the [search] strategy (ga, ga-gradient, coevolution,\n"
+    "coevolution-gradient, sa, sa-gradient, nes): [search] runs independent runs of\n"
+    "[search] generations, each rule scored on fresh configurations with the\n"
+    "bit-sliced evaluator, the generation's best rule scored every test-every\n"
+    "generations on a fixed test set. Writes every run's history to /search of the\n"
+    "run file (rewritten after each run: a stopped search keeps the runs it finished)\n"
+    "and the best rule found to /rule, so that `dca eval CONFIG --rule OUT.h5` scores\n"
+    "it on more samples. Prints each run's result and the distribution over runs.\n"
+    "\n"
+    "  -o OUT.h5       the run file (default [output] file)\n";
+
+/* hex: of a 0/1 table, dca's order (bit i = pattern i, most significant
+ * digit first). */
+static void table_hex(const uint8_t *t, int64_t P, char *buf)
+{
+    static const char d[] = "0123456789abcdef";
+    int64_t digits = P < 4 ? 1 : P / 4;
+    strcpy(buf, "hex:");
+    for (int64_t k = 0; k < digits; k++) {
+        int64_t base = 4 * (digits - 1 - k);
+        int v = 0;
+        for (int b = 0; b < 4; b++)
+            if (base + b < P && t[base + b])
+                v |= 1 << b;
+        buf[4 + k] = d[v];
+    }
+    buf[4 + digits] = '\0';
+}
+
+typedef struct search_state {
+    const dca_config *cfg;
+    int64_t R, G, P, tests;
+    double *best_fitness, *mean_fitness, *evaluations, *best_rule, *test_accuracy;
+    double *final_rule, *final_test, *gradient_evaluations, *seconds;
+    uint8_t *rule_bytes, *final_bytes;
+    progress pg;
+    bool quiet;
+    double evaluations_done;
+} search_state;
+
+static void on_progress(void *ctx, int64_t run, int64_t gen, double best, double test)
+{
+    search_state *s = ctx;
+    (void)best, (void)test;
+    s->evaluations_done += (double)(s->cfg->search.population * s->cfg->search.configurations);
+    progress_update(&s->pg, run * s->G + gen + 1, s->R * s->G, s->evaluations_done,
+                    "configuration-runs");
+}
+
+/* Writes the runs finished so far (`done` of them). */
+static int write_file(search_state *s, const char *path, const dca_experiment *ex,
+                      const char *command_line, int64_t done, double secs, dca_config *cfg)
+{
+    dca_error err;
+    dca_runfile *rf = NULL;
+    dca_run_meta meta = {dca_config_text(cfg), command_line, 1.0};
+    const int64_t R = done, G = s->G, P = s->P, T = s->tests;
+    int64_t d2[2] = {R, G}, d3[3] = {R, G, P}, dt[2] = {R, T}, dr[2] = {R, P}, d1[1] = {R};
+    int64_t dtg[1] = {T};
+    double *tg = malloc((size_t)(T ? T : 1) * sizeof *tg);
+    if (!tg)
+        return cli_fail(EXIT_RUNTIME, "out of memory");
+    for (int64_t i = 0; i < T; i++)
+        tg[i] = (double)dca_search_test_generation(&cfg->search, i);
+    /* The best rule over the runs: /rule, for dca eval --rule. */
+    int64_t best = 0;
+    for (int64_t r = 1; r < R; r++)
+        if (s->final_test[r] > s->final_test[best])
+            best = r;
+    char *hex = malloc((size_t)(P / 4 + 8));
+    if (!hex) {
+        free(tg);
+        return cli_fail(EXIT_RUNTIME, "out of memory");
+    }
+    table_hex(s->final_bytes + best * P, P, hex);
+    dca_status st = dca_rule_load_weights(ex->rule, hex, 0, ".", &err);
+    if (!st)
+        st = dca_runfile_create(path, &meta, &rf, &err);
+    if (!st)
+        st = dca_runfile_write_rule(rf, ex->rule, cfg->neighborhood, &err);
+    if (!st)
+        st = dca_runfile_array(rf, "/search/best_fitness", 2, d2, s->best_fitness, &err);
+    if (!st)
+        st = dca_runfile_array(rf, "/search/mean_fitness", 2, d2, s->mean_fitness, &err);
+    if (!st)
+        st = dca_runfile_array(rf, "/search/evaluations", 2, d2, s->evaluations, &err);
+    if (!st)
+        st = dca_runfile_array(rf, "/search/best_rule", 3, d3, s->best_rule, &err);
+    if (!st)
+        st = dca_runfile_array(rf, "/search/test_accuracy", 2, dt, s->test_accuracy, &err);
+    if (!st)
+        st = dca_runfile_array(rf, "/search/test_generation", 1, dtg, tg, &err);
+    if (!st)
+        st = dca_runfile_array(rf, "/search/final_rule", 2, dr, s->final_rule, &err);
+    if (!st)
+        st = dca_runfile_array(rf, "/search/final_test", 1, d1, s->final_test, &err);
+    if (!st)
+        st = dca_runfile_array(rf, "/search/gradient_evaluations", 1, d1,
+                               s->gradient_evaluations, &err);
+    if (!st)
+        st = dca_runfile_array(rf, "/search/seconds", 1, d1, s->seconds, &err);
+    const dca_search_options *o = &cfg->search;
+    if (!st)
+        st = dca_runfile_attr_str(rf, "/search", "strategy", o->strategy, &err);
+    if (!st)
+        st = dca_runfile_attr_i64(rf, "/search", "runs", R, &err);
+    if (!st)
+        st = dca_runfile_attr_i64(rf, "/search", "runs_planned", s->R, &err);
+    if (!st)
+        st = dca_runfile_attr_i64(rf, "/search", "budget",
+                                  R ? (int64_t)s->evaluations[G - 1] : 0, &err);
+    if (!st)
+        st = dca_runfile_attr_str(rf, "/search", "best_hex", hex, &err);
+    if (!st)
+        st = dca_runfile_attr_f64(rf, "/search", "best_test", R ? s->final_test[best] : NAN,
+                                  &err);
+    if (!st)
+        st = dca_runfile_attr_f64(rf, "/search", "wall_seconds", secs, &err);
+    free(tg), free(hex);
+    if (st) {
+        if (rf)
+            dca_runfile_close(rf, false, NULL);
+        return cli_fail(EXIT_RUNTIME, "%s: %s", path, err.msg);
+    }
+    if (dca_runfile_close(rf, true, &err))
+        return cli_fail(EXIT_RUNTIME, "%s: %s", path, err.msg);
+    return -1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int cmd_search(int argc, char **argv, char *command_line)
+{
+    cli_common o = {0};
+    dca_config *cfg = NULL;
+    dca_experiment *ex = NULL;
+    dca_search *srch = NULL;
+    search_state s = {0};
+    dca_error err;
+    int rc = cli_parse_common(argc, argv, help, &o, NULL, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = EXIT_USAGE;
+    if (cli_load(&o, &cfg, &ex) >= 0)
+        goto out;
+    if (o.threads)
+        omp_set_num_threads(o.threads);
+    dca_search_options opt = cfg->search;
+    opt.threads = o.threads;
+    if (opt.elite >= opt.population) {
+        rc = cli_fail_at(cfg, "search", "elite", "must be smaller than [search] population");
+        goto out;
+    }
+    if (dca_search_create(&ex->lat, ex->rule, &opt, &srch, &err)) {
+        cli_fail(EXIT_USAGE, "%s", err.msg);
+        goto out;
+    }
+    rc = EXIT_RUNTIME;
+    s.cfg = cfg;
+    s.R = opt.runs;
+    s.G = opt.generations;
+    s.P = dca_search_patterns(srch);
+    s.tests = dca_search_tests(&opt);
+    const int64_t R = s.R, G = s.G, P = s.P, T = s.tests;
+    s.best_fitness = calloc((size_t)(R * G), sizeof(double));
+    s.mean_fitness = calloc((size_t)(R * G), sizeof(double));
+    s.evaluations = calloc((size_t)(R * G), sizeof(double));
+    s.best_rule = calloc((size_t)(R * G * P), sizeof(double));
+    s.test_accuracy = calloc((size_t)(R * (T ? T : 1)), sizeof(double));
+    s.final_rule = calloc((size_t)(R * P), sizeof(double));
+    s.final_test = calloc((size_t)R, sizeof(double));
+    s.gradient_evaluations = calloc((size_t)R, sizeof(double));
+    s.seconds = calloc((size_t)R, sizeof(double));
+    s.rule_bytes = malloc((size_t)(G * P));
+    s.final_bytes = calloc((size_t)(R * P), 1);
+    if (!s.best_fitness || !s.mean_fitness || !s.evaluations || !s.best_rule ||
+        !s.test_accuracy || !s.final_rule || !s.final_test || !s.gradient_evaluations ||
+        !s.seconds || !s.rule_bytes || !s.final_bytes) {
+        cli_fail(EXIT_RUNTIME, "out of memory for the search history (%lld runs x %lld "
+                               "generations x %lld entries)", (long long)R, (long long)G,
+                 (long long)P);
+        goto out;
+    }
+    const char *outpath = o.output ? o.output : cfg->output_file;
+    if (cli_make_parent_dirs(outpath) != 0) {
+        cli_fail(EXIT_RUNTIME, "%s: cannot create its directory", outpath);
+        goto out;
+    }
+    cli_catch_signals();
+    progress_init(&s.pg, o.quiet);
+    const double t0 = cli_now();
+    printf("search: %s, %lld runs x %lld generations, population %lld, %lld configurations "
+           "per generation (%s), %lld-entry tables\n",
+           opt.strategy, (long long)R, (long long)G, (long long)opt.population,
+           (long long)opt.configurations, opt.kind, (long long)P);
+    int64_t done = 0;
+    for (int64_t r = 0; r < R && !cli_interrupted(); r++) {
+        double tr = cli_now();
+        dca_search_history h = {s.best_fitness + r * G, s.mean_fitness + r * G,
+                                s.evaluations + r * G, s.rule_bytes,
+                                s.test_accuracy + r * T, s.final_bytes + r * P, NAN, 0};
+        if (dca_search_run(srch, r, &h, on_progress, &s, &err)) {
+            progress_end(&s.pg);
+            cli_fail(EXIT_RUNTIME, "run %lld: %s", (long long)r, err.msg);
+            if (done)
+                write_file(&s, outpath, ex, command_line, done, cli_now() - t0, cfg);
+            goto out;
+        }
+        for (int64_t i = 0; i < G * P; i++)
+            s.best_rule[r * G * P + i] = s.rule_bytes[i];
+        for (int64_t i = 0; i < P; i++)
+            s.final_rule[r * P + i] = s.final_bytes[r * P + i];
+        s.final_test[r] = h.final_test;
+        s.gradient_evaluations[r] = (double)h.gradient_evaluations;
+        s.seconds[r] = cli_now() - tr;
+        done = r + 1;
+        progress_end(&s.pg);
+        char hex[4200];
+        if (P <= 4 * 1024)
+            table_hex(s.final_bytes + r * P, P, hex);
+        else
+            strcpy(hex, "(see /search/final_rule)");
+        printf("run %lld: test accuracy %.4f, final fitness %.2f, %.3g configuration-runs, "
+               "%.1f s, %s\n",
+               (long long)r, h.final_test, s.best_fitness[r * G + G - 1],
+               s.evaluations[r * G + G - 1], s.seconds[r], hex);
+        fflush(stdout);
+        if ((rc = write_file(&s, outpath, ex, command_line, done, cli_now() - t0, cfg)) >= 0)
+            goto out;
+        rc = EXIT_RUNTIME;
+        if (r + 1 < R)
+            progress_init(&s.pg, o.quiet);
+    }
+    if (done) {
+        double *sorted = malloc((size_t)done * sizeof *sorted);
+        if (!sorted) {
+            cli_fail(EXIT_RUNTIME, "out of memory");
+            goto out;
+        }
+        memcpy(sorted, s.final_test, (size_t)done * sizeof *sorted);
+        qsort(sorted, (size_t)done, sizeof *sorted, cmp_double);
+        int64_t high = 0;
+        double mean = 0;
+        for (int64_t r = 0; r < done; r++) {
+            high += sorted[r] >= 0.75;
+            mean += sorted[r];
+        }
+        printf("over %lld runs: test accuracy mean %.4f, median %.4f, max %.4f; %lld runs "
+               "(%.0f %%) reach >= 0.75\n",
+               (long long)done, mean / (double)done, sorted[done / 2], sorted[done - 1],
+               (long long)high, 100.0 * (double)high / (double)done);
+        free(sorted);
+        printf("wrote %s (%.1f s)\n", outpath, cli_now() - t0);
+    }
+    if (cli_interrupted()) {
+        fprintf(stderr, "dca: interrupted after %lld of %lld runs; %s holds them\n",
+                (long long)done, (long long)R, outpath);
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    rc = EXIT_OK;
+out:
+    free(s.best_fitness), free(s.mean_fitness), free(s.evaluations), free(s.best_rule);
+    free(s.test_accuracy), free(s.final_rule), free(s.final_test), free(s.gradient_evaluations);
+    free(s.seconds), free(s.rule_bytes), free(s.final_bytes);
+    dca_search_destroy(srch);
+    dca_experiment_destroy(ex);
+    dca_config_destroy(cfg);
+    return rc;
+}
