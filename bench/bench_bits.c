@@ -8,9 +8,14 @@
  * Verified before timing: random rules and GKL stepped by both evaluators
  * from the same configurations agree bit for bit at every step, and the
  * two density evaluations give the same outcome for every sample.
- * Prints one line of key=value pairs. */
+ * Prints one line of JSON (bench/run's format): cell_updates_per_second is
+ * the bit-sliced stepping (useful updates: each configuration's steps up to
+ * its fixed point), byte_cell_updates_per_second the byte evaluator's whole
+ * evaluation, eval_cell_updates_per_second the bit-sliced whole evaluation
+ * (configuration draws included). */
 #include <omp.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "bench_util.h"
 #include "bits.h"
@@ -211,15 +216,18 @@ int main(int argc, char **argv)
     if (dca_eval_density_with(h, DCA_DENSITY_BYTES, byte_samples, 298, "bernoulli:0.5", 1, &rh,
                               NULL, &e))
         bench_die(prog, "density", &e);
-    printf("rule=%s gates=%d slots=%d words=%d threads=%d samples=%lld step_seconds=%.4f "
-           "step_cu_per_s=%.4g step_cu_performed_per_s=%.4g eval_seconds=%.4f "
-           "eval_cu_per_s=%.4g accuracy=%.5f byte_samples=%lld byte_cu_per_s=%.4g "
-           "byte_accuracy=%.5f ratio_step=%.1f ratio_eval=%.1f\n",
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"rule\": \"%s\", \"gates\": %d, \"slots\": %d, \"words\": %d, \"threads\": %d, "
+           "\"samples\": %lld, \"step_seconds\": %.5f, \"cell_updates_per_second\": %.5g, "
+           "\"performed_cell_updates_per_second\": %.5g, \"eval_seconds\": %.5f, "
+           "\"eval_cell_updates_per_second\": %.5g, \"accuracy\": %.6f, "
+           "\"byte_samples\": %lld, \"byte_cell_updates_per_second\": %.5g, "
+           "\"byte_accuracy\": %.6f, \"peak_rss_mib\": %.1f, \"verified\": true}\n",
            rule_spec, dca_bits_gates(b), dca_bits_slots(b), W, threads, (long long)samples, best,
            cu_useful / best, cu_done / best, tb, rb.cell_updates_per_second, rb.accuracy,
            (long long)byte_samples, rh.cell_updates_per_second, rh.accuracy,
-           cu_useful / best / rh.cell_updates_per_second,
-           rb.cell_updates_per_second / rh.cell_updates_per_second);
+           (double)ru.ru_maxrss / 1024.0);
     free(x0), free(x), free(st);
     dca_bits_destroy(b);
     dca_hard_destroy(h);

@@ -65,6 +65,20 @@ if "w5" in r:
                          f"{d / p['cell_updates_per_second']:.0f}x", "-",
                          f"{p['peak_rss_mib']:.0f}"))
 print()
+for key, label in (("w6", "W6 density class. N=149 r=3 GKL, bit-sliced"),
+                   ("w6_random", "W6, a random rule (no early stops)"),
+                   ("w6_1thread", "W6 GKL, 1 thread")):
+    if key in r:
+        d = r[key]
+        print(fmt.format(label, d["threads"], f"{d['cell_updates_per_second']:.3g}",
+                         f"{d['byte_cell_updates_per_second']:.3g}",
+                         f"{d['cell_updates_per_second'] / d['byte_cell_updates_per_second']:.0f}x",
+                         f"{d['peak_rss_mib']:.0f}", "-"))
+if "w6" in r:
+    d = r["w6"]
+    print(f"  W6 peer: the byte evaluator (dca_hard_step) in the same process. Whole evaluation "
+          f"of {d['samples']} samples incl. draws: {d['eval_seconds']:.2f} s, "
+          f"{d['eval_cell_updates_per_second']:.3g} cu/s; accuracy {d['accuracy']:.4f}")
 for w in ("w1", "w2", "w4", "w5"):
     if w not in r or w + "_1thread" not in r:
         continue

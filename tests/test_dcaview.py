@@ -100,6 +100,49 @@ with tempfile.TemporaryDirectory() as tmp:
     check("dcaview training -> 360x120 PNG", p.returncode == 0 and png_size(png) == (360, 120),
           p.stderr)
 
+    # dca search: the /search layout, dca eval --rule on its result, dcaview search.
+    cfg = os.path.join(tmp, "se.ini")
+    with open(cfg, "w") as f:
+        f.write("[lattice]\nsize = 49\nneighborhood = radius:3\n[search]\nruns = 3\n"
+                "generations = 5\npopulation = 10\nelite = 2\nconfigurations = 40\n"
+                "test-samples = 300\ntest-every = 2\n")
+    srun = os.path.join(tmp, "se.h5")
+    p = subprocess.run([dca, "search", cfg, "-o", srun, "--quiet"], capture_output=True,
+                       text=True)
+    check("dca search", p.returncode == 0 and "over 3 runs" in p.stdout, p.stderr)
+    with h5py.File(srun, "r") as f:
+        g = f["search"]
+        shapes = {k: g[k].shape for k in g}
+        want = {"best_fitness": (3, 5), "mean_fitness": (3, 5), "evaluations": (3, 5),
+                "best_rule": (3, 5, 128), "test_accuracy": (3, 3), "test_generation": (3,),
+                "final_rule": (3, 128), "final_test": (3,), "gradient_evaluations": (3,),
+                "seconds": (3,)}
+        check("/search datasets and shapes", shapes == want, str(shapes))
+        check("/search/test_generation is 1, 3, 4",
+              list(g["test_generation"][()]) == [1, 3, 4], str(g["test_generation"][()]))
+        check("/search/evaluations counts population x configurations",
+              list(g["evaluations"][0]) == [400 * (i + 1) for i in range(5)])
+        best = float(g.attrs["best_test"])
+        check("best_test is the best final_test", best == g["final_test"][()].max())
+    p = subprocess.run([dca, "eval", cfg, "--rule", srun, "--set", "eval.samples=300",
+                        "--set", "eval.seed=2", "--quiet"], capture_output=True, text=True)
+    acc = [ln for ln in p.stdout.splitlines() if ln.startswith("accuracy")]
+    check("dca eval --rule SEARCH.h5 reproduces the search's test accuracy",
+          p.returncode == 0 and acc and abs(float(acc[0].split()[1]) - best) < 1e-4,
+          f"{p.stdout} {p.stderr} best={best}")
+    png = os.path.join(tmp, "se.png")
+    p = dcaview("search", srun, "-o", png, "--size", "8x2", "--dpi", "50")
+    check("dcaview search -> 400x100 PNG", p.returncode == 0 and png_size(png) == (400, 100),
+          p.stderr)
+    p = dcaview("search", one)
+    check("dcaview search without /search: exit 2", p.returncode == 2 and "no /search" in
+          p.stderr, p.stderr)
+    p = subprocess.run([dca, "search", cfg, "--set", "search.strategy=hill", "--quiet"],
+                       capture_output=True, text=True)
+    check("dca search: unknown strategy names the key and the choices",
+          p.returncode == 2 and "search.strategy=hill" in p.stderr and "ga-gradient" in p.stderr,
+          p.stderr)
+
     # ... and on a real dca train run file.
     cfg = os.path.join(tmp, "tr.ini")
     with open(cfg, "w") as f:
