@@ -130,6 +130,22 @@ with tempfile.TemporaryDirectory() as tmp:
     check("dca eval --rule SEARCH.h5 reproduces the search's test accuracy",
           p.returncode == 0 and acc and abs(float(acc[0].split()[1]) - best) < 1e-4,
           f"{p.stdout} {p.stderr} best={best}")
+    # --resume: 2 runs, then resumed to 3, equals the 3-run search (but for wall times).
+    part = os.path.join(tmp, "se2.h5")
+    p1 = subprocess.run([dca, "search", cfg, "-o", part, "--set", "search.runs=2", "--quiet"],
+                        capture_output=True, text=True)
+    p2 = subprocess.run([dca, "search", cfg, "--resume", part, "--quiet"], capture_output=True,
+                        text=True)
+    with h5py.File(srun, "r") as a, h5py.File(part, "r") as b:
+        diff = [k for k in a["search"] if k != "seconds" and
+                not np.array_equal(a["search"][k][()], b["search"][k][()])]
+    check("dca search --resume continues to the uninterrupted result",
+          p1.returncode == 0 and p2.returncode == 0 and "resumed: 2 runs" in p2.stdout and
+          not diff, f"{p1.stderr} {p2.stderr} differ: {diff}")
+    p = subprocess.run([dca, "search", cfg, "--resume", part, "--set", "search.generations=6",
+                        "--quiet"], capture_output=True, text=True)
+    check("dca search --resume with other generations: exit 2, says why",
+          p.returncode == 2 and "another shape" in p.stderr, p.stderr)
     png = os.path.join(tmp, "se.png")
     p = dcaview("search", srun, "-o", png, "--size", "8x2", "--dpi", "50")
     check("dcaview search -> 400x100 PNG", p.returncode == 0 and png_size(png) == (400, 100),

@@ -20,7 +20,9 @@ static const char help[] =
     "samples random configurations of the [lattice] (each cell 1 with probability 1/2\n"
     "by default), up to [eval] steps steps (default 2 x cells); a sample is correct\n"
     "when the lattice becomes uniformly its initial majority state. Prints the\n"
-    "accuracy with its binomial standard error and the hardened rule.\n"
+    "accuracy with its binomial standard error and the hardened rule. Binary rules\n"
+    "run bit-sliced (64 configurations per machine word, the rule compiled to a\n"
+    "Boolean circuit); others with 8-bit states. Both give the same outcomes.\n"
     "\n"
     "  --rule RUN.h5   take the weights from a run file's /rule/weights (its\n"
     "                  neighbourhood must be the configuration's)\n"
@@ -114,7 +116,8 @@ int cmd_eval(int argc, char **argv, char *command_line)
            res.standard_error, (long long)res.correct);
     cli_print_hardened(ex->rule);
     if (!o.quiet)
-        fprintf(stderr, "%.3g s, %.3g cell-updates/s\n", res.seconds, res.cell_updates_per_second);
+        fprintf(stderr, "%.3g s, %.3g cell-updates/s (%s evaluator)\n", res.seconds,
+                res.cell_updates_per_second, res.engine);
     if (o.output) {
         if (cli_make_parent_dirs(o.output) != 0) {
             cli_fail(EXIT_RUNTIME, "%s: cannot create its directory", o.output);

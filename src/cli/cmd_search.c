@@ -13,7 +13,8 @@
 #include "search.h"
 
 static const char help[] =
-    "usage: dca search CONFIG [-o OUT.h5] [--set S.K=V]... [--threads N] [--quiet]\n"
+    "usage: dca search CONFIG [-o OUT.h5] [--resume OUT.h5] [--set S.K=V]... [--threads N]\n"
+    "                  [--quiet]\n"
     "\n"
     "Searches hard binary rule tables of the configuration's [lattice] neighbourhood for\n"
     "density classification with the [search] strategy (ga, ga-gradient, coevolution,\n"
@@ -25,7 +26,24 @@ static const char help[] =
     "and the best rule found to /rule, so that `dca eval CONFIG --rule OUT.h5` scores\n"
     "it on more samples. Prints each run's result and the distribution over runs.\n"
     "\n"
-    "  -o OUT.h5       the run file (default [output] file)\n";
+    "  -o OUT.h5       the run file (default [output] file)\n"
+    "  --resume OUT.h5 continue a search from its run file: its finished runs are kept\n"
+    "                  and the next run starts where it stopped (runs are keyed by their\n"
+    "                  index, so the result is the uninterrupted search's); [search]\n"
+    "                  runs may be raised to add runs\n";
+
+static const char *search_extra(int argc, char **argv, int *i, void *ctx)
+{
+    const char **resume = ctx;
+    if (strcmp(argv[*i], "--resume") != 0)
+        return NULL;
+    if (*i + 1 >= argc) {
+        cli_fail(EXIT_USAGE, "--resume needs a run file");
+        return "error";
+    }
+    *resume = argv[++*i];
+    return "ok";
+}
 
 /* hex: of a 0/1 table, dca's order (bit i = pattern i, most significant
  * digit first). */
@@ -145,6 +163,73 @@ static int write_file(search_state *s, const char *path, const dca_experiment *e
     return -1;
 }
 
+/* One dataset of a run file being resumed: `done` runs of `row` doubles
+ * each into dst. Returns -1, or an exit code after the error. */
+static int load(const char *path, const char *name, int rank, const int64_t *want, double *dst,
+                int64_t *done)
+{
+    double *d = NULL;
+    int r = 0;
+    int64_t dims[DCA_H5_MAX_RANK];
+    dca_error err;
+    if (dca_h5_read_doubles(path, name, &d, &r, dims, &err))
+        return cli_fail(EXIT_USAGE, "--resume %s", err.msg);
+    bool ok = r == rank;
+    for (int k = 1; ok && k < rank; k++)
+        ok = dims[k] == want[k];
+    if (ok && *done >= 0)
+        ok = dims[0] == *done;
+    if (!ok) {
+        free(d);
+        return cli_fail(EXIT_USAGE, "--resume %s: %s has another shape than this "
+                                    "configuration's search makes (different generations, "
+                                    "population, tests or neighbourhood?)", path, name);
+    }
+    *done = dims[0];
+    int64_t row = 1;
+    for (int k = 1; k < rank; k++)
+        row *= dims[k];
+    memcpy(dst, d, (size_t)(dims[0] * row) * sizeof *d);
+    free(d);
+    return -1;
+}
+
+/* Reads the finished runs of a search's run file into s. */
+static int resume_from(search_state *s, const char *path, int64_t *done)
+{
+    char *strategy = NULL;
+    dca_error err;
+    if (dca_h5_read_string_attr(path, "/search", "strategy", &strategy, &err))
+        return cli_fail(EXIT_USAGE, "--resume %s", err.msg);
+    bool same = strcmp(strategy, s->cfg->search.strategy) == 0;
+    free(strategy);
+    if (!same)
+        return cli_fail(EXIT_USAGE, "--resume %s: it was made by another [search] strategy",
+                        path);
+    const int64_t G = s->G, P = s->P, T = s->tests;
+    int64_t d2[2] = {0, G}, d3[3] = {0, G, P}, dt[2] = {0, T}, dr[2] = {0, P}, d1[1] = {0};
+    *done = -1;
+    int rc;
+    if ((rc = load(path, "/search/best_fitness", 2, d2, s->best_fitness, done)) >= 0)
+        return rc;
+    if (*done > s->R)
+        return cli_fail(EXIT_USAGE, "--resume %s holds %lld runs; [search] runs is %lld", path,
+                        (long long)*done, (long long)s->R);
+    if ((rc = load(path, "/search/mean_fitness", 2, d2, s->mean_fitness, done)) >= 0 ||
+        (rc = load(path, "/search/evaluations", 2, d2, s->evaluations, done)) >= 0 ||
+        (rc = load(path, "/search/best_rule", 3, d3, s->best_rule, done)) >= 0 ||
+        (rc = load(path, "/search/test_accuracy", 2, dt, s->test_accuracy, done)) >= 0 ||
+        (rc = load(path, "/search/final_rule", 2, dr, s->final_rule, done)) >= 0 ||
+        (rc = load(path, "/search/final_test", 1, d1, s->final_test, done)) >= 0 ||
+        (rc = load(path, "/search/gradient_evaluations", 1, d1, s->gradient_evaluations,
+                   done)) >= 0 ||
+        (rc = load(path, "/search/seconds", 1, d1, s->seconds, done)) >= 0)
+        return rc;
+    for (int64_t i = 0; i < *done * P; i++)
+        s->final_bytes[i] = s->final_rule[i] != 0;
+    return -1;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -159,7 +244,8 @@ int cmd_search(int argc, char **argv, char *command_line)
     dca_search *srch = NULL;
     search_state s = {0};
     dca_error err;
-    int rc = cli_parse_common(argc, argv, help, &o, NULL, NULL);
+    const char *resume = NULL;
+    int rc = cli_parse_common(argc, argv, help, &o, search_extra, &resume);
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
@@ -203,20 +289,26 @@ int cmd_search(int argc, char **argv, char *command_line)
                  (long long)P);
         goto out;
     }
-    const char *outpath = o.output ? o.output : cfg->output_file;
+    const char *outpath = o.output ? o.output : (resume ? resume : cfg->output_file);
+    int64_t done = 0;
+    if (resume && (rc = resume_from(&s, resume, &done)) >= 0)
+        goto out;
+    rc = EXIT_RUNTIME;
     if (cli_make_parent_dirs(outpath) != 0) {
         cli_fail(EXIT_RUNTIME, "%s: cannot create its directory", outpath);
         goto out;
     }
     cli_catch_signals();
     progress_init(&s.pg, o.quiet);
+    s.evaluations_done = (double)done * (double)(G * opt.population * opt.configurations);
     const double t0 = cli_now();
     printf("search: %s, %lld runs x %lld generations, population %lld, %lld configurations "
            "per generation (%s), %lld-entry tables\n",
            opt.strategy, (long long)R, (long long)G, (long long)opt.population,
            (long long)opt.configurations, opt.kind, (long long)P);
-    int64_t done = 0;
-    for (int64_t r = 0; r < R && !cli_interrupted(); r++) {
+    if (done)
+        printf("resumed: %lld runs from %s\n", (long long)done, resume);
+    for (int64_t r = done; r < R && !cli_interrupted(); r++) {
         double tr = cli_now();
         dca_search_history h = {s.best_fitness + r * G, s.mean_fitness + r * G,
                                 s.evaluations + r * G, s.rule_bytes,
