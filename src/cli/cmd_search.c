@@ -380,5 +380,6 @@ out:
     dca_search_destroy(srch);
     dca_experiment_destroy(ex);
     dca_config_destroy(cfg);
+    free(o.sets);
     return rc;
 }

@@ -388,7 +388,8 @@ static int run_rule(const dca_search *s, const uint8_t *table, const uint64_t *x
         }
     for (int64_t i = 0; i < count; i++) {
         const int w = (int)(i / 64), bit = (int)(i % 64);
-        ok[i] = (uint8_t)(major[i] ? (all1[w] >> bit) & 1 : !((any1[w] >> bit) & 1));
+        const uint64_t hit = major[i] ? all1[w] >> bit : ~(any1[w] >> bit);
+        ok[i] = (uint8_t)(hit & 1U);
     }
     return 0;
 }
@@ -474,6 +475,7 @@ static dca_status gains_of_all(dca_search *s, const uint8_t *const *rules, int64
 {
     dca_status first = DCA_OK;
     dca_error e0;
+    int64_t first_k = count; /* the lowest failing table reports, whatever the threads */
 #pragma omp parallel num_threads(s->threads)
     {
         dca_error e;
@@ -482,8 +484,9 @@ static dca_status gains_of_all(dca_search *s, const uint8_t *const *rules, int64
         for (int64_t k = 0; k < count; k++) {
             dca_status st = gains_of(s, t, rules[k], gains + k * s->P, &e);
             if (st)
-#pragma omp critical(search_gain_error)
-                if (!first) {
+#pragma omp critical
+                if (k < first_k) {
+                    first_k = k;
                     first = st;
                     e0 = e;
                 }
