@@ -26,6 +26,9 @@ static const char help[] =
     "and the best rule found to /rule, so that `dca eval CONFIG --rule OUT.h5` scores\n"
     "it on more samples. Prints each run's result and the distribution over runs.\n"
     "\n"
+    "Independent runs go side by side, one per thread (--threads N: N at a time); a\n"
+    "run's result does not depend on that. A search of one run uses every thread.\n"
+    "\n"
     "  -o OUT.h5       the run file (default [output] file)\n"
     "  --resume OUT.h5 continue a search from its run file: its finished runs are kept\n"
     "                  and the next run starts where it stopped (runs are keyed by their\n"
@@ -68,7 +71,8 @@ typedef struct search_state {
     int64_t R, G, P, tests;
     double *best_fitness, *mean_fitness, *evaluations, *best_rule, *test_accuracy;
     double *final_rule, *final_test, *gradient_evaluations, *seconds;
-    uint8_t *rule_bytes, *final_bytes;
+    uint8_t *final_bytes;
+    int64_t generations_done;
     progress pg;
     bool quiet;
     double evaluations_done;
@@ -77,10 +81,15 @@ typedef struct search_state {
 static void on_progress(void *ctx, int64_t run, int64_t gen, double best, double test)
 {
     search_state *s = ctx;
-    (void)best, (void)test;
-    s->evaluations_done += (double)(s->cfg->search.population * s->cfg->search.configurations);
-    progress_update(&s->pg, run * s->G + gen + 1, s->R * s->G, s->evaluations_done,
-                    "configuration-runs");
+    (void)run, (void)gen, (void)best, (void)test;
+#pragma omp critical
+    {
+        s->evaluations_done +=
+            (double)(s->cfg->search.population * s->cfg->search.configurations);
+        s->generations_done++;
+        progress_update(&s->pg, s->generations_done, s->R * s->G, s->evaluations_done,
+                        "configuration-runs");
+    }
 }
 
 /* Writes the runs finished so far (`done` of them). */
@@ -241,8 +250,14 @@ int cmd_search(int argc, char **argv, char *command_line)
     cli_common o = {0};
     dca_config *cfg = NULL;
     dca_experiment *ex = NULL;
-    dca_search *srch = NULL;
+    dca_search *srch = NULL, **workers = NULL;
     search_state s = {0};
+    uint8_t *round_bytes = NULL;
+    dca_error *round_err = NULL;
+    dca_status *round_st = NULL;
+    dca_search_history *round_h = NULL;
+    uint8_t *finished = NULL;
+    int nthreads = 1, n_workers = 0;
     dca_error err;
     const char *resume = NULL;
     int rc = cli_parse_common(argc, argv, help, &o, search_extra, &resume);
@@ -253,6 +268,7 @@ int cmd_search(int argc, char **argv, char *command_line)
         goto out;
     if (o.threads)
         omp_set_num_threads(o.threads);
+    nthreads = o.threads ? o.threads : omp_get_max_threads();
     dca_search_options opt = cfg->search;
     opt.threads = o.threads;
     if (opt.elite >= opt.population) {
@@ -279,11 +295,10 @@ int cmd_search(int argc, char **argv, char *command_line)
     s.final_test = calloc((size_t)R, sizeof(double));
     s.gradient_evaluations = calloc((size_t)R, sizeof(double));
     s.seconds = calloc((size_t)R, sizeof(double));
-    s.rule_bytes = malloc((size_t)(G * P));
     s.final_bytes = calloc((size_t)(R * P), 1);
     if (!s.best_fitness || !s.mean_fitness || !s.evaluations || !s.best_rule ||
         !s.test_accuracy || !s.final_rule || !s.final_test || !s.gradient_evaluations ||
-        !s.seconds || !s.rule_bytes || !s.final_bytes) {
+        !s.seconds || !s.final_bytes) {
         cli_fail(EXIT_RUNTIME, "out of memory for the search history (%lld runs x %lld "
                                "generations x %lld entries)", (long long)R, (long long)G,
                  (long long)P);
@@ -301,6 +316,7 @@ int cmd_search(int argc, char **argv, char *command_line)
     cli_catch_signals();
     progress_init(&s.pg, o.quiet);
     s.evaluations_done = (double)done * (double)(G * opt.population * opt.configurations);
+    s.generations_done = done * G;
     const double t0 = cli_now();
     printf("search: %s, %lld runs x %lld generations, population %lld, %lld configurations "
            "per generation (%s), %lld-entry tables\n",
@@ -308,42 +324,99 @@ int cmd_search(int argc, char **argv, char *command_line)
            (long long)opt.configurations, opt.kind, (long long)P);
     if (done)
         printf("resumed: %lld runs from %s\n", (long long)done, resume);
-    for (int64_t r = done; r < R && !cli_interrupted(); r++) {
-        double tr = cli_now();
-        dca_search_history h = {s.best_fitness + r * G, s.mean_fitness + r * G,
-                                s.evaluations + r * G, s.rule_bytes,
-                                s.test_accuracy + r * T, s.final_bytes + r * P, NAN, 0};
-        if (dca_search_run(srch, r, &h, on_progress, &s, &err)) {
-            progress_end(&s.pg);
-            cli_fail(EXIT_RUNTIME, "run %lld: %s", (long long)r, err.msg);
-            if (done)
-                write_file(&s, outpath, ex, command_line, done, cli_now() - t0, cfg);
+    /* Independent runs go side by side, each on one thread (a run's result
+     * does not depend on its thread count): every thread takes the next run
+     * not started, and finished runs are reported and written in run order,
+     * as soon as all runs before them have finished. A search with one run
+     * left uses all threads inside the run. */
+    const int K = (int)(R - done < nthreads ? R - done : nthreads);
+    round_bytes = malloc((size_t)((K > 1 ? K : 1) * G * P));
+    round_err = calloc((size_t)R, sizeof *round_err);
+    round_st = calloc((size_t)R, sizeof *round_st);
+    round_h = calloc((size_t)R, sizeof *round_h);
+    finished = calloc((size_t)R, 1);
+    if (!round_bytes || !round_err || !round_st || !round_h || !finished) {
+        cli_fail(EXIT_RUNTIME, "out of memory");
+        goto out;
+    }
+    if (K > 1) {
+        dca_search_options one = opt;
+        one.threads = 1;
+        workers = calloc((size_t)K, sizeof *workers);
+        n_workers = workers ? K : 0;
+        if (!workers) {
+            cli_fail(EXIT_RUNTIME, "out of memory");
             goto out;
         }
-        for (int64_t i = 0; i < G * P; i++)
-            s.best_rule[r * G * P + i] = s.rule_bytes[i];
-        for (int64_t i = 0; i < P; i++)
-            s.final_rule[r * P + i] = s.final_bytes[r * P + i];
-        s.final_test[r] = h.final_test;
-        s.gradient_evaluations[r] = (double)h.gradient_evaluations;
-        s.seconds[r] = cli_now() - tr;
-        done = r + 1;
-        progress_end(&s.pg);
-        char hex[4200];
-        if (P <= 4 * 1024)
-            table_hex(s.final_bytes + r * P, P, hex);
-        else
-            strcpy(hex, "(see /search/final_rule)");
-        printf("run %lld: test accuracy %.4f, final fitness %.2f, %.3g configuration-runs, "
-               "%.1f s, %s\n",
-               (long long)r, h.final_test, s.best_fitness[r * G + G - 1],
-               s.evaluations[r * G + G - 1], s.seconds[r], hex);
-        fflush(stdout);
-        if ((rc = write_file(&s, outpath, ex, command_line, done, cli_now() - t0, cfg)) >= 0)
-            goto out;
-        rc = EXIT_RUNTIME;
-        if (r + 1 < R)
-            progress_init(&s.pg, o.quiet);
+        for (int k = 0; k < K; k++)
+            if (dca_search_create(&ex->lat, ex->rule, &one, &workers[k], &err)) {
+                cli_fail(EXIT_RUNTIME, "%s", err.msg);
+                goto out;
+            }
+    }
+    int64_t next = done, failed_run = -1;
+    int write_rc = -1;
+#pragma omp parallel num_threads(K > 1 ? K : 1)
+    {
+        const int k = omp_get_thread_num();
+        uint8_t *bytes = round_bytes + (int64_t)k * G * P;
+        for (;;) {
+            int64_t r;
+#pragma omp critical
+            r = failed_run >= 0 || write_rc >= 0 || cli_interrupted() ? R : next++;
+            if (r >= R)
+                break;
+            round_h[r] = (dca_search_history){s.best_fitness + r * G, s.mean_fitness + r * G,
+                                              s.evaluations + r * G, bytes,
+                                              s.test_accuracy + r * T, s.final_bytes + r * P,
+                                              NAN, 0};
+            double tr = cli_now();
+            dca_status st = dca_search_run(K > 1 ? workers[k] : srch, r, &round_h[r],
+                                           on_progress, &s, &round_err[r]);
+            s.seconds[r] = cli_now() - tr;
+            for (int64_t i = 0; i < G * P; i++)
+                s.best_rule[r * G * P + i] = bytes[i];
+#pragma omp critical
+            {
+                round_st[r] = st;
+                finished[r] = 1;
+                if (st && (failed_run < 0 || r < failed_run))
+                    failed_run = r;
+                int64_t was = done;
+                while (done < R && finished[done] && !round_st[done]) {
+                    const int64_t q = done++;
+                    for (int64_t i = 0; i < P; i++)
+                        s.final_rule[q * P + i] = s.final_bytes[q * P + i];
+                    s.final_test[q] = round_h[q].final_test;
+                    s.gradient_evaluations[q] = (double)round_h[q].gradient_evaluations;
+                    char hex[4200];
+                    if (P <= 4 * 1024)
+                        table_hex(s.final_bytes + q * P, P, hex);
+                    else
+                        strcpy(hex, "(see /search/final_rule)");
+                    progress_end(&s.pg);
+                    printf("run %lld: test accuracy %.4f, final fitness %.2f, %.3g "
+                           "configuration-runs, %.1f s, %s\n",
+                           (long long)q, round_h[q].final_test, s.best_fitness[q * G + G - 1],
+                           s.evaluations[q * G + G - 1], s.seconds[q], hex);
+                }
+                if (done > was) {
+                    fflush(stdout);
+                    if (write_rc < 0)
+                        write_rc = write_file(&s, outpath, ex, command_line, done,
+                                              cli_now() - t0, cfg);
+                }
+            }
+        }
+    }
+    progress_end(&s.pg);
+    if (write_rc >= 0) {
+        rc = write_rc;
+        goto out;
+    }
+    if (failed_run >= 0) {
+        cli_fail(EXIT_RUNTIME, "run %lld: %s", (long long)failed_run, round_err[failed_run].msg);
+        goto out;
     }
     if (done) {
         double *sorted = malloc((size_t)done * sizeof *sorted);
@@ -376,7 +449,11 @@ int cmd_search(int argc, char **argv, char *command_line)
 out:
     free(s.best_fitness), free(s.mean_fitness), free(s.evaluations), free(s.best_rule);
     free(s.test_accuracy), free(s.final_rule), free(s.final_test), free(s.gradient_evaluations);
-    free(s.seconds), free(s.rule_bytes), free(s.final_bytes);
+    free(s.seconds), free(s.final_bytes);
+    free(round_bytes), free(round_err), free(round_st), free(round_h), free(finished);
+    for (int k = 0; k < n_workers; k++)
+        dca_search_destroy(workers[k]);
+    free(workers);
     dca_search_destroy(srch);
     dca_experiment_destroy(ex);
     dca_config_destroy(cfg);
