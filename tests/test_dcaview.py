@@ -130,6 +130,18 @@ with tempfile.TemporaryDirectory() as tmp:
     check("dca eval --rule SEARCH.h5 reproduces the search's test accuracy",
           p.returncode == 0 and acc and abs(float(acc[0].split()[1]) - best) < 1e-4,
           f"{p.stdout} {p.stderr} best={best}")
+    # Runs side by side (3 threads, one run each) or one at a time (1 thread): the same file.
+    for threads in ("1", "3"):
+        tr = os.path.join(tmp, f"se_t{threads}.h5")
+        p = subprocess.run([dca, "search", cfg, "-o", tr, "--threads", threads, "--quiet"],
+                           capture_output=True, text=True)
+        with h5py.File(srun, "r") as a, h5py.File(tr, "r") as b:
+            diff = [k for k in a["search"] if k != "seconds" and
+                    not np.array_equal(a["search"][k][()], b["search"][k][()])]
+        order = [ln.split(":")[0] for ln in p.stdout.splitlines() if ln.startswith("run ")]
+        check(f"dca search --threads {threads}: the same /search, runs reported in order",
+              p.returncode == 0 and not diff and order == ["run 0", "run 1", "run 2"],
+              f"{p.stderr} differ: {diff} order: {order}")
     # --resume: 2 runs, then resumed to 3, equals the 3-run search (but for wall times).
     part = os.path.join(tmp, "se2.h5")
     p1 = subprocess.run([dca, "search", cfg, "-o", part, "--set", "search.runs=2", "--quiet"],

@@ -22,7 +22,7 @@ static const char help[] =
     "[search] generations, each rule scored on fresh configurations with the\n"
     "bit-sliced evaluator, the generation's best rule scored every test-every\n"
     "generations on a fixed test set. Writes every run's history to /search of the\n"
-    "run file (rewritten after each run: a stopped search keeps the runs it finished)\n"
+    "run file (rewritten as runs finish: a stopped search keeps the runs it finished)\n"
     "and the best rule found to /rule, so that `dca eval CONFIG --rule OUT.h5` scores\n"
     "it on more samples. Prints each run's result and the distribution over runs.\n"
     "\n"
@@ -432,10 +432,12 @@ int cmd_search(int argc, char **argv, char *command_line)
             high += sorted[r] >= 0.75;
             mean += sorted[r];
         }
-        printf("over %lld runs: test accuracy mean %.4f, median %.4f, max %.4f; %lld runs "
-               "(%.0f %%) reach >= 0.75\n",
-               (long long)done, mean / (double)done, sorted[done / 2], sorted[done - 1],
-               (long long)high, 100.0 * (double)high / (double)done);
+        printf("over %lld run%s: test accuracy mean %.4f, median %.4f, max %.4f; %lld run%s "
+               "(%.0f %%) reach%s >= 0.75\n",
+               (long long)done, done == 1 ? "" : "s", mean / (double)done,
+               0.5 * (sorted[(done - 1) / 2] + sorted[done / 2]), sorted[done - 1],
+               (long long)high, high == 1 ? "" : "s", 100.0 * (double)high / (double)done,
+               high == 1 ? "es" : "");
         free(sorted);
         printf("wrote %s (%.1f s)\n", outpath, cli_now() - t0);
     }

@@ -391,22 +391,24 @@ static bool check_search_strategy(dca_config *c, const char *v, char *why, size_
     return false;
 }
 
-static bool check_search_kind(dca_config *c, const char *v, char *why, size_t len)
+/* A configuration kind as [eval] kind accepts it, stored in *to. */
+static bool check_kind_into(dca_config *c, const char *v, const char **to, char *why, size_t len)
 {
     const char *saved = c->eval_kind;
     bool ok = check_eval_kind(c, v, why, len);
     c->eval_kind = saved;
-    c->search.kind = v;
+    *to = v;
     return ok;
+}
+
+static bool check_search_kind(dca_config *c, const char *v, char *why, size_t len)
+{
+    return check_kind_into(c, v, &c->search.kind, why, len);
 }
 
 static bool check_search_test_kind(dca_config *c, const char *v, char *why, size_t len)
 {
-    const char *saved = c->eval_kind;
-    bool ok = check_eval_kind(c, v, why, len);
-    c->eval_kind = saved;
-    c->search.test_kind = v;
-    return ok;
+    return check_kind_into(c, v, &c->search.test_kind, why, len);
 }
 
 static bool check_search_seed(dca_config *c, const char *v, char *why, size_t len)

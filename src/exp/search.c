@@ -601,6 +601,27 @@ static void record(run_state *rs, int64_t g, const uint8_t *best, double fbest, 
 }
 
 /* GA and coevolution: one population of rules (and of IC densities). */
+/* Runs `count` rules on the generation's configurations and counts the
+ * budget: fit[r] = rule r's fraction correct, *mean their mean. */
+static dca_status score_rules(dca_search *s, run_state *rs, const uint8_t *rules, int64_t count,
+                              uint8_t *ok, double *fit, double *mean, dca_error *err)
+{
+    const int64_t C = s->o.configurations;
+    dca_status st = eval_rules(s, rules, count, ok, err);
+    if (st)
+        return st;
+    rs->evaluations += (double)(count * C);
+    *mean = 0;
+    for (int64_t r = 0; r < count; r++) {
+        int64_t c = 0;
+        for (int64_t j = 0; j < C; j++)
+            c += ok[r * C + j];
+        fit[r] = (double)c / (double)C;
+        *mean += fit[r];
+    }
+    return DCA_OK;
+}
+
 static dca_status run_population(run_state *rs, dca_error *err)
 {
     dca_search *s = rs->s;
@@ -630,17 +651,9 @@ static dca_status run_population(run_state *rs, dca_error *err)
         dens[j] = U(s, run, 0, R_IC, (uint64_t)j);
     for (int64_t g = 0; g < s->o.generations; g++) {
         draw_generation(s, run, g, coev ? dens : NULL);
-        if ((st = eval_rules(s, pop, N, ok, err)))
+        double mean;
+        if ((st = score_rules(s, rs, pop, N, ok, raw, &mean, err)))
             goto out;
-        rs->evaluations += (double)(N * C);
-        double mean = 0;
-        for (int64_t r = 0; r < N; r++) {
-            int64_t c = 0;
-            for (int64_t j = 0; j < C; j++)
-                c += ok[r * C + j];
-            raw[r] = (double)c / (double)C;
-            mean += raw[r];
-        }
         if (coev) {
             /* Resource sharing (Juille and Pollack 1998). */
             for (int64_t r = 0; r < N; r++)
@@ -837,17 +850,9 @@ static dca_status run_nes(run_state *rs, dca_error *err)
                 pop[r * P + i] = U(s, run, g, R_NES, (uint64_t)(r * P + i)) <
                                  1.0 / (1.0 + exp(-theta[i]));
         draw_generation(s, run, g, NULL);
-        if ((st = eval_rules(s, pop, N, ok, err)))
+        double mean;
+        if ((st = score_rules(s, rs, pop, N, ok, fit, &mean, err)))
             goto out;
-        rs->evaluations += (double)(N * C);
-        double mean = 0;
-        for (int64_t r = 0; r < N; r++) {
-            int64_t c = 0;
-            for (int64_t j = 0; j < C; j++)
-                c += ok[r * C + j];
-            fit[r] = (double)c / (double)C;
-            mean += fit[r];
-        }
         order_by(fit, N, order);
         record(rs, g, pop + order[0] * P, fit[order[0]], mean / (double)N);
         /* Centred ranks: the best +1/2, the worst -1/2. */
