@@ -165,3 +165,47 @@ Test(bits, density_outcomes_equal_byte_engine)
     }
     dca_nbhd_destroy(nb);
 }
+
+/* A sample counts only if the lattice reaches the fixed point of its
+ * majority state. hex:0017...1fff maps the all-0 pattern to 1 and all-1 to
+ * 0: uniform lattices flip every step, and at the even step limit 2N most
+ * samples are uniform in their majority state. Without the fixed-point
+ * condition it scores about 0.80; with it, 0 on both engines. */
+Test(bits, period_two_uniform_states_are_not_classified)
+{
+    dca_lattice lat = {.dims = 1, .shape = {149, 1}};
+    dca_nbhd *nb = t_nbhd("radius:3", 1);
+    dca_rule *r = t_rule(nb, 2, DCA_MODE_BINARY);
+    dca_error e;
+    cr_assert_eq(dca_rule_load_weights(r, "hex:00171517231d14d411f59157373f1fff", 0, ".", &e),
+                 DCA_OK, "%s", e.msg);
+    dca_hard *h;
+    cr_assert_eq(dca_hard_create(&lat, r, 2, &h, &e), DCA_OK, "%s", e.msg);
+    /* The lattice at step 298, by hand: uniform in the majority state? */
+    int64_t uniform_major = 0;
+    uint8_t a[149], b[149];
+    for (int64_t j = 0; j < 200; j++) {
+        const int64_t ones = dca_density_draw(9, 0, 0.5, j, 149, a);
+        for (int t = 0; t < 298; t++) {
+            dca_hard_step(h, a, b);
+            memcpy(a, b, sizeof a);
+        }
+        int64_t same = 0;
+        for (int c = 0; c < 149; c++)
+            same += a[c] == (2 * ones > 149);
+        uniform_major += same == 149;
+    }
+    cr_assert_gt(uniform_major, 140, "%lld of 200 end uniform in the majority state",
+                 (long long)uniform_major);
+    for (int v = 0; v < 2; v++) {
+        dca_density_result res;
+        cr_assert_eq(dca_eval_density_with(h, v ? DCA_DENSITY_BITS : DCA_DENSITY_BYTES, 200, 298,
+                                           "bernoulli:0.5", 9, &res, NULL, &e),
+                     DCA_OK, "%s", e.msg);
+        cr_assert_eq(res.correct, 0, "%s engine: %lld correct", res.engine,
+                     (long long)res.correct);
+    }
+    dca_hard_destroy(h);
+    dca_rule_destroy(r);
+    dca_nbhd_destroy(nb);
+}

@@ -48,8 +48,19 @@ static void run_bytes(const dca_hard *h, int64_t samples, int64_t max_steps, uin
 {
     const int64_t n = dca_hard_cells(h);
     const int threads = dca_hard_threads(h);
+    /* Whether the uniform lattices are fixed points: a configuration is
+     * classified only by reaching the fixed point of its majority state (a
+     * rule that flips uniform lattices would otherwise score by the parity
+     * of the step limit). */
+    uint8_t fixed[2];
+    for (int v = 0; v < 2; v++) {
+        memset(buf, v, (size_t)n);
+        dca_hard_step(h, buf, buf + n);
+        fixed[v] = memcmp(buf, buf + n, (size_t)n) == 0;
+    }
 #pragma omp parallel num_threads(threads) default(none) \
-    shared(h, buf, ok, steps_used) firstprivate(samples, max_steps, seed, p, uniform_density, n)
+    shared(h, buf, ok, steps_used, fixed) \
+    firstprivate(samples, max_steps, seed, p, uniform_density, n)
     {
         uint8_t *a = buf + 2 * n * omp_get_thread_num(), *b = a + n;
 #pragma omp for schedule(dynamic, 16)
@@ -77,7 +88,7 @@ static void run_bytes(const dca_hard *h, int64_t samples, int64_t max_steps, uin
             same = 0;
             for (int64_t c = 0; c < n; c++)
                 same += a[c] == major;
-            ok[j] = same == n;
+            ok[j] = same == n && fixed[major];
             steps_used[j] = t < max_steps ? t + 1 : max_steps;
         }
     }
@@ -93,11 +104,13 @@ static dca_status run_bits(const dca_bits *bits, int threads, int64_t samples,
 {
     const int W = BLOCK_WORDS, B = 64 * W;
     const int64_t n = dca_bits_cells(bits), blocks = (samples + B - 1) / B;
+    const int fixed0 = dca_bits_fixed0(bits), fixed1 = dca_bits_fixed1(bits);
     const size_t work = dca_bits_work_bytes(bits, W);
     int nomem = 0;
 #pragma omp parallel num_threads(threads) default(none) \
     shared(bits, ok, steps_used, nomem) \
-    firstprivate(samples, max_steps, seed, p, uniform_density, n, blocks, work, W, B)
+    firstprivate(samples, max_steps, seed, p, uniform_density, n, blocks, work, W, B, fixed0, \
+                 fixed1)
     {
         uint64_t *x = malloc((size_t)(n * W) * sizeof *x);
         uint8_t *a = malloc((size_t)n), *major = malloc((size_t)B);
@@ -136,7 +149,7 @@ static dca_status run_bits(const dca_bits *bits, int threads, int64_t samples,
                     const int w = (int)(i / 64), b = (int)(i % 64);
                     const int uniform1 = (int)((all1[w] >> b) & 1);
                     const int uniform0 = !((any1[w] >> b) & 1);
-                    ok[j0 + i] = (uint8_t)(major[i] ? uniform1 : uniform0);
+                    ok[j0 + i] = (uint8_t)(major[i] ? uniform1 && fixed1 : uniform0 && fixed0);
                     steps_used[j0 + i] = st[i];
                 }
             }

@@ -30,7 +30,8 @@ typedef enum dca_density_engine {
  * (init kind "bernoulli:P") or with a per-configuration density drawn
  * uniformly ("uniform-density"); the rule runs up to max_steps steps and a
  * sample is correct when the lattice is uniformly in the initial majority
- * state (ties, possible for even N, count as state 0). Configuration j is
+ * state (ties, possible for even N, count as state 0) and that uniform
+ * state is a fixed point of the rule. Configuration j is
  * drawn from (seed, j) with Philox: the result does not depend on threads.
  * Binary (k = 2) rules on rings or tori. */
 dca_status dca_eval_density(const dca_hard *h, int64_t samples, int64_t max_steps,
