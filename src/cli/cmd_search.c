@@ -252,10 +252,10 @@ int cmd_search(int argc, char **argv, char *command_line)
     dca_experiment *ex = NULL;
     dca_search *srch = NULL, **workers = NULL;
     search_state s = {0};
-    uint8_t *round_bytes = NULL;
-    dca_error *round_err = NULL;
-    dca_status *round_st = NULL;
-    dca_search_history *round_h = NULL;
+    uint8_t *thread_bytes = NULL;
+    dca_error *run_err = NULL;
+    dca_status *run_st = NULL;
+    dca_search_history *run_h = NULL;
     uint8_t *finished = NULL;
     int nthreads = 1, n_workers = 0;
     dca_error err;
@@ -330,12 +330,12 @@ int cmd_search(int argc, char **argv, char *command_line)
      * as soon as all runs before them have finished. A search with one run
      * left uses all threads inside the run. */
     const int K = (int)(R - done < nthreads ? R - done : nthreads);
-    round_bytes = malloc((size_t)((K > 1 ? K : 1) * G * P));
-    round_err = calloc((size_t)R, sizeof *round_err);
-    round_st = calloc((size_t)R, sizeof *round_st);
-    round_h = calloc((size_t)R, sizeof *round_h);
+    thread_bytes = malloc((size_t)((K > 1 ? K : 1) * G * P));
+    run_err = calloc((size_t)R, sizeof *run_err);
+    run_st = calloc((size_t)R, sizeof *run_st);
+    run_h = calloc((size_t)R, sizeof *run_h);
     finished = calloc((size_t)R, 1);
-    if (!round_bytes || !round_err || !round_st || !round_h || !finished) {
+    if (!thread_bytes || !run_err || !run_st || !run_h || !finished) {
         cli_fail(EXIT_RUNTIME, "out of memory");
         goto out;
     }
@@ -359,36 +359,36 @@ int cmd_search(int argc, char **argv, char *command_line)
 #pragma omp parallel num_threads(K > 1 ? K : 1)
     {
         const int k = omp_get_thread_num();
-        uint8_t *bytes = round_bytes + (int64_t)k * G * P;
+        uint8_t *bytes = thread_bytes + (int64_t)k * G * P;
         for (;;) {
             int64_t r;
 #pragma omp critical
             r = failed_run >= 0 || write_rc >= 0 || cli_interrupted() ? R : next++;
             if (r >= R)
                 break;
-            round_h[r] = (dca_search_history){s.best_fitness + r * G, s.mean_fitness + r * G,
+            run_h[r] = (dca_search_history){s.best_fitness + r * G, s.mean_fitness + r * G,
                                               s.evaluations + r * G, bytes,
                                               s.test_accuracy + r * T, s.final_bytes + r * P,
                                               NAN, 0};
             double tr = cli_now();
-            dca_status st = dca_search_run(K > 1 ? workers[k] : srch, r, &round_h[r],
-                                           on_progress, &s, &round_err[r]);
+            dca_status st = dca_search_run(K > 1 ? workers[k] : srch, r, &run_h[r],
+                                           on_progress, &s, &run_err[r]);
             s.seconds[r] = cli_now() - tr;
             for (int64_t i = 0; i < G * P; i++)
                 s.best_rule[r * G * P + i] = bytes[i];
 #pragma omp critical
             {
-                round_st[r] = st;
+                run_st[r] = st;
                 finished[r] = 1;
                 if (st && (failed_run < 0 || r < failed_run))
                     failed_run = r;
                 int64_t was = done;
-                while (done < R && finished[done] && !round_st[done]) {
+                while (done < R && finished[done] && !run_st[done]) {
                     const int64_t q = done++;
                     for (int64_t i = 0; i < P; i++)
                         s.final_rule[q * P + i] = s.final_bytes[q * P + i];
-                    s.final_test[q] = round_h[q].final_test;
-                    s.gradient_evaluations[q] = (double)round_h[q].gradient_evaluations;
+                    s.final_test[q] = run_h[q].final_test;
+                    s.gradient_evaluations[q] = (double)run_h[q].gradient_evaluations;
                     char hex[4200];
                     if (P <= 4 * 1024)
                         table_hex(s.final_bytes + q * P, P, hex);
@@ -397,7 +397,7 @@ int cmd_search(int argc, char **argv, char *command_line)
                     progress_end(&s.pg);
                     printf("run %lld: test accuracy %.4f, final fitness %.2f, %.3g "
                            "configuration-runs, %.1f s, %s\n",
-                           (long long)q, round_h[q].final_test, s.best_fitness[q * G + G - 1],
+                           (long long)q, run_h[q].final_test, s.best_fitness[q * G + G - 1],
                            s.evaluations[q * G + G - 1], s.seconds[q], hex);
                 }
                 if (done > was) {
@@ -415,7 +415,7 @@ int cmd_search(int argc, char **argv, char *command_line)
         goto out;
     }
     if (failed_run >= 0) {
-        cli_fail(EXIT_RUNTIME, "run %lld: %s", (long long)failed_run, round_err[failed_run].msg);
+        cli_fail(EXIT_RUNTIME, "run %lld: %s", (long long)failed_run, run_err[failed_run].msg);
         goto out;
     }
     if (done) {
@@ -452,7 +452,7 @@ out:
     free(s.best_fitness), free(s.mean_fitness), free(s.evaluations), free(s.best_rule);
     free(s.test_accuracy), free(s.final_rule), free(s.final_test), free(s.gradient_evaluations);
     free(s.seconds), free(s.final_bytes);
-    free(round_bytes), free(round_err), free(round_st), free(round_h), free(finished);
+    free(thread_bytes), free(run_err), free(run_st), free(run_h), free(finished);
     for (int k = 0; k < n_workers; k++)
         dca_search_destroy(workers[k]);
     free(workers);

@@ -104,13 +104,11 @@ static dca_status run_bits(const dca_bits *bits, int threads, int64_t samples,
 {
     const int W = BLOCK_WORDS, B = 64 * W;
     const int64_t n = dca_bits_cells(bits), blocks = (samples + B - 1) / B;
-    const int fixed0 = dca_bits_fixed0(bits), fixed1 = dca_bits_fixed1(bits);
     const size_t work = dca_bits_work_bytes(bits, W);
     int nomem = 0;
 #pragma omp parallel num_threads(threads) default(none) \
     shared(bits, ok, steps_used, nomem) \
-    firstprivate(samples, max_steps, seed, p, uniform_density, n, blocks, work, W, B, fixed0, \
-                 fixed1)
+    firstprivate(samples, max_steps, seed, p, uniform_density, n, blocks, work, W, B)
     {
         uint64_t *x = malloc((size_t)(n * W) * sizeof *x);
         uint8_t *a = malloc((size_t)n), *major = malloc((size_t)B);
@@ -137,21 +135,9 @@ static dca_status run_bits(const dca_bits *bits, int threads, int64_t samples,
                         x[c * W + w] |= a[c] ? bit : 0;
                 }
                 dca_bits_run(bits, x, W, active, max_steps, st, scratch);
-                uint64_t all1[BLOCK_WORDS], any1[BLOCK_WORDS];
-                for (int w = 0; w < W; w++)
-                    all1[w] = ~UINT64_C(0), any1[w] = 0;
-                for (int64_t c = 0; c < n; c++)
-                    for (int w = 0; w < W; w++) {
-                        all1[w] &= x[c * W + w];
-                        any1[w] |= x[c * W + w];
-                    }
-                for (int64_t i = 0; i < cnt; i++) {
-                    const int w = (int)(i / 64), b = (int)(i % 64);
-                    const int uniform1 = (int)((all1[w] >> b) & 1);
-                    const int uniform0 = !((any1[w] >> b) & 1);
-                    ok[j0 + i] = (uint8_t)(major[i] ? uniform1 && fixed1 : uniform0 && fixed0);
+                dca_bits_classified(bits, x, W, major, cnt, ok + j0);
+                for (int64_t i = 0; i < cnt; i++)
                     steps_used[j0 + i] = st[i];
-                }
             }
         }
         free(x), free(a), free(major), free(st), free(scratch);

@@ -377,23 +377,8 @@ static int run_rule(const dca_search *s, const uint8_t *table, const uint64_t *x
     }
     memcpy(sc->x, x0, (size_t)(s->n * W) * sizeof *x0);
     dca_bits_run(b, sc->x, W, active, s->T, NULL, sc->work);
-    /* Correct: the uniform majority state, and a fixed point (DESIGN: density). */
-    const uint64_t fix0 = dca_bits_fixed0(b) ? ~UINT64_C(0) : 0;
-    const uint64_t fix1 = dca_bits_fixed1(b) ? ~UINT64_C(0) : 0;
+    dca_bits_classified(b, sc->x, W, major, count, ok);
     dca_bits_destroy(b);
-    uint64_t all1[DCA_BITS_MAX_WORDS], any1[DCA_BITS_MAX_WORDS];
-    for (int w = 0; w < W; w++)
-        all1[w] = ~UINT64_C(0), any1[w] = 0;
-    for (int64_t c = 0; c < s->n; c++)
-        for (int w = 0; w < W; w++) {
-            all1[w] &= sc->x[c * W + w];
-            any1[w] |= sc->x[c * W + w];
-        }
-    for (int64_t i = 0; i < count; i++) {
-        const int w = (int)(i / 64), bit = (int)(i % 64);
-        const uint64_t hit = major[i] ? (all1[w] & fix1) >> bit : (~any1[w] & fix0) >> bit;
-        ok[i] = (uint8_t)(hit & 1U);
-    }
     return 0;
 }
 

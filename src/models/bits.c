@@ -330,6 +330,25 @@ int64_t dca_bits_cells(const dca_bits *b) { return b->cells; }
 int dca_bits_fixed0(const dca_bits *b) { return b->fixed0; }
 int dca_bits_fixed1(const dca_bits *b) { return b->fixed1; }
 
+void dca_bits_classified(const dca_bits *b, const uint64_t *x, int W, const uint8_t *major,
+                         int64_t count, uint8_t *ok)
+{
+    const uint64_t fix0 = b->fixed0 ? ~UINT64_C(0) : 0, fix1 = b->fixed1 ? ~UINT64_C(0) : 0;
+    uint64_t all1[DCA_BITS_MAX_WORDS], any1[DCA_BITS_MAX_WORDS];
+    for (int w = 0; w < W; w++)
+        all1[w] = ~UINT64_C(0), any1[w] = 0;
+    for (int64_t c = 0; c < b->cells; c++)
+        for (int w = 0; w < W; w++) {
+            all1[w] &= x[c * W + w];
+            any1[w] |= x[c * W + w];
+        }
+    for (int64_t i = 0; i < count; i++) {
+        const int w = (int)(i / 64), bit = (int)(i % 64);
+        const uint64_t hit = major[i] ? (all1[w] & fix1) >> bit : (~any1[w] & fix0) >> bit;
+        ok[i] = (uint8_t)(hit & 1U);
+    }
+}
+
 /* ---- running ------------------------------------------------------------- */
 
 static int64_t tile_cells(const dca_bits *b, int W)

@@ -45,6 +45,11 @@ int64_t dca_bits_cells(const dca_bits *b);
 /* Whether the uniform all-0 / all-1 lattices are fixed points. */
 int dca_bits_fixed0(const dca_bits *b);
 int dca_bits_fixed1(const dca_bits *b);
+/* Density classification of a finished block: ok[i] = 1 when configuration
+ * i (of count <= 64 W) is uniformly in state major[i] and that uniform
+ * state is a fixed point of the rule. */
+void dca_bits_classified(const dca_bits *b, const uint64_t *x, int W, const uint8_t *major,
+                         int64_t count, uint8_t *ok);
 
 /* Bytes of scratch one dca_bits_run call with W words per cell needs
  * (1 <= W <= DCA_BITS_MAX_WORDS). */
