@@ -69,7 +69,7 @@ Test(optim, table_descriptors_are_consistent)
     dca_optim *o = NULL;
     cr_assert_eq(dca_optim_create("lbfgs", NULL, P, 1, &o, &e), DCA_ERR_ARG);
     cr_assert(strstr(e.msg, "autonomous"), "%s", e.msg);
-    double bad[4] = {1, 0.1, 1, 2.5}; /* delay not whole */
+    double bad[6] = {1, 0.1, 1, 2.5, 0, 0}; /* delay not whole */
     cr_assert_eq(dca_optim_create("autonomous", bad, P, 1, &o, &e), DCA_ERR_ARG);
     cr_assert(strstr(e.msg, "delay"), "%s", e.msg);
     cr_assert_null(o);
@@ -97,18 +97,18 @@ Test(optim, autonomous_descends_and_needs_its_terms)
 {
     double w[P];
     const double E0 = bowl((double[P]){0}, NULL);
-    double par[4] = {1.0, 0.001, 1.0, 1.0};
+    double par[6] = {1.0, 0.001, 1.0, 1.0, 0.0, 0.0};
     for (uint64_t seed = 1; seed <= 5; seed++) {
         double E = descend("autonomous", par, seed, 20000, w);
         cr_assert(E < E0 / 3, "seed %llu: E = %g from %g", (unsigned long long)seed, E, E0);
     }
-    double none[4] = {0.0, 0.0, 1.0, 1.0};
+    double none[6] = {0.0, 0.0, 1.0, 1.0, 0.0, 0.0};
     cr_assert_eq(descend("autonomous", none, 7, 500, w), E0);
     for (int i = 0; i < P; i++)
         cr_assert_eq(w[i], 0.0);
     /* Noise alone (epsilon = 0) is a random walk: no better than the start
      * on most seeds. */
-    double noise[4] = {0.0, 0.001, 1.0, 1.0};
+    double noise[6] = {0.0, 0.001, 1.0, 1.0, 0.0, 0.0};
     int better = 0;
     for (uint64_t seed = 1; seed <= 5; seed++)
         better += descend("autonomous", noise, seed, 20000, w) < E0 / 3;
@@ -118,7 +118,7 @@ Test(optim, autonomous_descends_and_needs_its_terms)
 Test(optim, autonomous_noise_is_reproducible_and_keyed_by_seed)
 {
     double a[P], b[P], c[P];
-    double par[4] = {2.0, 0.05, 1.0, 2.0};
+    double par[6] = {2.0, 0.05, 1.0, 2.0, 0.0, 0.0};
     descend("autonomous", par, 11, 300, a);
     descend("autonomous", par, 11, 300, b);
     descend("autonomous", par, 12, 300, c);
@@ -130,7 +130,7 @@ Test(optim, autonomous_noise_is_reproducible_and_keyed_by_seed)
  * uninterrupted run's weights bit for bit. */
 Test(optim, resume_from_state_is_bitwise)
 {
-    double par[4] = {2.0, 0.05, 1.0, 3.0};
+    double par[6] = {2.0, 0.05, 1.0, 3.0, 0.0, 0.0};
     double full[P];
     descend("autonomous", par, 5, 400, full);
     dca_optim *o = NULL, *r = NULL;

@@ -44,6 +44,11 @@ typedef struct dca_optim_type {
      * reporting. */
     void (*step)(const double *par, int64_t P, uint64_t seed, int64_t iter, double E,
                  const double *grad, double *w, double *state, double *sizes);
+    /* Optional (NULL: none): the step with a second objective R in [0, 1]
+     * to be raised, such as a network's robustness (seed 003's
+     * biparametric form). */
+    void (*step2)(const double *par, int64_t P, uint64_t seed, int64_t iter, double E, double R,
+                  const double *grad, double *w, double *state, double *sizes);
 } dca_optim_type;
 
 /* The table: dca_optim_types(&n) returns the n types. */
@@ -68,6 +73,11 @@ DCA_API bool dca_optim_needs_gradient(const dca_optim *o);
 /* Updates w in place from E and grad at w (grad may be NULL for methods
  * that need none); the step counter advances by one. */
 DCA_API void dca_optim_step(dca_optim *o, double E, const double *grad, double *w);
+/* The same step with a second objective R (robustness, to be raised):
+ * DCA_ERR_ARG for types without one (dca_optim_has_second). */
+DCA_API bool dca_optim_has_second(const dca_optim *o);
+DCA_API dca_status dca_optim_step_second(dca_optim *o, double E, double R, const double *grad,
+                                         double *w);
 /* The full state (its length is the type's state_len(P)). */
 DCA_API int64_t dca_optim_state_len(const dca_optim *o);
 DCA_API double *dca_optim_state(dca_optim *o);

@@ -12,6 +12,8 @@ enum dca_rng_purpose {
     DCA_RNG_WEIGHTS = 3,      /* index = parameter */
     DCA_RNG_MINIBATCH = 4,    /* index = iteration, sub = draw */
     DCA_RNG_OPTIM = 5,        /* index = iteration, sub = parameter (optimiser noise) */
+    DCA_RNG_OPTIM_SECOND = 6, /* index = iteration, sub = parameter (second objective's noise) */
+    DCA_RNG_LEARNER = 7,      /* index = member, sub = what (learner initial state) */
 };
 
 /* Two independent doubles uniform on [0, 1) with 53 random bits each. */

@@ -108,6 +108,17 @@ void dca_optim_step(dca_optim *o, double E, const double *grad, double *w)
     o->iter++;
 }
 
+bool dca_optim_has_second(const dca_optim *o) { return o->type->step2 != NULL; }
+
+dca_status dca_optim_step_second(dca_optim *o, double E, double R, const double *grad, double *w)
+{
+    if (!o->type->step2)
+        return DCA_ERR_ARG;
+    o->type->step2(o->par, o->P, o->seed, o->iter, E, R, grad, w, o->state, o->sizes);
+    o->iter++;
+    return DCA_OK;
+}
+
 int64_t dca_optim_state_len(const dca_optim *o) { return o->type->state_len(o->par, o->P); }
 double *dca_optim_state(dca_optim *o) { return o->state; }
 int64_t dca_optim_iteration(const dca_optim *o) { return o->iter; }

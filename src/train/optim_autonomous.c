@@ -16,27 +16,41 @@
  * exploration. (A history seeded with random steps would act the same way
  * but spend evaluations on points nobody chose.)
  *
- * State: [history of w (m x P) | history of E (m) | w(0) (P) | E(0)]. */
+ * Biparametric form (seed 003, eq. 8), for a second objective R in [0, 1]
+ * to be raised (a network's robustness): the step adds
+ *
+ *   (1/kappa) [ +epsilon_R dR(n) dw_i(n) + sigma_R (1 - R(n)) eta_i(n) ],
+ *
+ * eta_i another standard normal stream (purpose DCA_RNG_OPTIM_SECOND). With
+ * epsilon_R = sigma_R = 0 (the defaults) it is the one-objective map.
+ *
+ * State: [history of w (m x P) | history of E (m) | w(0) (P) | E(0) |
+ *         history of R (m) | R(0)]. */
 #include <math.h>
 #include <string.h>
 
 #include "optim_types.h"
 #include "rng.h"
 
-enum { EPSILON, SIGMA, KAPPA, DELAY };
+enum { EPSILON, SIGMA, KAPPA, DELAY, EPSILON_R, SIGMA_R };
 
 static const dca_optim_param params[] = {
     {"epsilon", "1", 0, 1e300, false, "autonomous: feedback gain (dca default)", false},
     {"sigma", "0.1", 0, 1e300, false, "autonomous: noise scale, times E (dca default)", false},
     {"kappa", "1", 0, 1e300, true, "autonomous: time constant; the update is divided by it (dca default)", false},
     {"delay", "1", 1, 1e6, false, "autonomous: delay m in iterations (dca default)", true},
+    {"epsilon-r", "0", 0, 1e300, false,
+     "autonomous, biparametric: feedback gain of the second objective R (robustness; 0: off; "
+     "dca default)", false},
+    {"sigma-r", "0", 0, 1e300, false,
+     "autonomous, biparametric: noise scale, times 1 - R (0: off; dca default)", false},
 };
 
 static int64_t delay_of(const double *par) { return (int64_t)par[DELAY]; }
 
 static int64_t state_len(const double *par, int64_t P)
 {
-    return (delay_of(par) + 1) * (P + 1);
+    return (delay_of(par) + 1) * (P + 2);
 }
 
 static void init(const double *par, int64_t P, uint64_t seed, const double *w, double *s)
@@ -44,35 +58,51 @@ static void init(const double *par, int64_t P, uint64_t seed, const double *w, d
     (void)par, (void)P, (void)seed, (void)w, (void)s;
 }
 
-static void step(const double *par, int64_t P, uint64_t seed, int64_t iter, double E,
-                 const double *g, double *w, double *state, double *sizes)
+static void step2(const double *par, int64_t P, uint64_t seed, int64_t iter, double E, double R,
+                  const double *g, double *w, double *state, double *sizes)
 {
     (void)g;
     const int64_t m = delay_of(par);
-    double *Wh = state, *Eh = Wh + m * P, *w0 = Eh + m, *E0 = w0 + P;
+    double *Wh = state, *Eh = Wh + m * P, *w0 = Eh + m, *E0 = w0 + P, *Rh = E0 + 1, *R0 = Rh + m;
+    const bool second = !isnan(R) && (par[EPSILON_R] != 0 || par[SIGMA_R] != 0);
     if (iter == 0) {
         memcpy(w0, w, (size_t)P * sizeof *w);
         *E0 = E;
+        *R0 = R;
     }
     const int64_t slot = iter % m;
     const double *wd = iter < m ? w0 : Wh + slot * P;
     const double Ed = iter < m ? *E0 : Eh[slot];
     const double dE = E - Ed;
+    const double dR = second ? R - (iter < m ? *R0 : Rh[slot]) : 0.0;
     double *keep = Wh + slot * P;
     for (int64_t i = 0; i < P; i++) {
         const double dw = w[i] - wd[i];
         const double xi = dca_rng_normal(seed, DCA_RNG_OPTIM, (uint64_t)iter, (uint64_t)i);
-        const double change = (-par[EPSILON] * dE * dw + par[SIGMA] * E * xi) / par[KAPPA];
+        double change = -par[EPSILON] * dE * dw + par[SIGMA] * E * xi;
+        if (second) {
+            const double eta =
+                dca_rng_normal(seed, DCA_RNG_OPTIM_SECOND, (uint64_t)iter, (uint64_t)i);
+            change += par[EPSILON_R] * dR * dw + par[SIGMA_R] * (1.0 - R) * eta;
+        }
+        change /= par[KAPPA];
         keep[i] = w[i]; /* w(n), read back m iterations later */
         if (isfinite(w[i]))
             w[i] += change;
         sizes[i] = fabs(change);
     }
     Eh[slot] = E;
+    Rh[slot] = R;
+}
+
+static void step(const double *par, int64_t P, uint64_t seed, int64_t iter, double E,
+                 const double *g, double *w, double *state, double *sizes)
+{
+    step2(par, P, seed, iter, E, NAN, g, w, state, sizes);
 }
 
 const dca_optim_type dca_optim_autonomous = {
     "autonomous",
     "autonomous learning (seed 003): delayed loss feedback plus loss-scaled noise, no gradient",
-    params, 4, false, state_len, init, step,
+    params, 6, false, state_len, init, step, step2,
 };

@@ -100,12 +100,12 @@ static void irprop_plus(const double *par, int64_t P, uint64_t seed, int64_t ite
 
 const dca_optim_type dca_optim_irprop_plus = {
     "irprop+", "iRprop+ (sign-based steps; a sign flip reverts the last change if E went up)",
-    rprop_params, 5, true, legacy_len, rprop_init, irprop_plus,
+    rprop_params, 5, true, legacy_len, rprop_init, irprop_plus, NULL,
 };
 
 const dca_optim_type dca_optim_irprop_minus = {
     "irprop-", "iRprop- (sign-based steps; a sign flip only shrinks the step)",
-    rprop_params, 5, true, legacy_len, rprop_init, irprop_minus,
+    rprop_params, 5, true, legacy_len, rprop_init, irprop_minus, NULL,
 };
 
 /* ---- SGD and Adam ------------------------------------------------------------ */
@@ -137,7 +137,7 @@ static void sgd(const double *par, int64_t P, uint64_t seed, int64_t iter, doubl
 }
 
 const dca_optim_type dca_optim_sgd = {
-    "sgd", "gradient descent with momentum", sgd_params, 2, true, legacy_len, no_init, sgd,
+    "sgd", "gradient descent with momentum", sgd_params, 2, true, legacy_len, no_init, sgd, NULL,
 };
 
 enum { ADAM_LR, ADAM_BETA1, ADAM_BETA2, ADAM_EPS };
@@ -170,5 +170,5 @@ static void adam(const double *par, int64_t P, uint64_t seed, int64_t iter, doub
 
 const dca_optim_type dca_optim_adam = {
     "adam", "Adam (bias-corrected moment estimates)", adam_params, 4, true, legacy_len, no_init,
-    adam,
+    adam, NULL,
 };
