@@ -92,6 +92,7 @@ DCA_API void dca_kuramoto_eval(dca_kuramoto *k, const double *w, double *E, doub
 /* The phases become those at the end of the last evaluation's interval. */
 DCA_API void dca_kuramoto_advance(dca_kuramoto *k);
 DCA_API const double *dca_kuramoto_phases(const dca_kuramoto *k);
+DCA_API const double *dca_kuramoto_omega(const dca_kuramoto *k);
 /* r(t_s) for s = 0..steps from the current phases (steps + 1 values); the
  * phases do not move. */
 DCA_API void dca_kuramoto_order_trace(dca_kuramoto *k, const double *w, int64_t steps,

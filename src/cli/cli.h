@@ -47,6 +47,16 @@ int cmd_eval(int argc, char **argv, char *command_line);
 int cmd_search(int argc, char **argv, char *command_line);
 int cmd_train(int argc, char **argv, char *command_line);
 int cmd_info(int argc, char **argv);
+/* Learners ([model] kind = ffnet or kuramoto): dca train and dca gradcheck
+ * hand over to these once the configuration names such a model. */
+int cmd_learn_train(const cli_common *o, struct dca_config *base, const char *resume,
+                    const char *command_line);
+int cmd_learn_gradcheck(const cli_common *o, struct dca_config *cfg, double tol, double h,
+                        bool all);
+/* Loads the configuration when it names a learner ([model] kind other than
+ * rule): returns -1 with *cfg NULL for rule models, -1 with *cfg set for
+ * learners, or an exit code after printing the error. */
+int cli_load_learner(const cli_common *o, struct dca_config **cfg);
 
 /* Prints "dca: error: ..." to stderr and returns code. */
 int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -85,6 +85,17 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
+    {
+        dca_config *lc;
+        if ((rc = cli_load_learner(&o, &lc)) >= 0)
+            goto out;
+        if (lc) {
+            rc = cmd_learn_gradcheck(&o, lc, g.tol, g.step, g.all);
+            dca_config_destroy(lc);
+            goto out;
+        }
+        rc = EXIT_USAGE;
+    }
     if (cli_load(&o, &cfg, &ex) >= 0)
         goto out;
     if (strcmp(cfg->target, "none") == 0) {

@@ -198,6 +198,17 @@ int cmd_train(int argc, char **argv, char *command_line)
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
+    {
+        dca_config *lc;
+        if ((rc = cli_load_learner(&t.o, &lc)) >= 0)
+            goto out;
+        if (lc) {
+            rc = cmd_learn_train(&t.o, lc, t.resume, command_line);
+            dca_config_destroy(lc);
+            goto out;
+        }
+        rc = EXIT_USAGE;
+    }
     if (cli_load(&t.o, &t.cfg, &t.ex) >= 0)
         goto out;
     if (strcmp(t.cfg->target, "none") == 0) {

@@ -123,8 +123,27 @@ void cli_print_hardened(const dca_rule *rule)
 int cli_load(const cli_common *o, struct dca_config **cfg, struct dca_experiment **ex)
 {
     dca_error err;
-    if (dca_config_load(o->config, o->sets, o->n_sets, cfg, &err) ||
-        dca_experiment_build(*cfg, ex, &err))
+    if (dca_config_load(o->config, o->sets, o->n_sets, cfg, &err))
         return cli_fail(EXIT_USAGE, "%s", err.msg);
+    if ((*cfg)->learner.kind != DCA_MODEL_RULE)
+        return cli_fail_at(*cfg, "model", "kind",
+                           "dca run, eval and search work on rule models; train and check this "
+                           "model with dca train and dca gradcheck");
+    if (dca_experiment_build(*cfg, ex, &err))
+        return cli_fail(EXIT_USAGE, "%s", err.msg);
+    return -1;
+}
+
+int cli_load_learner(const cli_common *o, struct dca_config **cfg)
+{
+    dca_error err;
+    *cfg = NULL;
+    dca_config *c;
+    if (dca_config_load(o->config, o->sets, o->n_sets, &c, &err))
+        return cli_fail(EXIT_USAGE, "%s", err.msg);
+    if (c->learner.kind == DCA_MODEL_RULE)
+        dca_config_destroy(c);
+    else
+        *cfg = c;
     return -1;
 }

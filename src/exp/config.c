@@ -446,6 +446,13 @@ REAL_KEY(check_search_temperature_start, search.temperature_start, 0, true, 1e30
 REAL_KEY(check_search_temperature_end, search.temperature_end, 0, true, 1e300)
 REAL_KEY(check_search_nes_rate, search.nes_rate, 0, true, 1e300)
 REAL_KEY(check_search_ic_sigma, search.ic_sigma, 0, false, 1)
+REAL_KEY(check_model_threshold, learner.robustness_threshold, 0, false, 1e300)
+REAL_KEY(check_model_dt, learner.dt, 0, true, 1e300)
+REAL_KEY(check_model_interval, learner.interval, 0, true, 1e300)
+REAL_KEY(check_model_r0, learner.r0, 0, false, 1)
+REAL_KEY(check_model_gamma, learner.gamma, 0, false, 1e300)
+REAL_KEY(check_model_w0, learner.w0, 0, false, 1e300)
+REAL_KEY(check_ensemble_success, learner.success, 0, false, 1e300)
 #undef REAL_KEY
 
 static bool check_loss(dca_config *c, const char *v, char *why, size_t len)
@@ -455,6 +462,183 @@ static bool check_loss(dca_config *c, const char *v, char *why, size_t len)
         return true;
     snprintf(why, len, "expected %s", dca_loss_names());
     return false;
+}
+
+
+/* [model] and [ensemble] (learner.h) */
+static bool check_model_kind(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->learner.kind_name = v;
+    if (strcmp(v, "rule") == 0)
+        c->learner.kind = DCA_MODEL_RULE;
+    else if (strcmp(v, "ffnet") == 0)
+        c->learner.kind = DCA_MODEL_FFNET;
+    else if (strcmp(v, "kuramoto") == 0)
+        c->learner.kind = DCA_MODEL_KURAMOTO;
+    else {
+        snprintf(why, len, "expected rule, ffnet or kuramoto");
+        return false;
+    }
+    return true;
+}
+
+static bool check_model_layers(dca_config *c, const char *v, char *why, size_t len)
+{
+    double *x = NULL;
+    int64_t n = 0, bad = -1;
+    bool ok = dca_parse_double_list(v, &x, &n, &bad) && n >= 2 && n <= DCA_LEARNER_MAX_LAYERS;
+    for (int64_t i = 0; ok && i < n; i++)
+        ok = x[i] == floor(x[i]) && x[i] >= 1 && x[i] <= (double)(1 << 24);
+    for (int64_t i = 0; ok && i < n; i++)
+        c->learner.layers[i] = (int64_t)x[i];
+    c->learner.n_layers = ok ? (int)n : 0;
+    free(x);
+    if (!ok)
+        snprintf(why, len,
+                 "expected 2 to %d unit counts (1..%d), inputs first, e.g. 35,10,5",
+                 DCA_LEARNER_MAX_LAYERS, 1 << 24);
+    return ok;
+}
+
+static bool check_model_output(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->learner.linear_output = strcmp(v, "linear") == 0;
+    if (c->learner.linear_output || strcmp(v, "sigmoid") == 0)
+        return true;
+    snprintf(why, len, "expected sigmoid or linear");
+    return false;
+}
+
+static bool check_model_patterns(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->learner.patterns = v;
+    const char *r;
+    if (strcmp(v, "vowels") == 0 || strcmp(v, "vowels+digits") == 0 || strcmp(v, "xor") == 0 ||
+        ((r = dca_strip_prefix(v, "file:")) && *r))
+        return true;
+    int64_t n;
+    if ((r = dca_strip_prefix(v, "sin:")) && dca_parse_i64(r, &n) && n >= 2 && n <= 1 << 24)
+        return true;
+    snprintf(why, len, "expected vowels, vowels+digits, xor, sin:COUNT (2..%d) or file:PATH.txt",
+             1 << 24);
+    return false;
+}
+
+/* "uniform:A", "normal:STD" (A, STD > 0), "constant:C"; "auto" when allowed. */
+static bool parse_draw_spec(const char *v, bool allow_auto, bool allow_constant, char *why,
+                            size_t len)
+{
+    const char *r;
+    double x;
+    if (allow_auto && strcmp(v, "auto") == 0)
+        return true;
+    if (((r = dca_strip_prefix(v, "uniform:")) || (r = dca_strip_prefix(v, "normal:"))) &&
+        dca_parse_double(r, &x) && isfinite(x) && x > 0)
+        return true;
+    if (allow_constant && (r = dca_strip_prefix(v, "constant:")) && dca_parse_double(r, &x) &&
+        isfinite(x))
+        return true;
+    snprintf(why, len, "expected %suniform:A, normal:STD%s (A, STD > 0)",
+             allow_auto ? "auto, " : "", allow_constant ? " or constant:C" : "");
+    return false;
+}
+
+static bool check_model_weights(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->learner.weights = v;
+    return parse_draw_spec(v, true, true, why, len);
+}
+
+static bool check_model_bias(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->learner.bias = v;
+    if (strcmp(v, "as-weights") == 0 || strcmp(v, "zeros") == 0 || strcmp(v, "fan-in") == 0)
+        return true;
+    snprintf(why, len, "expected as-weights, zeros or fan-in");
+    return false;
+}
+
+static bool check_model_omega(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->learner.omega = v;
+    const char *r;
+    double x;
+    if ((r = dca_strip_prefix(v, "spread:")) && dca_parse_double(r, &x) && isfinite(x) && x >= 0)
+        return true;
+    if ((r = dca_strip_prefix(v, "list:"))) {
+        double *list = NULL;
+        int64_t n = 0, bad = -1;
+        bool ok = dca_parse_double_list(r, &list, &n, &bad);
+        free(list);
+        if (ok && n == c->learner.oscillators)
+            return true;
+        snprintf(why, len, "list: needs one frequency per oscillator (%lld), got %s",
+                 (long long)c->learner.oscillators, ok ? "another count" : "a bad number");
+        return false;
+    }
+    if (parse_draw_spec(v, false, false, why, len))
+        return true;
+    snprintf(why, len, "expected spread:A (evenly spaced in [-A, A]), uniform:A, normal:STD or "
+                       "list:W1,W2,...");
+    return false;
+}
+
+static bool check_model_seed(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_seed(v, &c->learner.seed, why, len);
+}
+
+static bool check_model_oscillators(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 2, 100000, &c->learner.oscillators, why, len,
+                       "a number of oscillators");
+}
+
+static bool check_ensemble_members(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 1, (int64_t)1 << 30, &c->learner.members, why, len,
+                       "a number of members");
+}
+
+static bool check_ensemble_record_every(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 1, (int64_t)1 << 40, &c->learner.record_every, why, len,
+                       "a number of iterations");
+}
+
+static bool check_ensemble_trace_members(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 0, (int64_t)1 << 30, &c->learner.trace_members, why, len,
+                       "a number of members");
+}
+
+/* "none" or "SECTION.KEY: V1 V2 ..." (values checked per grid point). */
+static bool check_sweep_into(const char *v, const char **to, char *why, size_t len)
+{
+    *to = v;
+    if (strcmp(v, "none") == 0)
+        return true;
+    const char *colon = strchr(v, ':'), *dot = strchr(v, '.');
+    if (colon && dot && dot < colon) {
+        const char *r = colon + 1;
+        while (*r == ' ' || *r == '\t')
+            r++;
+        if (*r)
+            return true;
+    }
+    snprintf(why, len, "expected none or SECTION.KEY: V1 V2 ... (values separated by spaces), "
+                       "e.g. optimizer.epsilon: 0.1 0.3 1");
+    return false;
+}
+
+static bool check_ensemble_sweep(dca_config *c, const char *v, char *why, size_t len)
+{
+    return check_sweep_into(v, &c->learner.sweep[0], why, len);
+}
+
+static bool check_ensemble_sweep2(dca_config *c, const char *v, char *why, size_t len)
+{
+    return check_sweep_into(v, &c->learner.sweep[1], why, len);
 }
 
 /* The default output file is derived from the configuration's name. */
@@ -579,6 +763,65 @@ static const base_key base_schema[] = {
      "dca search, nes: Adam's step size on the logits theta."},
     {"search", "ic-sigma", "0.05", check_search_ic_sigma,
      "dca search, coevolution: standard deviation of an IC density's mutation."},
+    {"model", "kind", "rule", check_model_kind,
+     "rule (the cellular automaton of [lattice] and [rule]), ffnet (a feed-forward network, "
+     "seeds 003/004) or kuramoto (phase oscillators, seed 003). ffnet and kuramoto are trained "
+     "by dca train and checked by dca gradcheck; [ensemble] runs many of them."},
+    {"model", "layers", "35,10,5", check_model_layers,
+     "ffnet: units per layer, inputs first (each unit of a layer also has a threshold node fixed "
+     "at 1)."},
+    {"model", "output", "sigmoid", check_model_output,
+     "ffnet: the output layer's activation, sigmoid or linear (hidden layers are sigmoid)."},
+    {"model", "patterns", "vowels", check_model_patterns,
+     "ffnet: the training set. vowels (A E I O U, 5x7 bitmaps, one-hot targets), vowels+digits "
+     "(15 patterns), xor (4 patterns, 2 inputs, 1 output), sin:COUNT (sin x at COUNT points "
+     "evenly spaced on [-pi, pi]) or file:PATH.txt (bitmaps as in configs/data/, one-hot "
+     "targets)."},
+    {"model", "weights", "auto", check_model_weights,
+     "Initial weights, drawn per member: uniform:A (on [-A, A]), normal:STD or constant:C; auto: "
+     "uniform:1 for ffnet, constant:w0 for kuramoto (dca default)."},
+    {"model", "bias", "as-weights", check_model_bias,
+     "ffnet: initial threshold weights: as-weights (drawn like the weights), zeros, or fan-in "
+     "(uniform on +-1/sqrt(inputs of the unit), PyTorch's nn.Linear default)."},
+    {"model", "robustness-threshold", "0", check_model_threshold,
+     "ffnet: E_th. A network with one hidden unit deleted is still functional when its error is "
+     "below E_th; the robustness R is the functional fraction of the N_h deletions. 0: R is not "
+     "computed (it must be > 0 for [optimizer] epsilon-r and sigma-r)."},
+    {"model", "oscillators", "10", check_model_oscillators, "kuramoto: N (dca default)."},
+    {"model", "omega", "spread:1", check_model_omega,
+     "kuramoto: natural frequencies: spread:A (evenly spaced on [-A, A], the same for every "
+     "member), uniform:A or normal:STD (drawn per member) or list:W1,...,WN (dca default)."},
+    {"model", "dt", "0.01", check_model_dt, "kuramoto: Euler step (dca default)."},
+    {"model", "interval", "20", check_model_interval,
+     "kuramoto: T, the time over which the order parameter is averaged in one learning "
+     "iteration; a whole number of steps dt (dca default)."},
+    {"model", "r0", "0.6", check_model_r0,
+     "kuramoto: target mean order parameter; E = |rbar - r0| (dca default)."},
+    {"model", "gamma", "0.1", check_model_gamma,
+     "kuramoto: weight control: after every update w -= gamma (W - w0) w / W, W the mean |w| "
+     "(0: off; dca default)."},
+    {"model", "w0", "1", check_model_w0,
+     "kuramoto: the weight control's target mean |w| W0, and the constant initial weight of "
+     "weights = auto (dca default)."},
+    {"model", "seed", "1", check_model_seed,
+     "Seed of every member's initial weights, frequencies and phases (member m draws with index "
+     "m)."},
+    {"ensemble", "members", "1", check_ensemble_members,
+     "Independent members per grid point, run side by side on the threads (member m: model "
+     "draws index m, optimiser seed + m x 0x9E3779B97F4A7C15)."},
+    {"ensemble", "sweep", "none", check_ensemble_sweep,
+     "A grid axis: SECTION.KEY: V1 V2 ... (space-separated values of any key, e.g. "
+     "optimizer.epsilon: 0.1 0.3 1 or model.layers: 1,2,1 1,8,1); none: one point."},
+    {"ensemble", "sweep2", "none", check_ensemble_sweep2,
+     "A second grid axis (grid points: sweep outer, sweep2 inner)."},
+    {"ensemble", "record-every", "1", check_ensemble_record_every,
+     "Record the loss (and robustness, order, mean weight) every this many iterations, and the "
+     "final state."},
+    {"ensemble", "success", "0.01", check_ensemble_success,
+     "A member succeeds when its final loss is at most this (the summary's success fraction)."},
+    {"ensemble", "trace-members", "1", check_ensemble_trace_members,
+     "kuramoto: members per grid point whose order parameter r(t) over two intervals is stored "
+     "before and after training."},
     {"task", "target", "none", check_target, "none, identity or majority."},
     {"task", "loss", "cross-entropy", check_loss, "cross-entropy or mse."},
 };
@@ -632,8 +875,8 @@ static void build_schema(void)
 /* The chosen method's default for its keys that were not given. */
 static void apply_method_defaults(dca_config *cfg);
 
-static const char *const sections[] = {"lattice",   "rule", "init",   "run",   "task",
-                                       "optimizer", "eval", "search", "output"};
+static const char *const sections[] = {"lattice", "rule",   "init",   "run",   "task",     "optimizer",
+                                       "eval",    "search", "output", "model", "ensemble"};
 
 int dca_config_schema(const dca_config_key_doc **keys)
 {
@@ -751,7 +994,8 @@ static char *reader(char *str, int num, void *stream)
             dca_trim(name);
             if (!known_section(name))
                 parse_fail(ps, "unknown section [%s]; expected [lattice], [rule], [init], [run], "
-                               "[task], [optimizer], [eval], [search] or [output]", name);
+                               "[task], [optimizer], [eval], [search], [output], [model] or "
+                               "[ensemble]", name);
         }
     }
     return str;
@@ -939,6 +1183,14 @@ bool dca_config_given(const dca_config *cfg, const char *section, const char *ke
     return i >= 0 && cfg->store->e[i].from != FROM_DEFAULT;
 }
 
+const char *dca_config_first_given(const dca_config *cfg, const char *section)
+{
+    for (int i = 0; i < n_keys; i++)
+        if (strcmp(schema[i].section, section) == 0 && cfg->store->e[i].from != FROM_DEFAULT)
+            return schema[i].key;
+    return NULL;
+}
+
 const char *dca_config_basedir(const dca_config *cfg, const char *section, const char *key)
 {
     int i = find_key(section, key);
@@ -1019,7 +1271,8 @@ static dca_status apply_set(dca_config *cfg, const char *set, dca_error *err)
     if (!known_section(section))
         return dca_error_set(err, DCA_ERR_CONFIG,
                              "--set %s: unknown section [%s]; expected lattice, rule, init, run, "
-                             "task, optimizer, eval, search or output", set, section);
+                             "task, optimizer, eval, search, output, model or ensemble", set,
+                             section);
     int i = find_key(section, key);
     if (i < 0) {
         char keys[512];

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "dca/dca.h"
+#include "learner.h"
 #include "search.h"
 
 /* Distinct parameter keys over all optimiser types (dca/optim.h). */
@@ -63,6 +64,8 @@ typedef struct dca_config {
     bool fresh;        /* new configurations every iteration */
     /* [search] */
     dca_search_options search;
+    /* [model] and [ensemble]: learners beyond lattices (learner.h) */
+    dca_learner_options learner;
     /* [task] */
     const char *target; /* none, identity, majority */
     const char *loss;   /* cross-entropy, mse */
@@ -89,6 +92,9 @@ const char *dca_config_basedir(const dca_config *cfg, const char *section, const
 /* The effective configuration as INI text (every key, defaults included).
  * Owned by cfg. */
 const char *dca_config_text(dca_config *cfg);
+
+/* The first key of section given in the file or by --set (NULL: none). */
+const char *dca_config_first_given(const dca_config *cfg, const char *section);
 
 /* The chosen method's parameters in its descriptor order (dca_optim_create). */
 void dca_config_optim_params(const dca_config *cfg, double *par);

@@ -84,6 +84,7 @@ dca_status dca_kuramoto_create(int64_t n, const double *omega, const double *pha
 
 int64_t dca_kuramoto_params(const dca_kuramoto *k) { return k->P; }
 const double *dca_kuramoto_phases(const dca_kuramoto *k) { return k->phase; }
+const double *dca_kuramoto_omega(const dca_kuramoto *k) { return k->omega; }
 
 static void fill_matrix(dca_kuramoto *k, const double *w)
 {
