@@ -110,6 +110,10 @@ class Run:
                                f"{SUPPORTED_VERSIONS}")
         self.config = _str(self.file.attrs.get("config", ""))
         self.command = _str(self.file.attrs.get("command", ""))
+        if "rule" not in self.file:  # dca train of a learner ([model] kind = ffnet, kuramoto)
+            self.rule = None
+            self.run_attrs = {}
+            return
         r = self.file["rule"]
         self.rule = Rule(
             offsets=r["offsets"][()], weights=r["weights"][()],

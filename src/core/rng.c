@@ -39,3 +39,25 @@ void dca_rng_first_uniforms(uint64_t seed, uint32_t purpose, uint64_t index, uin
         out[i] = (double)(((uint64_t)r.v[0] << 32 | r.v[1]) >> 11) * 0x1.0p-53;
     }
 }
+
+void dca_rng_normals(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0,
+                     int64_t count, double *out)
+{
+    /* Normal number q (q = 2 j or 2 j + 1) of the stream is the cosine or
+     * sine half of Box-Muller on the uniform pair of counter j: numbers
+     * sub0 .. sub0 + count - 1 of the stream, whatever the chunking. */
+    int64_t q = (int64_t)sub0;
+    const int64_t end = q + count;
+    while (q < end) {
+        double u[2];
+        dca_rng_uniform2(seed, purpose, index, (uint64_t)(q / 2), u);
+        const double r = sqrt(-2.0 * log(1.0 - u[0])), a = 6.283185307179586 * u[1];
+        if (q % 2 == 0) {
+            *out++ = r * cos(a);
+            if (++q == end)
+                break;
+        }
+        *out++ = r * sin(a);
+        q++;
+    }
+}

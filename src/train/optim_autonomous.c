@@ -5,7 +5,8 @@
  *   w_i(n+1) = w_i(n) + (1/kappa) [ -epsilon dE(n) dw_i(n) + sigma E(n) xi_i(n) ]
  *   dE(n) = E(n) - E(n-m),  dw_i(n) = w_i(n) - w_i(n-m),
  *
- * xi_i(n) standard normal from Philox keyed by (seed, iteration, i): the
+ * xi_i(n) standard normal, number i of the Philox stream (seed, iteration)
+ * (dca_rng_normals, both Box-Muller halves): the
  * noise is reproducible and independent of threads, and it vanishes with
  * E. The first term is delayed feedback: a change that lowered E is
  * continued, one that raised it is reversed.
@@ -76,20 +77,25 @@ static void step2(const double *par, int64_t P, uint64_t seed, int64_t iter, dou
     const double dE = E - Ed;
     const double dR = second ? R - (iter < m ? *R0 : Rh[slot]) : 0.0;
     double *keep = Wh + slot * P;
-    for (int64_t i = 0; i < P; i++) {
-        const double dw = w[i] - wd[i];
-        const double xi = dca_rng_normal(seed, DCA_RNG_OPTIM, (uint64_t)iter, (uint64_t)i);
-        double change = -par[EPSILON] * dE * dw + par[SIGMA] * E * xi;
-        if (second) {
-            const double eta =
-                dca_rng_normal(seed, DCA_RNG_OPTIM_SECOND, (uint64_t)iter, (uint64_t)i);
-            change += par[EPSILON_R] * dR * dw + par[SIGMA_R] * (1.0 - R) * eta;
+    enum { CHUNK = 256 };
+    double xi[CHUNK], eta[CHUNK];
+    for (int64_t i0 = 0; i0 < P; i0 += CHUNK) {
+        const int64_t n = P - i0 < CHUNK ? P - i0 : CHUNK;
+        dca_rng_normals(seed, DCA_RNG_OPTIM, (uint64_t)iter, (uint64_t)i0, n, xi);
+        if (second)
+            dca_rng_normals(seed, DCA_RNG_OPTIM_SECOND, (uint64_t)iter, (uint64_t)i0, n, eta);
+        for (int64_t k = 0; k < n; k++) {
+            const int64_t i = i0 + k;
+            const double dw = w[i] - wd[i];
+            double change = -par[EPSILON] * dE * dw + par[SIGMA] * E * xi[k];
+            if (second)
+                change += par[EPSILON_R] * dR * dw + par[SIGMA_R] * (1.0 - R) * eta[k];
+            change /= par[KAPPA];
+            keep[i] = w[i]; /* w(n), read back m iterations later */
+            if (isfinite(w[i]))
+                w[i] += change;
+            sizes[i] = fabs(change);
         }
-        change /= par[KAPPA];
-        keep[i] = w[i]; /* w(n), read back m iterations later */
-        if (isfinite(w[i]))
-            w[i] += change;
-        sizes[i] = fabs(change);
     }
     Eh[slot] = E;
     Rh[slot] = R;
