@@ -278,3 +278,30 @@ Test(learn, autonomous_second_objective)
     cr_assert_eq(dca_optim_step_second(sgd, 1, 0.5, a, a), DCA_ERR_ARG);
     dca_optim_destroy(o1), dca_optim_destroy(o2), dca_optim_destroy(o3), dca_optim_destroy(sgd);
 }
+
+/* The batched normals are a fixed stream: any chunking gives the same
+ * numbers, and they have mean 0 and variance 1. */
+#include "rng.h"
+Test(learn, batched_normals_are_one_stream)
+{
+    enum { N = 20001 };
+    static double all[N], parts[N];
+    dca_rng_normals(9, DCA_RNG_OPTIM, 4, 0, N, all);
+    int64_t at = 0;
+    for (int64_t c = 1; at < N; c = c * 3 % 257 + 1) {
+        const int64_t n = at + c <= N ? c : N - at;
+        dca_rng_normals(9, DCA_RNG_OPTIM, 4, (uint64_t)at, n, parts + at);
+        at += n;
+    }
+    cr_assert_eq(memcmp(all, parts, sizeof all), 0);
+    double m = 0, v = 0;
+    for (int i = 0; i < N; i++)
+        m += all[i] / N;
+    for (int i = 0; i < N; i++)
+        v += (all[i] - m) * (all[i] - m) / (N - 1);
+    cr_assert_lt(fabs(m), 4.0 / sqrt(N), "mean %g", m);
+    cr_assert_lt(fabs(v - 1), 0.05, "variance %g", v);
+    double other[4];
+    dca_rng_normals(10, DCA_RNG_OPTIM, 4, 0, 4, other);
+    cr_assert_neq(memcmp(all, other, sizeof other), 0);
+}

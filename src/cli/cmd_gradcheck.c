@@ -30,7 +30,11 @@ static const char help[] =
     "error = |analytic - numeric| / max(|numeric|, 1e-3 max(max_p |numeric_p|, |E|)):\n"
     "relative, with a floor that absorbs the finite difference's own rounding noise\n"
     "(about 1e-16 |E| / h). Chaotic rules need short horizons ([run] steps <= 5) or\n"
-    "small lattices for finite differences to mean anything.\n";
+    "small lattices for finite differences to mean anything.\n"
+    "\n"
+    "With [model] kind = ffnet or kuramoto it checks member 0's exact gradient at its\n"
+    "initial weights: backpropagation of the network's mean squared error, or the\n"
+    "adjoint of the Kuramoto Euler interval (from the initial phases) of |rbar - r0|.\n";
 
 typedef struct gc_opts {
     double tol, step;

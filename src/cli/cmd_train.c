@@ -30,7 +30,13 @@ static const char help[] =
     "finishes the current iteration, writes the file and exits with status 1;\n"
     "--resume continues from such a file and ends with exactly the weights an\n"
     "uninterrupted run would have. With target = majority the hardened rule is then\n"
-    "evaluated on density classification ([eval]).\n";
+    "evaluated on density classification ([eval]).\n"
+    "\n"
+    "With [model] kind = ffnet or kuramoto (seeds 003/004) it trains an ensemble\n"
+    "instead: [ensemble] members on a grid of [ensemble] sweep values, side by side on\n"
+    "the threads, any [optimizer] method including the gradient-free autonomous map; the\n"
+    "run file's /ensemble holds every member's history (docs/hdf5-layout.md). Ctrl-C\n"
+    "stops the members and writes what they did; --resume does not apply.\n";
 
 typedef struct trainer {
     cli_common o;
