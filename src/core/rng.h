@@ -24,8 +24,9 @@ void dca_rng_uniform2(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t 
 void dca_rng_first_uniforms(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0,
                             int64_t count, double *out);
 /* count standard normals, numbers sub0 .. sub0 + count - 1 of the stream
- * (seed, purpose, index): both halves of Box–Muller, so a pair costs one
- * Philox draw and one logarithm. Chunks of any size give the same numbers. */
+ * (seed, purpose, index): four from each Philox draw, by Box–Muller in
+ * single precision (both halves), so the noise of a large parameter vector
+ * is cheap. Chunks of any size give the same numbers. */
 void dca_rng_normals(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0,
                      int64_t count, double *out);
 /* One standard normal (Box–Muller on dca_rng_uniform2). */
