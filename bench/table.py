@@ -79,6 +79,14 @@ if "w6" in r:
     print(f"  W6 peer: the byte evaluator (dca_hard_step) in the same process. Whole evaluation "
           f"of {d['samples']} samples incl. draws: {d['eval_seconds']:.2f} s, "
           f"{d['eval_cell_updates_per_second']:.3g} cu/s; accuracy {d['accuracy']:.4f}")
+if "w7" in r:
+    d = r["w7"]
+    print(f"W7 {d['workload']}, {d['threads']} threads: dca {d['dca_rate']:.3g} "
+          f"network-iterations/s (whole command {d['dca_rate_whole_command']:.3g})"
+          + (f", batched PyTorch peer {d['peer_rate']:.3g}: {d['ratio']:.1f}x; verified: initial "
+             f"losses agree to {d['verified_initial_loss_max_diff']:.2g}, mean final loss dca "
+             f"{d['mean_final_loss_dca']:.3g} / peer {d['mean_final_loss_peer']:.3g} (own noise)"
+             if "peer_rate" in d else ""))
 for w in ("w1", "w2", "w4", "w5"):
     if w not in r or w + "_1thread" not in r:
         continue
