@@ -17,6 +17,34 @@ static double urand(uint64_t *s)
     return (double)(*s >> 11) / 9007199254740992.0;
 }
 
+/* Central differences of eval's E against grad, over the P parameters of w;
+ * returns the largest difference and sets *scale to the largest |grad|. */
+typedef void (*eval_fn)(void *ctx, const double *w, double *E);
+static double fd_worst(eval_fn eval, void *ctx, double *w, const double *g, int64_t P,
+                       double *scale)
+{
+    const double h = 1e-6;
+    double worst = 0, Ep, Em;
+    *scale = 0;
+    for (int64_t i = 0; i < P; i++) {
+        const double w0 = w[i];
+        w[i] = w0 + h;
+        eval(ctx, w, &Ep);
+        w[i] = w0 - h;
+        eval(ctx, w, &Em);
+        w[i] = w0;
+        worst = fmax(worst, fabs((Ep - Em) / (2 * h) - g[i]));
+        *scale = fmax(*scale, fabs(g[i]));
+    }
+    return worst;
+}
+
+static void ffnet_E(void *ctx, const double *w, double *E) { dca_ffnet_eval(ctx, w, E, NULL, NULL); }
+static void kuramoto_E(void *ctx, const double *w, double *E)
+{
+    dca_kuramoto_eval(ctx, w, E, NULL, NULL);
+}
+
 /* Central differences of a network's E against its backpropagation. */
 static void check_ffnet(int L, const int64_t *sizes, bool linear, int64_t B)
 {
@@ -34,20 +62,9 @@ static void check_ffnet(int L, const int64_t *sizes, bool linear, int64_t B)
     double *w = malloc((size_t)P * sizeof *w), *g = malloc((size_t)P * sizeof *g);
     for (int64_t i = 0; i < P; i++)
         w[i] = 2 * urand(&s) - 1;
-    double E, Ep, Em;
+    double E, scale;
     dca_ffnet_eval(net, w, &E, g, NULL);
-    const double h = 1e-6;
-    double worst = 0, scale = 0;
-    for (int64_t i = 0; i < P; i++) {
-        const double w0 = w[i];
-        w[i] = w0 + h;
-        dca_ffnet_eval(net, w, &Ep, NULL, NULL);
-        w[i] = w0 - h;
-        dca_ffnet_eval(net, w, &Em, NULL, NULL);
-        w[i] = w0;
-        worst = fmax(worst, fabs((Ep - Em) / (2 * h) - g[i]));
-        scale = fmax(scale, fabs(g[i]));
-    }
+    const double worst = fd_worst(ffnet_E, net, w, g, P, &scale);
     cr_assert_gt(scale, 1e-4, "a vanishing gradient checks nothing");
     cr_assert_lt(worst, 1e-8 + 1e-6 * scale, "largest difference %g (gradient scale %g)", worst,
                  scale);
@@ -192,21 +209,10 @@ Test(learn, kuramoto_adjoint_matches_finite_differences)
         uint64_t s = 3;
         for (int i = 0; i < P; i++)
             w[i] = 4 * urand(&s) - 1;
-        double E, Ep, Em, rbar;
+        double E, rbar, scale;
         dca_kuramoto_eval(k, w, &E, g, &rbar);
         cr_assert_float_eq(E, fabs(rbar - r0), 1e-15);
-        const double h = 1e-6;
-        double worst = 0, scale = 0;
-        for (int i = 0; i < P; i++) {
-            const double w0 = w[i];
-            w[i] = w0 + h;
-            dca_kuramoto_eval(k, w, &Ep, NULL, NULL);
-            w[i] = w0 - h;
-            dca_kuramoto_eval(k, w, &Em, NULL, NULL);
-            w[i] = w0;
-            worst = fmax(worst, fabs((Ep - Em) / (2 * h) - g[i]));
-            scale = fmax(scale, fabs(g[i]));
-        }
+        const double worst = fd_worst(kuramoto_E, k, w, g, P, &scale);
         cr_assert_gt(scale, 1e-4);
         cr_assert_lt(worst, 1e-7 * scale + 1e-9, "largest difference %g (scale %g)", worst, scale);
         dca_kuramoto_destroy(k);

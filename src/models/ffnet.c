@@ -264,6 +264,21 @@ static bool pixel_row(const char *s, size_t len)
     return true;
 }
 
+/* A bitmap of r rows ends: the first sets the row count R, the others must
+ * match it. On a mismatch frees x and fills err. */
+static bool block_closes(int64_t *R, int64_t r, int64_t n, const char *origin, int64_t line,
+                         double *x, dca_error *err)
+{
+    if (*R < 0)
+        *R = r;
+    if (r == *R && r > 0)
+        return true;
+    free(x);
+    dca_error_set(err, DCA_ERR_FORMAT, "%s:%lld: bitmap %lld has %lld rows, the first had %lld",
+                  origin, (long long)line, (long long)n, (long long)r, (long long)*R);
+    return false;
+}
+
 dca_status dca_bitmaps_parse(const char *text, const char *origin, double **inputs,
                              int64_t *count, int64_t *rows, int64_t *cols, dca_error *err)
 {
@@ -285,18 +300,9 @@ dca_status dca_bitmaps_parse(const char *text, const char *origin, double **inpu
             continue;
         }
         if (len == 0) {
-            if (in_block) {
-                if (R < 0)
-                    R = r;
-                if (r != R || r == 0) {
-                    free(x);
-                    return dca_error_set(err, DCA_ERR_FORMAT,
-                                         "%s:%lld: bitmap %lld has %lld rows, the first had %lld",
-                                         origin, (long long)line, (long long)n, (long long)r,
-                                         (long long)R);
-                }
-                in_block = false;
-            }
+            if (in_block && !block_closes(&R, r, n, origin, line, x, err))
+                return DCA_ERR_FORMAT;
+            in_block = false;
             s = next;
             continue;
         }
@@ -348,16 +354,8 @@ dca_status dca_bitmaps_parse(const char *text, const char *origin, double **inpu
         r++;
         s = next;
     }
-    if (in_block) {
-        if (R < 0)
-            R = r;
-        if (r != R || r == 0) {
-            free(x);
-            return dca_error_set(err, DCA_ERR_FORMAT,
-                                 "%s: the last bitmap has %lld rows, the first had %lld", origin,
-                                 (long long)r, (long long)R);
-        }
-    }
+    if (in_block && !block_closes(&R, r, n, origin, line, x, err))
+        return DCA_ERR_FORMAT;
     if (n == 0) {
         free(x);
         return dca_error_set(err, DCA_ERR_FORMAT, "%s: no bitmaps", origin);
