@@ -10,6 +10,12 @@ Plans, steps and objectives of the C library, with states in numpy arrays:
     obj = dcalib.Objective(sim_rev, x0, phi, loss="cross-entropy", steps=4)
     E, grad = obj(weights)                      # loss and exact dE/dw
 
+    x, t = dcalib.bitmaps("vowels")             # the shipped 5x7 bitmaps, one-hot targets
+    net = dcalib.FFNet([35, 10, 5], x, t)       # feed-forward network (seeds 003, 004)
+    E, grad = net(w)                            # MSE and its backpropagated gradient
+    osc = dcalib.Kuramoto(omega, phases, dt=0.01, steps=2000, r0=0.6)
+    E, grad, rbar = osc(w); osc.advance()       # |rbar - r0|, its adjoint; phases move on
+
 The library is found in $DCA_LIBRARY, else next to this file's project
 (build/libdca.so), else on the system (ldconfig). Errors raise DcaError
 with the library's message. Everything is float64; arrays are copied to
@@ -121,6 +127,23 @@ def load(path=None):
         "dca_objective_destroy": (None, [P]),
         "dca_objective_eval": (_c.c_int, [P, _c.c_void_p, _c.POINTER(_c.c_double), _c.c_void_p,
                                           _c.c_void_p, E]),
+        "dca_ffnet_create": (_c.c_int, [_c.c_int, _c.POINTER(_i64), _c.c_bool, _i64, _dp, _dp,
+                                        _c.POINTER(P), E]),
+        "dca_ffnet_destroy": (None, [P]),
+        "dca_ffnet_params": (_i64, [P]),
+        "dca_ffnet_hidden": (_i64, [P]),
+        "dca_ffnet_eval": (None, [P, _dp, _c.POINTER(_c.c_double), _c.c_void_p, _c.c_void_p]),
+        "dca_ffnet_robustness": (_c.c_double, [P, _dp, _c.c_double, _c.c_void_p]),
+        "dca_bitmaps": (_i64, [_c.c_char_p, _c.c_void_p, _c.c_void_p]),
+        "dca_kuramoto_create": (_c.c_int, [_i64, _dp, _dp, _c.c_double, _i64, _c.c_double,
+                                           _c.POINTER(P), E]),
+        "dca_kuramoto_destroy": (None, [P]),
+        "dca_kuramoto_params": (_i64, [P]),
+        "dca_kuramoto_eval": (None, [P, _dp, _c.POINTER(_c.c_double), _c.c_void_p,
+                                     _c.POINTER(_c.c_double)]),
+        "dca_kuramoto_advance": (None, [P]),
+        "dca_kuramoto_phases": (_c.POINTER(_c.c_double), [P]),
+        "dca_kuramoto_order_trace": (None, [P, _dp, _i64, _dp]),
     }
     for name, (res, args) in sig.items():
         f = getattr(lib, name)
@@ -323,3 +346,109 @@ class Objective:
     def __del__(self):
         if _lib is not None and getattr(self, "_ptr", None):
             _lib.dca_objective_destroy(self._ptr)
+
+
+def bitmaps(name="vowels"):
+    """The shipped 5x7 bitmaps ("vowels" or "vowels+digits"): inputs
+    (count, 35) and one-hot targets (count, count)."""
+    lib = load()
+    n = lib.dca_bitmaps(name.encode(), None, None)
+    if n < 0:
+        raise DcaError(f"unknown bitmap set {name!r}: expected vowels or vowels+digits")
+    x, t = np.zeros((n, 35)), np.zeros((n, n))
+    lib.dca_bitmaps(name.encode(), x.ctypes.data, t.ctypes.data)
+    return x, t
+
+
+class FFNet:
+    """A feed-forward network of sigmoid units with threshold nodes
+    (dca/learn.h): layers [n_0, ..., n_out], the patterns x (B, n_0) and
+    targets t (B, n_out). net(w) returns (E, dE/dw), E the mean squared
+    error; parameters layer by layer, W_l (n_{l+1}, n_l + 1) row-major with
+    the threshold weights last."""
+
+    def __init__(self, layers, x, t, linear_output=False):
+        lib = load()
+        self._lib, self._p = lib, _c.c_void_p()
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        t = np.ascontiguousarray(t, dtype=np.float64)
+        sizes = (_i64 * len(layers))(*layers)
+        if x.ndim != 2 or t.ndim != 2 or x.shape[0] != t.shape[0] or \
+                x.shape[1] != layers[0] or t.shape[1] != layers[-1]:
+            raise DcaError(f"patterns {x.shape} and targets {t.shape} do not fit layers {layers}")
+        err = _Error()
+        _check(lib.dca_ffnet_create(len(layers), sizes, linear_output, x.shape[0], x, t,
+                                    _c.byref(self._p), _c.byref(err)), err)
+        self.params = lib.dca_ffnet_params(self._p)
+        self.hidden = lib.dca_ffnet_hidden(self._p)
+
+    def _w(self, w):
+        w = np.ascontiguousarray(w, dtype=np.float64)
+        if w.shape != (self.params,):
+            raise DcaError(f"expected {self.params} weights, got shape {w.shape}")
+        return w
+
+    def __call__(self, w, gradient=True):
+        w, E = self._w(w), _c.c_double()
+        g = np.empty(self.params) if gradient else None
+        self._lib.dca_ffnet_eval(self._p, w, _c.byref(E), g.ctypes.data if gradient else None,
+                                 None)
+        return (E.value, g) if gradient else E.value
+
+    def robustness(self, w, threshold):
+        """(R, damaged errors): the fraction of single hidden-unit deletions
+        with error below threshold, and every deletion's error."""
+        d = np.empty(self.hidden)
+        R = self._lib.dca_ffnet_robustness(self._p, self._w(w), threshold, d.ctypes.data)
+        return R, d
+
+    def __del__(self):
+        if getattr(self, "_p", None):
+            self._lib.dca_ffnet_destroy(self._p)
+
+
+class Kuramoto:
+    """N phase oscillators (dca/learn.h): one call integrates `steps` Euler
+    steps of dt from the current phases and returns (E, dE/dw, rbar) with
+    E = |rbar - r0| and the exact adjoint gradient over the N(N-1)/2
+    weights w_ij, i < j. advance() moves the phases to the interval's end."""
+
+    def __init__(self, omega, phases, dt=0.01, steps=2000, r0=0.6):
+        lib = load()
+        self._lib, self._p = lib, _c.c_void_p()
+        omega = np.ascontiguousarray(omega, dtype=np.float64)
+        phases = np.ascontiguousarray(phases, dtype=np.float64)
+        if omega.shape != phases.shape or omega.ndim != 1:
+            raise DcaError("omega and phases must be two vectors of the same length")
+        err = _Error()
+        _check(lib.dca_kuramoto_create(omega.size, omega, phases, dt, steps, r0,
+                                       _c.byref(self._p), _c.byref(err)), err)
+        self.n, self.steps = omega.size, steps
+        self.params = lib.dca_kuramoto_params(self._p)
+
+    def __call__(self, w, gradient=True):
+        w = np.ascontiguousarray(w, dtype=np.float64)
+        if w.shape != (self.params,):
+            raise DcaError(f"expected {self.params} weights, got shape {w.shape}")
+        E, rbar = _c.c_double(), _c.c_double()
+        g = np.empty(self.params) if gradient else None
+        self._lib.dca_kuramoto_eval(self._p, w, _c.byref(E), g.ctypes.data if gradient else None,
+                                    _c.byref(rbar))
+        return (E.value, g, rbar.value) if gradient else (E.value, rbar.value)
+
+    def advance(self):
+        self._lib.dca_kuramoto_advance(self._p)
+
+    @property
+    def phases(self):
+        return np.ctypeslib.as_array(self._lib.dca_kuramoto_phases(self._p), (self.n,)).copy()
+
+    def order_trace(self, w, steps):
+        r = np.empty(steps + 1)
+        self._lib.dca_kuramoto_order_trace(self._p, np.ascontiguousarray(w, dtype=np.float64),
+                                           steps, r)
+        return r
+
+    def __del__(self):
+        if getattr(self, "_p", None):
+            self._lib.dca_kuramoto_destroy(self._p)

@@ -85,4 +85,34 @@ for what, fn, word in [
         check(False, f"{what} raises DcaError")
     except dcalib.DcaError as e:
         check(word in str(e), f"{what} raises DcaError: {e}")
+
+# Learners: backpropagation and the Kuramoto adjoint against central
+# differences, through the binding; robustness and phases.
+x, t = dcalib.bitmaps("vowels")
+check(x.shape == (5, 35) and np.array_equal(t, np.eye(5)), f"vowel bitmaps {x.shape}")
+net = dcalib.FFNet([35, 4, 5], x, t)
+rng = np.random.default_rng(1)
+w = rng.uniform(-1, 1, net.params)
+E, g = net(w)
+num = np.array([(net(w + h * e, gradient=False) - net(w - h * e, gradient=False)) / (2 * h)
+                for e in np.eye(net.params)])
+check(net.params == 4 * 36 + 5 * 5 and np.max(np.abs(num - g)) < 1e-8,
+      f"ffnet gradient vs finite differences {np.max(np.abs(num - g)):.2g}")
+R, d = net.robustness(w, threshold=1.0)
+check(R == 1.0 and d.shape == (4,), f"robustness {R}, damaged {d.shape}")
+osc = dcalib.Kuramoto(np.linspace(-1, 1, 5), rng.uniform(0, 2 * np.pi, 5), dt=0.05, steps=100)
+w = rng.uniform(-1, 2, osc.params)
+E, g, rbar = osc(w)
+num = np.array([(osc(w + h * e, gradient=False)[0] - osc(w - h * e, gradient=False)[0]) / (2 * h)
+                for e in np.eye(osc.params)])
+check(abs(E - abs(rbar - 0.6)) < 1e-15 and np.max(np.abs(num - g)) < 1e-7 * np.max(np.abs(g)),
+      f"kuramoto adjoint vs finite differences {np.max(np.abs(num - g)):.2g}")
+before = osc.phases
+osc.advance()
+check(not np.array_equal(before, osc.phases), "advance moves the phases")
+try:
+    dcalib.FFNet([35, 4, 6], x, t)
+    check(False, "mismatched layers raise DcaError")
+except dcalib.DcaError as e:
+    check("do not fit" in str(e), f"mismatched layers raise DcaError: {e}")
 print(f"1..{n}")
