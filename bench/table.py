@@ -79,6 +79,14 @@ if "w6" in r:
     print(f"  W6 peer: the byte evaluator (dca_hard_step) in the same process. Whole evaluation "
           f"of {d['samples']} samples incl. draws: {d['eval_seconds']:.2f} s, "
           f"{d['eval_cell_updates_per_second']:.3g} cu/s; accuracy {d['accuracy']:.4f}")
+if "concurrent" in r:
+    d, sec = r["concurrent"], r["concurrent"]["seconds"]
+    print(f"two W1 runs (T = 640) sharing 2 cores, medians of {d['reps']}: default pair "
+          f"{sec['pair']:.2f} s, two --threads 1 runs {sec['pair_1thread']:.2f} s "
+          f"({d['pair_over_pair_1thread']:.2f}x; goal <= 1.2x); libgomp's default spin "
+          f"{sec.get('pair DCA_OMP_SPINCOUNT=keep', float('nan')):.2f} s; single run "
+          f"{sec['single']:.3f} s, {d['single_over_best_single']:.3f}x the best single "
+          f"({', '.join(f'{k[7:]} {v:.3f} s' for k, v in sec.items() if k.startswith('single '))})")
 if "w7" in r:
     d = r["w7"]
     print(f"W7 {d['workload']}, {d['threads']} threads: dca {d['dca_rate']:.3g} "

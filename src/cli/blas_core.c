@@ -16,7 +16,27 @@
  *                    and the OS support AVX-512 (F, CD, BW, DQ, VL);
  *   "keep"           never change what OpenBLAS chose;
  *   NAME             run OpenBLAS core NAME (OpenBLAS's spelling, e.g. Zen).
- * The decision is kept for dca_blas_note (run files record it). */
+ * The decision is kept for dca_blas_note (run files record it).
+ *
+ * The same restart sets how idle OpenMP threads wait, which libgomp also
+ * reads only at load time. Its default spins for up to 300,000 iterations at
+ * every barrier before sleeping. When two dca processes (or dca and anything
+ * else) share the cores, each one's spinning threads take the cores the
+ * other's working threads need. Two default W1 runs started together took
+ * 5.0 s of wall time against 1.07 s for the same pair on one thread each
+ * (bench/concurrent). dca therefore runs with GOMP_SPINCOUNT=1000 (a
+ * bounded spin, then sleep) unless the user set OMP_WAIT_POLICY or
+ * GOMP_SPINCOUNT. With it the pair took 1.04 s, and a single run lost
+ * 3.6 % (0.550 s against 0.531 s; OMP_WAIT_POLICY=passive lost 3.8 %).
+ * DCA_OMP_SPINCOUNT=keep leaves libgomp's default; DCA_OMP_SPINCOUNT=N
+ * spins N iterations. Setting it needs the restart too. A function in the
+ * executable's .preinit_array does run before libgomp's constructor, but
+ * libc's own initialisation then resets the environment to the one the
+ * process started with, and libgomp never sees the change (tried and
+ * measured: OMP_DISPLAY_ENV still showed 300000). A run that will use one
+ * thread (--threads 1, OMP_NUM_THREADS=1) has no barriers to spin at and is
+ * not restarted. The restart costs about 16 ms of process start (20
+ * `dca --version`: 0.68 s against 0.36 s). */
 #include "blas_core.h"
 
 #include <stdbool.h>
@@ -61,6 +81,30 @@ static bool cpu_has_avx512(void)
 #endif
 }
 
+/* The GOMP_SPINCOUNT to set before OpenMP starts, or NULL to leave it. */
+static const char *spin_wanted(void)
+{
+    const char *d = getenv("DCA_OMP_SPINCOUNT");
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || (d && strcmp(d, "keep") == 0))
+        return NULL;
+    return d && *d ? d : "1000";
+}
+
+/* One thread: nothing spins, no restart for the wait policy. */
+static bool single_thread(char **argv)
+{
+    const char *n = getenv("OMP_NUM_THREADS");
+    if (n && strcmp(n, "1") == 0)
+        return true;
+    for (int i = 1; argv[i]; i++) {
+        if (strcmp(argv[i], "--threads") == 0 && argv[i + 1])
+            return strcmp(argv[i + 1], "1") == 0;
+        if (strcmp(argv[i], "--threads=1") == 0)
+            return true;
+    }
+    return false;
+}
+
 void dca_blas_select(char **argv)
 {
     /* Set by the first run before it re-executes: never loop. */
@@ -69,31 +113,37 @@ void dca_blas_select(char **argv)
     const char *want = getenv("DCA_BLAS_CORETYPE");
     const char *core = openblas_get_corename();
     const char *target = NULL;
+    const char *spin = single_thread(argv) ? NULL : spin_wanted();
+    char buf[256];
     if (!core)
-        return;
+        core = "(unknown)";
     if (want && strcmp(want, "keep") == 0) {
-        snprintf(note, sizeof note, "%s (kept: DCA_BLAS_CORETYPE=keep)", core);
-        return;
-    }
-    if (want && *want && strcmp(want, "auto") != 0) {
-        if (strcasecmp(core, want) == 0) {
-            snprintf(note, sizeof note, "%s (DCA_BLAS_CORETYPE)", core);
-            return;
-        }
-        target = want;
+        snprintf(buf, sizeof buf, "%s (kept: DCA_BLAS_CORETYPE=keep)", core);
+    } else if (want && *want && strcmp(want, "auto") != 0) {
+        if (strcasecmp(core, want) == 0)
+            snprintf(buf, sizeof buf, "%s (DCA_BLAS_CORETYPE)", core);
+        else
+            target = want;
     } else if (cpu_has_avx512() && !core_is_avx512(core)) {
         target = "SkylakeX";
     } else {
-        snprintf(note, sizeof note, "%s (OpenBLAS's choice)", core);
-        return;
+        snprintf(buf, sizeof buf, "%s (OpenBLAS's choice)", core);
     }
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s (dca chose it: OpenBLAS had %s%s)", target, core,
-             want && *want && strcmp(want, "auto") != 0 ? "; DCA_BLAS_CORETYPE" : " on an AVX-512 CPU");
-    if (setenv("OPENBLAS_CORETYPE", target, 1) || setenv("DCA_BLAS_CORE_NOTE", buf, 1))
+    if (target)
+        snprintf(buf, sizeof buf, "%s (dca chose it: OpenBLAS had %s%s)", target, core,
+                 want && *want && strcmp(want, "auto") != 0 ? "; DCA_BLAS_CORETYPE"
+                                                            : " on an AVX-512 CPU");
+    snprintf(note, sizeof note, "%s", buf);
+    if (!target && !spin)
+        return;
+    if ((target && setenv("OPENBLAS_CORETYPE", target, 1)) ||
+        (spin && setenv("GOMP_SPINCOUNT", spin, 1)) || setenv("DCA_BLAS_CORE_NOTE", buf, 1))
         return;
     execv("/proc/self/exe", argv);
-    /* exec failed (no /proc, say): carry on with what OpenBLAS chose. */
+    /* exec failed (no /proc, say): carry on with what OpenBLAS and libgomp chose. */
     unsetenv("DCA_BLAS_CORE_NOTE");
-    snprintf(note, sizeof note, "%s (could not switch to %s)", core, target);
+    if (spin)
+        unsetenv("GOMP_SPINCOUNT");
+    if (target)
+        snprintf(note, sizeof note, "%s (could not switch to %s)", core, target);
 }

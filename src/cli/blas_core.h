@@ -5,9 +5,12 @@
 #define DCA_BLAS_CORE_H
 
 /* Called first thing in main(): if OpenBLAS runs an AVX2-or-older core on a
- * CPU with AVX-512, re-executes the program once with OPENBLAS_CORETYPE =
- * SkylakeX. DCA_BLAS_CORETYPE = auto (default) | keep | NAME controls it.
- * Returns only when no restart happens. */
+ * CPU with AVX-512, or libgomp would spin at its default on more than one
+ * thread (neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT set), re-executes the
+ * program once with OPENBLAS_CORETYPE = SkylakeX and/or GOMP_SPINCOUNT =
+ * 1000. DCA_BLAS_CORETYPE = auto (default) | keep | NAME and
+ * DCA_OMP_SPINCOUNT = keep | N control them. Returns only when no restart
+ * happens. */
 void dca_blas_select(char **argv);
 /* The OpenBLAS core in use, and how it was chosen (for run files). */
 const char *dca_blas_core(void);

@@ -296,7 +296,8 @@ dca_status dca_sim_step_at(dca_sim *sim, int64_t t, const double *x, double *y)
     {
         omp_set_num_threads(1);
         void *w = work[omp_get_thread_num()];
-#pragma omp for schedule(dynamic, chunk)
+        /* nowait: the region's end is the step's one barrier. */
+#pragma omp for schedule(dynamic, chunk) nowait
         for (int64_t u = 0; u < units; u++) {
             int64_t b, c0, c1;
             unit_range(g, u, ntiles, tile, &b, &c0, &c1);
@@ -339,7 +340,7 @@ dca_status dca_sim_tangent_step(dca_sim *sim, const double *x, const double *J, 
     {
         omp_set_num_threads(1); /* see dca_sim_step_at */
         void *w = work[omp_get_thread_num()];
-#pragma omp for schedule(dynamic, chunk)
+#pragma omp for schedule(dynamic, chunk) nowait
         for (int64_t u = 0; u < units; u++) {
             int64_t b, c0, c1;
             unit_range(g, u, ntiles, tile, &b, &c0, &c1);
@@ -402,7 +403,7 @@ dca_status dca_sim_adjoint_step_at(dca_sim *sim, int64_t t, const double *x, con
                         Gx + (size_t)(b * gxlen) * real, c0, c1, w);
             }
         }
-#pragma omp for schedule(dynamic, chunk)
+#pragma omp for schedule(dynamic, chunk) nowait
         for (int64_t u = 0; u < units; u++) {
             int64_t b, c0, c1;
             unit_range(g, u, ntiles, tile, &b, &c0, &c1);
