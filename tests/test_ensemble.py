@@ -166,6 +166,9 @@ with tempfile.TemporaryDirectory() as tmp:
     p = sh("train", vow, "-o", os.path.join(tmp, "x.h5"), "--set", "model.robustness-threshold=0")
     check("epsilon-r without robustness is an error", p.returncode == 2 and "epsilon-r" in p.stderr,
           p.stderr)
+    p = sh("train", vow, "-o", os.path.join(tmp, "x.h5"), "--set", "model.layers=35,5")
+    check("robustness without hidden units is an error",
+          p.returncode == 2 and "robustness-threshold" in p.stderr and "hidden" in p.stderr, p.stderr)
     p = sh("run", vow, "-o", os.path.join(tmp, "x.h5"))
     check("dca run refuses a learner", p.returncode == 2 and "[model] kind" in p.stderr, p.stderr)
     p = sh("train", kur, "-o", os.path.join(tmp, "x.h5"), "--set", "model.layers=3,3")

@@ -170,6 +170,9 @@ static int prepare_point(point *pt, const dca_config *base, const cli_common *o,
     dca_config_optim_params(c, pt->par);
     pt->P = dca_learner_param_count(&c->learner);
     pt->H = dca_learner_hidden(&c->learner);
+    if (c->learner.kind == DCA_MODEL_FFNET && c->learner.robustness_threshold > 0 && pt->H == 0)
+        return cli_fail_at(c, "model", "robustness-threshold",
+                           "robustness deletes hidden units, and [model] layers has none");
     /* The second objective needs robustness. */
     for (int i = 0; i < t->n_params; i++) {
         const char *k = t->params[i].key;

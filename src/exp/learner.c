@@ -462,9 +462,10 @@ dca_status dca_learner_train(const dca_learner_run *run, int64_t member, dca_lea
         goto done;
     }
     /* The final state: the last row, and every row the run did not reach. */
-    dca_learner_eval(l, w, &E, NULL);
     if (l->net)
-        dca_ffnet_eval(l->net, w, &E, NULL, out);
+        dca_ffnet_eval(l->net, w, &E, NULL, out); /* E and the outputs in one pass */
+    else
+        dca_learner_eval(l, w, &E, NULL);
     rec->final_loss = E;
     rec->final_order = l->osc ? l->rbar : NAN;
     rec->final_mean_weight = mean_abs(w, P);
