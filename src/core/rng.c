@@ -4,15 +4,24 @@
 
 #include <Random123/philox.h>
 
+/* The counter of draw (purpose, index, sub). The purpose shares a word with
+ * the high bits of sub: cells and parameters stay below 2^40, so the top
+ * byte is free for it. */
+static philox4x32_ctr_t counter(uint32_t purpose, uint64_t index, uint64_t sub)
+{
+    return (philox4x32_ctr_t){{(uint32_t)index, (uint32_t)(index >> 32), (uint32_t)sub,
+                               (uint32_t)(sub >> 32) ^ (purpose << 24)}};
+}
+
+static philox4x32_key_t key(uint64_t seed)
+{
+    return (philox4x32_key_t){{(uint32_t)seed, (uint32_t)(seed >> 32)}};
+}
+
 void dca_rng_uniform2(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub,
                       double out[2])
 {
-    /* The purpose shares a word with the high bits of sub: cells and
-     * parameters stay below 2^40, so the top byte is free for it. */
-    philox4x32_ctr_t c = {{(uint32_t)index, (uint32_t)(index >> 32), (uint32_t)sub,
-                           (uint32_t)(sub >> 32) ^ (purpose << 24)}};
-    philox4x32_key_t k = {{(uint32_t)seed, (uint32_t)(seed >> 32)}};
-    philox4x32_ctr_t r = philox4x32(c, k);
+    philox4x32_ctr_t r = philox4x32(counter(purpose, index, sub), key(seed));
     uint64_t a = ((uint64_t)r.v[0] << 32 | r.v[1]) >> 11;
     uint64_t b = ((uint64_t)r.v[2] << 32 | r.v[3]) >> 11;
     out[0] = (double)a * 0x1.0p-53;
@@ -30,12 +39,9 @@ double dca_rng_normal(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t 
 void dca_rng_first_uniforms(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0,
                             int64_t count, double *out)
 {
-    const philox4x32_key_t k = {{(uint32_t)seed, (uint32_t)(seed >> 32)}};
+    const philox4x32_key_t k = key(seed);
     for (int64_t i = 0; i < count; i++) {
-        const uint64_t sub = sub0 + (uint64_t)i;
-        philox4x32_ctr_t c = {{(uint32_t)index, (uint32_t)(index >> 32), (uint32_t)sub,
-                               (uint32_t)(sub >> 32) ^ (purpose << 24)}};
-        philox4x32_ctr_t r = philox4x32(c, k);
+        philox4x32_ctr_t r = philox4x32(counter(purpose, index, sub0 + (uint64_t)i), k);
         out[i] = (double)(((uint64_t)r.v[0] << 32 | r.v[1]) >> 11) * 0x1.0p-53;
     }
 }
@@ -82,17 +88,15 @@ void dca_rng_normals(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t s
      * |x| = sqrt(2 ln 2^24) = 5.77). Whole groups of 8 counters go through
      * the vectorised Philox, the edges through Random123's: any chunking
      * gives the same numbers. */
-    const philox4x32_key_t k = {{(uint32_t)seed, (uint32_t)(seed >> 32)}};
+    const philox4x32_key_t k = key(seed);
     const int64_t first = (int64_t)sub0, end = first + count;
     for (int64_t j = first / 4; 4 * j < end;) {
         if (j % LANES == 0 && 4 * j >= first && 4 * (j + LANES) <= end) {
             uint32_t c[4][LANES];
             for (int l = 0; l < LANES; l++) {
-                const uint64_t sub = (uint64_t)(j + l);
-                c[0][l] = (uint32_t)index;
-                c[1][l] = (uint32_t)(index >> 32);
-                c[2][l] = (uint32_t)sub;
-                c[3][l] = (uint32_t)(sub >> 32) ^ (purpose << 24);
+                const philox4x32_ctr_t cl = counter(purpose, index, (uint64_t)(j + l));
+                for (int word = 0; word < 4; word++)
+                    c[word][l] = cl.v[word];
             }
             philox_lanes(k.v[0], k.v[1], c);
             double *o = out + (4 * j - first);
@@ -106,10 +110,7 @@ void dca_rng_normals(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t s
             j += LANES;
             continue;
         }
-        const uint64_t sub = (uint64_t)j;
-        philox4x32_ctr_t c = {{(uint32_t)index, (uint32_t)(index >> 32), (uint32_t)sub,
-                               (uint32_t)(sub >> 32) ^ (purpose << 24)}};
-        const philox4x32_ctr_t r = philox4x32(c, k);
+        const philox4x32_ctr_t r = philox4x32(counter(purpose, index, (uint64_t)j), k);
         float z[4];
         box_muller(r.v[0], r.v[1], z);
         box_muller(r.v[2], r.v[3], z + 2);

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,4 +113,40 @@ char *dca_strdup(const char *s)
     if (d)
         memcpy(d, s, n);
     return d;
+}
+
+char *dca_read_text_file(const char *path, const char *what, dca_status status, dca_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        dca_error_set(err, status, "%s: cannot open the %s: %s", path, what, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            fclose(f);
+            dca_error_set(err, DCA_ERR_NOMEM, "out of memory reading %s", path);
+            return NULL;
+        }
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (n < cap - 1)
+            break;
+        cap *= 2;
+        char *b = realloc(buf, cap);
+        if (!b)
+            free(buf);
+        buf = b;
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    buf[n] = '\0';
+    if (bad || strlen(buf) != n) {
+        free(buf);
+        dca_error_set(err, status, "%s: cannot read the %s (%s)", path, what,
+                      bad ? "read error" : "it contains a NUL byte: not a text file");
+        return NULL;
+    }
+    return buf;
 }

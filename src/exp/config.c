@@ -1049,43 +1049,6 @@ static int handler(void *user, const char *section, const char *name, const char
     return 1;
 }
 
-static char *read_file(const char *path, dca_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        dca_error_set(err, DCA_ERR_CONFIG, "%s: cannot open the configuration: %s", path,
-                      strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) {
-            fclose(f);
-            dca_error_set(err, DCA_ERR_NOMEM, "out of memory reading %s", path);
-            return NULL;
-        }
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (n < cap - 1)
-            break;
-        cap *= 2;
-        char *b = realloc(buf, cap);
-        if (!b)
-            free(buf);
-        buf = b;
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    buf[n] = '\0';
-    if (bad || strlen(buf) != n) {
-        free(buf);
-        dca_error_set(err, DCA_ERR_CONFIG, "%s: cannot read the configuration (%s)", path,
-                      bad ? "read error" : "it contains a NUL byte: not a text file");
-        return NULL;
-    }
-    return buf;
-}
-
 /* ---- optimiser keys ---------------------------------------------------------- */
 
 /* The descriptor of key for method (NULL when the method does not use it). */
@@ -1332,7 +1295,7 @@ dca_status dca_config_load(const char *path, const char *const *sets, int n_sets
         const char *slash = strrchr(path, '/');
         cfg->basedir = slash ? strndup(path, (size_t)(slash - path ? slash - path : 1))
                              : dca_strdup(".");
-        char *text = read_file(path, err);
+        char *text = dca_read_text_file(path, "configuration", DCA_ERR_CONFIG, err);
         if (!text) {
             st = err ? err->status : DCA_ERR_CONFIG;
             goto fail;

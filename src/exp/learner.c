@@ -24,32 +24,6 @@ void dca_learner_data_free(dca_learner_data *d)
     memset(d, 0, sizeof *d);
 }
 
-static char *slurp(const char *path, dca_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        dca_error_set(err, DCA_ERR_IO, "%s: cannot open", path);
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *s = malloc(cap);
-    for (size_t got; s && (got = fread(s + n, 1, cap - n - 1, f)) > 0;) {
-        n += got;
-        if (n + 1 == cap) {
-            char *t = realloc(s, cap *= 2);
-            if (!t)
-                free(s);
-            s = t;
-        }
-    }
-    fclose(f);
-    if (!s)
-        dca_error_set(err, DCA_ERR_NOMEM, "out of memory reading %s", path);
-    else
-        s[n] = '\0';
-    return s;
-}
-
 static dca_status one_hot(dca_learner_data *d, int64_t count, dca_error *err)
 {
     d->t = calloc((size_t)(count * count), sizeof *d->t);
@@ -117,7 +91,7 @@ dca_status dca_learner_data_load(const dca_learner_options *o, const char *based
             snprintf(path, sizeof path, "%s", rest);
         else
             snprintf(path, sizeof path, "%s/%s", basedir, rest);
-        char *text = slurp(path, err);
+        char *text = dca_read_text_file(path, "bitmap file", DCA_ERR_IO, err);
         if (!text)
             return err ? err->status : DCA_ERR_IO;
         int64_t n, rows, cols;
