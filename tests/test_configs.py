@@ -17,18 +17,24 @@ with tempfile.TemporaryDirectory() as tmp:
     for i, c in enumerate(configs, 1):
         out = os.path.join(tmp, os.path.basename(c) + ".h5")
         with open(c) as fh:
-            learner = re.search(r"^\s*kind\s*=\s*(ffnet|kuramoto)", fh.read(), re.M)
-        # Learners train (3 iterations: the check is that the config loads
-        # and runs, not the science); everything else runs.
+            text = fh.read()
+        learner = re.search(r"^\s*kind\s*=\s*(ffnet|kuramoto)", text, re.M)
+        slm = re.search(r"^\s*kind\s*=\s*si\b", text, re.M)
+        # Learners and stochastic lattice models train (3 iterations: the
+        # check is that the config loads and runs, not the science);
+        # everything else runs.
         cmd = [dca, "train", c, "-o", out, "--quiet", "--set", "optimizer.iterations=3"] \
-            if learner else [dca, "run", c, "-o", out, "--quiet"]
+            if learner or slm else [dca, "run", c, "-o", out, "--quiet"]
+        if slm:
+            cmd += ["--set", "data.simulations=10", "--set", "abc.candidates=20"]
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
         ok = p.returncode == 0
         detail = p.stderr.strip()
         if ok:
             with h5py.File(out, "r") as f:
                 ok = f.attrs["format"] == "dca-run" and (
-                    "ensemble" in f if learner else int(f["run"].attrs["complete"]) == 1)
+                    "ensemble" in f if learner else "fit" in f if slm
+                    else int(f["run"].attrs["complete"]) == 1)
                 detail = "run file incomplete"
         failed += not ok
         print(f"{'ok' if ok else 'not ok'} {i} - {os.path.basename(c)}" + ("" if ok else f" # {detail}"))

@@ -4,6 +4,7 @@
 #define DCA_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
@@ -38,6 +39,10 @@ void cli_print_hardened(const dca_rule *rule);
  * the error and returns EXIT_USAGE, else -1. */
 struct dca_experiment;
 int cli_load(const cli_common *o, struct dca_config **cfg, struct dca_experiment **ex);
+/* The first key given (file or --set) in any of sections is an error:
+ * prints "WHERE: why" and returns EXIT_USAGE; -1 when none is given. */
+int cli_refuse_sections(const struct dca_config *cfg, const char *const *sections, size_t n,
+                        const char *why);
 /* mkdir -p of the directory part of path. */
 int cli_make_parent_dirs(const char *path);
 
@@ -53,6 +58,10 @@ int cmd_learn_train(const cli_common *o, struct dca_config *base, const char *re
                     const char *command_line);
 int cmd_learn_gradcheck(const cli_common *o, struct dca_config *cfg, double tol, double h,
                         bool all);
+/* The stochastic lattice models ([model] kind = si). */
+int cmd_slm_train(const cli_common *o, struct dca_config *cfg, const char *resume,
+                  const char *command_line);
+int cmd_slm_gradcheck(const cli_common *o, struct dca_config *cfg, double tol, double h);
 /* Loads the configuration when it names a learner ([model] kind other than
  * rule): returns -1 with *cfg NULL for rule models, -1 with *cfg set for
  * learners, or an exit code after printing the error. */

@@ -94,7 +94,9 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
         if ((rc = cli_load_learner(&o, &lc)) >= 0)
             goto out;
         if (lc) {
-            rc = cmd_learn_gradcheck(&o, lc, g.tol, g.step, g.all);
+            rc = lc->learner.kind == DCA_MODEL_SI
+                     ? cmd_slm_gradcheck(&o, lc, g.tol, g.step)
+                     : cmd_learn_gradcheck(&o, lc, g.tol, g.step, g.all);
             dca_config_destroy(lc);
             goto out;
         }

@@ -101,13 +101,11 @@ static int check_unused(const dca_config *cfg)
 {
     static const char *const sections[] = {"lattice", "rule", "init", "run", "task", "eval",
                                            "search"};
-    for (size_t i = 0; i < sizeof sections / sizeof *sections; i++) {
-        const char *k = dca_config_first_given(cfg, sections[i]);
-        if (k)
-            return cli_fail_at(cfg, sections[i], k,
-                               "this key has no effect on [model] kind = ffnet or kuramoto "
-                               "(they use [model], [optimizer], [ensemble] and [output])");
-    }
+    int rc = cli_refuse_sections(cfg, sections, sizeof sections / sizeof *sections,
+                                 "this key has no effect on [model] kind = ffnet or kuramoto "
+                                 "(they use [model], [optimizer], [ensemble] and [output])");
+    if (rc >= 0)
+        return rc;
     static const char *const opt_keys[] = {"minibatch", "fresh", "checkpoint-every",
                                            "time-limit"};
     for (size_t i = 0; i < sizeof opt_keys / sizeof *opt_keys; i++)

@@ -209,7 +209,9 @@ int cmd_train(int argc, char **argv, char *command_line)
         if ((rc = cli_load_learner(&t.o, &lc)) >= 0)
             goto out;
         if (lc) {
-            rc = cmd_learn_train(&t.o, lc, t.resume, command_line);
+            rc = lc->learner.kind == DCA_MODEL_SI
+                     ? cmd_slm_train(&t.o, lc, t.resume, command_line)
+                     : cmd_learn_train(&t.o, lc, t.resume, command_line);
             dca_config_destroy(lc);
             goto out;
         }

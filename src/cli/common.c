@@ -147,3 +147,14 @@ int cli_load_learner(const cli_common *o, struct dca_config **cfg)
         *cfg = c;
     return -1;
 }
+
+int cli_refuse_sections(const struct dca_config *cfg, const char *const *sections, size_t n,
+                        const char *why)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *k = dca_config_first_given(cfg, sections[i]);
+        if (k)
+            return cli_fail_at(cfg, sections[i], k, why);
+    }
+    return -1;
+}

@@ -36,34 +36,51 @@ double dca_rng_normal(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t 
     return sqrt(-2.0 * log(1.0 - u[0])) * cos(6.283185307179586 * u[1]);
 }
 
-void dca_rng_first_uniforms(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0,
-                            int64_t count, double *out)
-{
-    const philox4x32_key_t k = key(seed);
-    for (int64_t i = 0; i < count; i++) {
-        philox4x32_ctr_t r = philox4x32(counter(purpose, index, sub0 + (uint64_t)i), k);
-        out[i] = (double)(((uint64_t)r.v[0] << 32 | r.v[1]) >> 11) * 0x1.0p-53;
-    }
-}
-
-/* Philox4x32-10 of 8 counters at once, structure of arrays (c[word][lane]):
- * the same numbers as Random123's philox4x32, in a loop GCC vectorises. */
+/* Philox4x32-10 of 8 counters at once, structure of arrays (c[word][lane],
+ * each 32-bit word held in a 64-bit slot so that the 32 x 32 -> 64-bit
+ * products map onto vpmuludq without shuffles): the same numbers as
+ * Random123's philox4x32, in a loop GCC vectorises. */
 enum { LANES = 8 };
-static void philox_lanes(uint32_t k0, uint32_t k1, uint32_t c[4][LANES])
+__attribute__((noinline)) static void philox_lanes(uint32_t k0, uint32_t k1,
+                                                   uint64_t c[4][LANES])
 {
     for (int round = 0; round < 10; round++) {
         for (int l = 0; l < LANES; l++) {
             const uint64_t p0 = (uint64_t)0xD2511F53u * c[0][l];
             const uint64_t p1 = (uint64_t)0xCD9E8D57u * c[2][l];
-            const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c[1][l] ^ k0;
-            const uint32_t n2 = (uint32_t)(p0 >> 32) ^ c[3][l] ^ k1;
+            const uint64_t n0 = (p1 >> 32) ^ c[1][l] ^ k0;
+            const uint64_t n2 = (p0 >> 32) ^ c[3][l] ^ k1;
             c[0][l] = n0;
-            c[1][l] = (uint32_t)p1;
+            c[1][l] = p1 & 0xFFFFFFFFu;
             c[2][l] = n2;
-            c[3][l] = (uint32_t)p0;
+            c[3][l] = p0 & 0xFFFFFFFFu;
         }
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
+    }
+}
+
+void dca_rng_first_uniforms(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0,
+                            int64_t count, double *out)
+{
+    /* Groups of 8 counters through the vectorised Philox, the rest through
+     * Random123's: the same numbers. */
+    const philox4x32_key_t k = key(seed);
+    int64_t i = 0;
+    for (; i + LANES <= count; i += LANES) {
+        uint64_t c[4][LANES];
+        for (int l = 0; l < LANES; l++) {
+            const philox4x32_ctr_t cl = counter(purpose, index, sub0 + (uint64_t)(i + l));
+            for (int word = 0; word < 4; word++)
+                c[word][l] = cl.v[word];
+        }
+        philox_lanes(k.v[0], k.v[1], c);
+        for (int l = 0; l < LANES; l++)
+            out[i + l] = (double)((c[0][l] << 32 | c[1][l]) >> 11) * 0x1.0p-53;
+    }
+    for (; i < count; i++) {
+        philox4x32_ctr_t r = philox4x32(counter(purpose, index, sub0 + (uint64_t)i), k);
+        out[i] = (double)(((uint64_t)r.v[0] << 32 | r.v[1]) >> 11) * 0x1.0p-53;
     }
 }
 
@@ -92,7 +109,7 @@ void dca_rng_normals(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t s
     const int64_t first = (int64_t)sub0, end = first + count;
     for (int64_t j = first / 4; 4 * j < end;) {
         if (j % LANES == 0 && 4 * j >= first && 4 * (j + LANES) <= end) {
-            uint32_t c[4][LANES];
+            uint64_t c[4][LANES];
             for (int l = 0; l < LANES; l++) {
                 const philox4x32_ctr_t cl = counter(purpose, index, (uint64_t)(j + l));
                 for (int word = 0; word < 4; word++)
@@ -102,8 +119,8 @@ void dca_rng_normals(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t s
             double *o = out + (4 * j - first);
             for (int l = 0; l < LANES; l++) {
                 float z[4];
-                box_muller(c[0][l], c[1][l], z);
-                box_muller(c[2][l], c[3][l], z + 2);
+                box_muller((uint32_t)c[0][l], (uint32_t)c[1][l], z);
+                box_muller((uint32_t)c[2][l], (uint32_t)c[3][l], z + 2);
                 for (int h = 0; h < 4; h++)
                     o[4 * l + h] = (double)z[h];
             }

@@ -14,6 +14,8 @@ enum dca_rng_purpose {
     DCA_RNG_OPTIM = 5,        /* index = iteration, sub = parameter (optimiser noise) */
     DCA_RNG_OPTIM_SECOND = 6, /* index = iteration, sub = parameter (second objective's noise) */
     DCA_RNG_LEARNER = 7,      /* index = member, sub = what (learner initial state) */
+    DCA_RNG_SLM = 8,          /* index = configuration * 2^32 + step, sub = cell (slm.h) */
+    DCA_RNG_SLM_DATA = 9,     /* index = simulation, sub = step (reference parameters) */
 };
 
 /* Two independent doubles uniform on [0, 1) with 53 random bits each. */

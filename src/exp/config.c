@@ -453,7 +453,67 @@ REAL_KEY(check_model_r0, learner.r0, 0, false, 1)
 REAL_KEY(check_model_gamma, learner.gamma, 0, false, 1e300)
 REAL_KEY(check_model_w0, learner.w0, 0, false, 1e300)
 REAL_KEY(check_ensemble_success, learner.success, 0, false, 1e300)
+REAL_KEY(check_model_beta, slm.beta, 0, false, 1)
+REAL_KEY(check_data_beta_mean, slm.beta_mean, 0, false, 1)
+REAL_KEY(check_data_beta_std, slm.beta_std, 0, false, 1)
+REAL_KEY(check_abc_accept, slm.abc_accept, 0, true, 1)
 #undef REAL_KEY
+
+static bool check_model_surrogate(dca_config *c, const char *v, char *why, size_t len)
+{
+    dca_error err;
+    if (!dca_ste_parse(v, &c->slm.ste, &err))
+        return true;
+    snprintf(why, len, "expected identity or sigmoid:W (W > 0)");
+    return false;
+}
+
+static bool check_data_source(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->slm.source = v;
+    const char *r = dca_strip_prefix(v, "file:");
+    if (strcmp(v, "simulate") == 0)
+        return true;
+    const char *colon = r ? strrchr(r, ':') : NULL;
+    if (colon && colon > r && colon[1])
+        return true;
+    snprintf(why, len, "expected simulate or file:PATH.h5:DATASET");
+    return false;
+}
+
+static bool check_data_simulations(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 1, (int64_t)1 << 30, &c->slm.simulations, why, len,
+                       "a number of simulations");
+}
+
+static bool check_data_states(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 2, (int64_t)1 << 30, &c->slm.states, why, len,
+                       "a number of states per simulation (2 or more)");
+}
+
+static bool check_data_seed(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_seed(v, &c->slm.data_seed, why, len);
+}
+
+static bool check_abc_candidates(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 0, (int64_t)1 << 30, &c->slm.abc_candidates, why, len,
+                       "a number of candidates (0: no ABC)");
+}
+
+static bool check_abc_simulations(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 1, (int64_t)1 << 30, &c->slm.abc_simulations, why, len,
+                       "a number of simulations per candidate");
+}
+
+static bool check_abc_seed(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_seed(v, &c->slm.abc_seed, why, len);
+}
 
 static bool check_loss(dca_config *c, const char *v, char *why, size_t len)
 {
@@ -475,8 +535,10 @@ static bool check_model_kind(dca_config *c, const char *v, char *why, size_t len
         c->learner.kind = DCA_MODEL_FFNET;
     else if (strcmp(v, "kuramoto") == 0)
         c->learner.kind = DCA_MODEL_KURAMOTO;
+    else if (strcmp(v, "si") == 0)
+        c->learner.kind = DCA_MODEL_SI;
     else {
-        snprintf(why, len, "expected rule, ffnet or kuramoto");
+        snprintf(why, len, "expected rule, ffnet, kuramoto or si");
         return false;
     }
     return true;
@@ -804,8 +866,15 @@ static const base_key base_schema[] = {
      "kuramoto: the weight control's target mean |w| W0, and the constant initial weight of "
      "weights = auto (dca default)."},
     {"model", "seed", "1", check_model_seed,
-     "Seed of every member's initial weights, frequencies and phases (member m draws with index "
-     "m)."},
+     "ffnet, kuramoto: seed of every member's initial weights, frequencies and phases (member m "
+     "draws with index m). si: seed of the model's noise while fitting."},
+    {"model", "beta", "0.2", check_model_beta,
+     "si: the initial beta of the fit (the probability that one aware neighbour informs an "
+     "unaware cell)."},
+    {"model", "surrogate", "identity", check_model_surrogate,
+     "si: the derivative the backward pass gives the Heaviside node: identity (the "
+     "straight-through estimator) or sigmoid:W (s(z/W)(1 - s(z/W))/W, s the logistic "
+     "function)."},
     {"ensemble", "members", "1", check_ensemble_members,
      "Independent members per grid point, run side by side on the threads (member m: model "
      "draws index m, optimiser seed + m x 0x9E3779B97F4A7C15)."},
@@ -822,10 +891,33 @@ static const base_key base_schema[] = {
     {"ensemble", "trace-members", "1", check_ensemble_trace_members,
      "kuramoto: members per grid point whose order parameter r(t) over two intervals is stored "
      "before and after training."},
+    {"data", "source", "simulate", check_data_source,
+     "si: the observed trajectories: simulate (reference simulations, keys below) or "
+     "file:PATH.h5:DATASET (0/1 values of shape (simulations, states, rows, columns), or "
+     "(simulations, states, cells) on a ring)."},
+    {"data", "simulations", "100", check_data_simulations,
+     "si, simulate: reference simulations, each from one aware cell at the centre."},
+    {"data", "states", "30", check_data_states,
+     "si, simulate: states per simulation (states - 1 transitions each)."},
+    {"data", "beta-mean", "0.5", check_data_beta_mean,
+     "si, simulate: beta_t is drawn from N(beta-mean, beta-std^2) for every simulation and "
+     "step, redrawn while outside [0, 1]."},
+    {"data", "beta-std", "0.1", check_data_beta_std, "si, simulate: see beta-mean."},
+    {"data", "seed", "1", check_data_seed,
+     "si, simulate: seed of the reference simulations (their beta_t and their noise)."},
+    {"abc", "candidates", "0", check_abc_candidates,
+     "si: candidates of the ABC-rejection baseline run after the fit (0: none). Each draws beta "
+     "from U(0, 1) and simulates."},
+    {"abc", "simulations", "10", check_abc_simulations,
+     "si: trajectories per ABC candidate, from the first observed initial states."},
+    {"abc", "accept", "0.02", check_abc_accept,
+     "si: the accepted fraction of ABC candidates (the nearest by the distance between mean "
+     "aware fractions per time)."},
+    {"abc", "seed", "1", check_abc_seed, "si: seed of the ABC candidates and their noise."},
     {"task", "target", "none", check_target, "none, identity or majority."},
     {"task", "loss", "cross-entropy", check_loss, "cross-entropy or mse."},
 };
-enum { n_base = sizeof base_schema / sizeof *base_schema, MAX_KEYS = 128 };
+enum { n_base = sizeof base_schema / sizeof *base_schema, MAX_KEYS = 256 };
 
 /* The schema: the keys above, with every optimiser type's parameters
  * (dca/optim.h) inserted after [optimizer] iterations. A key that several
@@ -876,7 +968,8 @@ static void build_schema(void)
 static void apply_method_defaults(dca_config *cfg);
 
 static const char *const sections[] = {"lattice", "rule",   "init",   "run",   "task",     "optimizer",
-                                       "eval",    "search", "output", "model", "ensemble"};
+                                       "eval",    "search", "output", "model", "ensemble",
+                                       "data",    "abc"};
 
 int dca_config_schema(const dca_config_key_doc **keys)
 {

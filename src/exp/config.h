@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "dca/dca.h"
+#include "dca/slm.h"
 #include "learner.h"
 #include "search.h"
 
@@ -66,6 +67,18 @@ typedef struct dca_config {
     dca_search_options search;
     /* [model] and [ensemble]: learners beyond lattices (learner.h) */
     dca_learner_options learner;
+    /* [model], [data] and [abc] for the stochastic lattice models (dca/slm.h) */
+    struct {
+        double beta;            /* si: initial beta of the fit */
+        dca_ste ste;            /* [model] surrogate */
+        const char *source;     /* [data] simulate | file:PATH.h5:DATASET */
+        int64_t simulations, states;
+        double beta_mean, beta_std;
+        uint64_t data_seed;
+        int64_t abc_candidates, abc_simulations;
+        double abc_accept;
+        uint64_t abc_seed;
+    } slm;
     /* [task] */
     const char *target; /* none, identity, majority */
     const char *loss;   /* cross-entropy, mse */

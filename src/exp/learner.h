@@ -23,6 +23,7 @@ typedef enum dca_model_kind {
     DCA_MODEL_RULE = 0, /* the cellular automaton of [lattice] and [rule] */
     DCA_MODEL_FFNET,
     DCA_MODEL_KURAMOTO,
+    DCA_MODEL_SI, /* the SI epidemic of seed 001 (dca/slm.h) */
 } dca_model_kind;
 
 typedef struct dca_learner_options {

@@ -144,13 +144,15 @@ dca_status dca_runfile_create(const char *path, const dca_run_meta *meta, dca_ru
     return DCA_OK;
 }
 
-static dca_status write_array(dca_runfile *rf, const char *name, hid_t mem_type, hid_t file_type,
-                              int rank, const hsize_t *dims, const void *data, dca_error *err)
+/* dcpl: the dataset creation properties (H5P_DEFAULT: contiguous). */
+static dca_status write_array_dcpl(dca_runfile *rf, const char *name, hid_t mem_type,
+                                   hid_t file_type, int rank, const hsize_t *dims,
+                                   const void *data, hid_t dcpl, dca_error *err)
 {
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
     hid_t sp = rank > 0 ? H5Screate_simple(rank, dims, NULL) : H5Screate(H5S_SCALAR);
-    hid_t d = H5Dcreate2(rf->file, name, file_type, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t d = H5Dcreate2(rf->file, name, file_type, sp, lcpl, dcpl, H5P_DEFAULT);
     herr_t e = d < 0 ? -1 : H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
     if (d >= 0)
         H5Dclose(d);
@@ -161,6 +163,12 @@ static dca_status write_array(dca_runfile *rf, const char *name, hid_t mem_type,
     return DCA_OK;
 }
 
+static dca_status write_array(dca_runfile *rf, const char *name, hid_t mem_type, hid_t file_type,
+                              int rank, const hsize_t *dims, const void *data, dca_error *err)
+{
+    return write_array_dcpl(rf, name, mem_type, file_type, rank, dims, data, H5P_DEFAULT, err);
+}
+
 dca_status dca_runfile_array(dca_runfile *rf, const char *name, int rank, const int64_t *dims,
                              const double *data, dca_error *err)
 {
@@ -169,6 +177,31 @@ dca_status dca_runfile_array(dca_runfile *rf, const char *name, int rank, const 
         hd[i] = (hsize_t)dims[i];
     /* rank 0: a scalar dataset. */
     return write_array(rf, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, rank, hd, data, err);
+}
+
+dca_status dca_runfile_array_u8(dca_runfile *rf, const char *name, int rank, const int64_t *dims,
+                                const uint8_t *data, int gzip, dca_error *err)
+{
+    if (rank < 2 || rank > DCA_H5_MAX_RANK)
+        return dca_error_set(err, DCA_ERR_ARG, "%s: rank %d (expected 2..%d)", name, rank,
+                             DCA_H5_MAX_RANK);
+    hsize_t hd[DCA_H5_MAX_RANK], chunk[DCA_H5_MAX_RANK];
+    bool empty = false;
+    for (int i = 0; i < rank; i++) {
+        hd[i] = (hsize_t)dims[i];
+        chunk[i] = i < rank - 2 ? 1 : (hsize_t)dims[i];
+        empty |= dims[i] == 0;
+    }
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (!empty) {
+        H5Pset_chunk(dcpl, rank, chunk);
+        if (gzip > 0)
+            H5Pset_deflate(dcpl, (unsigned)gzip);
+    }
+    dca_status st = write_array_dcpl(rf, name, H5T_NATIVE_UINT8, H5T_STD_U8LE, rank, hd, data,
+                                     dcpl, err);
+    H5Pclose(dcpl);
+    return st;
 }
 
 dca_status dca_runfile_write_rule(dca_runfile *rf, const dca_rule *rule, const char *nbhd_spec,

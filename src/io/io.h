@@ -66,6 +66,10 @@ dca_status dca_runfile_series_row(dca_runfile *rf, int series_id, int64_t row, c
 /* A whole float64 array (rank 0 for a scalar), e.g. /run/loss_gradient. */
 dca_status dca_runfile_array(dca_runfile *rf, const char *name, int rank, const int64_t *dims,
                              const double *data, dca_error *err);
+/* A whole uint8 array (rank >= 2), chunked by its last two axes (one
+ * frame a chunk) and deflated at level gzip (0: none), e.g. /data/frames. */
+dca_status dca_runfile_array_u8(dca_runfile *rf, const char *name, int rank, const int64_t *dims,
+                                const uint8_t *data, int gzip, dca_error *err);
 
 /* Scalar attributes on a group (created if missing). */
 dca_status dca_runfile_attr_i64(dca_runfile *rf, const char *group, const char *name, int64_t v,

@@ -1,0 +1,109 @@
+/* Stochastic lattice models (seed 001, Schering 2023) fitted by
+ * straight-through gradients.
+ *
+ * Reparameterised noise: every random number a model draws is a Philox
+ * draw keyed by (seed, configuration, step, cell, purpose). A step is a pure
+ * function of its input state, its parameters and that key, so the backward
+ * pass replays exactly the forward noise without storing it, and no result
+ * depends on the thread count.
+ *
+ * Discrete nodes: the Heaviside node H(z) of a model has a surrogate
+ * derivative for the backward pass (dca_surrogate):
+ *   identity      H'(z) := 1 (identity STE, Bengio 2013; the default);
+ *   sigmoid:W     H'(z) := s(z/W)(1 - s(z/W))/W, s the logistic function.
+ * The forward pass is hard (H(z) = [z > 0]) unless the model is run
+ * relaxed, when H(z) := s(z/W) forward too: the "smoothed model", whose
+ * exact derivative the sigmoid surrogate then is (what dca gradcheck
+ * checks against finite differences). */
+#ifndef DCA_SLM_H
+#define DCA_SLM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dca/dca.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum dca_surrogate_kind {
+    DCA_SURROGATE_IDENTITY = 0,
+    DCA_SURROGATE_SIGMOID = 1,
+} dca_surrogate_kind;
+
+typedef struct dca_ste {
+    dca_surrogate_kind kind;
+    double width;  /* W > 0 for sigmoid */
+    bool relaxed;  /* forward H(z) = s(z/W) too (sigmoid only) */
+} dca_ste;
+
+/* "identity" or "sigmoid:W" (W > 0 and finite). */
+DCA_API dca_status dca_ste_parse(const char *text, dca_ste *out, dca_error *err);
+
+/* Noise keys: configuration c and step t select Philox index
+ * c * 2^32 + t, so c < 2^31 and t < 2^32. */
+enum { DCA_SLM_MAX_STEP_BITS = 32 };
+
+/* ---- SI epidemic (thesis 7.2) ---------------------------------------------
+ *
+ * Binary cells (1 aware, 0 unaware) on a ring or torus. With N_c the number
+ * of aware neighbours of cell c (the neighbourhood's offsets other than the
+ * centre) and xi_c uniform on [0, 1) (one draw per cell and step),
+ *
+ *   p_c = 1 - (1 - beta)^N_c,   y_c = x_c + (1 - x_c) H(p_c - xi_c).
+ *
+ * One uniform per cell, not one coin per aware neighbour: both give the
+ * same law P(aware) = p_c, but only this one makes the identity-STE fit
+ * consistent. The expected STE gradient over xi is
+ *   sum_c (1 - x_c) dp_c/dbeta (p_c(beta) - y_obs,c) * 2/(cells),
+ * the gradient of the least-squares fit of p_N(beta) to the observed
+ * outcomes; with one coin per neighbour it compares beta itself with the
+ * outcomes, a fit biased towards the aware fraction (docs/slm.md).
+ *
+ * States are doubles: 0/1 when hard, in [0, 1] when relaxed. */
+typedef struct dca_si dca_si;
+
+/* lat: a ring or torus; nbhd_spec as dca_nbhd_parse (its centre offset, if
+ * any, is not a neighbour). */
+DCA_API dca_status dca_si_create(const dca_lattice *lat, const char *nbhd_spec, uint64_t seed,
+                                 dca_si **out, dca_error *err);
+DCA_API void dca_si_destroy(dca_si *si);
+DCA_API int64_t dca_si_cells(const dca_si *si);
+/* Neighbours per cell (offsets other than the centre). */
+DCA_API int dca_si_neighbours(const dca_si *si);
+/* beta must lie in [0, 1]; DCA_ERR_ARG otherwise (the message says so). */
+DCA_API dca_status dca_si_check_beta(double beta, dca_error *err);
+
+/* One step of batch configurations numbered first .. first+batch-1, at
+ * step index step: x -> y (batch x cells each; y may not alias x). */
+DCA_API void dca_si_step(const dca_si *si, double beta, const dca_ste *ste, int64_t batch,
+                         int64_t first, int64_t step, const double *x, double *y);
+/* The adjoint of dca_si_step at (x, beta), replaying its noise: given gy =
+ * dL/dy, adds dL/dbeta to *gbeta and writes dL/dx to gx (NULL: not
+ * wanted). Needs beta < 1 when gx is wanted (dp/dN has a log(1 - beta)).
+ * The per-configuration partial sums of dL/dbeta are added in
+ * configuration order. */
+DCA_API void dca_si_step_adjoint(const dca_si *si, double beta, const dca_ste *ste,
+                                 int64_t batch, int64_t first, int64_t step, const double *x,
+                                 const double *gy, double *gx, double *gbeta);
+
+/* Counts of one transition x -> y per neighbour count N = 0..m (m =
+ * dca_si_neighbours): n[N] unaware cells of x with N aware neighbours and
+ * k[N] of them aware in y. Added to n and k (hard states only). */
+DCA_API void dca_si_count(const dca_si *si, int64_t batch, const double *x, const double *y,
+                          double *n, double *k);
+/* Estimators of beta from those counts (n, k: m + 1 entries each):
+ *   maximum likelihood: maximises sum_N k_N log p_N + (n_N - k_N) N log(1 - beta);
+ *   least squares (the identity-STE fit's fixed point): solves
+ *   sum_N dp_N/dbeta (n_N p_N - k_N) = 0.
+ * Both by bisection to 1e-12 on [0, 1]. Return NAN when the counts hold no
+ * cell with N > 0. */
+DCA_API double dca_si_beta_ml(int m, const double *n, const double *k);
+DCA_API double dca_si_beta_ls(int m, const double *n, const double *k);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

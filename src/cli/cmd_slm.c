@@ -1,0 +1,467 @@
+/* dca train and dca gradcheck for the stochastic lattice models of seed 001
+ * ([model] kind = si): reference data, the straight-through fit, the
+ * likelihood and least-squares estimators, the ABC baseline, one run file
+ * (/data, /fit, /abc; docs/hdf5-layout.md). */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+#include "dca/optim.h"
+#include "dca/slm.h"
+#include "io.h"
+#include "si_fit.h"
+
+/* Keys that have no effect on an SI experiment are errors. */
+static int check_unused_si(const dca_config *cfg)
+{
+    static const char *const sections[] = {"rule", "init", "run", "task", "eval", "search",
+                                           "ensemble"};
+    int rc = cli_refuse_sections(cfg, sections, sizeof sections / sizeof *sections,
+                                 "this key has no effect on [model] kind = si (it uses [lattice] "
+                                 "size and neighborhood, [model], [data], [optimizer], [abc] and "
+                                 "[output])");
+    if (rc >= 0)
+        return rc;
+    static const char *const model_keys[] = {"layers",   "output", "patterns", "weights",
+                                             "bias",     "robustness-threshold", "oscillators",
+                                             "omega",    "dt",     "interval", "r0",
+                                             "gamma",    "w0"};
+    for (size_t i = 0; i < sizeof model_keys / sizeof *model_keys; i++)
+        if (dca_config_given(cfg, "model", model_keys[i]))
+            return cli_fail_at(cfg, "model", model_keys[i],
+                               "an ffnet or kuramoto key: no effect on [model] kind = si");
+    static const char *const opt_keys[] = {"fresh", "checkpoint-every", "time-limit",
+                                           "tolerance"};
+    for (size_t i = 0; i < sizeof opt_keys / sizeof *opt_keys; i++)
+        if (dca_config_given(cfg, "optimizer", opt_keys[i]))
+            return cli_fail_at(cfg, "optimizer", opt_keys[i],
+                               "this key has no effect on [model] kind = si");
+    if (cfg->states != 2)
+        return cli_fail_at(cfg, "lattice", "states", "the SI model has two states (0 unaware, "
+                                                     "1 aware)");
+    const bool file = strncmp(cfg->slm.source, "file:", 5) == 0;
+    static const char *const sim_keys[] = {"simulations", "states", "beta-mean", "beta-std",
+                                           "seed"};
+    for (size_t i = 0; file && i < sizeof sim_keys / sizeof *sim_keys; i++)
+        if (dca_config_given(cfg, "data", sim_keys[i]))
+            return cli_fail_at(cfg, "data", sim_keys[i],
+                               "this key sets up simulated data; [data] source is a file");
+    return -1;
+}
+
+/* The model (noise seed) and the data ([data] source). */
+static int load_si(const dca_config *cfg, uint64_t noise_seed, dca_si **si, dca_si_data *d)
+{
+    dca_error err;
+    memset(d, 0, sizeof *d);
+    if (dca_si_create(&cfg->lattice, cfg->neighborhood, noise_seed, si, &err))
+        return cli_fail_at(cfg, "lattice", "neighborhood", err.msg);
+    if (strcmp(cfg->slm.source, "simulate") == 0) {
+        dca_si *gen;
+        if (dca_si_create(&cfg->lattice, cfg->neighborhood, cfg->slm.data_seed, &gen, &err))
+            return cli_fail_at(cfg, "lattice", "neighborhood", err.msg);
+        const dca_si_sim_options so = {cfg->slm.simulations, cfg->slm.states, cfg->slm.beta_mean,
+                                       cfg->slm.beta_std, cfg->slm.data_seed};
+        dca_status st = dca_si_data_simulate(gen, &cfg->lattice, &so, d, &err);
+        dca_si_destroy(gen);
+        if (st)
+            return cli_fail_at(cfg, "data", "beta-std", err.msg);
+        return -1;
+    }
+    /* file:PATH:DATASET, the dataset after the last colon */
+    const char *spec = cfg->slm.source + 5, *colon = strrchr(spec, ':');
+    char path[4096];
+    const char *base = dca_config_basedir(cfg, "data", "source");
+    const int plen = (int)(colon - spec);
+    if (spec[0] == '/')
+        snprintf(path, sizeof path, "%.*s", plen, spec);
+    else
+        snprintf(path, sizeof path, "%s/%.*s", base, plen, spec);
+    if (dca_si_data_load(*si, &cfg->lattice, path, colon + 1, d, &err))
+        return cli_fail_at(cfg, "data", "source", err.msg);
+    return -1;
+}
+
+typedef struct fit_ctx {
+    progress pg;
+    int64_t total;
+} fit_ctx;
+
+static bool on_iteration(void *ctx, int64_t iter, double beta, double loss)
+{
+    (void)beta, (void)loss;
+    fit_ctx *f = ctx;
+    progress_update(&f->pg, iter + 1, f->total, (double)(iter + 1), "iterations");
+    return cli_interrupted();
+}
+
+static bool on_candidate(void *ctx, int64_t done)
+{
+    fit_ctx *f = ctx;
+    progress_update(&f->pg, done, f->total, (double)done, "candidates");
+    return cli_interrupted();
+}
+
+/* The first index from which every later value lies within tol of ref
+ * (-1: the last one does not). */
+static int64_t settles(const double *v, int64_t n, double ref, double tol)
+{
+    int64_t first = -1;
+    for (int64_t i = n - 1; i >= 0 && fabs(v[i] - ref) <= tol; i--)
+        first = i;
+    return first;
+}
+
+int cmd_slm_train(const cli_common *o, dca_config *cfg, const char *resume,
+                  const char *command_line)
+{
+    int rc = check_unused_si(cfg);
+    if (rc >= 0)
+        return rc;
+    if (resume)
+        return cli_fail(EXIT_USAGE, "--resume: [model] kind = si fits are not resumable (they "
+                                    "take seconds; an interrupted fit keeps its iterations in the "
+                                    "run file)");
+    if (o->threads)
+        omp_set_num_threads(o->threads);
+    dca_si *si = NULL, *abc_si = NULL;
+    dca_si_data d;
+    dca_error err;
+    dca_runfile *rf = NULL;
+    double *beta = NULL, *loss = NULL, *grad = NULL, *abc_beta = NULL, *abc_dist = NULL,
+           *abc_est = NULL, *abc_cost = NULL, *avg = NULL;
+    uint8_t *u8 = NULL;
+    if ((rc = load_si(cfg, cfg->learner.seed, &si, &d)) >= 0)
+        goto out;
+    rc = EXIT_RUNTIME;
+    const int64_t I = cfg->iterations, B = cfg->minibatch ? cfg->minibatch : d.S * (d.T - 1);
+    if (I * B >= (int64_t)1 << 31) {
+        rc = cli_fail_at(cfg, "optimizer", "iterations",
+                         "iterations x minibatch must stay below 2^31 (noise keys)");
+        goto out;
+    }
+    beta = calloc((size_t)I + 1, sizeof *beta);
+    loss = calloc((size_t)I + 1, sizeof *loss);
+    grad = calloc((size_t)I + 1, sizeof *grad);
+    if (!beta || !loss || !grad) {
+        rc = cli_fail(EXIT_RUNTIME, "out of memory");
+        goto out;
+    }
+    const int m = d.m;
+    const double beta_ml = dca_si_beta_ml(m, d.n, d.k), beta_ls = dca_si_beta_ls(m, d.n, d.k);
+    printf("train: si on %s, %lld trajectories x %lld states (%lld transitions), %s, %lld "
+           "iterations of minibatch %lld, surrogate %s\n",
+           cfg->neighborhood, (long long)d.S, (long long)d.T, (long long)(d.S * (d.T - 1)),
+           cfg->method, (long long)I, (long long)B,
+           cfg->slm.ste.kind == DCA_SURROGATE_IDENTITY ? "identity" : "sigmoid");
+    fflush(stdout);
+    cli_catch_signals();
+    fit_ctx fc = {.total = I};
+    progress_init(&fc.pg, o->quiet);
+    double par[64];
+    dca_config_optim_params(cfg, par);
+    const dca_si_fit_options fo = {cfg->slm.beta, cfg->slm.ste, cfg->method, par,
+                                   cfg->optim_seed, I, B, on_iteration, &fc};
+    dca_si_fit_result fr = {beta, loss, grad, 0, false, false};
+    const double t0 = cli_now();
+    if (dca_si_fit(si, &d, &fo, &fr, &err)) {
+        progress_end(&fc.pg);
+        rc = cli_fail_at(cfg, "model", "beta", err.msg);
+        goto out;
+    }
+    progress_end(&fc.pg);
+    const double fit_secs = cli_now() - t0;
+    const int64_t n_run = fr.iterations_run;
+    /* The fit's estimate after i iterations: the Polyak-Ruppert average of
+     * the iterates beta_{ceil(i/2)} .. beta_i (the second half). */
+    avg = malloc((size_t)(n_run + 1) * sizeof *avg);
+    double *prefix = malloc((size_t)(n_run + 2) * sizeof *prefix);
+    if (!avg || !prefix) {
+        free(prefix);
+        rc = cli_fail(EXIT_RUNTIME, "out of memory");
+        goto out;
+    }
+    prefix[0] = 0;
+    for (int64_t i = 0; i <= n_run; i++)
+        prefix[i + 1] = prefix[i] + beta[i];
+    for (int64_t i = 0; i <= n_run; i++) {
+        const int64_t a = (i + 1) / 2;
+        avg[i] = (prefix[i + 1] - prefix[a]) / (double)(i + 1 - a);
+    }
+    free(prefix);
+    const double beta_fit = avg[n_run];
+    const double tol = 0.01;
+    const int64_t fit_settle = settles(avg, n_run + 1, beta_ml, tol);
+    /* lattice steps: each transition is one forward step and one adjoint step */
+    const double fit_cost = fit_settle < 0 ? NAN : 2.0 * (double)fit_settle * (double)B;
+
+    /* ABC */
+    const int64_t NC = cfg->slm.abc_candidates;
+    int64_t abc_done = 0, n_chk = 0, abc_settle_at = -1;
+    if (NC > 0) {
+        abc_beta = malloc((size_t)NC * sizeof *abc_beta);
+        abc_dist = malloc((size_t)NC * sizeof *abc_dist);
+        abc_est = malloc((size_t)NC * sizeof *abc_est);
+        abc_cost = malloc((size_t)NC * sizeof *abc_cost);
+        if (!abc_beta || !abc_dist || !abc_est || !abc_cost) {
+            rc = cli_fail(EXIT_RUNTIME, "out of memory");
+            goto out;
+        }
+        if (dca_si_create(&cfg->lattice, cfg->neighborhood, cfg->slm.abc_seed, &abc_si, &err)) {
+            rc = cli_fail(EXIT_RUNTIME, "%s", err.msg);
+            goto out;
+        }
+        fit_ctx ac = {.total = NC};
+        progress_init(&ac.pg, o->quiet);
+        const dca_si_abc_options ao = {NC, cfg->slm.abc_simulations, cfg->slm.abc_accept,
+                                       cfg->slm.abc_seed, on_candidate, &ac};
+        if (dca_si_abc(abc_si, &d, &ao, abc_beta, abc_dist, &abc_done, &err)) {
+            progress_end(&ac.pg);
+            rc = cli_fail_at(cfg, "abc", "simulations", err.msg);
+            goto out;
+        }
+        progress_end(&ac.pg);
+        /* the estimate after n candidates, n on a geometric grid (ratio 1.05)
+         * and the last */
+        for (int64_t n = 1; n <= abc_done;) {
+            abc_est[n_chk] = dca_si_abc_estimate(abc_beta, abc_dist, n, cfg->slm.abc_accept);
+            abc_cost[n_chk] = (double)n * (double)cfg->slm.abc_simulations * (double)(d.T - 1);
+            n_chk++;
+            if (n == abc_done)
+                break;
+            int64_t next = (int64_t)((double)n * 1.05);
+            next = next > n ? next : n + 1;
+            n = next < abc_done ? next : abc_done;
+        }
+        const int64_t s = settles(abc_est, n_chk, beta_ml, tol);
+        abc_settle_at = s;
+    }
+    const double abc_cost_settle = abc_settle_at < 0 ? NAN : abc_cost[abc_settle_at];
+
+    /* The run file. */
+    const char *outpath = o->output ? o->output : cfg->output_file;
+    if (cli_make_parent_dirs(outpath) != 0) {
+        rc = cli_fail(EXIT_RUNTIME, "%s: cannot create its directory", outpath);
+        goto out;
+    }
+    const int64_t C = d.C, H = cfg->lattice.dims == 2 ? cfg->lattice.shape[0] : 1;
+    u8 = malloc((size_t)(d.S * d.T * C));
+    if (!u8) {
+        rc = cli_fail(EXIT_RUNTIME, "out of memory");
+        goto out;
+    }
+    for (int64_t i = 0; i < d.S * d.T * C; i++)
+        u8[i] = (uint8_t)d.frames[i];
+    dca_run_meta meta = {dca_config_text(cfg), command_line, 1.0};
+    dca_status st = dca_runfile_create(outpath, &meta, &rf, &err);
+    int64_t fd[4] = {d.S, d.T, H, C / H}, fd1[3] = {d.S, d.T, C};
+    if (!st)
+        st = cfg->lattice.dims == 2 ? dca_runfile_array_u8(rf, "/data/frames", 4, fd, u8, 4, &err)
+                                    : dca_runfile_array_u8(rf, "/data/frames", 3, fd1, u8, 4,
+                                                           &err);
+    double *counts = malloc((size_t)(2 * (m + 1)) * sizeof *counts);
+    for (int i = 0; counts && i <= m; i++)
+        counts[2 * i] = d.n[i], counts[2 * i + 1] = d.k[i];
+    int64_t cd[2] = {m + 1, 2}, bd[2] = {d.S, d.T - 1}, id[1] = {n_run + 1}, ld[1] = {n_run};
+#define W(name, rank, dims, data)                                                             \
+    if (!st)                                                                                  \
+    st = dca_runfile_array(rf, name, rank, dims, data, &err)
+#define AF(group, name, v)                                                                    \
+    if (!st)                                                                                  \
+    st = dca_runfile_attr_f64(rf, group, name, v, &err)
+#define AI(group, name, v)                                                                    \
+    if (!st)                                                                                  \
+    st = dca_runfile_attr_i64(rf, group, name, v, &err)
+#define AS(group, name, v)                                                                    \
+    if (!st)                                                                                  \
+    st = dca_runfile_attr_str(rf, group, name, v, &err)
+    if (!counts && !st)
+        st = dca_error_set(&err, DCA_ERR_NOMEM, "out of memory");
+    W("/data/counts", 2, cd, counts);
+    free(counts);
+    if (d.beta_t)
+        W("/data/beta_t", 2, bd, d.beta_t);
+    AS("/data", "source", cfg->slm.source);
+    AS("/data", "model", "si");
+    AS("/data", "neighborhood", cfg->neighborhood);
+    AF("/data", "beta_ml", beta_ml);
+    AF("/data", "beta_ls", beta_ls);
+    W("/fit/beta", 1, id, beta);
+    W("/fit/beta_average", 1, id, avg);
+    W("/fit/loss", 1, ld, loss);
+    W("/fit/gradient", 1, ld, grad);
+    AS("/fit", "method", cfg->method);
+    AS("/fit", "surrogate", cfg->slm.ste.kind == DCA_SURROGATE_IDENTITY ? "identity" : "sigmoid");
+    AF("/fit", "surrogate_width", cfg->slm.ste.width);
+    AI("/fit", "minibatch", B);
+    AI("/fit", "iterations_run", n_run);
+    AF("/fit", "beta_final", beta[n_run]);
+    AF("/fit", "beta_fit", beta_fit);
+    AI("/fit", "left_domain", fr.left_domain);
+    AF("/fit", "seconds", fit_secs);
+    AF("/fit", "tolerance", tol);
+    AF("/fit", "lattice_steps_to_tolerance", fit_cost);
+    if (NC > 0) {
+        int64_t ad[1] = {abc_done}, kd[1] = {n_chk};
+        W("/abc/beta", 1, ad, abc_beta);
+        W("/abc/distance", 1, ad, abc_dist);
+        W("/abc/estimate", 1, kd, abc_est);
+        W("/abc/lattice_steps", 1, kd, abc_cost);
+        AF("/abc", "accept", cfg->slm.abc_accept);
+        AI("/abc", "simulations", cfg->slm.abc_simulations);
+        AF("/abc", "estimate_final", n_chk ? abc_est[n_chk - 1] : NAN);
+        AF("/abc", "tolerance", tol);
+        AF("/abc", "lattice_steps_to_tolerance", abc_cost_settle);
+    }
+#undef W
+#undef AF
+#undef AI
+#undef AS
+    if (rf) {
+        dca_error e2;
+        dca_status cst = dca_runfile_close(rf, st == DCA_OK, &e2);
+        rf = NULL;
+        if (!st && cst) {
+            st = cst;
+            err = e2;
+        }
+    }
+    if (st) {
+        rc = cli_fail(EXIT_RUNTIME, "%s: %s", outpath, err.msg);
+        goto out;
+    }
+    printf("beta: fit %.4f (the mean of the second half of the iterates; the last is %.4f), "
+           "maximum likelihood %.4f, least squares %.4f (the STE fit's fixed point)\n",
+           beta_fit, beta[n_run], beta_ml, beta_ls);
+    if (d.beta_t) {
+        double mb = 0;
+        for (int64_t i = 0; i < d.S * (d.T - 1); i++)
+            mb += d.beta_t[i];
+        printf("data: beta_t mean %.4f over %lld draws\n", mb / (double)(d.S * (d.T - 1)),
+               (long long)(d.S * (d.T - 1)));
+    }
+    printf("fit: %lld iterations in %.3f s; within %.2g of the likelihood estimate from "
+           "iteration %lld on (%.4g lattice steps, forward and adjoint)\n",
+           (long long)n_run, fit_secs, tol, (long long)fit_settle, fit_cost);
+    if (NC > 0)
+        printf("abc: %lld candidates x %lld trajectories, accept %.3g: estimate %.4f; within "
+               "%.2g of the likelihood estimate from %.4g lattice steps on\n",
+               (long long)abc_done, (long long)cfg->slm.abc_simulations, cfg->slm.abc_accept,
+               n_chk ? abc_est[n_chk - 1] : NAN, tol, abc_cost_settle);
+    fflush(stdout);
+    if (fr.left_domain)
+        fprintf(stderr, "dca: warning: the optimiser moved beta to %.6g, out of [0, 1], at "
+                        "iteration %lld; the fit stopped there (lower the learning rate)\n",
+                beta[n_run], (long long)(n_run - 1));
+    printf("wrote %s\n", outpath);
+    rc = EXIT_OK;
+    if (fr.interrupted || (NC > 0 && abc_done < NC))
+        rc = cli_fail(EXIT_RUNTIME, "interrupted: %s keeps what was done", outpath);
+out:
+    dca_si_destroy(si);
+    dca_si_destroy(abc_si);
+    dca_si_data_free(&d);
+    free(beta), free(loss), free(grad), free(abc_beta), free(abc_dist), free(abc_est),
+        free(abc_cost), free(u8), free(avg);
+    return rc;
+}
+
+/* ---- gradcheck ------------------------------------------------------------------- */
+
+/* The relaxed model's loss over T steps from x0 (batch configurations),
+ * L = mean (x_T - obs)^2; with grad, dL/dbeta by the adjoint. xs holds
+ * (T + 1) states. */
+static double rollout(const dca_si *si, double beta, const dca_ste *ste, int64_t B, int64_t T,
+                      const double *x0, const double *obs, double *xs, double *g, double *gbeta)
+{
+    const int64_t C = dca_si_cells(si);
+    memcpy(xs, x0, (size_t)(B * C) * sizeof *xs);
+    for (int64_t t = 0; t < T; t++)
+        dca_si_step(si, beta, ste, B, 0, t, xs + t * B * C, xs + (t + 1) * B * C);
+    double L = 0;
+    const double *xT = xs + T * B * C;
+    for (int64_t c = 0; c < B * C; c++)
+        L += (xT[c] - obs[c]) * (xT[c] - obs[c]);
+    L /= (double)(B * C);
+    if (gbeta) {
+        *gbeta = 0;
+        double *ga = g, *gb = g + B * C;
+        for (int64_t c = 0; c < B * C; c++)
+            ga[c] = 2 * (xT[c] - obs[c]) / (double)(B * C);
+        for (int64_t t = T - 1; t >= 0; t--) {
+            dca_si_step_adjoint(si, beta, ste, B, 0, t, xs + t * B * C, ga, t ? gb : NULL, gbeta);
+            double *tmp = ga;
+            ga = gb, gb = tmp;
+        }
+    }
+    return L;
+}
+
+int cmd_slm_gradcheck(const cli_common *o, dca_config *cfg, double tol, double h)
+{
+    int rc = check_unused_si(cfg);
+    if (rc >= 0)
+        return rc;
+    if (o->threads)
+        omp_set_num_threads(o->threads);
+    dca_si *si = NULL;
+    dca_si_data d;
+    if ((rc = load_si(cfg, cfg->learner.seed, &si, &d)) >= 0) {
+        dca_si_destroy(si);
+        return rc;
+    }
+    const double width = cfg->slm.ste.kind == DCA_SURROGATE_SIGMOID ? cfg->slm.ste.width : 0.1;
+    const dca_ste smooth = {DCA_SURROGATE_SIGMOID, width, true};
+    const int64_t C = d.C, B = d.S < 4 ? d.S : 4, T = d.T - 1 < 5 ? d.T - 1 : 5;
+    double *x0 = malloc((size_t)(B * C) * sizeof *x0), *obs = malloc((size_t)(B * C) * 8),
+           *xs = malloc((size_t)((T + 1) * B * C) * 8), *g = malloc((size_t)(2 * B * C) * 8);
+    rc = EXIT_RUNTIME;
+    if (!x0 || !obs || !xs || !g) {
+        cli_fail(EXIT_RUNTIME, "out of memory");
+        goto out;
+    }
+    /* From each of the first B trajectories' state at time t0 (the middle),
+     * T steps, against the observed state T later. */
+    const int64_t t0 = (d.T - 1 - T) / 2;
+    for (int64_t b = 0; b < B; b++) {
+        memcpy(x0 + b * C, d.frames + (b * d.T + t0) * C, (size_t)C * 8);
+        memcpy(obs + b * C, d.frames + (b * d.T + t0 + T) * C, (size_t)C * 8);
+    }
+    const double beta = cfg->slm.beta;
+    if (!(beta > h && beta + h < 1)) {
+        rc = cli_fail_at(cfg, "model", "beta", "gradcheck needs h < beta < 1 - h");
+        goto out;
+    }
+    printf("gradcheck %s: [model] kind = si at beta = %g, %lld trajectories x %lld steps from "
+           "their state at t = %lld, noise frozen, h = %g\n",
+           o->config, beta, (long long)B, (long long)T, (long long)t0, h);
+    printf("the smoothed model: H(z) = s(z/%g) forward and backward; its adjoint against "
+           "central differences of the same model\n",
+           width);
+    double gs, gh, Lp, Lm;
+    const double L = rollout(si, beta, &smooth, B, T, x0, obs, xs, g, &gs);
+    Lp = rollout(si, beta + h, &smooth, B, T, x0, obs, xs, NULL, NULL);
+    Lm = rollout(si, beta - h, &smooth, B, T, x0, obs, xs, NULL, NULL);
+    const double num = (Lp - Lm) / (2 * h);
+    const double err = fabs(gs - num) / fmax(fabs(num), 1e-3 * fmax(fabs(num), fabs(L)));
+    printf("loss L = %.12g\n%22s %22s %10s\n%22.14g %22.14g %10.2e\n", L, "exact dL/dbeta",
+           "numeric", "rel err", gs, num, err);
+    /* The fitting gradient beside it: hard forward, the configured surrogate. */
+    const dca_ste hard = {cfg->slm.ste.kind, cfg->slm.ste.width, false};
+    rollout(si, beta, &hard, B, T, x0, obs, xs, g, &gh);
+    printf("straight-through gradient (hard forward, surrogate %s): %.14g (the estimator the fit "
+           "uses; not a derivative of one model, so not checked)\n",
+           cfg->slm.ste.kind == DCA_SURROGATE_IDENTITY ? "identity" : "sigmoid", gh);
+    printf("worst error vs finite differences: %.3g (tolerance %g): %s\n", err, tol,
+           err <= tol ? "PASS" : "FAIL");
+    rc = err <= tol ? EXIT_OK : EXIT_RUNTIME;
+out:
+    dca_si_destroy(si);
+    dca_si_data_free(&d);
+    free(x0), free(obs), free(xs), free(g);
+    return rc;
+}

@@ -1,0 +1,259 @@
+/* Stochastic lattice models (dca/slm.h): the SI step against a plain
+ * independent simulator on the same noise, noise replay and thread-count
+ * independence, the smoothed model's adjoint against finite differences,
+ * the zero-width surrogate, the estimators on exact counts, bad
+ * parameters. */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dca/slm.h"
+#include "helpers.h"
+#include "rng.h"
+
+static dca_si *make_si(int64_t h, int64_t w, const char *nb, uint64_t seed)
+{
+    char spec[32];
+    snprintf(spec, sizeof spec, "%lldx%lld", (long long)h, (long long)w);
+    dca_lattice lat;
+    dca_error err;
+    cr_assert_eq(dca_lattice_parse(spec, &lat, &err), DCA_OK);
+    dca_si *si;
+    cr_assert_eq(dca_si_create(&lat, nb, seed, &si, &err), DCA_OK, "%s", err.msg);
+    return si;
+}
+
+/* A random 0/1 state with density d (its own LCG, not Philox). */
+static void random_state(double *x, int64_t n, double d, uint64_t s)
+{
+    for (int64_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = (double)(s >> 11) / 9007199254740992.0 < d ? 1.0 : 0.0;
+    }
+}
+
+Test(si, hard_step_matches_plain_simulator)
+{
+    const int64_t H = 13, W = 17, B = 3, C = H * W;
+    const uint64_t seed = 77;
+    dca_si *si = make_si(H, W, "moore:1", seed);
+    cr_assert_eq(dca_si_neighbours(si), 8);
+    double *x = malloc((size_t)(B * C) * 8), *y = malloc((size_t)(B * C) * 8);
+    random_state(x, B * C, 0.3, 5);
+    const double beta = 0.37;
+    const int64_t first = 11, step = 4;
+    dca_si_step(si, beta, NULL, B, first, step, x, y);
+    int64_t changed = 0;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < H; i++)
+            for (int64_t j = 0; j < W; j++) {
+                int n = 0;
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++)
+                        if (dy || dx)
+                            n += x[b * C + ((i + dy + H) % H) * W + (j + dx + W) % W] == 1;
+                double u[2];
+                dca_rng_uniform2(seed, DCA_RNG_SLM, (uint64_t)(first + b) << 32 | (uint64_t)step,
+                                 (uint64_t)(i * W + j), u);
+                const double p = 1 - pow(1 - beta, n);
+                const double want = x[b * C + i * W + j] == 1 ? 1.0 : (p > u[0] ? 1.0 : 0.0);
+                cr_assert_eq(y[b * C + i * W + j], want, "b %lld cell (%lld, %lld), N = %d",
+                             (long long)b, (long long)i, (long long)j, n);
+                changed += want != x[b * C + i * W + j];
+            }
+    cr_assert_gt(changed, 10, "the step must inform some cells");
+    free(x), free(y);
+    dca_si_destroy(si);
+}
+
+Test(si, ring_and_von_neumann)
+{
+    dca_lattice lat;
+    dca_error err;
+    cr_assert_eq(dca_lattice_parse("50", &lat, &err), DCA_OK);
+    dca_si *si;
+    cr_assert_eq(dca_si_create(&lat, "radius:2", 3, &si, &err), DCA_OK);
+    cr_assert_eq(dca_si_neighbours(si), 4);
+    double x[50] = {0}, y[50];
+    x[10] = 1;
+    dca_si_step(si, 1.0, NULL, 1, 0, 0, x, y);
+    for (int i = 0; i < 50; i++)
+        cr_assert_eq(y[i], (i >= 8 && i <= 12) ? 1.0 : 0.0, "cell %d", i);
+    dca_si_destroy(si);
+    dca_si *vn = make_si(8, 8, "vonneumann:1", 3);
+    cr_assert_eq(dca_si_neighbours(vn), 4);
+    dca_si_destroy(vn);
+}
+
+/* Forward, backward, forward again: bitwise the same; and the same on one
+ * thread and on three. */
+Test(si, noise_replay_and_threads)
+{
+    const int64_t H = 24, W = 20, B = 5, C = H * W, T = 6;
+    dca_si *si = make_si(H, W, "moore:1", 9);
+    const dca_ste ste = {DCA_SURROGATE_IDENTITY, 0, false};
+    double *xs[2], *g[2], gb[2];
+    double *obs = malloc((size_t)(B * C) * 8);
+    random_state(obs, B * C, 0.5, 99);
+    for (int run = 0; run < 2; run++) {
+        omp_set_num_threads(run ? 3 : 1);
+        xs[run] = malloc((size_t)((T + 1) * B * C) * 8);
+        g[run] = malloc((size_t)(2 * B * C) * 8);
+        random_state(xs[run], B * C, 0.05, 1);
+        for (int64_t t = 0; t < T; t++)
+            dca_si_step(si, 0.3, &ste, B, 0, t, xs[run] + t * B * C, xs[run] + (t + 1) * B * C);
+        double *ga = g[run], *gn = g[run] + B * C;
+        for (int64_t c = 0; c < B * C; c++)
+            ga[c] = xs[run][T * B * C + c] - obs[c];
+        gb[run] = 0;
+        for (int64_t t = T - 1; t >= 0; t--) {
+            dca_si_step_adjoint(si, 0.3, &ste, B, 0, t, xs[run] + t * B * C, ga, gn, &gb[run]);
+            double *tmp = ga;
+            ga = gn, gn = tmp;
+        }
+        /* forward again */
+        double *again = malloc((size_t)(B * C) * 8);
+        for (int64_t t = 0; t < T; t++) {
+            dca_si_step(si, 0.3, &ste, B, 0, t, xs[run] + t * B * C, again);
+            cr_assert_eq(memcmp(again, xs[run] + (t + 1) * B * C, (size_t)(B * C) * 8), 0,
+                         "step %lld replayed differently", (long long)t);
+        }
+        free(again);
+    }
+    omp_set_num_threads(2);
+    cr_assert_eq(memcmp(xs[0], xs[1], (size_t)((T + 1) * B * C) * 8), 0);
+    cr_assert_eq(memcmp(g[0], g[1], (size_t)(2 * B * C) * 8), 0);
+    cr_assert_eq(memcmp(&gb[0], &gb[1], sizeof gb[0]), 0, "%.17g vs %.17g", gb[0], gb[1]);
+    cr_assert_neq(gb[0], 0.0);
+    for (int run = 0; run < 2; run++)
+        free(xs[run]), free(g[run]);
+    free(obs);
+    dca_si_destroy(si);
+}
+
+/* L(beta, x0) = sum_c w_c x_T,c over T relaxed steps. */
+static double relaxed_loss(const dca_si *si, double beta, const dca_ste *ste, int64_t B,
+                           int64_t T, const double *x0, const double *wt, double *buf)
+{
+    const int64_t C = dca_si_cells(si);
+    memcpy(buf, x0, (size_t)(B * C) * 8);
+    for (int64_t t = 0; t < T; t++)
+        dca_si_step(si, beta, ste, B, 0, t, buf + t * B * C, buf + (t + 1) * B * C);
+    double L = 0;
+    for (int64_t c = 0; c < B * C; c++)
+        L += wt[c] * buf[T * B * C + c];
+    return L;
+}
+
+/* Where the model is smooth (the relaxed model, H = s(z/W) forward), its
+ * adjoint is its exact derivative: in beta and in every cell of x0. */
+Test(si, smoothed_adjoint_matches_finite_differences)
+{
+    const int64_t H = 9, W = 11, B = 2, C = H * W, T = 4;
+    dca_si *si = make_si(H, W, "moore:1", 5);
+    const dca_ste ste = {DCA_SURROGATE_SIGMOID, 0.2, true};
+    double *x0 = malloc((size_t)(B * C) * 8), *wt = malloc((size_t)(B * C) * 8);
+    double *buf = malloc((size_t)((T + 1) * B * C) * 8), *g = malloc((size_t)(2 * B * C) * 8);
+    random_state(x0, B * C, 0.2, 3);
+    for (int64_t c = 0; c < B * C; c++)
+        x0[c] = 0.1 + 0.8 * x0[c]; /* fractional states */
+    random_state(wt, B * C, 0.5, 4);
+    const double beta = 0.31;
+    relaxed_loss(si, beta, &ste, B, T, x0, wt, buf);
+    double *ga = g, *gn = g + B * C, gbeta = 0;
+    memcpy(ga, wt, (size_t)(B * C) * 8);
+    for (int64_t t = T - 1; t >= 0; t--) {
+        dca_si_step_adjoint(si, beta, &ste, B, 0, t, buf + t * B * C, ga, gn, &gbeta);
+        double *tmp = ga;
+        ga = gn, gn = tmp;
+    }
+    const double h = 1e-6;
+    const double num = (relaxed_loss(si, beta + h, &ste, B, T, x0, wt, buf) -
+                        relaxed_loss(si, beta - h, &ste, B, T, x0, wt, buf)) /
+                       (2 * h);
+    cr_assert(fabs(gbeta - num) <= 1e-6 * fmax(1, fabs(num)), "beta: %.12g vs %.12g", gbeta,
+              num);
+    cr_assert_gt(fabs(num), 1e-3);
+    double worst = 0;
+    for (int64_t c = 0; c < B * C; c += 7) {
+        const double keep = x0[c];
+        x0[c] = keep + h;
+        const double Lp = relaxed_loss(si, beta, &ste, B, T, x0, wt, buf);
+        x0[c] = keep - h;
+        const double Lm = relaxed_loss(si, beta, &ste, B, T, x0, wt, buf);
+        x0[c] = keep;
+        worst = fmax(worst, fabs(ga[c] - (Lp - Lm) / (2 * h)));
+    }
+    cr_assert_lt(worst, 1e-6, "dL/dx0: worst difference %g", worst);
+    free(x0), free(wt), free(buf), free(g);
+    dca_si_destroy(si);
+}
+
+/* A zero-width surrogate gives the hard model's derivative, which is 0
+ * almost everywhere (the hard model is piecewise constant in beta); the
+ * identity surrogate does not vanish. */
+Test(si, zero_width_surrogate_is_the_hard_derivative)
+{
+    const int64_t H = 16, W = 16, B = 4, C = H * W;
+    dca_si *si = make_si(H, W, "moore:1", 12);
+    double *x = malloc((size_t)(B * C) * 8), *y = malloc((size_t)(B * C) * 8),
+           *gy = malloc((size_t)(B * C) * 8);
+    random_state(x, B * C, 0.3, 8);
+    const dca_ste narrow = {DCA_SURROGATE_SIGMOID, 1e-300, false};
+    const dca_ste id = {DCA_SURROGATE_IDENTITY, 0, false};
+    dca_si_step(si, 0.4, &narrow, B, 0, 0, x, y);
+    for (int64_t c = 0; c < B * C; c++)
+        gy[c] = 1.0;
+    double g0 = 0, g1 = 0;
+    dca_si_step_adjoint(si, 0.4, &narrow, B, 0, 0, x, gy, NULL, &g0);
+    dca_si_step_adjoint(si, 0.4, &id, B, 0, 0, x, gy, NULL, &g1);
+    cr_assert_eq(g0, 0.0);
+    cr_assert_gt(g1, 0.0);
+    free(x), free(y), free(gy);
+    dca_si_destroy(si);
+}
+
+/* Counts made exactly from p_N(beta0): both estimators return beta0. */
+Test(si, estimators_on_exact_counts)
+{
+    const int m = 8;
+    const double b0 = 0.42;
+    double n[9], k[9];
+    for (int N = 0; N <= m; N++) {
+        n[N] = 1000.0 / (N + 1);
+        k[N] = N ? n[N] * (1 - pow(1 - b0, N)) : 0;
+    }
+    cr_assert(fabs(dca_si_beta_ml(m, n, k) - b0) < 1e-9, "%.12g", dca_si_beta_ml(m, n, k));
+    cr_assert(fabs(dca_si_beta_ls(m, n, k) - b0) < 1e-9, "%.12g", dca_si_beta_ls(m, n, k));
+    /* Mixed betas: the two differ, both inside the range. */
+    for (int N = 1; N <= m; N++)
+        k[N] = n[N] * 0.5 * ((1 - pow(1 - 0.2, N)) + (1 - pow(1 - 0.8, N)));
+    const double ml = dca_si_beta_ml(m, n, k), ls = dca_si_beta_ls(m, n, k);
+    cr_assert(ml > 0.2 && ml < 0.8 && ls > 0.2 && ls < 0.8);
+    cr_assert_gt(fabs(ml - ls), 1e-4);
+    double z[9] = {5, 0, 0, 0, 0, 0, 0, 0, 0};
+    cr_assert(isnan(dca_si_beta_ml(m, z, z)));
+}
+
+Test(si, bad_parameters)
+{
+    dca_error err;
+    cr_assert_eq(dca_si_check_beta(-0.1, &err), DCA_ERR_ARG);
+    cr_assert(strstr(err.msg, "beta"));
+    cr_assert_eq(dca_si_check_beta(1.5, &err), DCA_ERR_ARG);
+    cr_assert_eq(dca_si_check_beta(NAN, &err), DCA_ERR_ARG);
+    cr_assert_eq(dca_si_check_beta(1.0, &err), DCA_OK);
+    dca_ste s;
+    cr_assert_eq(dca_ste_parse("sigmoid:-1", &s, &err), DCA_ERR_ARG);
+    cr_assert_eq(dca_ste_parse("sigmoid:", &s, &err), DCA_ERR_ARG);
+    cr_assert_eq(dca_ste_parse("tanh", &s, &err), DCA_ERR_ARG);
+    cr_assert_eq(dca_ste_parse("sigmoid:0.5", &s, &err), DCA_OK);
+    cr_assert_eq(s.kind, DCA_SURROGATE_SIGMOID);
+    dca_lattice lat;
+    cr_assert_eq(dca_lattice_parse("8x8", &lat, &err), DCA_OK);
+    dca_si *si;
+    cr_assert_eq(dca_si_create(&lat, "offsets:(0,0)", 1, &si, &err), DCA_ERR_ARG);
+    cr_assert(strstr(err.msg, "centre"), "%s", err.msg);
+}

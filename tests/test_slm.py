@@ -1,0 +1,142 @@
+#!/usr/bin/python3
+"""dca train / gradcheck with [model] kind = si: the run file's layout, thread
+independence, data from a file (and its errors), the fit against the
+least-squares fixed point, the ABC baseline. TAP output."""
+import os
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+dca, confdir = sys.argv[1], sys.argv[2]
+cfg = os.path.join(confdir, "si.ini")
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append((name, bool(ok), detail))
+
+
+def run(*args):
+    return subprocess.run([dca, *args], capture_output=True, text=True)
+
+
+def datasets(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[name] = obj[()]
+        f.visititems(visit)
+    return out
+
+
+small = ["--set", "data.simulations=20", "--set", "optimizer.iterations=200",
+         "--set", "abc.candidates=50", "--set", "abc.simulations=5", "--quiet"]
+
+with tempfile.TemporaryDirectory() as tmp:
+    a, b = os.path.join(tmp, "a.h5"), os.path.join(tmp, "b.h5")
+    p1 = run("train", cfg, "-o", a, "--threads", "1", *small)
+    p2 = run("train", cfg, "-o", b, "--threads", "2", *small)
+    check("dca train si (1 and 2 threads)", p1.returncode == 0 and p2.returncode == 0,
+          p1.stderr + p2.stderr)
+    if p1.returncode == 0 and p2.returncode == 0:
+        da, db = datasets(a), datasets(b)
+        same = da.keys() == db.keys() and all(np.array_equal(da[k], db[k]) for k in da)
+        check("run file bitwise the same on 1 and 2 threads", same)
+        with h5py.File(a, "r") as f:
+            fr = f["data/frames"]
+            check("/data/frames is uint8 (simulations, states, rows, columns)",
+                  fr.dtype == np.uint8 and fr.shape == (20, 30, 64, 64), f"{fr.dtype} {fr.shape}")
+            check("/data/frames: one aware centre cell at t = 0, aware cells stay aware",
+                  fr[:, 0].sum() == 20 and fr[0, 0, 32, 32] == 1
+                  and np.all(np.diff(fr[:].astype(int), axis=1) >= 0))
+            check("/fit/beta has iterations + 1 entries, /fit/loss iterations",
+                  f["fit/beta"].shape == (201,) and f["fit/loss"].shape == (200,))
+            n, k = f["data/counts"][:, 0], f["data/counts"][:, 1]
+            check("/data/counts: 9 neighbour counts, k <= n, none informed at N = 0",
+                  f["data/counts"].shape == (9, 2) and np.all(k <= n) and k[0] == 0)
+            ml, ls = f["data"].attrs["beta_ml"], f["data"].attrs["beta_ls"]
+            check("beta_ml and beta_ls near the data's mean beta (0.5)",
+                  0.4 < ml < 0.55 and 0.4 < ls < 0.55, f"{ml} {ls}")
+            check("/abc: 50 candidates in [0, 1], an estimate",
+                  f["abc/beta"].shape == (50,) and np.all((f["abc/beta"][:] >= 0) & (f["abc/beta"][:] <= 1))
+                  and 0 < f["abc"].attrs["estimate_final"] < 1)
+            frames = fr[:]
+        view = os.path.join(os.path.dirname(os.path.abspath(confdir)), "scripts", "dcaview")
+        png = os.path.join(tmp, "a-slm.png")
+        p = subprocess.run(["/usr/bin/python3", view, "slm", a, "-o", png, "--frames", "3"],
+                           capture_output=True, text=True)
+        check("dcaview slm draws the fit", p.returncode == 0 and os.path.getsize(png) > 1000,
+              p.stderr)
+
+        # The same transitions from a file: the same counts and estimates.
+        data = os.path.join(tmp, "obs.h5")
+        with h5py.File(data, "w") as f:
+            f["traj"] = frames.astype(np.float32)
+        c = os.path.join(tmp, "si-file.ini")
+        text = (f"[lattice]\nsize = 64x64\nneighborhood = moore:1\n[model]\nkind = si\n"
+                f"[data]\nsource = file:{data}:/traj\n[optimizer]\nmethod = sgd\n"
+                f"learning-rate = 1\nminibatch = 32\n")
+        with open(c, "w") as fh:
+            fh.write(text)
+        out = os.path.join(tmp, "f.h5")
+        p = run("train", c, "-o", out, "--set", "optimizer.iterations=20", "--set",
+                "abc.candidates=0", "--quiet")
+        check("[data] source = file:PATH:DATASET trains", p.returncode == 0, p.stderr)
+        if p.returncode == 0:
+            with h5py.File(out, "r") as f, h5py.File(a, "r") as g:
+                check("file data: the same counts and likelihood estimate",
+                      np.array_equal(f["data/counts"][:], g["data/counts"][:])
+                      and f["data"].attrs["beta_ml"] == g["data"].attrs["beta_ml"])
+        bad = frames.copy()
+        bad[3, 10, 32, 32] = 0
+        with h5py.File(data, "w") as f:
+            f["traj"] = bad
+        p = run("train", c, "-o", out, "--quiet")
+        check("a cell turning unaware again: exit 2 naming the entry",
+              p.returncode == 2 and "/traj[3, 10" in p.stderr and "unaware" in p.stderr, p.stderr)
+        with h5py.File(data, "w") as f:
+            f["traj"] = frames[:, :, :32, :]
+        p = run("train", c, "-o", out, "--quiet")
+        check("a file of the wrong shape: exit 2 naming the shape",
+              p.returncode == 2 and "shape" in p.stderr, p.stderr)
+
+    # The fit converges to the least-squares fixed point of the STE.
+    fit = os.path.join(tmp, "fit.h5")
+    p = run("train", cfg, "-o", fit, "--set", "abc.candidates=0", "--set",
+            "optimizer.iterations=400", "--quiet")
+    if p.returncode == 0:
+        with h5py.File(fit, "r") as f:
+            bf, ls = f["fit"].attrs["beta_fit"], f["data"].attrs["beta_ls"]
+        check("the STE fit lands on the least-squares estimate (|diff| < 0.01)",
+              abs(bf - ls) < 0.01, f"{bf} vs {ls}")
+    else:
+        check("dca train si.ini", False, p.stderr)
+
+    p = run("gradcheck", cfg, "--set", "data.simulations=8")
+    check("dca gradcheck si: PASS", p.returncode == 0 and "PASS" in p.stdout, p.stdout + p.stderr)
+    p = run("train", cfg, "--set", "model.beta=1.5", "-o", fit)
+    check("beta = 1.5: exit 2 naming the key", p.returncode == 2 and "model.beta" in p.stderr,
+          p.stderr)
+    p = run("train", cfg, "--set", "lattice.neighborhood=offsets:(0,0)", "-o", fit)
+    check("a neighbourhood of the centre only: exit 2",
+          p.returncode == 2 and "neighborhood" in p.stderr, p.stderr)
+    p = run("train", cfg, "--set", "optimizer.learning-rate=200", "--set", "abc.candidates=0",
+            "--set", "data.simulations=5", "-o", fit, "--quiet")
+    with h5py.File(fit, "r") as f:
+        left = int(f["fit"].attrs["left_domain"])
+    check("beta leaving [0, 1]: the fit stops, says so, keeps its iterations",
+          p.returncode == 0 and "out of [0, 1]" in p.stderr and left == 1, p.stderr)
+    p = run("run", cfg)
+    check("dca run refuses kind = si", p.returncode == 2, p.stderr)
+
+print(f"1..{len(results)}")
+for i, (name, ok, detail) in enumerate(results, 1):
+    line = f"{'ok' if ok else 'not ok'} {i} - {name}"
+    if not ok and detail:
+        line += " # " + detail.strip().replace("\n", " | ")[:400]
+    print(line)
+sys.exit(0 if all(ok for _, ok, _ in results) else 1)
