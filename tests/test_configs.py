@@ -19,14 +19,16 @@ with tempfile.TemporaryDirectory() as tmp:
         with open(c) as fh:
             text = fh.read()
         learner = re.search(r"^\s*kind\s*=\s*(ffnet|kuramoto)", text, re.M)
-        slm = re.search(r"^\s*kind\s*=\s*si\b", text, re.M)
+        slm = re.search(r"^\s*kind\s*=\s*(si|potts)\b", text, re.M)
         # Learners and stochastic lattice models train (3 iterations: the
         # check is that the config loads and runs, not the science);
         # everything else runs.
         cmd = [dca, "train", c, "-o", out, "--quiet", "--set", "optimizer.iterations=3"] \
             if learner or slm else [dca, "run", c, "-o", out, "--quiet"]
-        if slm:
+        if slm and slm.group(1) == "si":
             cmd += ["--set", "data.simulations=10", "--set", "abc.candidates=20"]
+        if slm and slm.group(1) == "potts":
+            cmd += ["--set", "model.lattices=100"]
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
         ok = p.returncode == 0
         detail = p.stderr.strip()

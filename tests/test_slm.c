@@ -257,3 +257,173 @@ Test(si, bad_parameters)
     cr_assert_eq(dca_si_create(&lat, "offsets:(0,0)", 1, &si, &err), DCA_ERR_ARG);
     cr_assert(strstr(err.msg, "centre"), "%s", err.msg);
 }
+
+/* ---- the cellular Potts model ---------------------------------------------- */
+
+/* A plain simulator on the whole grid: the boundary by scanning every pixel
+ * in row-major order, the cell's unwrapped pixels tracked beside it. */
+static void plain_potts(int64_t H, int64_t W, int uniform, uint64_t seed, int64_t lattice,
+                        int64_t steps, double T, double *msd, double *A, double *R, int *grid)
+{
+    static const int off[8][2] = {{-1, -1}, {-1, 0}, {-1, 1}, {0, -1},
+                                  {0, 1},   {1, -1}, {1, 0},  {1, 1}};
+    memset(grid, 0, (size_t)(H * W) * sizeof *grid);
+    int64_t ur[2] = {H / 2, H / 2}, uc[2] = {W / 2, W / 2}; /* unwrapped cell pixels */
+    int v = 1;
+    grid[(H / 2) * W + W / 2] = 1;
+    *A = *R = 0;
+    const double p = exp(-1.0 / T);
+    int64_t *bd = malloc((size_t)(H * W) * sizeof *bd);
+    for (int64_t s = 0; s < steps; s++) {
+        uint32_t w[4];
+        dca_rng_words(seed, DCA_RNG_POTTS, (uint64_t)lattice, (uint64_t)s, 1, w);
+        const uint64_t u = (uint64_t)w[0] << 32 | w[1];
+        int64_t src;
+        if (uniform) {
+            src = (int64_t)(((unsigned __int128)u * (uint64_t)(H * W)) >> 64);
+        } else {
+            int64_t n = 0;
+            for (int64_t i = 0; i < H; i++)
+                for (int64_t j = 0; j < W; j++) {
+                    bool b = false;
+                    for (int k = 0; k < 8; k++)
+                        b |= grid[((i + off[k][0] + H) % H) * W + (j + off[k][1] + W) % W] !=
+                             grid[i * W + j];
+                    if (b)
+                        bd[n++] = i * W + j;
+                }
+            src = bd[(int64_t)(((unsigned __int128)u * (uint64_t)n) >> 64)];
+        }
+        const int k = (int)(w[2] >> 29);
+        const int64_t si = src / W, sj = src % W;
+        const int64_t tgt = ((si + off[k][0] + H) % H) * W + (sj + off[k][1] + W) % W;
+        const int dv = grid[src] - grid[tgt];
+        if (dv == 0)
+            continue;
+        const double prob = (v + dv > 2 || v + dv < 1) ? 0 : dv == -1 ? 1 : p;
+        const int h = prob > (double)w[3] * 0x1.0p-32;
+        if (dv == 1 && v == 1)
+            h ? (*A += 1) : (*R += 1);
+        if (!h)
+            continue;
+        grid[tgt] = grid[src];
+        if (dv == 1) { /* the source is the cell's pixel 0 */
+            ur[1] = ur[0] + off[k][0], uc[1] = uc[0] + off[k][1];
+            v = 2;
+        } else {
+            const int64_t t0 = ((ur[0] % H + H) % H) * W + (uc[0] % W + W) % W;
+            if (t0 == tgt)
+                ur[0] = ur[1], uc[0] = uc[1];
+            v = 1;
+        }
+    }
+    free(bd);
+    const double cr = v == 2 ? 0.5 * (double)(ur[0] + ur[1]) : (double)ur[0];
+    const double cc = v == 2 ? 0.5 * (double)(uc[0] + uc[1]) : (double)uc[0];
+    *msd = (cr - (double)(H / 2)) * (cr - (double)(H / 2)) +
+           (cc - (double)(W / 2)) * (cc - (double)(W / 2));
+}
+
+Test(potts, matches_plain_simulator)
+{
+    const int64_t H = 7, W = 9, n = 12, steps = 3000;
+    int *grid = malloc((size_t)(H * W) * sizeof *grid);
+    for (int uniform = 0; uniform < 2; uniform++) {
+        dca_lattice lat = {2, {H, W}};
+        dca_error err;
+        dca_potts *p;
+        cr_assert_eq(dca_potts_create(&lat, (dca_potts_sampling)uniform, 21, &p, &err), DCA_OK);
+        double msd[12], A[12], R[12];
+        int64_t fin[48];
+        const double T = 0.6;
+        dca_potts_run(p, T, 100, n, steps, msd, A, R, NULL, fin);
+        double moved = 0;
+        for (int64_t l = 0; l < n; l++) {
+            double m, a, r;
+            plain_potts(H, W, uniform, 21, 100 + l, steps, T, &m, &a, &r, grid);
+            cr_assert_eq(a, A[l], "sampling %d lattice %lld: accepted", uniform, (long long)l);
+            cr_assert_eq(r, R[l], "sampling %d lattice %lld: rejected", uniform, (long long)l);
+            cr_assert_eq(m, msd[l], "sampling %d lattice %lld: msd %g vs %g", uniform,
+                         (long long)l, m, msd[l]);
+            for (int k = 0; k < 2; k++) {
+                const int64_t r0 = (fin[4 * l + 2 * k] % H + H) % H,
+                              c0 = (fin[4 * l + 2 * k + 1] % W + W) % W;
+                cr_assert_eq(grid[r0 * W + c0], 1, "final pixel %d not in the plain grid", k);
+            }
+            moved += m;
+        }
+        cr_assert_gt(moved, 0, "the cells must move (wrapping the 7x9 torus)");
+        dca_potts_destroy(p);
+    }
+    free(grid);
+}
+
+Test(potts, threads_and_estimators)
+{
+    dca_lattice lat = {2, {128, 128}};
+    dca_error err;
+    dca_potts *p;
+    cr_assert_eq(dca_potts_create(&lat, DCA_POTTS_BOUNDARY, 3, &p, &err), DCA_OK);
+    const int64_t n = 2000, S = 800;
+    const int K = 6;
+    double *o[2][4];
+    for (int run = 0; run < 2; run++) {
+        omp_set_num_threads(run ? 3 : 1);
+        for (int k = 0; k < 4; k++)
+            o[run][k] = malloc((size_t)n * 8);
+        dca_potts_run(p, 0.33, 0, n, S, o[run][0], o[run][1], o[run][2], o[run][3], NULL);
+    }
+    omp_set_num_threads(2);
+    for (int k = 0; k < 4; k++)
+        cr_assert_eq(memcmp(o[0][k], o[1][k], (size_t)n * 8), 0, "output %d differs", k);
+    /* The score-function estimate agrees with central differences of the
+     * batch mean (common random numbers) within 4 standard errors; the
+     * straight-through estimate has the wrong sign. */
+    const double T = 0.33, h = 0.01;
+    double fd[6], sc[6], st[6];
+    for (int64_t b = 0; b < K; b++) {
+        double hi = 0, lo = 0, g = 0;
+        dca_potts_run(p, T + h, b * n, n, S, o[0][0], NULL, NULL, NULL, NULL);
+        for (int64_t l = 0; l < n; l++)
+            hi += o[0][0][l] / (double)n;
+        dca_potts_run(p, T - h, b * n, n, S, o[0][0], NULL, NULL, NULL, NULL);
+        for (int64_t l = 0; l < n; l++)
+            lo += o[0][0][l] / (double)n;
+        fd[b] = (hi - lo) / (2 * h);
+        dca_potts_run(p, T, b * n, n, S, o[0][0], o[0][1], o[0][2], o[0][3], NULL);
+        sc[b] = dca_potts_score_gradient(T, n, o[0][0], o[0][1], o[0][2]);
+        for (int64_t l = 0; l < n; l++)
+            g += o[0][3][l] / (double)n;
+        st[b] = g;
+    }
+    double mf = 0, ms = 0, mt = 0, vf = 0, vs = 0;
+    for (int b = 0; b < K; b++)
+        mf += fd[b] / K, ms += sc[b] / K, mt += st[b] / K;
+    for (int b = 0; b < K; b++)
+        vf += (fd[b] - mf) * (fd[b] - mf), vs += (sc[b] - ms) * (sc[b] - ms);
+    const double se = sqrt(vf / (K - 1) / K + vs / (K - 1) / K);
+    cr_assert_gt(mf, 0, "E[MSD] grows with T: %g", mf);
+    cr_assert(fabs(ms - mf) < 4 * se, "score %g vs differences %g (se %g)", ms, mf, se);
+    cr_assert_lt(mt, 0, "straight-through: %g", mt);
+    for (int run = 0; run < 2; run++)
+        for (int k = 0; k < 4; k++)
+            free(o[run][k]);
+    dca_potts_destroy(p);
+}
+
+Test(potts, bad_parameters)
+{
+    dca_error err;
+    cr_assert_eq(dca_potts_check_temperature(0, &err), DCA_ERR_ARG);
+    cr_assert(strstr(err.msg, "T > 0"));
+    cr_assert_eq(dca_potts_check_temperature(-1, &err), DCA_ERR_ARG);
+    cr_assert_eq(dca_potts_check_temperature(INFINITY, &err), DCA_ERR_ARG);
+    cr_assert_eq(dca_potts_check_temperature(0.3, &err), DCA_OK);
+    dca_potts *p;
+    dca_lattice small = {2, {4, 9}}, ring = {1, {100, 0}};
+    cr_assert_eq(dca_potts_create(&small, DCA_POTTS_BOUNDARY, 1, &p, &err), DCA_ERR_ARG);
+    cr_assert(strstr(err.msg, "5x5"), "%s", err.msg);
+    cr_assert_eq(dca_potts_create(&ring, DCA_POTTS_BOUNDARY, 1, &p, &err), DCA_ERR_ARG);
+    double msd[2] = {1, 2}, a[2] = {1, 1}, r[2] = {1, 1};
+    cr_assert(isnan(dca_potts_score_gradient(0.3, 1, msd, a, r)));
+}

@@ -133,6 +133,44 @@ with tempfile.TemporaryDirectory() as tmp:
     p = run("run", cfg)
     check("dca run refuses kind = si", p.returncode == 2, p.stderr)
 
+    # The cellular Potts model.
+    pc = os.path.join(confdir, "potts-msd2.ini")
+    pa, pb = os.path.join(tmp, "pa.h5"), os.path.join(tmp, "pb.h5")
+    few = ["--set", "model.lattices=400", "--set", "optimizer.iterations=5", "--quiet"]
+    p1 = run("train", pc, "-o", pa, "--threads", "1", *few)
+    p2 = run("train", pc, "-o", pb, "--threads", "2", *few)
+    check("dca train potts (1 and 2 threads)", p1.returncode == 0 and p2.returncode == 0,
+          p1.stderr + p2.stderr)
+    if p1.returncode == 0 and p2.returncode == 0:
+        da, db = datasets(pa), datasets(pb)
+        check("potts run file bitwise the same on 1 and 2 threads",
+              da.keys() == db.keys() and all(np.array_equal(da[k], db[k]) for k in da))
+        with h5py.File(pa, "r") as f:
+            g = f["fit"]
+            check("/fit/temperature (6), msd, acceptance, both gradients (5)",
+                  g["temperature"].shape == (6,) and g["msd"].shape == (5,)
+                  and g["gradient_ste"].shape == (5,) and g["gradient_score"].shape == (5,)
+                  and np.array_equal(g["gradient"][()], g["gradient_score"][()]))
+            check("acceptance follows e^(-1/T)",
+                  abs(g["acceptance"][0] - np.exp(-1 / g["temperature"][0])) < 0.02,
+                  f"{g['acceptance'][0]} vs {np.exp(-1 / g['temperature'][0])}")
+        png = os.path.join(tmp, "pa-slm.png")
+        view = os.path.join(os.path.dirname(os.path.abspath(confdir)), "scripts", "dcaview")
+        p = subprocess.run(["/usr/bin/python3", view, "slm", pa, "-o", png],
+                           capture_output=True, text=True)
+        check("dcaview slm draws a potts fit", p.returncode == 0, p.stderr)
+    p = run("gradcheck", pc, "--set", "model.lattices=1000", "--set", "model.temperature=0.33")
+    check("dca gradcheck potts: the score-function estimator PASSes, the STE's bias printed",
+          p.returncode == 0 and "PASS" in p.stdout and "straight-through bias" in p.stdout,
+          p.stdout + p.stderr)
+    for key, value in (("model.temperature", "-1"), ("model.lattices", "1"),
+                       ("lattice.size", "4x4")):
+        p = run("train", pc, "--set", f"{key}={value}", "-o", os.path.join(tmp, "bad.h5"))
+        check(f"potts {key} = {value}: exit 2 naming the key",
+              p.returncode == 2 and key.split(".")[1] in p.stderr, p.stderr)
+    p = run("train", pc, "--set", "data.simulations=5", "-o", os.path.join(tmp, "bad.h5"))
+    check("potts with an SI key: exit 2", p.returncode == 2 and "data" in p.stderr, p.stderr)
+
 print(f"1..{len(results)}")
 for i, (name, ok, detail) in enumerate(results, 1):
     line = f"{'ok' if ok else 'not ok'} {i} - {name}"

@@ -102,6 +102,58 @@ DCA_API void dca_si_count(const dca_si *si, int64_t batch, const double *x, cons
 DCA_API double dca_si_beta_ml(int m, const double *n, const double *k);
 DCA_API double dca_si_beta_ls(int m, const double *n, const double *k);
 
+/* ---- one-pixel random-walk cellular Potts model (thesis 7.5) -------------
+ *
+ * One cell of volume 1 or 2 on a torus of at least 5 x 5 pixels (value 1:
+ * the cell, 0: background), starting as one pixel at (H/2, W/2). A sampling
+ * step picks a source pixel i and one of its 8 Moore neighbours j, then
+ * copies i's value to j when L_i != L_j and H(p - xi) = 1, with
+ *   dv = L_i - L_j,  v the cell's volume,
+ *   p = 0 when v + dv leaves [1, 2], 1 when the cell shrinks from 2,
+ *       e^(-1/T) when it grows from 1.
+ * The source is drawn uniformly from the boundary pixels (DCA_POTTS_BOUNDARY:
+ * the pixels with a Moore neighbour of the other value, ordered by their
+ * row-major index; the usual CPM speed-up and the reading under which the
+ * thesis's 800 steps make sense, DESIGN.md 8) or from all pixels
+ * (DCA_POTTS_UNIFORM). Step s of lattice l reads the four words of Philox
+ * (seed, DCA_RNG_POTTS, l, s): words 0-1 pick the source, word 2's top 3
+ * bits the neighbour (row-major offsets without the centre), word 3 is xi.
+ *
+ * The statistic is the squared displacement of the cell's centroid after
+ * the steps, in unwrapped coordinates. */
+typedef enum dca_potts_sampling { DCA_POTTS_BOUNDARY = 0, DCA_POTTS_UNIFORM = 1 } dca_potts_sampling;
+
+typedef struct dca_potts dca_potts;
+
+DCA_API dca_status dca_potts_create(const dca_lattice *lat, dca_potts_sampling sampling,
+                                    uint64_t seed, dca_potts **out, dca_error *err);
+DCA_API void dca_potts_destroy(dca_potts *p);
+/* T > 0 and finite; DCA_ERR_ARG otherwise. */
+DCA_API dca_status dca_potts_check_temperature(double T, dca_error *err);
+
+/* Per lattice l of lattices first .. first + count - 1, after `steps`
+ * sampling steps at temperature T (NULL arrays are not filled):
+ *   msd[l]       the squared displacement of the centroid;
+ *   accepted[l], rejected[l]  the growth attempts from volume 1 (the only
+ *                events whose probability depends on T) accepted / rejected;
+ *   ste[l]       d msd / dT by the identity straight-through estimator: the
+ *                adjoint of L_j <- L_j + H(p - xi)(L_i - L_j) over the run,
+ *                with H' := 1 and the volume conditions held fixed;
+ *   final[l*4]   the cell's final pixels (row, column, unwrapped; a
+ *                volume-1 cell repeats its pixel).
+ * Lattices are independent and run side by side on the threads. */
+DCA_API void dca_potts_run(const dca_potts *p, double T, int64_t first, int64_t count,
+                           int64_t steps, double *msd, double *accepted, double *rejected,
+                           double *ste, int64_t *final);
+
+/* The score-function (likelihood-ratio) estimate of d E[msd] / dT from one
+ * batch: with S_l = (A_l / p - R_l / (1 - p)) dp/dT the score of lattice
+ * l's accept/reject events (p = e^(-1/T)) and b_l the mean msd of the other
+ * lattices (a leave-one-out baseline, so the estimate stays unbiased),
+ *   g = (1/n) sum_l (msd_l - b_l) S_l. */
+DCA_API double dca_potts_score_gradient(double T, int64_t n, const double *msd,
+                                        const double *accepted, const double *rejected);
+
 #ifdef __cplusplus
 }
 #endif

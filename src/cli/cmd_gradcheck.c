@@ -96,6 +96,8 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
         if (lc) {
             rc = lc->learner.kind == DCA_MODEL_SI
                      ? cmd_slm_gradcheck(&o, lc, g.tol, g.step)
+                 : lc->learner.kind == DCA_MODEL_POTTS
+                     ? cmd_potts_gradcheck(&o, lc, g.tol)
                      : cmd_learn_gradcheck(&o, lc, g.tol, g.step, g.all);
             dca_config_destroy(lc);
             goto out;

@@ -86,6 +86,21 @@ static int load_si(const dca_config *cfg, uint64_t noise_seed, dca_si **si, dca_
     return -1;
 }
 
+/* Closes rf (complete when st is DCA_OK); a close failure becomes st. */
+static dca_status close_runfile(dca_runfile **rf, dca_status st, dca_error *err)
+{
+    if (!*rf)
+        return st;
+    dca_error e2;
+    const dca_status cst = dca_runfile_close(*rf, st == DCA_OK, &e2);
+    *rf = NULL;
+    if (!st && cst) {
+        *err = e2;
+        return cst;
+    }
+    return st;
+}
+
 typedef struct fit_ctx {
     progress pg;
     int64_t total;
@@ -321,15 +336,7 @@ int cmd_slm_train(const cli_common *o, dca_config *cfg, const char *resume,
 #undef AF
 #undef AI
 #undef AS
-    if (rf) {
-        dca_error e2;
-        dca_status cst = dca_runfile_close(rf, st == DCA_OK, &e2);
-        rf = NULL;
-        if (!st && cst) {
-            st = cst;
-            err = e2;
-        }
-    }
+    st = close_runfile(&rf, st, &err);
     if (st) {
         rc = cli_fail(EXIT_RUNTIME, "%s: %s", outpath, err.msg);
         goto out;
@@ -463,5 +470,290 @@ out:
     dca_si_destroy(si);
     dca_si_data_free(&d);
     free(x0), free(obs), free(xs), free(g);
+    return rc;
+}
+
+/* ---- the cellular Potts model -------------------------------------------------- */
+
+static int check_unused_potts(const dca_config *cfg)
+{
+    static const char *const sections[] = {"rule", "init", "run", "task", "eval", "search",
+                                           "ensemble", "data", "abc"};
+    int rc = cli_refuse_sections(cfg, sections, sizeof sections / sizeof *sections,
+                                 "this key has no effect on [model] kind = potts (it uses "
+                                 "[lattice] size, [model], [optimizer] and [output])");
+    if (rc >= 0)
+        return rc;
+    static const char *const model_keys[] = {
+        "layers", "output", "patterns", "weights", "bias", "robustness-threshold", "oscillators",
+        "omega",  "dt",     "interval", "r0",      "gamma", "w0", "beta", "surrogate"};
+    for (size_t i = 0; i < sizeof model_keys / sizeof *model_keys; i++)
+        if (dca_config_given(cfg, "model", model_keys[i]))
+            return cli_fail_at(cfg, "model", model_keys[i],
+                               "this key has no effect on [model] kind = potts");
+    static const char *const opt_keys[] = {"fresh", "checkpoint-every", "time-limit",
+                                           "tolerance", "minibatch"};
+    for (size_t i = 0; i < sizeof opt_keys / sizeof *opt_keys; i++)
+        if (dca_config_given(cfg, "optimizer", opt_keys[i]))
+            return cli_fail_at(cfg, "optimizer", opt_keys[i],
+                               "this key has no effect on [model] kind = potts (each iteration "
+                               "runs [model] lattices fresh lattices)");
+    if (dca_config_given(cfg, "lattice", "neighborhood") || dca_config_given(cfg, "lattice", "states"))
+        return cli_fail_at(cfg, "lattice",
+                           dca_config_given(cfg, "lattice", "states") ? "states" : "neighborhood",
+                           "the Potts model has two states and copies to a Moore neighbour");
+    return -1;
+}
+
+static int load_potts(const dca_config *cfg, dca_potts **p)
+{
+    dca_error err;
+    if (dca_potts_create(&cfg->lattice, (dca_potts_sampling)cfg->slm.sampling, cfg->learner.seed,
+                         p, &err))
+        return cli_fail_at(cfg, "lattice", "size", err.msg);
+    return -1;
+}
+
+/* Mean and standard error of x[0..n). */
+static void mean_se(const double *x, int64_t n, double *mean, double *se)
+{
+    double s = 0, q = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += x[i];
+    s /= (double)n;
+    for (int64_t i = 0; i < n; i++)
+        q += (x[i] - s) * (x[i] - s);
+    *mean = s;
+    *se = n > 1 ? sqrt(q / (double)(n - 1) / (double)n) : NAN;
+}
+
+int cmd_potts_train(const cli_common *o, dca_config *cfg, const char *resume,
+                    const char *command_line)
+{
+    int rc = check_unused_potts(cfg);
+    if (rc >= 0)
+        return rc;
+    if (resume)
+        return cli_fail(EXIT_USAGE, "--resume: [model] kind = potts fits are not resumable (an "
+                                    "interrupted fit keeps its iterations in the run file)");
+    if (o->threads)
+        omp_set_num_threads(o->threads);
+    dca_potts *pm = NULL;
+    dca_optim *opt = NULL;
+    dca_error err;
+    const int64_t I = cfg->iterations, n = cfg->slm.lattices, S = cfg->slm.sampling_steps;
+    double *Ts = NULL, *msdm = NULL, *acc = NULL, *loss = NULL, *gused = NULL, *gste = NULL,
+           *gscore = NULL, *msd = NULL, *A = NULL, *R = NULL, *ste = NULL, *eval = NULL;
+    if ((rc = load_potts(cfg, &pm)) >= 0)
+        goto out;
+    rc = EXIT_RUNTIME;
+    if ((I + 5) * n >= (int64_t)1 << 32) {
+        rc = cli_fail_at(cfg, "model", "lattices",
+                         "(iterations + 5) x lattices must stay below 2^32 (noise keys)");
+        goto out;
+    }
+    Ts = calloc((size_t)I + 1, 8), msdm = calloc((size_t)I + 1, 8), acc = calloc((size_t)I + 1, 8);
+    loss = calloc((size_t)I + 1, 8), gused = calloc((size_t)I + 1, 8), gste = calloc((size_t)I + 1, 8);
+    gscore = calloc((size_t)I + 1, 8);
+    msd = malloc((size_t)n * 8), A = malloc((size_t)n * 8), R = malloc((size_t)n * 8);
+    ste = malloc((size_t)n * 8), eval = malloc((size_t)(4 * n) * 8);
+    if (!Ts || !msdm || !acc || !loss || !gused || !gste || !gscore || !msd || !A || !R || !ste ||
+        !eval) {
+        rc = cli_fail(EXIT_RUNTIME, "out of memory");
+        goto out;
+    }
+    double par[64];
+    dca_config_optim_params(cfg, par);
+    if (dca_optim_create(cfg->method, par, 1, cfg->optim_seed, &opt, &err)) {
+        rc = cli_fail_at(cfg, "optimizer", "method", err.msg);
+        goto out;
+    }
+    const double target = cfg->slm.target_msd;
+    printf("train: potts on %lldx%lld, %lld lattices x %lld sampling steps (%s sources), target "
+           "MSD %g, %s on the %s gradient, %lld iterations\n",
+           (long long)cfg->lattice.shape[0], (long long)cfg->lattice.shape[1], (long long)n,
+           (long long)S, cfg->slm.sampling ? "uniform" : "boundary", target, cfg->method,
+           cfg->slm.score ? "score-function" : "straight-through", (long long)I);
+    fflush(stdout);
+    cli_catch_signals();
+    fit_ctx fc = {.total = I};
+    progress_init(&fc.pg, o->quiet);
+    double T = cfg->slm.temperature;
+    int64_t done = 0;
+    bool left = false;
+    const double t0 = cli_now();
+    Ts[0] = T;
+    for (int64_t i = 0; i < I; i++) {
+        dca_potts_run(pm, T, i * n, n, S, msd, A, R, ste, NULL);
+        double m, se, a = 0, r = 0, gs = 0;
+        mean_se(msd, n, &m, &se);
+        for (int64_t l = 0; l < n; l++)
+            a += A[l], r += R[l], gs += ste[l];
+        gs /= (double)n;
+        const double gsc = dca_potts_score_gradient(T, n, msd, A, R);
+        msdm[i] = m;
+        acc[i] = a + r > 0 ? a / (a + r) : NAN;
+        loss[i] = (m - target) * (m - target);
+        gste[i] = 2 * (m - target) * gs;
+        gscore[i] = 2 * (m - target) * gsc;
+        gused[i] = cfg->slm.score ? gscore[i] : gste[i];
+        double g = gused[i];
+        dca_optim_step(opt, loss[i], &g, &T);
+        Ts[i + 1] = T;
+        done = i + 1;
+        if (!(T > 0) || !isfinite(T)) {
+            left = true;
+            break;
+        }
+        progress_update(&fc.pg, done, I, (double)done, "iterations");
+        if (cli_interrupted())
+            break;
+    }
+    progress_end(&fc.pg);
+    const double secs = cli_now() - t0;
+    /* The fit: the mean of the second half of the temperatures, checked on
+     * 4 fresh batches. */
+    double Tfit = 0;
+    const int64_t a0 = (done + 1) / 2;
+    for (int64_t i = a0; i <= done; i++)
+        Tfit += Ts[i];
+    Tfit /= (double)(done + 1 - a0);
+    double em = NAN, ese = NAN;
+    if (!left && Tfit > 0) {
+        dca_potts_run(pm, Tfit, (I + 1) * n, 4 * n, S, eval, NULL, NULL, NULL, NULL);
+        mean_se(eval, 4 * n, &em, &ese);
+    }
+    const bool within = fabs(em - target) <= 0.05 * target;
+
+    const char *outpath = o->output ? o->output : cfg->output_file;
+    if (cli_make_parent_dirs(outpath) != 0) {
+        rc = cli_fail(EXIT_RUNTIME, "%s: cannot create its directory", outpath);
+        goto out;
+    }
+    dca_runfile *rf = NULL;
+    dca_run_meta meta = {dca_config_text(cfg), command_line, 1.0};
+    dca_status st = dca_runfile_create(outpath, &meta, &rf, &err);
+    int64_t td[1] = {done + 1}, id[1] = {done};
+#define W(name, dims, data)                                                                   \
+    if (!st)                                                                                  \
+    st = dca_runfile_array(rf, name, 1, dims, data, &err)
+#define AF(name, v)                                                                           \
+    if (!st)                                                                                  \
+    st = dca_runfile_attr_f64(rf, "/fit", name, v, &err)
+#define AS(name, v)                                                                           \
+    if (!st)                                                                                  \
+    st = dca_runfile_attr_str(rf, "/fit", name, v, &err)
+    W("/fit/temperature", td, Ts);
+    W("/fit/msd", id, msdm);
+    W("/fit/acceptance", id, acc);
+    W("/fit/loss", id, loss);
+    W("/fit/gradient", id, gused);
+    W("/fit/gradient_ste", id, gste);
+    W("/fit/gradient_score", id, gscore);
+    AS("model", "potts");
+    AS("method", cfg->method);
+    AS("estimator", cfg->slm.score ? "score" : "ste");
+    AS("sampling", cfg->slm.sampling ? "uniform" : "boundary");
+    AF("target_msd", target);
+    AF("lattices", (double)n);
+    AF("sampling_steps", (double)S);
+    AF("temperature_fit", Tfit);
+    AF("msd_fit", em);
+    AF("msd_fit_se", ese);
+    AF("within_5_percent", within);
+    AF("left_domain", left);
+    AF("iterations_run", (double)done);
+    AF("seconds", secs);
+#undef W
+#undef AF
+#undef AS
+    st = close_runfile(&rf, st, &err);
+    if (st) {
+        rc = cli_fail(EXIT_RUNTIME, "%s: %s", outpath, err.msg);
+        goto out;
+    }
+    printf("fit: T %.5f (the mean of the second half of the iterates; acceptance e^(-1/T) = "
+           "%.4f); %lld iterations in %.2f s\n",
+           Tfit, exp(-1 / Tfit), (long long)done, secs);
+    printf("check on %lld fresh lattices: MSD %.4f +- %.4f against the target %g: %s\n",
+           (long long)(4 * n), em, ese, target, within ? "within 5 %" : "NOT within 5 %");
+    fflush(stdout);
+    if (left)
+        fprintf(stderr, "dca: warning: the optimiser moved T to %.6g, out of (0, inf), at "
+                        "iteration %lld; the fit stopped there\n",
+                T, (long long)(done - 1));
+    printf("wrote %s\n", outpath);
+    rc = cli_interrupted() ? cli_fail(EXIT_RUNTIME, "interrupted: %s keeps what was done", outpath)
+                           : EXIT_OK;
+out:
+    dca_potts_destroy(pm);
+    dca_optim_destroy(opt);
+    free(Ts), free(msdm), free(acc), free(loss), free(gused), free(gste), free(gscore);
+    free(msd), free(A), free(R), free(ste), free(eval);
+    return rc;
+}
+
+/* The estimators against central differences of the expected MSD with
+ * common random numbers, over `batches` batches of [model] lattices. */
+int cmd_potts_gradcheck(const cli_common *o, dca_config *cfg, double tol)
+{
+    int rc = check_unused_potts(cfg);
+    if (rc >= 0)
+        return rc;
+    if (o->threads)
+        omp_set_num_threads(o->threads);
+    dca_potts *pm = NULL;
+    if ((rc = load_potts(cfg, &pm)) >= 0)
+        return rc;
+    const int64_t n = cfg->slm.lattices, S = cfg->slm.sampling_steps, K = 16;
+    const double T = cfg->slm.temperature, h = 0.02 * T;
+    double *msd = malloc((size_t)n * 8), *A = malloc((size_t)n * 8), *R = malloc((size_t)n * 8),
+           *ste = malloc((size_t)n * 8), *fd = malloc((size_t)K * 8), *sc = malloc((size_t)K * 8),
+           *st = malloc((size_t)K * 8), *mm = malloc((size_t)K * 8);
+    rc = EXIT_RUNTIME;
+    if (!msd || !A || !R || !ste || !fd || !sc || !st || !mm) {
+        cli_fail(EXIT_RUNTIME, "out of memory");
+        goto out;
+    }
+    for (int64_t k = 0; k < K; k++) {
+        double lo, hi, se, g = 0;
+        dca_potts_run(pm, T + h, k * n, n, S, msd, NULL, NULL, NULL, NULL);
+        mean_se(msd, n, &hi, &se);
+        dca_potts_run(pm, T - h, k * n, n, S, msd, NULL, NULL, NULL, NULL);
+        mean_se(msd, n, &lo, &se);
+        fd[k] = (hi - lo) / (2 * h);
+        dca_potts_run(pm, T, k * n, n, S, msd, A, R, ste, NULL);
+        mean_se(msd, n, &mm[k], &se);
+        sc[k] = dca_potts_score_gradient(T, n, msd, A, R);
+        for (int64_t l = 0; l < n; l++)
+            g += ste[l];
+        st[k] = g / (double)n;
+    }
+    double mf, sf, ms, ss, mt, stt, mmsd, smsd;
+    mean_se(fd, K, &mf, &sf);
+    mean_se(sc, K, &ms, &ss);
+    mean_se(st, K, &mt, &stt);
+    mean_se(mm, K, &mmsd, &smsd);
+    printf("gradcheck %s: [model] kind = potts at T = %g (acceptance %.4f), %lld batches of %lld "
+           "lattices x %lld steps\n",
+           o->config, T, exp(-1 / T), (long long)K, (long long)n, (long long)S);
+    printf("E[MSD] = %.4f +- %.4f\n", mmsd, smsd);
+    printf("%-44s %12s %10s\n", "d E[MSD] / dT", "mean", "std err");
+    printf("%-44s %12.4f %10.4f\n", "central differences (h = 2 % of T, CRN)", mf, sf);
+    printf("%-44s %12.4f %10.4f\n", "score function, leave-one-out baseline", ms, ss);
+    printf("%-44s %12.4f %10.4f\n", "identity straight-through (the thesis's)", mt, stt);
+    const double z = fabs(ms - mf) / sqrt(ss * ss + sf * sf);
+    printf("score vs differences: %.2f standard errors; straight-through bias %.4f (%.0f %% of "
+           "the derivative)\n",
+           z, mt - mf, 100 * (mt - mf) / mf);
+    /* tol is a gradcheck's relative tolerance: here the number of standard
+     * errors allowed is max(4, tol) */
+    const double zmax = fmax(4.0, tol);
+    printf("score-function estimator within %.0f standard errors: %s\n", zmax,
+           z <= zmax ? "PASS" : "FAIL");
+    rc = z <= zmax ? EXIT_OK : EXIT_RUNTIME;
+out:
+    dca_potts_destroy(pm);
+    free(msd), free(A), free(R), free(ste), free(fd), free(sc), free(st), free(mm);
     return rc;
 }

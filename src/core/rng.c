@@ -60,11 +60,9 @@ __attribute__((noinline)) static void philox_lanes(uint32_t k0, uint32_t k1,
     }
 }
 
-void dca_rng_first_uniforms(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0,
-                            int64_t count, double *out)
+void dca_rng_words(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0, int64_t count,
+                   uint32_t *out)
 {
-    /* Groups of 8 counters through the vectorised Philox, the rest through
-     * Random123's: the same numbers. */
     const philox4x32_key_t k = key(seed);
     int64_t i = 0;
     for (; i + LANES <= count; i += LANES) {
@@ -76,11 +74,26 @@ void dca_rng_first_uniforms(uint64_t seed, uint32_t purpose, uint64_t index, uin
         }
         philox_lanes(k.v[0], k.v[1], c);
         for (int l = 0; l < LANES; l++)
-            out[i + l] = (double)((c[0][l] << 32 | c[1][l]) >> 11) * 0x1.0p-53;
+            for (int word = 0; word < 4; word++)
+                out[4 * (i + l) + word] = (uint32_t)c[word][l];
     }
     for (; i < count; i++) {
         philox4x32_ctr_t r = philox4x32(counter(purpose, index, sub0 + (uint64_t)i), k);
-        out[i] = (double)(((uint64_t)r.v[0] << 32 | r.v[1]) >> 11) * 0x1.0p-53;
+        for (int word = 0; word < 4; word++)
+            out[4 * i + word] = r.v[word];
+    }
+}
+
+void dca_rng_first_uniforms(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0,
+                            int64_t count, double *out)
+{
+    /* Words 0 and 1 of each draw (dca_rng_words: the vectorised Philox). */
+    uint32_t w[4 * 64];
+    for (int64_t i = 0; i < count; i += 64) {
+        const int64_t n = count - i < 64 ? count - i : 64;
+        dca_rng_words(seed, purpose, index, sub0 + (uint64_t)i, n, w);
+        for (int64_t l = 0; l < n; l++)
+            out[i + l] = (double)(((uint64_t)w[4 * l] << 32 | w[4 * l + 1]) >> 11) * 0x1.0p-53;
     }
 }
 

@@ -16,6 +16,7 @@ enum dca_rng_purpose {
     DCA_RNG_LEARNER = 7,      /* index = member, sub = what (learner initial state) */
     DCA_RNG_SLM = 8,          /* index = configuration * 2^32 + step, sub = cell (slm.h) */
     DCA_RNG_SLM_DATA = 9,     /* index = simulation, sub = step (reference parameters) */
+    DCA_RNG_POTTS = 10,       /* index = lattice, sub = sampling step (four words a step) */
 };
 
 /* Two independent doubles uniform on [0, 1) with 53 random bits each. */
@@ -25,6 +26,11 @@ void dca_rng_uniform2(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t 
  * i < count: the same numbers, drawn in one loop. */
 void dca_rng_first_uniforms(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0,
                             int64_t count, double *out);
+/* The four 32-bit words of Philox draws sub0 .. sub0 + count - 1 of the
+ * stream (seed, purpose, index): out[4 i + w] is word w of draw sub0 + i.
+ * The same words as Random123's philox4x32, 8 draws at a time. */
+void dca_rng_words(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0, int64_t count,
+                   uint32_t *out);
 /* count standard normals, numbers sub0 .. sub0 + count - 1 of the stream
  * (seed, purpose, index): four from each Philox draw, by Box–Muller in
  * single precision (both halves), so the noise of a large parameter vector

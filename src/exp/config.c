@@ -457,6 +457,8 @@ REAL_KEY(check_model_beta, slm.beta, 0, false, 1)
 REAL_KEY(check_data_beta_mean, slm.beta_mean, 0, false, 1)
 REAL_KEY(check_data_beta_std, slm.beta_std, 0, false, 1)
 REAL_KEY(check_abc_accept, slm.abc_accept, 0, true, 1)
+REAL_KEY(check_model_temperature, slm.temperature, 0, true, 1e300)
+REAL_KEY(check_model_target_msd, slm.target_msd, 0, false, 1e300)
 #undef REAL_KEY
 
 static bool check_model_surrogate(dca_config *c, const char *v, char *why, size_t len)
@@ -466,6 +468,38 @@ static bool check_model_surrogate(dca_config *c, const char *v, char *why, size_
         return true;
     snprintf(why, len, "expected identity or sigmoid:W (W > 0)");
     return false;
+}
+
+static bool check_model_sampling(dca_config *c, const char *v, char *why, size_t len)
+{
+    if (strcmp(v, "boundary") == 0 || strcmp(v, "uniform") == 0) {
+        c->slm.sampling = strcmp(v, "uniform") == 0;
+        return true;
+    }
+    snprintf(why, len, "expected boundary or uniform");
+    return false;
+}
+
+static bool check_model_estimator(dca_config *c, const char *v, char *why, size_t len)
+{
+    if (strcmp(v, "score") == 0 || strcmp(v, "ste") == 0) {
+        c->slm.score = strcmp(v, "score") == 0;
+        return true;
+    }
+    snprintf(why, len, "expected score or ste");
+    return false;
+}
+
+static bool check_model_lattices(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 2, (int64_t)1 << 30, &c->slm.lattices, why, len,
+                       "a number of lattices per iteration (2 or more)");
+}
+
+static bool check_model_sampling_steps(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 1, (int64_t)1 << 40, &c->slm.sampling_steps, why, len,
+                       "a number of sampling steps");
 }
 
 static bool check_data_source(dca_config *c, const char *v, char *why, size_t len)
@@ -537,8 +571,10 @@ static bool check_model_kind(dca_config *c, const char *v, char *why, size_t len
         c->learner.kind = DCA_MODEL_KURAMOTO;
     else if (strcmp(v, "si") == 0)
         c->learner.kind = DCA_MODEL_SI;
+    else if (strcmp(v, "potts") == 0)
+        c->learner.kind = DCA_MODEL_POTTS;
     else {
-        snprintf(why, len, "expected rule, ffnet, kuramoto or si");
+        snprintf(why, len, "expected rule, ffnet, kuramoto, si or potts");
         return false;
     }
     return true;
@@ -875,6 +911,24 @@ static const base_key base_schema[] = {
      "si: the derivative the backward pass gives the Heaviside node: identity (the "
      "straight-through estimator) or sigmoid:W (s(z/W)(1 - s(z/W))/W, s the logistic "
      "function)."},
+    {"model", "temperature", "0.5", check_model_temperature,
+     "potts: the initial temperature T of the fit; growth is accepted with probability "
+     "e^(-1/T)."},
+    {"model", "target-msd", "2", check_model_target_msd,
+     "potts: the target of the batch mean squared displacement; the loss is (mean MSD - "
+     "target)^2."},
+    {"model", "sampling", "boundary", check_model_sampling,
+     "potts: where a sampling step draws its source pixel: boundary (the pixels with a Moore "
+     "neighbour of the other value; the usual CPM speed-up, under which the thesis's numbers "
+     "hold) or uniform (all pixels)."},
+    {"model", "estimator", "score", check_model_estimator,
+     "potts: the gradient that drives the fit: score (the score-function estimator with a "
+     "leave-one-out baseline, unbiased) or ste (the identity straight-through estimator, as in "
+     "the thesis). Both are recorded."},
+    {"model", "lattices", "4000", check_model_lattices,
+     "potts: lattices per iteration, each from one pixel at the centre with fresh noise."},
+    {"model", "sampling-steps", "800", check_model_sampling_steps,
+     "potts: sampling steps per lattice."},
     {"ensemble", "members", "1", check_ensemble_members,
      "Independent members per grid point, run side by side on the threads (member m: model "
      "draws index m, optimiser seed + m x 0x9E3779B97F4A7C15)."},

@@ -78,6 +78,11 @@ typedef struct dca_config {
         int64_t abc_candidates, abc_simulations;
         double abc_accept;
         uint64_t abc_seed;
+        /* potts */
+        double temperature, target_msd;
+        int sampling;        /* dca_potts_sampling */
+        bool score;          /* estimator = score (else ste) */
+        int64_t lattices, sampling_steps;
     } slm;
     /* [task] */
     const char *target; /* none, identity, majority */

@@ -23,7 +23,8 @@ typedef enum dca_model_kind {
     DCA_MODEL_RULE = 0, /* the cellular automaton of [lattice] and [rule] */
     DCA_MODEL_FFNET,
     DCA_MODEL_KURAMOTO,
-    DCA_MODEL_SI, /* the SI epidemic of seed 001 (dca/slm.h) */
+    DCA_MODEL_SI,    /* the SI epidemic of seed 001 (dca/slm.h) */
+    DCA_MODEL_POTTS, /* the one-pixel random-walk cellular Potts model of seed 001 */
 } dca_model_kind;
 
 typedef struct dca_learner_options {
