@@ -19,7 +19,7 @@ with tempfile.TemporaryDirectory() as tmp:
         with open(c) as fh:
             text = fh.read()
         learner = re.search(r"^\s*kind\s*=\s*(ffnet|kuramoto)", text, re.M)
-        slm = re.search(r"^\s*kind\s*=\s*(si|potts)\b", text, re.M)
+        slm = re.search(r"^\s*kind\s*=\s*(si|potts|segment)\b", text, re.M)
         # Learners and stochastic lattice models train (3 iterations: the
         # check is that the config loads and runs, not the science);
         # everything else runs.

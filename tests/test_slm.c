@@ -427,3 +427,63 @@ Test(potts, bad_parameters)
     double msd[2] = {1, 2}, a[2] = {1, 1}, r[2] = {1, 1};
     cr_assert(isnan(dca_potts_score_gradient(0.3, 1, msd, a, r)));
 }
+
+/* ---- segmentation ------------------------------------------------------------- */
+
+Test(segment, gradient_matches_finite_differences_everywhere)
+{
+    const int64_t H = 6, W = 7, n = H * W;
+    double g[42], x[42], gr[42], parts[4];
+    for (int64_t c = 0; c < n; c++) {
+        g[c] = sin(0.9 * (double)c);
+        x[c] = g[c] + 0.3 * cos(1.3 * (double)c);
+    }
+    const dca_segment_weights lam = {0.3, 0.2, 0.15, 1.1};
+    const double L = dca_segment_loss(H, W, g, x, &lam, gr, parts);
+    cr_assert(fabs(L - (0.3 * parts[0] + 0.2 * parts[1] + 0.15 * parts[2] + 1.1 * parts[3])) <
+              1e-9);
+    /* lb and lc differ only through the border */
+    cr_assert_neq(parts[1], parts[2]);
+    for (int64_t c = 0; c < n; c++) { /* every pixel: corners, edges, interior */
+        const double keep = x[c], h = 1e-6;
+        x[c] = keep + h;
+        const double Lp = dca_segment_loss(H, W, g, x, &lam, NULL, NULL);
+        x[c] = keep - h;
+        const double Lm = dca_segment_loss(H, W, g, x, &lam, NULL, NULL);
+        x[c] = keep;
+        cr_assert(fabs((Lp - Lm) / (2 * h) - gr[c]) < 1e-6, "pixel %lld: %g vs %g", (long long)c,
+                  (Lp - Lm) / (2 * h), gr[c]);
+    }
+}
+
+Test(segment, dice_normalise_and_synthetic_cells)
+{
+    const double x[4] = {1, -1, 0.5, 0};
+    const uint8_t m[4] = {1, 1, 0, 0};
+    cr_assert(fabs(dca_dice(4, x, m) - 0.5) < 1e-12); /* 2*1 / (2 + 2) */
+    const uint8_t none[4] = {0, 0, 0, 0};
+    const double neg[4] = {-1, -1, -1, -1};
+    cr_assert_eq(dca_dice(4, neg, none), 1.0);
+    dca_error err;
+    double flat[4] = {3, 3, 3, 3}, g[4];
+    cr_assert_eq(dca_segment_normalise(4, flat, g, &err), DCA_ERR_ARG);
+    const double ramp[4] = {0, 1, 2, 5};
+    cr_assert_eq(dca_segment_normalise(4, ramp, g, &err), DCA_OK);
+    cr_assert(fabs(g[0] + g[1] + g[2] + g[3]) < 1e-12 && fabs(g[3] - 1) < 1e-12);
+    const int64_t H = 64, W = 80;
+    double *a = malloc((size_t)(H * W) * 8), *b = malloc((size_t)(H * W) * 8);
+    uint8_t *ma = malloc((size_t)(H * W)), *mb = malloc((size_t)(H * W));
+    cr_assert_eq(dca_cells_synthesize(H, W, 5, 4, 8, 1.5, 0.05, 7, a, ma, &err), DCA_OK);
+    cr_assert_eq(dca_cells_synthesize(H, W, 5, 4, 8, 1.5, 0.05, 7, b, mb, &err), DCA_OK);
+    cr_assert_eq(memcmp(a, b, (size_t)(H * W) * 8), 0, "the same seed, the same image");
+    cr_assert_eq(memcmp(ma, mb, (size_t)(H * W)), 0);
+    double in = 0, out = 0, nin = 0, nout = 0;
+    for (int64_t c = 0; c < H * W; c++) {
+        cr_assert(a[c] >= 0 && a[c] <= 1);
+        ma[c] ? (in += a[c], nin++) : (out += a[c], nout++);
+    }
+    cr_assert(nin > 100 && nout > 100);
+    cr_assert_gt(in / nin, out / nout + 0.3, "cells are brighter than the background");
+    cr_assert_eq(dca_cells_synthesize(H, W, 5, 9, 4, 1, 0, 7, a, ma, &err), DCA_ERR_ARG);
+    free(a), free(b), free(ma), free(mb);
+}

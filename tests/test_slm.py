@@ -171,6 +171,56 @@ with tempfile.TemporaryDirectory() as tmp:
     p = run("train", pc, "--set", "data.simulations=5", "-o", os.path.join(tmp, "bad.h5"))
     check("potts with an SI key: exit 2", p.returncode == 2 and "data" in p.stderr, p.stderr)
 
+    # Segmentation by state fitting.
+    sc = os.path.join(confdir, "segment-cells.ini")
+    sa = os.path.join(tmp, "sa.h5")
+    p = run("train", sc, "-o", sa, "--set", "lattice.size=96x80", "--set", "data.cells=5",
+            "--set", "data.cell-radius=5:9", "--set", "optimizer.iterations=80", "--quiet")
+    check("dca train segment", p.returncode == 0, p.stderr)
+    if p.returncode == 0:
+        with h5py.File(sa, "r") as f:
+            g = f["fit"]
+            check("/data/image (96, 80), /data/mask uint8, /fit/masks (9, 96, 80), dice (81)",
+                  f["data/image"].shape == (96, 80) and f["data/mask"].dtype == np.uint8
+                  and g["masks"].shape == (9, 96, 80) and g["dice"].shape == (81,))
+            check("the fit raises the Dice score above 0.85 (from under 0.5)",
+                  g["dice"][-1] > 0.85 and g["dice"][-1] > g["dice"][0] + 0.3,
+                  f"{g['dice'][0]} -> {g['dice'][-1]}")
+            img, mask = f["data/image"][()], f["data/mask"][()]
+            final = f["fit/dice"][-1]
+        # The same image and mask from a file: the same fit.
+        im = os.path.join(tmp, "img.h5")
+        with h5py.File(im, "w") as f:
+            f["img"] = np.stack([img] * 3, axis=-1)  # colour: grey = 0.299 R + 0.587 G + 0.114 B
+            f["truth"] = mask
+        fc = os.path.join(tmp, "seg-file.ini")
+        with open(fc, "w") as fh:
+            fh.write(f"[model]\nkind = segment\n[data]\nsource = file:{im}:/img\n"
+                     f"mask = file:{im}:/truth\n[optimizer]\nmethod = sgd\n"
+                     f"learning-rate = 0.1\nmomentum = 0\niterations = 80\n")
+        p = run("train", fc, "-o", os.path.join(tmp, "sf.h5"), "--quiet")
+        check("segment from an RGB file with a mask file", p.returncode == 0, p.stderr)
+        if p.returncode == 0:
+            with h5py.File(os.path.join(tmp, "sf.h5"), "r") as f:
+                check("... gives the same Dice", abs(f["fit/dice"][-1] - final) < 1e-9,
+                      f"{f['fit/dice'][-1]} vs {final}")
+        with h5py.File(im, "a") as f:
+            f["small"] = mask[:10]
+        p = run("train", fc, "--set", f"data.mask=file:{im}:/small", "-o",
+                os.path.join(tmp, "bad.h5"))
+        check("a mask of another shape: exit 2 naming [data] mask",
+              p.returncode == 2 and "mask" in p.stderr, p.stderr)
+        view = os.path.join(os.path.dirname(os.path.abspath(confdir)), "scripts", "dcaview")
+        p = subprocess.run(["/usr/bin/python3", view, "slm", sa, "-o", os.path.join(tmp, "s.png")],
+                           capture_output=True, text=True)
+        check("dcaview slm draws a segmentation", p.returncode == 0, p.stderr)
+    p = run("gradcheck", sc, "--set", "lattice.size=40x30")
+    check("dca gradcheck segment: PASS", p.returncode == 0 and "PASS" in p.stdout, p.stdout + p.stderr)
+    p = run("train", sc, "--set", "model.lambda-d=-1", "-o", os.path.join(tmp, "bad.h5"))
+    check("lambda-d = -1: exit 2", p.returncode == 2 and "lambda-d" in p.stderr, p.stderr)
+    p = run("train", sc, "--set", "model.beta=0.3", "-o", os.path.join(tmp, "bad.h5"))
+    check("segment with an SI key: exit 2", p.returncode == 2 and "beta" in p.stderr, p.stderr)
+
 print(f"1..{len(results)}")
 for i, (name, ok, detail) in enumerate(results, 1):
     line = f"{'ok' if ok else 'not ok'} {i} - {name}"

@@ -154,6 +154,43 @@ DCA_API void dca_potts_run(const dca_potts *p, double T, int64_t first, int64_t 
 DCA_API double dca_potts_score_gradient(double T, int64_t n, const double *msd,
                                         const double *accepted, const double *rejected);
 
+/* ---- state fitting: foreground-background segmentation (thesis 7.4) ------
+ *
+ * The pixels of an H x W image are the parameters. From the preprocessed
+ * image g (grey values, zero-centred and scaled to [-1, 1]) the state x
+ * starts at x = g and descends
+ *   L = la*sum_c (1 - x_c) + lb*sum_c sum_u x_c (1 - x_u)
+ *     + lc*sum_c sum_u (1 - x_c) x_u + ld*sum_c (g_c - x_c)^2,
+ * u over the Moore neighbours of c inside the image (no wrap: an image is
+ * not a torus). The mask is the discrete node H(x): a pixel is foreground
+ * when x > 0. The fit differentiates L with respect to x itself, which is
+ * the thesis's straight-through reading (the mask never enters L). */
+typedef struct dca_segment_weights {
+    double a, b, c, d; /* lambda_a .. lambda_d */
+} dca_segment_weights;
+
+/* L at x and, when grad is non-NULL, dL/dx (H x W each). parts (non-NULL)
+ * receives the four unweighted terms la, lb, lc, ld. */
+DCA_API double dca_segment_loss(int64_t H, int64_t W, const double *g, const double *x,
+                                const dca_segment_weights *lam, double *grad, double parts[4]);
+/* The preprocessing: grey values (any range) -> zero mean, max |.| = 1.
+ * DCA_ERR_ARG for a constant image. */
+DCA_API dca_status dca_segment_normalise(int64_t n, const double *grey, double *g,
+                                         dca_error *err);
+/* Dice = 2 |P & M| / (|P| + |M|) of P = {x > 0} and M = {mask != 0}
+ * (1 when both are empty). */
+DCA_API double dca_dice(int64_t n, const double *x, const uint8_t *mask);
+
+/* Synthetic fluorescent cells, made the way BBBC005 was: `cells` ellipses
+ * (semi-axes on [rmin, rmax], random orientation, brightness on [0.6, 1])
+ * that may touch, blurred by a Gaussian of standard deviation `blur` pixels
+ * (0: none), on a background of 0.05, plus Gaussian noise of standard
+ * deviation `noise`, clipped to [0, 1]. The mask is the ellipses before
+ * blurring. Every draw is Philox (seed). */
+DCA_API dca_status dca_cells_synthesize(int64_t H, int64_t W, int64_t cells, double rmin,
+                                        double rmax, double blur, double noise, uint64_t seed,
+                                        double *image, uint8_t *mask, dca_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -459,6 +459,12 @@ REAL_KEY(check_data_beta_std, slm.beta_std, 0, false, 1)
 REAL_KEY(check_abc_accept, slm.abc_accept, 0, true, 1)
 REAL_KEY(check_model_temperature, slm.temperature, 0, true, 1e300)
 REAL_KEY(check_model_target_msd, slm.target_msd, 0, false, 1e300)
+REAL_KEY(check_model_lambda_a, slm.lambda.a, 0, false, 1e300)
+REAL_KEY(check_model_lambda_b, slm.lambda.b, 0, false, 1e300)
+REAL_KEY(check_model_lambda_c, slm.lambda.c, 0, false, 1e300)
+REAL_KEY(check_model_lambda_d, slm.lambda.d, 0, false, 1e300)
+REAL_KEY(check_data_blur, slm.blur, 0, false, 1000)
+REAL_KEY(check_data_noise, slm.noise, 0, false, 1000)
 #undef REAL_KEY
 
 static bool check_model_surrogate(dca_config *c, const char *v, char *why, size_t len)
@@ -500,6 +506,34 @@ static bool check_model_sampling_steps(dca_config *c, const char *v, char *why, 
 {
     return parse_count(v, 1, (int64_t)1 << 40, &c->slm.sampling_steps, why, len,
                        "a number of sampling steps");
+}
+
+static bool check_data_mask(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->slm.mask = v;
+    const char *r = dca_strip_prefix(v, "file:");
+    const char *colon = r ? strrchr(r, ':') : NULL;
+    if (strcmp(v, "none") == 0 || (colon && colon > r && colon[1]))
+        return true;
+    snprintf(why, len, "expected none or file:PATH.h5:DATASET");
+    return false;
+}
+
+static bool check_data_cells(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 0, (int64_t)1 << 20, &c->slm.cells, why, len, "a number of cells");
+}
+
+static bool check_data_cell_radius(dca_config *c, const char *v, char *why, size_t len)
+{
+    double a, b;
+    char tail;
+    if (sscanf(v, "%lf:%lf%c", &a, &b, &tail) == 2 && a > 0 && b >= a && isfinite(b)) {
+        c->slm.rmin = a, c->slm.rmax = b;
+        return true;
+    }
+    snprintf(why, len, "expected MIN:MAX semi-axes in pixels, 0 < MIN <= MAX");
+    return false;
 }
 
 static bool check_data_source(dca_config *c, const char *v, char *why, size_t len)
@@ -573,8 +607,10 @@ static bool check_model_kind(dca_config *c, const char *v, char *why, size_t len
         c->learner.kind = DCA_MODEL_SI;
     else if (strcmp(v, "potts") == 0)
         c->learner.kind = DCA_MODEL_POTTS;
+    else if (strcmp(v, "segment") == 0)
+        c->learner.kind = DCA_MODEL_SEGMENT;
     else {
-        snprintf(why, len, "expected rule, ffnet, kuramoto, si or potts");
+        snprintf(why, len, "expected rule, ffnet, kuramoto, si, potts or segment");
         return false;
     }
     return true;
@@ -929,6 +965,15 @@ static const base_key base_schema[] = {
      "potts: lattices per iteration, each from one pixel at the centre with fresh noise."},
     {"model", "sampling-steps", "800", check_model_sampling_steps,
      "potts: sampling steps per lattice."},
+    {"model", "lambda-a", "0.5", check_model_lambda_a,
+     "segment: weight of the inverse-intensity term la = sum (1 - x)."},
+    {"model", "lambda-b", "0.1", check_model_lambda_b,
+     "segment: weight of the background-contact term lb = sum_c sum_u x_c (1 - x_u)."},
+    {"model", "lambda-c", "0.1", check_model_lambda_c,
+     "segment: weight of the foreground-contact term lc = sum_c sum_u (1 - x_c) x_u."},
+    {"model", "lambda-d", "1.7", check_model_lambda_d,
+     "segment: weight of the reconstruction term ld = sum (g - x)^2. The loss is bounded below "
+     "(convex) when lambda-d > 8 (lambda-b + lambda-c)."},
     {"ensemble", "members", "1", check_ensemble_members,
      "Independent members per grid point, run side by side on the threads (member m: model "
      "draws index m, optimiser seed + m x 0x9E3779B97F4A7C15)."},
@@ -959,6 +1004,17 @@ static const base_key base_schema[] = {
     {"data", "beta-std", "0.1", check_data_beta_std, "si, simulate: see beta-mean."},
     {"data", "seed", "1", check_data_seed,
      "si, simulate: seed of the reference simulations (their beta_t and their noise)."},
+    {"data", "mask", "none", check_data_mask,
+     "segment, file images: the ground-truth mask, file:PATH.h5:DATASET (non-zero: "
+     "foreground), or none."},
+    {"data", "cells", "12", check_data_cells, "segment, simulate: cells in the synthetic image."},
+    {"data", "cell-radius", "8:16", check_data_cell_radius,
+     "segment, simulate: the range of the ellipses' semi-axes in pixels, MIN:MAX."},
+    {"data", "blur", "2", check_data_blur,
+     "segment, simulate: standard deviation of the Gaussian blur in pixels (0: none)."},
+    {"data", "noise", "0.1", check_data_noise,
+     "segment, simulate: standard deviation of the Gaussian noise added to intensities in [0, "
+     "1]."},
     {"abc", "candidates", "0", check_abc_candidates,
      "si: candidates of the ABC-rejection baseline run after the fit (0: none). Each draws beta "
      "from U(0, 1) and simulates."},

@@ -83,6 +83,11 @@ typedef struct dca_config {
         int sampling;        /* dca_potts_sampling */
         bool score;          /* estimator = score (else ste) */
         int64_t lattices, sampling_steps;
+        /* segment */
+        dca_segment_weights lambda;
+        const char *mask;    /* [data] mask: none | file:PATH.h5:DATASET */
+        int64_t cells;
+        double rmin, rmax, blur, noise;
     } slm;
     /* [task] */
     const char *target; /* none, identity, majority */

@@ -25,6 +25,7 @@ typedef enum dca_model_kind {
     DCA_MODEL_KURAMOTO,
     DCA_MODEL_SI,    /* the SI epidemic of seed 001 (dca/slm.h) */
     DCA_MODEL_POTTS, /* the one-pixel random-walk cellular Potts model of seed 001 */
+    DCA_MODEL_SEGMENT, /* state fitting: segmentation (seed 001) */
 } dca_model_kind;
 
 typedef struct dca_learner_options {
