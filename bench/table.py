@@ -95,6 +95,15 @@ if "w7" in r:
              f"losses agree to {d['verified_initial_loss_max_diff']:.2g}, mean final loss dca "
              f"{d['mean_final_loss_dca']:.3g} / peer {d['mean_final_loss_peer']:.3g} (own noise)"
              if "peer_rate" in d else ""))
+if "w8" in r:
+    d = r["w8"]
+    print(f"W8 {d['workload']}, forward + STE adjoint, {d['threads']} threads: dca "
+          f"{d['dca_rate']:.3g} lattice-steps/s (1 thread {d['dca_rate_1thread']:.3g}: "
+          f"{d['dca_scaling']:.2f}x scaling)"
+          + "".join(f"; PyTorch dense peer {t} at {d[f'peer_{t}_lattices']} lattices "
+                    f"{d[f'peer_{t}_rate']:.3g}: {d[f'ratio_{t}']:.0f}x (verified: MSD and STE "
+                    f"within {max(d[f'peer_{t}_z']):.1f} standard errors of dca's)"
+                    for t in ("float64", "float32") if f"peer_{t}_rate" in d))
 for w in ("w1", "w2", "w4", "w5"):
     if w not in r or w + "_1thread" not in r:
         continue

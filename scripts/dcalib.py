@@ -144,6 +144,12 @@ def load(path=None):
         "dca_kuramoto_advance": (None, [P]),
         "dca_kuramoto_phases": (_c.POINTER(_c.c_double), [P]),
         "dca_kuramoto_order_trace": (None, [P, _dp, _i64, _dp]),
+        "dca_potts_create": (_c.c_int, [_c.POINTER(_Lattice), _c.c_int, _c.c_uint64,
+                                        _c.POINTER(P), E]),
+        "dca_potts_destroy": (None, [P]),
+        "dca_potts_run": (None, [P, _c.c_double, _i64, _i64, _i64, _c.c_void_p, _c.c_void_p,
+                                 _c.c_void_p, _c.c_void_p, _c.c_void_p]),
+        "dca_potts_score_gradient": (_c.c_double, [_c.c_double, _i64, _dp, _dp, _dp]),
     }
     for name, (res, args) in sig.items():
         f = getattr(lib, name)
@@ -452,3 +458,39 @@ class Kuramoto:
     def __del__(self):
         if getattr(self, "_p", None):
             self._lib.dca_kuramoto_destroy(self._p)
+
+
+class Potts:
+    """The one-pixel random-walk cellular Potts model of seed 001 (dca/slm.h).
+    run(T, first, count, steps) simulates lattices first .. first+count-1 and
+    returns per-lattice arrays: msd, accepted and rejected growth attempts,
+    and (gradient=True) d msd/dT by the identity straight-through estimator.
+    score_gradient(T, msd, accepted, rejected) is the score-function
+    estimate of d E[msd]/dT."""
+
+    def __init__(self, size="128x128", sampling="boundary", seed=1):
+        lib = load()
+        self._lib, self._p = lib, _c.c_void_p()
+        lat, err = _Lattice(), _Error()
+        _check(lib.dca_lattice_parse(size.encode(), _c.byref(lat), _c.byref(err)), err)
+        if sampling not in ("boundary", "uniform"):
+            raise DcaError("sampling must be boundary or uniform")
+        _check(lib.dca_potts_create(_c.byref(lat), 0 if sampling == "boundary" else 1, seed,
+                                    _c.byref(self._p), _c.byref(err)), err)
+
+    def run(self, T, first, count, steps, gradient=True):
+        if not (T > 0 and np.isfinite(T)):
+            raise DcaError(f"temperature T = {T}: expected T > 0")
+        out = [np.empty(count) for _ in range(4 if gradient else 3)]
+        self._lib.dca_potts_run(self._p, T, first, count, steps, out[0].ctypes.data,
+                                out[1].ctypes.data, out[2].ctypes.data,
+                                out[3].ctypes.data if gradient else None, None)
+        return tuple(out)
+
+    def score_gradient(self, T, msd, accepted, rejected):
+        arr = [np.ascontiguousarray(x, dtype=np.float64) for x in (msd, accepted, rejected)]
+        return self._lib.dca_potts_score_gradient(T, arr[0].size, *arr)
+
+    def __del__(self):
+        if getattr(self, "_p", None):
+            self._lib.dca_potts_destroy(self._p)
