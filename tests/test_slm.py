@@ -159,6 +159,17 @@ with tempfile.TemporaryDirectory() as tmp:
         p = subprocess.run(["/usr/bin/python3", view, "slm", pa, "-o", png],
                            capture_output=True, text=True)
         check("dcaview slm draws a potts fit", p.returncode == 0, p.stderr)
+    pabc = os.path.join(tmp, "pabc.h5")
+    p = run("train", pc, "-o", pabc, "--set", "model.lattices=200", "--set", "optimizer.iterations=3",
+            "--set", "abc.candidates=40", "--set", "abc.simulations=50", "--set", "abc.accept=0.1",
+            "--quiet")
+    check("potts with ABC", p.returncode == 0 and "abc:" in p.stdout, p.stderr)
+    if p.returncode == 0:
+        with h5py.File(pabc, "r") as f:
+            t = f["abc/temperature"][()]
+            check("/abc: 40 candidates in the prior [0.1, 1], an estimate, its check",
+                  t.shape == (40,) and t.min() >= 0.1 and t.max() <= 1
+                  and 0.1 < f["abc"].attrs["estimate"] < 1 and f["abc"].attrs["msd_check"] > 0)
     p = run("gradcheck", pc, "--set", "model.lattices=1000", "--set", "model.temperature=0.33")
     check("dca gradcheck potts: the score-function estimator PASSes, the STE's bias printed",
           p.returncode == 0 and "PASS" in p.stdout and "straight-through bias" in p.stdout,

@@ -13,6 +13,7 @@
 #include "dca/optim.h"
 #include "dca/slm.h"
 #include "io.h"
+#include "rng.h"
 #include "si_fit.h"
 
 /* Keys that have no effect on an SI experiment are errors. */
@@ -478,10 +479,10 @@ out:
 static int check_unused_potts(const dca_config *cfg)
 {
     static const char *const sections[] = {"rule", "init", "run", "task", "eval", "search",
-                                           "ensemble", "data", "abc"};
+                                           "ensemble", "data"};
     int rc = cli_refuse_sections(cfg, sections, sizeof sections / sizeof *sections,
                                  "this key has no effect on [model] kind = potts (it uses "
-                                 "[lattice] size, [model], [optimizer] and [output])");
+                                 "[lattice] size, [model], [optimizer], [abc] and [output])");
     if (rc >= 0)
         return rc;
     static const char *const model_keys[] = {
@@ -543,7 +544,8 @@ int cmd_potts_train(const cli_common *o, dca_config *cfg, const char *resume,
     dca_error err;
     const int64_t I = cfg->iterations, n = cfg->slm.lattices, S = cfg->slm.sampling_steps;
     double *Ts = NULL, *msdm = NULL, *acc = NULL, *loss = NULL, *gused = NULL, *gste = NULL,
-           *gscore = NULL, *msd = NULL, *A = NULL, *R = NULL, *ste = NULL, *eval = NULL;
+           *gscore = NULL, *msd = NULL, *A = NULL, *R = NULL, *ste = NULL, *eval = NULL,
+           *abc_T = NULL, *abc_d = NULL;
     if ((rc = load_potts(cfg, &pm)) >= 0)
         goto out;
     rc = EXIT_RUNTIME;
@@ -625,6 +627,47 @@ int cmd_potts_train(const cli_common *o, dca_config *cfg, const char *resume,
     }
     const bool within = fabs(em - target) <= 0.05 * target;
 
+    /* ABC rejection on the same target: candidates T ~ U(prior), [abc]
+     * simulations lattices each (their own seed), the estimate checked like
+     * the fit's. */
+    const int64_t NC = cfg->slm.abc_candidates, NS = cfg->slm.abc_simulations;
+    int64_t abc_done = 0;
+    double abc_est = NAN, abc_m = NAN, abc_se = NAN;
+    if (NC > 0) {
+        abc_T = malloc((size_t)NC * 8), abc_d = malloc((size_t)NC * 8);
+        double *sims = malloc((size_t)NS * 8);
+        dca_potts *ap = NULL;
+        if (!abc_T || !abc_d || !sims ||
+            dca_potts_create(&cfg->lattice, (dca_potts_sampling)cfg->slm.sampling,
+                             cfg->slm.abc_seed, &ap, &err)) {
+            free(sims);
+            rc = cli_fail(EXIT_RUNTIME, "out of memory");
+            goto out;
+        }
+        fit_ctx ac = {.total = NC};
+        progress_init(&ac.pg, o->quiet);
+        for (int64_t c = 0; c < NC && !cli_interrupted(); c++) {
+            double u[2], m, se;
+            dca_rng_uniform2(cfg->slm.abc_seed, DCA_RNG_SLM_DATA, (uint64_t)1 << 43 | (uint64_t)c,
+                             0, u);
+            abc_T[c] = cfg->slm.abc_tmin + (cfg->slm.abc_tmax - cfg->slm.abc_tmin) * u[0];
+            dca_potts_run(ap, abc_T[c], c * NS, NS, S, sims, NULL, NULL, NULL, NULL);
+            mean_se(sims, NS, &m, &se);
+            abc_d[c] = fabs(m - target);
+            abc_done = c + 1;
+            progress_update(&ac.pg, c + 1, NC, (double)(c + 1), "candidates");
+        }
+        progress_end(&ac.pg);
+        free(sims);
+        dca_potts_destroy(ap);
+        abc_est = dca_si_abc_estimate(abc_T, abc_d, abc_done, cfg->slm.abc_accept);
+        if (abc_est > 0) {
+            dca_potts_run(pm, abc_est, (I + 5) * n, 4 * n, S, eval, NULL, NULL, NULL, NULL);
+            mean_se(eval, 4 * n, &abc_m, &abc_se);
+        }
+    }
+    const bool abc_within = fabs(abc_m - target) <= 0.05 * target;
+
     const char *outpath = o->output ? o->output : cfg->output_file;
     if (cli_make_parent_dirs(outpath) != 0) {
         rc = cli_fail(EXIT_RUNTIME, "%s: cannot create its directory", outpath);
@@ -664,6 +707,21 @@ int cmd_potts_train(const cli_common *o, dca_config *cfg, const char *resume,
     AF("left_domain", left);
     AF("iterations_run", (double)done);
     AF("seconds", secs);
+    AF("lattice_steps", (double)done * (double)n * (double)S);
+    if (NC > 0) {
+        int64_t ad[1] = {abc_done};
+        if (!st)
+            st = dca_runfile_array(rf, "/abc/temperature", 1, ad, abc_T, &err);
+        if (!st)
+            st = dca_runfile_array(rf, "/abc/distance", 1, ad, abc_d, &err);
+        const char *names[] = {"estimate", "msd_check", "msd_check_se", "within_5_percent",
+                               "lattice_steps", "accept", "simulations"};
+        const double vals[] = {abc_est, abc_m, abc_se, abc_within,
+                               (double)abc_done * (double)NS * (double)S, cfg->slm.abc_accept,
+                               (double)NS};
+        for (size_t k = 0; k < sizeof vals / sizeof *vals && !st; k++)
+            st = dca_runfile_attr_f64(rf, "/abc", names[k], vals[k], &err);
+    }
 #undef W
 #undef AF
 #undef AS
@@ -675,8 +733,16 @@ int cmd_potts_train(const cli_common *o, dca_config *cfg, const char *resume,
     printf("fit: T %.5f (the mean of the second half of the iterates; acceptance e^(-1/T) = "
            "%.4f); %lld iterations in %.2f s\n",
            Tfit, exp(-1 / Tfit), (long long)done, secs);
-    printf("check on %lld fresh lattices: MSD %.4f +- %.4f against the target %g: %s\n",
-           (long long)(4 * n), em, ese, target, within ? "within 5 %" : "NOT within 5 %");
+    printf("check on %lld fresh lattices: MSD %.4f +- %.4f against the target %g: %s (%.3g "
+           "lattice-steps simulated)\n",
+           (long long)(4 * n), em, ese, target, within ? "within 5 %" : "NOT within 5 %",
+           (double)done * (double)n * (double)S);
+    if (NC > 0)
+        printf("abc: %lld candidates x %lld lattices, accept %.3g: T %.5f; check: MSD %.4f +- "
+               "%.4f: %s (%.3g lattice-steps simulated)\n",
+               (long long)abc_done, (long long)NS, cfg->slm.abc_accept, abc_est, abc_m, abc_se,
+               abc_within ? "within 5 %" : "NOT within 5 %",
+               (double)abc_done * (double)NS * (double)S);
     fflush(stdout);
     if (left)
         fprintf(stderr, "dca: warning: the optimiser moved T to %.6g, out of (0, inf), at "
@@ -689,7 +755,7 @@ out:
     dca_potts_destroy(pm);
     dca_optim_destroy(opt);
     free(Ts), free(msdm), free(acc), free(loss), free(gused), free(gste), free(gscore);
-    free(msd), free(A), free(R), free(ste), free(eval);
+    free(msd), free(A), free(R), free(ste), free(eval), free(abc_T), free(abc_d);
     return rc;
 }
 

@@ -578,6 +578,18 @@ static bool check_abc_simulations(dca_config *c, const char *v, char *why, size_
                        "a number of simulations per candidate");
 }
 
+static bool check_abc_prior(dca_config *c, const char *v, char *why, size_t len)
+{
+    double a, b;
+    char tail;
+    if (sscanf(v, "%lf:%lf%c", &a, &b, &tail) == 2 && a > 0 && b > a && isfinite(b)) {
+        c->slm.abc_tmin = a, c->slm.abc_tmax = b;
+        return true;
+    }
+    snprintf(why, len, "expected MIN:MAX temperatures, 0 < MIN < MAX");
+    return false;
+}
+
 static bool check_abc_seed(dca_config *c, const char *v, char *why, size_t len)
 {
     return parse_seed(v, &c->slm.abc_seed, why, len);
@@ -1016,14 +1028,18 @@ static const base_key base_schema[] = {
      "segment, simulate: standard deviation of the Gaussian noise added to intensities in [0, "
      "1]."},
     {"abc", "candidates", "0", check_abc_candidates,
-     "si: candidates of the ABC-rejection baseline run after the fit (0: none). Each draws beta "
-     "from U(0, 1) and simulates."},
+     "si, potts: candidates of the ABC-rejection baseline run after the fit (0: none). Each "
+     "draws its parameter from the prior (si: beta ~ U(0, 1); potts: [abc] prior) and "
+     "simulates."},
     {"abc", "simulations", "10", check_abc_simulations,
-     "si: trajectories per ABC candidate, from the first observed initial states."},
+     "si: trajectories per ABC candidate, from the first observed initial states; potts: "
+     "lattices per candidate."},
     {"abc", "accept", "0.02", check_abc_accept,
-     "si: the accepted fraction of ABC candidates (the nearest by the distance between mean "
-     "aware fractions per time)."},
-    {"abc", "seed", "1", check_abc_seed, "si: seed of the ABC candidates and their noise."},
+     "si, potts: the accepted fraction of ABC candidates (the nearest; si: by the distance "
+     "between mean aware fractions per time, potts: by |mean MSD - target|)."},
+    {"abc", "prior", "0.1:1", check_abc_prior,
+     "potts: the ABC prior of the temperature, uniform on MIN:MAX."},
+    {"abc", "seed", "1", check_abc_seed, "si, potts: seed of the ABC candidates and their noise."},
     {"task", "target", "none", check_target, "none, identity or majority."},
     {"task", "loss", "cross-entropy", check_loss, "cross-entropy or mse."},
 };

@@ -80,6 +80,7 @@ typedef struct dca_config {
         uint64_t abc_seed;
         /* potts */
         double temperature, target_msd;
+        double abc_tmin, abc_tmax; /* [abc] prior (potts) */
         int sampling;        /* dca_potts_sampling */
         bool score;          /* estimator = score (else ste) */
         int64_t lattices, sampling_steps;
