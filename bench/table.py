@@ -104,6 +104,16 @@ if "w8" in r:
                     f"{d[f'peer_{t}_rate']:.3g}: {d[f'ratio_{t}']:.0f}x (verified: MSD and STE "
                     f"within {max(d[f'peer_{t}_z']):.1f} standard errors of dca's)"
                     for t in ("float64", "float32") if f"peer_{t}_rate" in d))
+if "w9" in r:
+    d = r["w9"]
+    print(f"W9 {d['workload']}, {d['threads']} threads: dca {d['dca_rate']:.3g} cell-steps/s "
+          f"({d['dca_seconds_per_iteration']:.3f} s an iteration; 1 thread {d['dca_rate_1thread']:.3g}: "
+          f"{d['dca_scaling']:.2f}x scaling)"
+          + "".join(f"; PyTorch STE peer {t} {d[f'peer_{t}_rate']:.3g} "
+                    f"({d[f'peer_{t}_seconds']:.1f} s): {d[f'ratio_{t}']:.0f}x"
+                    for t in ("float64", "float32") if f"peer_{t}_rate" in d)
+          + ("; verified: the peers' first losses within 25 % of dca's and their large gradient "
+             "entries of the same sign" if "peer_float64_rate" in d else ""))
 for w in ("w1", "w2", "w4", "w5"):
     if w not in r or w + "_1thread" not in r:
         continue

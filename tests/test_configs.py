@@ -19,7 +19,7 @@ with tempfile.TemporaryDirectory() as tmp:
         with open(c) as fh:
             text = fh.read()
         learner = re.search(r"^\s*kind\s*=\s*(ffnet|kuramoto)", text, re.M)
-        slm = re.search(r"^\s*kind\s*=\s*(si|potts|segment)\b", text, re.M)
+        slm = re.search(r"^\s*kind\s*=\s*(si|potts|segment|mk)\b", text, re.M)
         # Learners and stochastic lattice models train (3 iterations: the
         # check is that the config loads and runs, not the science);
         # everything else runs.
@@ -29,6 +29,9 @@ with tempfile.TemporaryDirectory() as tmp:
             cmd += ["--set", "data.simulations=10", "--set", "abc.candidates=20"]
         if slm and slm.group(1) == "potts":
             cmd += ["--set", "model.lattices=100"]
+        if slm and slm.group(1) == "mk":
+            cmd += ["--set", "lattice.size=16x16", "--set", "data.pattern-steps=200",
+                    "--set", "model.stability-steps=20", "--set", "model.test-steps=50"]
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
         ok = p.returncode == 0
         detail = p.stderr.strip()

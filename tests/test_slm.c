@@ -487,3 +487,175 @@ Test(segment, dice_normalise_and_synthetic_cells)
     cr_assert_eq(dca_cells_synthesize(H, W, 5, 9, 4, 1, 0, 7, a, ma, &err), DCA_ERR_ARG);
     free(a), free(b), free(ma), free(mb);
 }
+
+/* ---- the Malevanets-Kapral lattice gas ---------------------------------------- */
+
+static double unit32(uint32_t w) { return ((double)w + 0.5) * 0x1.0p-32; }
+
+static double dot(const double *a, const double *b, int64_t n)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+/* A plain step on fixed noise, written from the thesis's equations. */
+static void plain_mk(int64_t H, int64_t W, int N, double gamma, const dca_mk_params *p,
+                     uint64_t seed, int64_t conf, int64_t t, const double *x, double *y)
+{
+    static const int off[9][2] = {{0, 0},  {-1, -1}, {-1, 0}, {-1, 1}, {0, -1},
+                                  {0, 1},  {1, -1},  {1, 0},  {1, 1}};
+    const int64_t C = H * W;
+    uint32_t *w = malloc((size_t)(4 * (C + 5)) * sizeof *w);
+    dca_rng_words(seed, DCA_RNG_MK, (uint64_t)conf << 32 | (uint64_t)t, 0, C + 5, w);
+    double *mid = malloc((size_t)(2 * C) * 8), *E = malloc((size_t)(2 * C) * 8);
+    const double D[2] = {p->D_A, p->D_B}, a = 1 / (4 + 4 / sqrt(2.0));
+    for (int s = 0; s < 2; s++) {
+        int best = 0;
+        double zb = -INFINITY;
+        for (int j = 0; j < 9; j++) {
+            const double pi = j == 0 ? 1 - D[s] : D[s] * a / ((off[j][0] && off[j][1]) ? sqrt(2.0) : 1);
+            const double z = log(pi) - log(-log(unit32(w[4 * C + 9 * s + j])));
+            if (z > zb)
+                zb = z, best = j;
+        }
+        for (int64_t c = 0; c < C; c++)
+            E[s * C + c] = x[s * C + c] > N * unit32(w[4 * c + s]) ? 1 : 0;
+        for (int64_t i = 0; i < H; i++)
+            for (int64_t j = 0; j < W; j++) {
+                const int64_t from = ((i - off[best][0] + H) % H) * W + (j - off[best][1] + W) % W;
+                mid[s * C + i * W + j] = x[s * C + i * W + j] - E[s * C + i * W + j] + E[s * C + from];
+            }
+    }
+    for (int64_t c = 0; c < C; c++) {
+        const double A = mid[c], B = mid[C + c], n = N, q = (n - 1) * (n - 2);
+        const double pr[6] = {gamma * p->k1 * (n - A) * A * A / q, gamma * p->k1 * A * (n - A) * (n - A) / q,
+                              gamma * p->k2 * (n - A) * B / n,     gamma * p->k2 * A * (n - B) / n,
+                              gamma * p->k3 * (n - A) * (n - B) / n, gamma * p->k3 * A * B / n};
+        const int r = (int)floor(6.0 * (double)w[4 * c + 2] / 4294967296.0);
+        const int h = pr[r] > unit32(w[4 * c + 3]);
+        y[c] = A + (r == 0 ? h : r == 1 ? -h : r == 2 ? h : r == 3 ? -h : 0);
+        y[C + c] = B + (r == 4 ? h : r == 5 ? -h : 0);
+    }
+    free(w), free(mid), free(E);
+}
+
+Test(mk, hard_step_matches_plain_simulator)
+{
+    const int64_t H = 12, W = 10, C = H * W, T = 40;
+    dca_lattice lat = {2, {H, W}};
+    dca_error err;
+    dca_mk *m;
+    const dca_ste id = {DCA_SURROGATE_IDENTITY, 0, false};
+    cr_assert_eq(dca_mk_create(&lat, 20, 0.02, 1, &id, 5, &m, &err), DCA_OK, "%s", err.msg);
+    const dca_mk_params p = {0.3, 0.6, 0.9, 0.4, 0.3};
+    cr_assert_eq(dca_mk_check(m, &p, &err), DCA_OK, "%s", err.msg);
+    double *st = malloc((size_t)((T + 1) * 2 * C) * 8), *y = malloc((size_t)(2 * C) * 8);
+    for (int64_t c = 0; c < 2 * C; c++)
+        st[c] = (double)((c * 7) % 21);
+    dca_mk_run(m, &p, 3, 100, T, st);
+    double moved = 0;
+    for (int64_t t = 0; t < T; t++) {
+        plain_mk(H, W, 20, 0.02, &p, 5, 3, 100 + t, st + t * 2 * C, y);
+        for (int64_t c = 0; c < 2 * C; c++) {
+            cr_assert_eq(y[c], st[(t + 1) * 2 * C + c], "step %lld cell %lld", (long long)t,
+                         (long long)c);
+            cr_assert(y[c] >= 0 && y[c] <= 20);
+            moved += fabs(y[c] - st[t * 2 * C + c]);
+        }
+    }
+    cr_assert_gt(moved, 100);
+    free(st), free(y);
+    dca_mk_destroy(m);
+}
+
+/* The smoothed model's adjoint is its derivative, in the parameters and in
+ * the initial state; the hard model's runs replay and do not depend on
+ * the thread count. */
+Test(mk, smoothed_adjoint_replay_threads)
+{
+    const int64_t H = 8, W = 9, C = H * W, T = 6;
+    dca_lattice lat = {2, {H, W}};
+    dca_error err;
+    const dca_ste sm = {DCA_SURROGATE_SIGMOID, 0.3, true};
+    dca_mk *m;
+    cr_assert_eq(dca_mk_create(&lat, 10, 0.05, 0.7, &sm, 2, &m, &err), DCA_OK, "%s", err.msg);
+    const dca_mk_params p = {0.35, 0.55, 0.8, 0.5, 0.4};
+    double *st = malloc((size_t)((T + 1) * 2 * C) * 8), *x0 = malloc((size_t)(2 * C) * 8);
+    double *wt = malloc((size_t)(2 * C) * 8), *g0 = malloc((size_t)(2 * C) * 8);
+    for (int64_t c = 0; c < 2 * C; c++) {
+        x0[c] = 1 + (double)((c * 5) % 8) + 0.3 * sin((double)c);
+        wt[c] = cos(0.7 * (double)c);
+    }
+#define LOSS(params)                                                                          \
+    (memcpy(st, x0, (size_t)(2 * C) * 8), dca_mk_run(m, params, 1, 0, T, st), dot(wt, st + T * 2 * C, 2 * C))
+    double grad[5] = {0};
+    LOSS(&p);
+    dca_mk_adjoint(m, &p, 1, 0, T, st, wt, g0, grad);
+    const double h = 1e-6;
+    for (int j = 0; j < 5; j++) {
+        dca_mk_params a = p, b = p;
+        (&a.D_A)[j] += h, (&b.D_A)[j] -= h;
+        const double La = LOSS(&a);
+        const double Lb = LOSS(&b);
+        const double num = (La - Lb) / (2 * h);
+        cr_assert(fabs(num - grad[j]) < 1e-6 * fmax(1, fabs(num)), "param %d: %.10g vs %.10g", j,
+                  num, grad[j]);
+    }
+    for (int64_t c = 0; c < 2 * C; c += 5) {
+        const double keep = x0[c];
+        x0[c] = keep + h;
+        const double Lp = LOSS(&p);
+        x0[c] = keep - h;
+        const double Lm = LOSS(&p);
+        x0[c] = keep;
+        cr_assert(fabs((Lp - Lm) / (2 * h) - g0[c]) < 1e-6, "state %lld", (long long)c);
+    }
+#undef LOSS
+    dca_mk_destroy(m);
+    /* the hard model: forward, backward, forward again; 1 and 3 threads */
+    const dca_ste id = {DCA_SURROGATE_IDENTITY, 0, false};
+    cr_assert_eq(dca_mk_create(&lat, 10, 0.05, 0.7, &id, 2, &m, &err), DCA_OK);
+    double *s1 = malloc((size_t)((T + 1) * 2 * C) * 8), gr[2][5] = {{0}};
+    for (int run = 0; run < 2; run++) {
+        omp_set_num_threads(run ? 3 : 1);
+        double *s = run ? s1 : st;
+        for (int64_t c = 0; c < 2 * C; c++)
+            s[c] = (double)((c * 5) % 8);
+        dca_mk_run(m, &p, 4, 0, T, s);
+        dca_mk_adjoint(m, &p, 4, 0, T, s, wt, NULL, gr[run]);
+    }
+    omp_set_num_threads(2);
+    cr_assert_eq(memcmp(st, s1, (size_t)((T + 1) * 2 * C) * 8), 0);
+    cr_assert_eq(memcmp(gr[0], gr[1], sizeof gr[0]), 0);
+    memcpy(s1, st, (size_t)(2 * C) * 8);
+    dca_mk_run(m, &p, 4, 0, T, s1);
+    cr_assert_eq(memcmp(st, s1, (size_t)((T + 1) * 2 * C) * 8), 0, "forward again");
+    free(st), free(x0), free(wt), free(g0), free(s1);
+    dca_mk_destroy(m);
+}
+
+Test(mk, bad_parameters)
+{
+    dca_lattice lat = {2, {8, 8}};
+    dca_error err;
+    dca_mk *m;
+    cr_assert_eq(dca_mk_create(&lat, 2, 0.005, 1, NULL, 1, &m, &err), DCA_ERR_ARG);
+    cr_assert(strstr(err.msg, "N = 2"), "%s", err.msg);
+    cr_assert_eq(dca_mk_create(&lat, 50, -1, 1, NULL, 1, &m, &err), DCA_ERR_ARG);
+    cr_assert_eq(dca_mk_create(&lat, 50, 0.005, 0, NULL, 1, &m, &err), DCA_ERR_ARG);
+    cr_assert_eq(dca_mk_create(&lat, 50, 0.005, 1, NULL, 1, &m, &err), DCA_OK);
+    dca_mk_params p = {0.1, 0.4, 0.98, 0.1, 0.2};
+    cr_assert_eq(dca_mk_check(m, &p, &err), DCA_OK, "%s", err.msg);
+    p.k2 = -0.1;
+    cr_assert_eq(dca_mk_check(m, &p, &err), DCA_ERR_ARG);
+    cr_assert(strstr(err.msg, "k2"), "%s", err.msg);
+    p.k2 = 5; /* p3 = 0.005 * 5 * 50 > 1 */
+    cr_assert_eq(dca_mk_check(m, &p, &err), DCA_ERR_ARG);
+    cr_assert(strstr(err.msg, "> 1"), "%s", err.msg);
+    p.k2 = 0.1, p.D_A = 1;
+    cr_assert_eq(dca_mk_check(m, &p, &err), DCA_ERR_ARG);
+    cr_assert(strstr(err.msg, "D_A"), "%s", err.msg);
+    dca_mk_destroy(m);
+}

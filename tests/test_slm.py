@@ -33,6 +33,7 @@ def datasets(path):
     return out
 
 
+view = os.path.join(os.path.dirname(os.path.abspath(confdir)), "scripts", "dcaview")
 small = ["--set", "data.simulations=20", "--set", "optimizer.iterations=200",
          "--set", "abc.candidates=50", "--set", "abc.simulations=5", "--quiet"]
 
@@ -65,7 +66,6 @@ with tempfile.TemporaryDirectory() as tmp:
                   f["abc/beta"].shape == (50,) and np.all((f["abc/beta"][:] >= 0) & (f["abc/beta"][:] <= 1))
                   and 0 < f["abc"].attrs["estimate_final"] < 1)
             frames = fr[:]
-        view = os.path.join(os.path.dirname(os.path.abspath(confdir)), "scripts", "dcaview")
         png = os.path.join(tmp, "a-slm.png")
         p = subprocess.run(["/usr/bin/python3", view, "slm", a, "-o", png, "--frames", "3"],
                            capture_output=True, text=True)
@@ -231,6 +231,49 @@ with tempfile.TemporaryDirectory() as tmp:
     check("lambda-d = -1: exit 2", p.returncode == 2 and "lambda-d" in p.stderr, p.stderr)
     p = run("train", sc, "--set", "model.beta=0.3", "-o", os.path.join(tmp, "bad.h5"))
     check("segment with an SI key: exit 2", p.returncode == 2 and "beta" in p.stderr, p.stderr)
+
+    # The Malevanets-Kapral lattice gas.
+    mc = os.path.join(confdir, "mk-e1.ini")
+    small_mk = ["--set", "lattice.size=16x16", "--set", "data.pattern-steps=300",
+                "--set", "model.stability-steps=20", "--set", "optimizer.iterations=4",
+                "--set", "model.test-every=2", "--set", "model.test-steps=50", "--quiet"]
+    ma, mb = os.path.join(tmp, "ma.h5"), os.path.join(tmp, "mb.h5")
+    p1 = run("train", mc, "-o", ma, "--threads", "1", *small_mk)
+    p2 = run("train", mc, "-o", mb, "--threads", "2", *small_mk)
+    check("dca train mk (1 and 2 threads)", p1.returncode == 0 and p2.returncode == 0,
+          p1.stderr + p2.stderr)
+    if p1.returncode == 0 and p2.returncode == 0:
+        da, db = datasets(ma), datasets(mb)
+        check("mk run file bitwise the same on 1 and 2 threads",
+              da.keys() == db.keys() and all(np.array_equal(da[k], db[k]) for k in da))
+        with h5py.File(ma, "r") as f:
+            g = f["fit"]
+            check("/fit/params (5, 5), loss (4), gradient (4, 5), 3 pattern tests",
+                  g["params"].shape == (5, 5) and g["loss"].shape == (4,)
+                  and g["gradient"].shape == (4, 5) and g["test_patterns"].shape == (3, 16, 16)
+                  and f["data/reference"].shape == (2, 16, 16))
+            check("gamma defaults to 0.005 for mk", g.attrs["gamma"] == 0.005
+                  or "gamma = 0.005" in f.attrs["config"], str(g.attrs["gamma"]))
+        p = subprocess.run(["/usr/bin/python3", view, "slm", ma, "-o", os.path.join(tmp, "m.png")],
+                           capture_output=True, text=True)
+        check("dcaview slm draws an mk fit", p.returncode == 0, p.stderr)
+    m3 = os.path.join(confdir, "mk-e3.ini")
+    p = run("train", m3, "-o", os.path.join(tmp, "m3.h5"), *small_mk)
+    if p.returncode == 0:
+        with h5py.File(os.path.join(tmp, "m3.h5"), "r") as f:
+            prm = f["fit/params"][()]
+        check("fit = k keeps D_A and D_B fixed", np.all(prm[:, 0] == 0.1) and np.all(prm[:, 1] == 0.4)
+              and np.any(prm[:, 2] != prm[0, 2]))
+    else:
+        check("dca train mk-e3", False, p.stderr)
+    p = run("gradcheck", mc, "--set", "lattice.size=16x16")
+    check("dca gradcheck mk: the smoothed model's adjoint PASSes", p.returncode == 0
+          and "PASS" in p.stdout, p.stdout + p.stderr)
+    for key, value, word in (("model.N", "2", "N"), ("model.k2", "5", "> 1"),
+                             ("model.D_A", "1", "D_A"), ("model.gamma", "-1", "gamma")):
+        p = run("train", mc, "--set", f"{key}={value}", "-o", os.path.join(tmp, "bad.h5"))
+        check(f"mk {key} = {value}: exit 2 saying why", p.returncode == 2 and word in p.stderr,
+              p.stderr)
 
 print(f"1..{len(results)}")
 for i, (name, ok, detail) in enumerate(results, 1):

@@ -154,6 +154,53 @@ DCA_API void dca_potts_run(const dca_potts *p, double T, int64_t first, int64_t 
 DCA_API double dca_potts_score_gradient(double T, int64_t n, const double *msd,
                                         const double *accepted, const double *rejected);
 
+/* ---- the Malevanets-Kapral reaction-diffusion lattice gas (thesis 7.3) -----
+ *
+ * Two species A and B, 0..N particles per cell of a torus. One step:
+ *  1. diffusion of A: each cell excites one particle when A_c > N xi_c
+ *     (E_c = H(A_c - N xi_c)); the whole excited layer moves by one of 9
+ *     offsets k (0: stay, then the Moore offsets row-major), chosen by the
+ *     Gumbel-max trick on the logits log pi_k(D_A), pi_stay = 1 - D_A,
+ *     pi_orth = D_A a, pi_diag = D_A a / sqrt 2, a = 1 / (4 + 4 / sqrt 2);
+ *     A <- A - E + shift_k(E);
+ *  2. the same for B with D_B and its own draws;
+ *  3. reaction: each cell picks one of the 6 channels uniformly and applies
+ *     it when p_r > xi: +A with p1 = g k1 (N-A) A^2 / ((N-1)(N-2)), -A with
+ *     p2 = g k1 A (N-A)^2 / ((N-1)(N-2)), +A with p3 = g k2 (N-A) B / N, -A
+ *     with p4 = g k2 A (N-B) / N, +B with p5 = g k3 (N-A)(N-B) / N, -B with
+ *     p6 = g k3 A B / N (g = gamma; k_i = k_i*, thesis 7.3.2).
+ * Noise: Philox (seed, DCA_RNG_MK, configuration * 2^32 + step, cell) gives
+ * the four words xi_A, xi_B, the channel and xi_r; draws C .. C + 4 give the
+ * 18 Gumbels. Backward: the Heaviside nodes take the surrogate (identity by
+ * default), the categorical offset the Gumbel-softmax straight-through
+ * estimator at temperature tau (Jang 2016). */
+typedef struct dca_mk_params {
+    double D_A, D_B, k1, k2, k3;
+} dca_mk_params;
+
+typedef struct dca_mk dca_mk;
+
+/* lat: a torus; N >= 3 particles per cell (<= 65535); gamma > 0; tau > 0. */
+DCA_API dca_status dca_mk_create(const dca_lattice *lat, int N, double gamma, double tau,
+                                 const dca_ste *ste, uint64_t seed, dca_mk **out,
+                                 dca_error *err);
+DCA_API void dca_mk_destroy(dca_mk *m);
+DCA_API int64_t dca_mk_cells(const dca_mk *m);
+DCA_API int dca_mk_particles(const dca_mk *m);
+/* 0 < D < 1 for both species, k >= 0, and every p_r <= 1 over all (A, B)
+ * in [0, N]^2; DCA_ERR_ARG naming the first that fails. */
+DCA_API dca_status dca_mk_check(const dca_mk *m, const dca_mk_params *p, dca_error *err);
+/* T steps of configuration conf from step index t0: states (T + 1) x 2 x C
+ * (A then B, the first state given on entry; whole numbers as doubles). */
+DCA_API void dca_mk_run(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
+                        int64_t T, double *states);
+/* The adjoint of dca_mk_run: from gT (2 x C, dL/d(final state)) back to the
+ * first state (g0, 2 x C, may be NULL), adding dL/d(D_A, D_B, k1, k2, k3)
+ * to grad[5]. Replays the noise; states as dca_mk_run wrote them. */
+DCA_API void dca_mk_adjoint(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
+                            int64_t T, const double *states, const double *gT, double *g0,
+                            double grad[5]);
+
 /* ---- state fitting: foreground-background segmentation (thesis 7.4) ------
  *
  * The pixels of an H x W image are the parameters. From the preprocessed

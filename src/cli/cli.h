@@ -68,6 +68,9 @@ int cmd_potts_gradcheck(const cli_common *o, struct dca_config *cfg, double tol)
 int cmd_segment_train(const cli_common *o, struct dca_config *cfg, const char *resume,
                       const char *command_line);
 int cmd_segment_gradcheck(const cli_common *o, struct dca_config *cfg, double tol, double h);
+int cmd_mk_train(const cli_common *o, struct dca_config *cfg, const char *resume,
+                 const char *command_line);
+int cmd_mk_gradcheck(const cli_common *o, struct dca_config *cfg, double tol, double h);
 /* Loads the configuration when it names a learner ([model] kind other than
  * rule): returns -1 with *cfg NULL for rule models, -1 with *cfg set for
  * learners, or an exit code after printing the error. */

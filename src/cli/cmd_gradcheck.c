@@ -100,6 +100,8 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
                      ? cmd_potts_gradcheck(&o, lc, g.tol)
                  : lc->learner.kind == DCA_MODEL_SEGMENT
                      ? cmd_segment_gradcheck(&o, lc, g.tol, g.step)
+                 : lc->learner.kind == DCA_MODEL_MK
+                     ? cmd_mk_gradcheck(&o, lc, g.tol, g.step)
                      : cmd_learn_gradcheck(&o, lc, g.tol, g.step, g.all);
             dca_config_destroy(lc);
             goto out;

@@ -215,6 +215,8 @@ int cmd_train(int argc, char **argv, char *command_line)
                      ? cmd_potts_train(&t.o, lc, t.resume, command_line)
                  : lc->learner.kind == DCA_MODEL_SEGMENT
                      ? cmd_segment_train(&t.o, lc, t.resume, command_line)
+                 : lc->learner.kind == DCA_MODEL_MK
+                     ? cmd_mk_train(&t.o, lc, t.resume, command_line)
                      : cmd_learn_train(&t.o, lc, t.resume, command_line);
             dca_config_destroy(lc);
             goto out;

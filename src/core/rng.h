@@ -17,6 +17,8 @@ enum dca_rng_purpose {
     DCA_RNG_SLM = 8,          /* index = configuration * 2^32 + step, sub = cell (slm.h) */
     DCA_RNG_SLM_DATA = 9,     /* index = simulation, sub = step (reference parameters) */
     DCA_RNG_POTTS = 10,       /* index = lattice, sub = sampling step (four words a step) */
+    DCA_RNG_MK = 11,          /* index = configuration * 2^32 + step, sub = cell (and C.. for
+                               * the Gumbel draws) */
 };
 
 /* Two independent doubles uniform on [0, 1) with 53 random bits each. */

@@ -464,6 +464,12 @@ REAL_KEY(check_model_lambda_b, slm.lambda.b, 0, false, 1e300)
 REAL_KEY(check_model_lambda_c, slm.lambda.c, 0, false, 1e300)
 REAL_KEY(check_model_lambda_d, slm.lambda.d, 0, false, 1e300)
 REAL_KEY(check_data_blur, slm.blur, 0, false, 1000)
+REAL_KEY(check_model_D_A, slm.mk.D_A, 0, true, 1)
+REAL_KEY(check_model_D_B, slm.mk.D_B, 0, true, 1)
+REAL_KEY(check_model_k1, slm.mk.k1, 0, false, 1e300)
+REAL_KEY(check_model_k2, slm.mk.k2, 0, false, 1e300)
+REAL_KEY(check_model_k3, slm.mk.k3, 0, false, 1e300)
+REAL_KEY(check_model_tau, slm.tau, 0, true, 1e300)
 REAL_KEY(check_data_noise, slm.noise, 0, false, 1000)
 #undef REAL_KEY
 
@@ -534,6 +540,46 @@ static bool check_data_cell_radius(dca_config *c, const char *v, char *why, size
     }
     snprintf(why, len, "expected MIN:MAX semi-axes in pixels, 0 < MIN <= MAX");
     return false;
+}
+
+static bool check_model_N(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count(v, 3, 65535, &c->slm.particles, why, len,
+                       "a number of particles per cell, 3..65535");
+}
+
+static bool check_model_fit(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->slm.fit = v;
+    if (strcmp(v, "all") == 0 || strcmp(v, "k") == 0 || strcmp(v, "D") == 0)
+        return true;
+    snprintf(why, len, "expected all (D_A, D_B, k1, k2, k3), k (the rates; D fixed) or D (the "
+                       "diffusion coefficients; k fixed)");
+    return false;
+}
+
+#define STEPS_KEY(fn, field, lo, what)                                                        \
+    static bool fn(dca_config *c, const char *v, char *why, size_t len)                       \
+    {                                                                                         \
+        return parse_count(v, lo, (int64_t)1 << 40, &c->slm.field, why, len, what);           \
+    }
+STEPS_KEY(check_model_stability_steps, stability_steps, 1, "a number of steps")
+STEPS_KEY(check_model_test_every, test_every, 0, "a number of iterations (0: no tests)")
+STEPS_KEY(check_model_test_steps, test_steps, 1, "a number of steps")
+STEPS_KEY(check_data_pattern_steps, pattern_steps, 1, "a number of steps")
+#undef STEPS_KEY
+
+static bool check_data_reference(dca_config *c, const char *v, char *why, size_t len)
+{
+    double *x = NULL;
+    int64_t n = 0, bad = -1;
+    bool ok = dca_parse_double_list(v, &x, &n, &bad) && n == 5;
+    if (ok)
+        c->slm.mk_reference = (dca_mk_params){x[0], x[1], x[2], x[3], x[4]};
+    free(x);
+    if (!ok)
+        snprintf(why, len, "expected five numbers D_A,D_B,k1,k2,k3");
+    return ok;
 }
 
 static bool check_data_source(dca_config *c, const char *v, char *why, size_t len)
@@ -621,8 +667,10 @@ static bool check_model_kind(dca_config *c, const char *v, char *why, size_t len
         c->learner.kind = DCA_MODEL_POTTS;
     else if (strcmp(v, "segment") == 0)
         c->learner.kind = DCA_MODEL_SEGMENT;
+    else if (strcmp(v, "mk") == 0)
+        c->learner.kind = DCA_MODEL_MK;
     else {
-        snprintf(why, len, "expected rule, ffnet, kuramoto, si, potts or segment");
+        snprintf(why, len, "expected rule, ffnet, kuramoto, si, potts, segment or mk");
         return false;
     }
     return true;
@@ -945,7 +993,8 @@ static const base_key base_schema[] = {
      "kuramoto: target mean order parameter; E = |rbar - r0| (dca default)."},
     {"model", "gamma", "0.1", check_model_gamma,
      "kuramoto: weight control: after every update w -= gamma (W - w0) w / W, W the mean |w| "
-     "(0: off; dca default)."},
+     "(0: off; dca default). mk: the reaction timescale gamma > 0; its default is 0.005 when "
+     "[model] kind = mk."},
     {"model", "w0", "1", check_model_w0,
      "kuramoto: the weight control's target mean |w| W0, and the constant initial weight of "
      "weights = auto (dca default)."},
@@ -986,6 +1035,27 @@ static const base_key base_schema[] = {
     {"model", "lambda-d", "1.7", check_model_lambda_d,
      "segment: weight of the reconstruction term ld = sum (g - x)^2. The loss is bounded below "
      "(convex) when lambda-d > 8 (lambda-b + lambda-c)."},
+    {"model", "D_A", "0.2", check_model_D_A,
+     "mk: the diffusion coefficient of A (the probability that its excited layer moves), the "
+     "fit's start, or its fixed value when fit = k; 0 < D_A < 1."},
+    {"model", "D_B", "0.2", check_model_D_B, "mk: the same for B."},
+    {"model", "k1", "0.5", check_model_k1, "mk: the rate of channels 1 and 2 (k1 = k1*)."},
+    {"model", "k2", "0.5", check_model_k2, "mk: the rate of channels 3 and 4."},
+    {"model", "k3", "0.5", check_model_k3, "mk: the rate of channels 5 and 6."},
+    {"model", "N", "50", check_model_N, "mk: the most particles a cell holds per species."},
+    {"model", "tau", "1", check_model_tau,
+     "mk: the Gumbel-softmax temperature of the backward pass through the choice of the "
+     "diffusion offset."},
+    {"model", "fit", "all", check_model_fit,
+     "mk: the fitted parameters: all (the thesis's E1), D (E2: k fixed at its values here) or "
+     "k (E3: D fixed)."},
+    {"model", "stability-steps", "500", check_model_stability_steps,
+     "mk: tau in MSE(X_ref, X_ref+tau): the steps of one stability-fitting iteration."},
+    {"model", "test-every", "200", check_model_test_every,
+     "mk: run a pattern-formation test at iteration 0 and every this many iterations, and at "
+     "the end (0: only at the end)."},
+    {"model", "test-steps", "50000", check_model_test_steps,
+     "mk: the steps of a pattern-formation test, from the uniform state with a stripe."},
     {"ensemble", "members", "1", check_ensemble_members,
      "Independent members per grid point, run side by side on the threads (member m: model "
      "draws index m, optimiser seed + m x 0x9E3779B97F4A7C15)."},
@@ -1015,7 +1085,8 @@ static const base_key base_schema[] = {
      "step, redrawn while outside [0, 1]."},
     {"data", "beta-std", "0.1", check_data_beta_std, "si, simulate: see beta-mean."},
     {"data", "seed", "1", check_data_seed,
-     "si, simulate: seed of the reference simulations (their beta_t and their noise)."},
+     "simulate: seed of the data dca makes (si: the reference simulations, their beta_t and "
+     "noise; segment: the synthetic image; mk: the noise that makes X_ref)."},
     {"data", "mask", "none", check_data_mask,
      "segment, file images: the ground-truth mask, file:PATH.h5:DATASET (non-zero: "
      "foreground), or none."},
@@ -1027,6 +1098,11 @@ static const base_key base_schema[] = {
     {"data", "noise", "0.1", check_data_noise,
      "segment, simulate: standard deviation of the Gaussian noise added to intensities in [0, "
      "1]."},
+    {"data", "reference", "0.1,0.4,0.98,0.1,0.2", check_data_reference,
+     "mk, simulate: D_A,D_B,k1,k2,k3 of the reference pattern X_ref (the thesis's "
+     "labyrinth-forming values)."},
+    {"data", "pattern-steps", "50000", check_data_pattern_steps,
+     "mk, simulate: the steps that make X_ref from the uniform state with a stripe."},
     {"abc", "candidates", "0", check_abc_candidates,
      "si, potts: candidates of the ABC-rejection baseline run after the fit (0: none). Each "
      "draws its parameter from the prior (si: beta ~ U(0, 1); potts: [abc] prior) and "
@@ -1294,6 +1370,21 @@ static const dca_optim_param *any_param(const char *key)
     return NULL;
 }
 
+/* Keys whose default depends on [model] kind: gamma is Kuramoto's weight
+ * control (0.1) or the Malevanets-Kapral timescale (0.005). */
+static void apply_kind_defaults(dca_config *cfg)
+{
+    const int k = find_key("model", "kind"), g = find_key("model", "gamma");
+    entry *e = &cfg->store->e[g];
+    if (strcmp(cfg->store->e[k].value, "mk") == 0 && e->from == FROM_DEFAULT) {
+        char *v = dca_strdup("0.005");
+        if (v) {
+            free(e->value);
+            e->value = v;
+        }
+    }
+}
+
 static void apply_method_defaults(dca_config *cfg)
 {
     const char *method = cfg->store->e[find_key("optimizer", "method")].value;
@@ -1539,6 +1630,7 @@ dca_status dca_config_load(const char *path, const char *const *sets, int n_sets
         if ((st = apply_set(cfg, sets[i], err)))
             goto fail;
     apply_method_defaults(cfg);
+    apply_kind_defaults(cfg);
     for (int i = 0; i < n_keys; i++) {
         char why[768];
         const char *v = cfg->store->e[i].value;

@@ -89,6 +89,12 @@ typedef struct dca_config {
         const char *mask;    /* [data] mask: none | file:PATH.h5:DATASET */
         int64_t cells;
         double rmin, rmax, blur, noise;
+        /* mk */
+        dca_mk_params mk, mk_reference;
+        int64_t particles;   /* [model] N */
+        double tau;
+        const char *fit;     /* all | k | D */
+        int64_t stability_steps, test_every, test_steps, pattern_steps;
     } slm;
     /* [task] */
     const char *target; /* none, identity, majority */

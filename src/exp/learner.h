@@ -26,6 +26,7 @@ typedef enum dca_model_kind {
     DCA_MODEL_SI,    /* the SI epidemic of seed 001 (dca/slm.h) */
     DCA_MODEL_POTTS, /* the one-pixel random-walk cellular Potts model of seed 001 */
     DCA_MODEL_SEGMENT, /* state fitting: segmentation (seed 001) */
+    DCA_MODEL_MK,      /* the Malevanets-Kapral lattice gas (seed 001) */
 } dca_model_kind;
 
 typedef struct dca_learner_options {

@@ -1,0 +1,389 @@
+/* The Malevanets-Kapral reaction-diffusion lattice gas (seed 001, thesis
+ * 7.3; dca/slm.h) with a straight-through adjoint.
+ *
+ * Diffusion of X (A or B) with excitation E = H(X - N xi) and offset k:
+ *   X' = X - E + S_k E,  (S_k E)[c] = E[c - o_k].
+ * Adjoint, g' = dL/dX' and H' the surrogate:
+ *   dL/dE[c] = -g'[c] + g'[c + o_k],
+ *   dL/dX[c] = g'[c] + dL/dE[c] H'(X_c - N xi_c),
+ *   dL/dy_j = sum_c g'[c] E[c - o_j]  (the one-hot y of the offset),
+ *   dL/dl_j = (1/tau) s_j (dL/dy_j - sum_i s_i dL/dy_i),  s = softmax((l + G)/tau),
+ *   dL/dD  = sum_j dL/dl_j dl_j/dD,  dl_stay/dD = -1/(1 - D), dl_move/dD = 1/D.
+ * Reaction, channel r acting on species Y with sign s_r:
+ *   Y' = Y + s_r H(p_r - xi),  dL/dA += g'_Y s_r H' dp_r/dA  (likewise B, k). */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dca/slm.h"
+#include "rng.h"
+
+struct dca_mk {
+    int64_t H, W, C;
+    int N;
+    double gamma, tau;
+    dca_ste ste;
+    uint64_t seed;
+};
+
+static const int OFF[9][2] = {{0, 0},  {-1, -1}, {-1, 0}, {-1, 1}, {0, -1},
+                              {0, 1},  {1, -1},  {1, 0},  {1, 1}};
+
+dca_status dca_mk_create(const dca_lattice *lat, int N, double gamma, double tau,
+                         const dca_ste *ste, uint64_t seed, dca_mk **out, dca_error *err)
+{
+    *out = NULL;
+    if (lat->dims != 2 || lat->shape[0] < 3 || lat->shape[1] < 3)
+        return dca_error_set(err, DCA_ERR_ARG, "the Malevanets-Kapral model needs a torus HxW "
+                                               "of at least 3x3 cells");
+    if (N < 3 || N > 65535)
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "N = %d particles per cell: expected 3..65535 (p1 and p2 divide "
+                             "by (N - 1)(N - 2))",
+                             N);
+    if (!(gamma > 0) || !isfinite(gamma))
+        return dca_error_set(err, DCA_ERR_ARG, "gamma = %g: expected a positive timescale",
+                             gamma);
+    if (!(tau > 0) || !isfinite(tau))
+        return dca_error_set(err, DCA_ERR_ARG, "tau = %g: expected a positive temperature", tau);
+    dca_mk *m = calloc(1, sizeof *m);
+    if (!m)
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    m->H = lat->shape[0], m->W = lat->shape[1], m->C = m->H * m->W;
+    m->N = N, m->gamma = gamma, m->tau = tau, m->seed = seed;
+    m->ste = ste ? *ste : (dca_ste){DCA_SURROGATE_IDENTITY, 0, false};
+    if (m->ste.relaxed && m->ste.kind != DCA_SURROGATE_SIGMOID) {
+        free(m);
+        return dca_error_set(err, DCA_ERR_ARG, "a relaxed model needs a sigmoid:W surrogate");
+    }
+    *out = m;
+    return DCA_OK;
+}
+
+void dca_mk_destroy(dca_mk *m) { free(m); }
+int64_t dca_mk_cells(const dca_mk *m) { return m->C; }
+int dca_mk_particles(const dca_mk *m) { return m->N; }
+
+/* The reaction probability of channel r (0..5) and its derivatives in A, B
+ * and in its rate constant. */
+static inline double react(const dca_mk *m, const dca_mk_params *p, int r, double A, double B,
+                           double *dA, double *dB, double *dk)
+{
+    const double N = m->N, g = m->gamma, q = 1.0 / ((N - 1) * (N - 2));
+    double f, fA, fB;
+    switch (r) {
+    case 0: /* +A: (N - A) A^2 q */
+        f = (N - A) * A * A * q, fA = (2 * A * (N - A) - A * A) * q, fB = 0;
+        break;
+    case 1: /* -A: A (N - A)^2 q */
+        f = A * (N - A) * (N - A) * q, fA = ((N - A) * (N - A) - 2 * A * (N - A)) * q, fB = 0;
+        break;
+    case 2: /* +A: (N - A) B / N */
+        f = (N - A) * B / N, fA = -B / N, fB = (N - A) / N;
+        break;
+    case 3: /* -A: A (N - B) / N */
+        f = A * (N - B) / N, fA = (N - B) / N, fB = -A / N;
+        break;
+    case 4: /* +B: (N - A)(N - B) / N */
+        f = (N - A) * (N - B) / N, fA = -(N - B) / N, fB = -(N - A) / N;
+        break;
+    default: /* -B: A B / N */
+        f = A * B / N, fA = B / N, fB = A / N;
+        break;
+    }
+    const double k = r < 2 ? p->k1 : r < 4 ? p->k2 : p->k3;
+    if (dA)
+        *dA = g * k * fA, *dB = g * k * fB, *dk = g * f;
+    return g * k * f;
+}
+
+dca_status dca_mk_check(const dca_mk *m, const dca_mk_params *p, dca_error *err)
+{
+    const char *names[2] = {"D_A", "D_B"};
+    const double D[2] = {p->D_A, p->D_B};
+    for (int i = 0; i < 2; i++)
+        if (!(D[i] > 0 && D[i] < 1))
+            return dca_error_set(err, DCA_ERR_ARG,
+                                 "%s = %.17g: expected 0 < D < 1 (the probability of moving)",
+                                 names[i], D[i]);
+    const double k[3] = {p->k1, p->k2, p->k3};
+    for (int i = 0; i < 3; i++)
+        if (!(k[i] >= 0) || !isfinite(k[i]))
+            return dca_error_set(err, DCA_ERR_ARG, "k%d = %.17g: expected a rate >= 0", i + 1,
+                                 k[i]);
+    for (int r = 0; r < 6; r++)
+        for (int a = 0; a <= m->N; a++)
+            for (int b = 0; b <= m->N; b++) {
+                const double pr = react(m, p, r, a, b, NULL, NULL, NULL);
+                if (pr > 1)
+                    return dca_error_set(err, DCA_ERR_ARG,
+                                         "p%d = %.4g > 1 at A = %d, B = %d (gamma = %g, k%d = "
+                                         "%g, N = %d): lower gamma or the rate",
+                                         r + 1, pr, a, b, m->gamma, r / 2 + 1, k[r / 2], m->N);
+            }
+    return DCA_OK;
+}
+
+/* The 9 logits of a diffusion coefficient, and their derivatives in D. */
+static void logits(double D, double *l, double *dl)
+{
+    const double a = 1.0 / (4.0 + 4.0 / sqrt(2.0));
+    for (int j = 0; j < 9; j++) {
+        const bool diag = OFF[j][0] && OFF[j][1];
+        l[j] = j == 0 ? log1p(-D) : log(D * a * (diag ? 1 / sqrt(2.0) : 1.0));
+        dl[j] = j == 0 ? -1 / (1 - D) : 1 / D;
+    }
+}
+
+static inline double unit(uint32_t w) { return ((double)w + 0.5) * 0x1.0p-32; }
+
+/* The step's noise: per cell 4 words (draws 0 .. C-1), then 20 words of
+ * Gumbels (draws C .. C+4: 9 for A, 9 for B). draws() makes the Gumbel words;
+ * step() draws the cells' words row by row on its threads (the same
+ * numbers in any chunking). */
+static inline uint64_t noise_index(int64_t conf, int64_t t)
+{
+    return (uint64_t)conf << 32 | (uint64_t)(uint32_t)t;
+}
+
+static void draws(const dca_mk *m, int64_t conf, int64_t t, uint32_t *w)
+{
+    dca_rng_words(m->seed, DCA_RNG_MK, noise_index(conf, t), (uint64_t)m->C, 5, w + 4 * m->C);
+}
+
+/* The chosen offset of species s (0: A, 1: B) and the softmax s_j. */
+static int choose(const dca_mk *m, double D, const uint32_t *w, int s, double *soft,
+                  double *dl)
+{
+    double l[9], z[9], mx = -INFINITY;
+    logits(D, l, dl);
+    int best = 0;
+    for (int j = 0; j < 9; j++) {
+        const double G = -log(-log(unit(w[4 * m->C + 9 * s + j])));
+        z[j] = l[j] + G;
+        if (z[j] > z[best])
+            best = j;
+    }
+    if (soft) {
+        for (int j = 0; j < 9; j++)
+            mx = fmax(mx, z[j] / m->tau);
+        double sum = 0;
+        for (int j = 0; j < 9; j++)
+            sum += soft[j] = exp(z[j] / m->tau - mx);
+        for (int j = 0; j < 9; j++)
+            soft[j] /= sum;
+    }
+    return best;
+}
+
+
+static inline double hv(double z) { return z > 0 ? 1.0 : 0.0; }
+
+/* Row i of field f read at offset sign * o_k: out[j] = f[(i + sign dy) mod H,
+ * (j + sign dx) mod W], as a pointer pair (the row and its column shift s:
+ * entries j < W - s come from row[j + s], the rest from row[j + s - W]). */
+static inline const double *row_at(const dca_mk *m, const double *f, int64_t i, int k, int sign,
+                                   int64_t *s)
+{
+    const int64_t r = ((i + sign * OFF[k][0]) % m->H + m->H) % m->H;
+    *s = ((sign * OFF[k][1]) % m->W + m->W) % m->W;
+    return f + r * m->W;
+}
+
+static inline double surr(const dca_ste *s, double z)
+{
+    if (s->kind == DCA_SURROGATE_IDENTITY)
+        return 1.0;
+    const double e = 1.0 / (1.0 + exp(-z / s->width));
+    return e * (1 - e) / s->width;
+}
+
+/* The Heaviside node forward: hard, or s(z/W) in the relaxed model. */
+static inline double node(const dca_ste *s, double z)
+{
+    return s->relaxed ? 1.0 / (1.0 + exp(-z / s->width)) : hv(z);
+}
+
+/* The offset weights y (9) of species s: one-hot on the Gumbel-max choice,
+ * or the softmax itself in the relaxed model; returns the choice. */
+static int weights(const dca_mk *m, double D, const uint32_t *w, int s, double *y)
+{
+    double soft[9], dl[9];
+    const int k = choose(m, D, w, s, soft, dl);
+    for (int j = 0; j < 9; j++)
+        y[j] = m->ste.relaxed ? soft[j] : (j == k);
+    return k;
+}
+
+/* One forward step x (2 x C) -> out, with the excitations in E (2 x C) and
+ * the state after both diffusions in mid (2 x C): the excitations, then each
+ * row's diffusion and reaction together. */
+static void step(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t, uint32_t *w,
+                 const double *x, double *E, double *mid, double *out, double y[2][9])
+{
+    const int64_t C = m->C, W = m->W;
+    const double N = m->N;
+    draws(m, conf, t, w);
+    const int k[2] = {weights(m, p->D_A, w, 0, y[0]), weights(m, p->D_B, w, 1, y[1])};
+    const bool relaxed = m->ste.relaxed;
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < m->H; i++) {
+            dca_rng_words(m->seed, DCA_RNG_MK, noise_index(conf, t), (uint64_t)(i * W), W,
+                          w + 4 * i * W);
+            for (int64_t c = i * W; c < (i + 1) * W; c++)
+                for (int s = 0; s < 2; s++)
+                    E[s * C + c] = node(&m->ste, x[s * C + c] - N * unit(w[4 * c + s]));
+        }
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < m->H; i++) {
+            for (int s = 0; s < 2; s++) {
+                const int64_t o = s * C + i * W;
+                for (int64_t j = 0; j < W; j++)
+                    mid[o + j] = x[o + j] - E[o + j];
+                for (int q = 0; q < 9; q++) {
+                    if (!relaxed && q != k[s])
+                        continue;
+                    const double wq = relaxed ? y[s][q] : 1.0;
+                    int64_t sh;
+                    const double *src = row_at(m, E + s * C, i, q, -1, &sh);
+                    for (int64_t j = 0; j < W - sh; j++)
+                        mid[o + j] += wq * src[j + sh];
+                    for (int64_t j = W - sh; j < W; j++)
+                        mid[o + j] += wq * src[j + sh - W];
+                }
+            }
+            for (int64_t c = i * W; c < (i + 1) * W; c++) {
+                const int r = (int)(((uint64_t)w[4 * c + 2] * 6) >> 32);
+                const double A = mid[c], B = mid[C + c];
+                const double pr = react(m, p, r, A, B, NULL, NULL, NULL);
+                const double h = node(&m->ste, pr - unit(w[4 * c + 3]));
+                const double sign = (r % 2 == 0) ? 1.0 : -1.0;
+                out[c] = A + (r < 4 ? sign * h : 0);
+                out[C + c] = B + (r >= 4 ? sign * h : 0);
+            }
+        }
+    }
+}
+
+void dca_mk_run(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0, int64_t T,
+                double *states)
+{
+    const int64_t C = m->C;
+    uint32_t *w = malloc((size_t)(4 * (C + 5)) * sizeof *w);
+    double *E = malloc((size_t)(4 * C) * sizeof *E), *mid = E + 2 * C;
+    for (int64_t t = 0; t < T; t++) {
+        double y[2][9];
+        step(m, p, conf, t0 + t, w, states + t * 2 * C, E, mid, states + (t + 1) * 2 * C, y);
+    }
+    free(w), free(E);
+}
+
+void dca_mk_adjoint(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0, int64_t T,
+                    const double *states, const double *gT, double *g0, double grad[5])
+{
+    const int64_t C = m->C, H = m->H;
+    const double N = m->N;
+    uint32_t *w = malloc((size_t)(4 * (C + 5)) * sizeof *w);
+    double *E = malloc((size_t)(8 * C) * sizeof *E), *mid = E + 2 * C, *y = E + 4 * C;
+    double *g = malloc((size_t)(4 * C) * sizeof *g), *gm = g + 2 * C; /* g: after, gm: mid */
+    double *rows = malloc((size_t)(H * 21) * sizeof *rows);
+    memcpy(g, gT, (size_t)(2 * C) * sizeof *g);
+    double acc[5] = {0, 0, 0, 0, 0};
+    for (int64_t t = T - 1; t >= 0; t--) {
+        const double *x = states + t * 2 * C;
+        double yw[2][9];
+        step(m, p, conf, t0 + t, w, x, E, mid, y, yw);
+        int k[2] = {0, 0};
+        for (int s = 0; s < 2; s++)
+            for (int j = 0; j < 9; j++)
+                k[s] = yw[s][j] > yw[s][k[s]] ? j : k[s];
+        const bool relaxed = m->ste.relaxed;
+        double soft[2][9], dl[2][9];
+        choose(m, p->D_A, w, 0, soft[0], dl[0]);
+        choose(m, p->D_B, w, 1, soft[1], dl[1]);
+        /* rows[i*21 + ...]: per row, dk (3) and dL/dy_j for A (9) and B (9) */
+#pragma omp parallel
+        {
+            double *gE = malloc((size_t)m->W * sizeof *gE);
+            /* reaction */
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < H; i++) {
+                double dk[3] = {0, 0, 0};
+                for (int64_t c = i * m->W; c < (i + 1) * m->W; c++) {
+                    const int r = (int)(((uint64_t)w[4 * c + 2] * 6) >> 32);
+                    const double A = mid[c], B = mid[C + c];
+                    double dA, dB, dkr;
+                    const double pr = react(m, p, r, A, B, &dA, &dB, &dkr);
+                    const double sign = (r % 2 == 0) ? 1.0 : -1.0;
+                    const double q = (r < 4 ? g[c] : g[C + c]) * sign *
+                                     surr(&m->ste, pr - unit(w[4 * c + 3]));
+                    gm[c] = g[c] + q * dA;
+                    gm[C + c] = g[C + c] + q * dB;
+                    dk[r / 2] += q * dkr;
+                }
+                for (int j = 0; j < 3; j++)
+                    rows[i * 21 + j] = dk[j];
+            }
+            /* diffusion: dL/dy_j per row, then dL/dx */
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < H; i++) {
+                const int64_t W = m->W;
+                for (int s = 0; s < 2; s++) {
+                    const double *gr = gm + s * C + i * W;
+                    for (int q = 0; q < 9; q++) {
+                        int64_t sh;
+                        const double *src = row_at(m, E + s * C, i, q, -1, &sh);
+                        double d = 0;
+                        for (int64_t j = 0; j < W - sh; j++)
+                            d += gr[j] * src[j + sh];
+                        for (int64_t j = W - sh; j < W; j++)
+                            d += gr[j] * src[j + sh - W];
+                        rows[i * 21 + 3 + 9 * s + q] = d;
+                    }
+                    for (int64_t j = 0; j < W; j++)
+                        gE[j] = -gr[j];
+                    for (int q = 0; q < 9; q++) {
+                        if (!relaxed && q != k[s])
+                            continue;
+                        const double wq = relaxed ? yw[s][q] : 1.0;
+                        int64_t sh;
+                        const double *src = row_at(m, gm + s * C, i, q, 1, &sh);
+                        for (int64_t j = 0; j < W - sh; j++)
+                            gE[j] += wq * src[j + sh];
+                        for (int64_t j = W - sh; j < W; j++)
+                            gE[j] += wq * src[j + sh - W];
+                    }
+                    for (int64_t j = 0; j < W; j++) {
+                        const int64_t c = i * W + j;
+                        const double z = x[s * C + c] - N * unit(w[4 * c + s]);
+                        g[s * C + c] = gr[j] + gE[j] * surr(&m->ste, z);
+                    }
+                }
+            }
+            free(gE);
+        }
+        double dy[2][9] = {{0}};
+        for (int64_t i = 0; i < H; i++) {
+            for (int j = 0; j < 3; j++)
+                acc[2 + j] += rows[i * 21 + j];
+            for (int s = 0; s < 2; s++)
+                for (int j = 0; j < 9; j++)
+                    dy[s][j] += rows[i * 21 + 3 + 9 * s + j];
+        }
+        for (int s = 0; s < 2; s++) {
+            double mean = 0;
+            for (int j = 0; j < 9; j++)
+                mean += soft[s][j] * dy[s][j];
+            for (int j = 0; j < 9; j++)
+                acc[s] += soft[s][j] * (dy[s][j] - mean) / m->tau * dl[s][j];
+        }
+    }
+    for (int j = 0; j < 5; j++)
+        grad[j] += acc[j];
+    if (g0)
+        memcpy(g0, g, (size_t)(2 * C) * sizeof *g);
+    free(w), free(E), free(g), free(rows);
+}
