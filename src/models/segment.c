@@ -7,8 +7,9 @@
  *   d lb/dx_c = sum_{u in N(c)} (1 - x_u) - sum_{u in N(c)} x_u,
  *   d lc/dx_c = -sum_{u in N(c)} x_u + sum_{u in N(c)} (1 - x_u),
  *   d ld/dx_c = -2 (g_c - x_c).
- * lb and lc have the same gradient; their values differ only through the
- * image border. */
+ * lb and lc are the same function: both equal sum_c n_c x_c - sum_c sum_u
+ * x_c x_u, because u in N(c) iff c in N(u), borders included. Only
+ * lambda_b + lambda_c matters. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
