@@ -501,6 +501,23 @@ static double dot(const double *a, const double *b, int64_t n)
     return s;
 }
 
+/* The plain Gumbel-max choice of species s's offset from a step's words. */
+static int plain_offset(const uint32_t *w, int64_t C, int s, double D)
+{
+    static const int off[9][2] = {{0, 0},  {-1, -1}, {-1, 0}, {-1, 1}, {0, -1},
+                                  {0, 1},  {1, -1},  {1, 0},  {1, 1}};
+    const double a = 1 / (4 + 4 / sqrt(2.0));
+    int best = 0;
+    double zb = -INFINITY;
+    for (int j = 0; j < 9; j++) {
+        const double pi = j == 0 ? 1 - D : D * a / ((off[j][0] && off[j][1]) ? sqrt(2.0) : 1);
+        const double z = log(pi) - log(-log(unit32(w[4 * C + 9 * s + j])));
+        if (z > zb)
+            zb = z, best = j;
+    }
+    return best;
+}
+
 /* A plain step on fixed noise, written from the thesis's equations. */
 static void plain_mk(int64_t H, int64_t W, int N, double gamma, const dca_mk_params *p,
                      uint64_t seed, int64_t conf, int64_t t, const double *x, double *y)
@@ -511,16 +528,9 @@ static void plain_mk(int64_t H, int64_t W, int N, double gamma, const dca_mk_par
     uint32_t *w = malloc((size_t)(4 * (C + 5)) * sizeof *w);
     dca_rng_words(seed, DCA_RNG_MK, (uint64_t)conf << 32 | (uint64_t)t, 0, C + 5, w);
     double *mid = malloc((size_t)(2 * C) * 8), *E = malloc((size_t)(2 * C) * 8);
-    const double D[2] = {p->D_A, p->D_B}, a = 1 / (4 + 4 / sqrt(2.0));
+    const double D[2] = {p->D_A, p->D_B};
     for (int s = 0; s < 2; s++) {
-        int best = 0;
-        double zb = -INFINITY;
-        for (int j = 0; j < 9; j++) {
-            const double pi = j == 0 ? 1 - D[s] : D[s] * a / ((off[j][0] && off[j][1]) ? sqrt(2.0) : 1);
-            const double z = log(pi) - log(-log(unit32(w[4 * C + 9 * s + j])));
-            if (z > zb)
-                zb = z, best = j;
-        }
+        const int best = plain_offset(w, C, s, D[s]);
         for (int64_t c = 0; c < C; c++)
             E[s * C + c] = x[s * C + c] > N * unit32(w[4 * c + s]) ? 1 : 0;
         for (int64_t i = 0; i < H; i++)
@@ -658,5 +668,36 @@ Test(mk, bad_parameters)
     p.k2 = 0.1, p.D_A = 1;
     cr_assert_eq(dca_mk_check(m, &p, &err), DCA_ERR_ARG);
     cr_assert(strstr(err.msg, "D_A"), "%s", err.msg);
+    dca_mk_destroy(m);
+}
+
+/* The offset score: the sum over steps of d log pi_k / dD for the drawn k,
+ * from the same Gumbel words as the plain step's choice. */
+Test(mk, offset_score)
+{
+    const int64_t H = 6, W = 7, C = H * W, T = 30;
+    dca_lattice lat = {2, {H, W}};
+    dca_error err;
+    dca_mk *m;
+    cr_assert_eq(dca_mk_create(&lat, 10, 0.05, 1, NULL, 8, &m, &err), DCA_OK);
+    const dca_mk_params p = {0.3, 0.6, 0.5, 0.5, 0.5};
+    double sc[2];
+    dca_mk_offset_score(m, &p, 2, 10, T, sc);
+    const double D[2] = {p.D_A, p.D_B};
+    double want[2] = {0, 0};
+    int moves = 0;
+    uint32_t *w = malloc((size_t)(4 * (C + 5)) * sizeof *w);
+    for (int64_t t = 0; t < T; t++) {
+        dca_rng_words(8, DCA_RNG_MK, (uint64_t)2 << 32 | (uint64_t)(10 + t), 0, C + 5, w);
+        for (int s = 0; s < 2; s++) {
+            const int best = plain_offset(w, C, s, D[s]);
+            want[s] += best == 0 ? -1 / (1 - D[s]) : 1 / D[s];
+            moves += best != 0;
+        }
+    }
+    cr_assert(moves > 5 && moves < 2 * T - 5, "moves %d", moves);
+    for (int s = 0; s < 2; s++)
+        cr_assert(fabs(sc[s] - want[s]) < 1e-9, "species %d: %g vs %g", s, sc[s], want[s]);
+    free(w);
     dca_mk_destroy(m);
 }

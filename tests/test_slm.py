@@ -266,6 +266,18 @@ with tempfile.TemporaryDirectory() as tmp:
               and np.any(prm[:, 2] != prm[0, 2]))
     else:
         check("dca train mk-e3", False, p.stderr)
+    p = run("train", os.path.join(confdir, "mk-e2-score.ini"), "-o", os.path.join(tmp, "ms.h5"),
+            *small_mk)
+    if p.returncode == 0:
+        with h5py.File(os.path.join(tmp, "ms.h5"), "r") as f:
+            g = f["fit"]
+            check("offset-estimator = score: D moves by its own gradient, the STE's is recorded",
+                  g.attrs["offset_estimator"] in ("score", b"score")
+                  and g["gradient_d_ste"].shape == (4, 2)
+                  and not np.array_equal(g["gradient"][:, :2], g["gradient_d_ste"][()])
+                  and np.all(g["params"][:, 2:] == g["params"][0, 2:]))
+    else:
+        check("dca train mk-e2-score", False, p.stderr)
     p = run("gradcheck", mc, "--set", "lattice.size=16x16")
     check("dca gradcheck mk: the smoothed model's adjoint PASSes", p.returncode == 0
           and "PASS" in p.stdout, p.stdout + p.stderr)

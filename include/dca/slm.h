@@ -201,6 +201,14 @@ DCA_API void dca_mk_adjoint(const dca_mk *m, const dca_mk_params *p, int64_t con
                             int64_t T, const double *states, const double *gT, double *g0,
                             double grad[5]);
 
+/* The score of the offset draws over T steps of configuration conf from t0:
+ * score[s] = sum_t d log pi_{k_t}(D_s) / dD_s for A (s = 0) and B (s = 1),
+ * k_t the offset drawn (the Gumbel-max choice, replayed). D enters the
+ * model only through these draws, so (L - b) score[s] is an unbiased
+ * estimate of dE[L]/dD_s for any baseline b independent of the run. */
+DCA_API void dca_mk_offset_score(const dca_mk *m, const dca_mk_params *p, int64_t conf,
+                                 int64_t t0, int64_t T, double score[2]);
+
 /* ---- state fitting: foreground-background segmentation (thesis 7.4) ------
  *
  * The pixels of an H x W image are the parameters. From the preprocessed

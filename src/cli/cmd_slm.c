@@ -1140,7 +1140,8 @@ static int check_unused_mk(const dca_config *cfg)
 {
     static const char *const allowed[] = {
         "model.kind", "model.D_A", "model.D_B", "model.k1", "model.k2", "model.k3", "model.N",
-        "model.gamma", "model.tau", "model.surrogate", "model.fit", "model.stability-steps",
+        "model.gamma", "model.tau", "model.surrogate", "model.fit", "model.offset-estimator",
+        "model.stability-steps",
         "model.test-every", "model.test-steps", "model.seed", "data.source", "data.reference",
         "data.pattern-steps", "data.seed", "lattice.size", "optimizer.*", NULL};
     int rc = refuse_foreign(cfg, "mk", allowed);
@@ -1209,7 +1210,7 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
     const int64_t every = cfg->slm.test_every;
     const int64_t ntests = (every > 0 ? I / every + 1 : 0) + 1;
     double *ref = NULL, *states = NULL, *gT = NULL, *params = NULL, *loss = NULL, *grads = NULL,
-           *buf = NULL, *x = NULL, *tvar = NULL, *tit = NULL;
+           *buf = NULL, *x = NULL, *tvar = NULL, *tit = NULL, *gdste = NULL;
     uint8_t *tpat = NULL;
     rc = EXIT_RUNTIME;
     if (dca_mk_create(&cfg->lattice, N, cfg->learner.gamma, cfg->slm.tau, &cfg->slm.ste,
@@ -1230,11 +1231,11 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
     states = malloc((size_t)((Tst + 1) * 2 * C) * 8), gT = malloc((size_t)(2 * C) * 8);
     buf = malloc((size_t)(257 * 2 * C) * 8);
     params = malloc((size_t)(5 * (I + 1)) * 8), loss = malloc((size_t)(I + 1) * 8);
-    grads = malloc((size_t)(5 * (I + 1)) * 8);
+    grads = malloc((size_t)(5 * (I + 1)) * 8), gdste = malloc((size_t)(2 * (I + 1)) * 8);
     tvar = malloc((size_t)ntests * 8), tit = malloc((size_t)ntests * 8);
     tpat = malloc((size_t)(ntests * C));
     if (!ref || !x || !states || !gT || !buf || !params || !loss || !grads || !tvar || !tit ||
-        !tpat) {
+        !tpat || !gdste) {
         rc = cli_fail(EXIT_RUNTIME, "out of memory (%lld stability steps keep %.3g MB of states)",
                       (long long)Tst, (double)((Tst + 1) * 2 * C) * 8e-6);
         goto out;
@@ -1275,7 +1276,7 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
     int64_t done = 0, nt = 0;
     bool left = false;
     const double t1 = cli_now();
-    double test_secs = 0;
+    double test_secs = 0, baseline = 0;
     for (int64_t i = 0;; i++) {
         double *pp = params + 5 * i;
         pp[0] = P.D_A, pp[1] = P.D_B, pp[2] = P.k1, pp[3] = P.k2, pp[4] = P.k3;
@@ -1305,6 +1306,16 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
         loss[i] = L / (2.0 * (double)C);
         double g[5] = {0, 0, 0, 0, 0};
         dca_mk_adjoint(m, &P, i, 0, Tst, states, gT, NULL, g);
+        gdste[2 * i] = g[0], gdste[2 * i + 1] = g[1];
+        if (cfg->slm.offset_score) {
+            /* the baseline: a moving average of the earlier iterations' losses
+             * (independent of this run's noise; the first iteration's own) */
+            baseline = i == 0 ? loss[0] : 0.9 * baseline + 0.1 * loss[i - 1];
+            double sc[2];
+            dca_mk_offset_score(m, &P, i, 0, Tst, sc);
+            g[0] = (loss[i] - baseline) * sc[0];
+            g[1] = (loss[i] - baseline) * sc[1];
+        }
         for (int j = 0; j < 5; j++)
             if ((j < 2 && !fitD) || (j >= 2 && !fitk))
                 g[j] = 0;
@@ -1347,6 +1358,12 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
         st = dca_runfile_array(rf, "/fit/loss", 1, dl, loss, &err);
     if (!st)
         st = dca_runfile_array(rf, "/fit/gradient", 2, dg, grads, &err);
+    int64_t dg2[2] = {done, 2};
+    if (!st)
+        st = dca_runfile_array(rf, "/fit/gradient_d_ste", 2, dg2, gdste, &err);
+    if (!st)
+        st = dca_runfile_attr_str(rf, "/fit", "offset_estimator",
+                                  cfg->slm.offset_score ? "score" : "ste", &err);
     if (!st)
         st = dca_runfile_array(rf, "/fit/test_iterations", 1, dt, tit, &err);
     if (!st)
@@ -1387,6 +1404,7 @@ out:
     dca_mk_destroy(m);
     dca_optim_destroy(opt);
     free(ref), free(x), free(states), free(gT), free(buf), free(params), free(loss), free(grads);
+    free(gdste);
     free(tvar), free(tit), free(tpat);
     return rc;
 }

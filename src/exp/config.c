@@ -548,6 +548,16 @@ static bool check_model_N(dca_config *c, const char *v, char *why, size_t len)
                        "a number of particles per cell, 3..65535");
 }
 
+static bool check_model_offset_estimator(dca_config *c, const char *v, char *why, size_t len)
+{
+    if (strcmp(v, "ste") == 0 || strcmp(v, "score") == 0) {
+        c->slm.offset_score = strcmp(v, "score") == 0;
+        return true;
+    }
+    snprintf(why, len, "expected ste or score");
+    return false;
+}
+
 static bool check_model_fit(dca_config *c, const char *v, char *why, size_t len)
 {
     c->slm.fit = v;
@@ -1046,6 +1056,10 @@ static const base_key base_schema[] = {
     {"model", "tau", "1", check_model_tau,
      "mk: the Gumbel-softmax temperature of the backward pass through the choice of the "
      "diffusion offset."},
+    {"model", "offset-estimator", "ste", check_model_offset_estimator,
+     "mk: the gradient in D_A and D_B: ste (Gumbel-softmax straight-through, as the thesis) or "
+     "score (the score function of the offset draws with a moving-average baseline: "
+     "unbiased)."},
     {"model", "fit", "all", check_model_fit,
      "mk: the fitted parameters: all (the thesis's E1), D (E2: k fixed at its values here) or "
      "k (E3: D fixed)."},

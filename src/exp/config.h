@@ -94,6 +94,7 @@ typedef struct dca_config {
         int64_t particles;   /* [model] N */
         double tau;
         const char *fit;     /* all | k | D */
+        bool offset_score;   /* offset-estimator = score (else ste) */
         int64_t stability_steps, test_every, test_steps, pattern_steps;
     } slm;
     /* [task] */

@@ -387,3 +387,19 @@ void dca_mk_adjoint(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64
         memcpy(g0, g, (size_t)(2 * C) * sizeof *g);
     free(w), free(E), free(g), free(rows);
 }
+
+void dca_mk_offset_score(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
+                         int64_t T, double score[2])
+{
+    uint32_t *w = malloc((size_t)(4 * (m->C + 5)) * sizeof *w);
+    score[0] = score[1] = 0;
+    for (int64_t t = 0; t < T; t++) {
+        draws(m, conf, t0 + t, w);
+        for (int s = 0; s < 2; s++) {
+            double dl[9];
+            const int k = choose(m, s ? p->D_B : p->D_A, w, s, NULL, dl);
+            score[s] += dl[k];
+        }
+    }
+    free(w);
+}
