@@ -290,6 +290,8 @@ void dca_mk_adjoint(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64
     double *E = malloc((size_t)(8 * C) * sizeof *E), *mid = E + 2 * C, *y = E + 4 * C;
     double *g = malloc((size_t)(4 * C) * sizeof *g), *gm = g + 2 * C; /* g: after, gm: mid */
     double *rows = malloc((size_t)(H * 21) * sizeof *rows);
+    /* per-thread row scratch for dL/dE, allocated once for the whole sweep */
+    double *scratch = malloc((size_t)(omp_get_max_threads() * m->W) * sizeof *scratch);
     memcpy(g, gT, (size_t)(2 * C) * sizeof *g);
     double acc[5] = {0, 0, 0, 0, 0};
     for (int64_t t = T - 1; t >= 0; t--) {
@@ -307,7 +309,7 @@ void dca_mk_adjoint(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64
         /* rows[i*21 + ...]: per row, dk (3) and dL/dy_j for A (9) and B (9) */
 #pragma omp parallel
         {
-            double *gE = malloc((size_t)m->W * sizeof *gE);
+            double *gE = scratch + (size_t)omp_get_thread_num() * (size_t)m->W;
             /* reaction */
 #pragma omp for schedule(static)
             for (int64_t i = 0; i < H; i++) {
@@ -363,7 +365,6 @@ void dca_mk_adjoint(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64
                     }
                 }
             }
-            free(gE);
         }
         double dy[2][9] = {{0}};
         for (int64_t i = 0; i < H; i++) {
@@ -385,7 +386,7 @@ void dca_mk_adjoint(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64
         grad[j] += acc[j];
     if (g0)
         memcpy(g0, g, (size_t)(2 * C) * sizeof *g);
-    free(w), free(E), free(g), free(rows);
+    free(w), free(E), free(g), free(rows), free(scratch);
 }
 
 void dca_mk_offset_score(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
