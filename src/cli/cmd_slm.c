@@ -71,6 +71,20 @@ static int check_unused_si(const dca_config *cfg)
     return -1;
 }
 
+/* "file:PATH:DATASET" of key (section, key) -> path (relative to the
+ * config's directory) and dataset. */
+static void split_file_spec(const dca_config *cfg, const char *section, const char *key,
+                            const char *spec, char *path, size_t len, const char **dataset)
+{
+    const char *s = spec + 5, *colon = strrchr(s, ':');
+    const int plen = (int)(colon - s);
+    if (s[0] == '/')
+        snprintf(path, len, "%.*s", plen, s);
+    else
+        snprintf(path, len, "%s/%.*s", dca_config_basedir(cfg, section, key), plen, s);
+    *dataset = colon + 1;
+}
+
 /* The model (noise seed) and the data ([data] source). */
 static int load_si(const dca_config *cfg, uint64_t noise_seed, dca_si **si, dca_si_data *d)
 {
@@ -90,16 +104,10 @@ static int load_si(const dca_config *cfg, uint64_t noise_seed, dca_si **si, dca_
             return cli_fail_at(cfg, "data", "beta-std", err.msg);
         return -1;
     }
-    /* file:PATH:DATASET, the dataset after the last colon */
-    const char *spec = cfg->slm.source + 5, *colon = strrchr(spec, ':');
     char path[4096];
-    const char *base = dca_config_basedir(cfg, "data", "source");
-    const int plen = (int)(colon - spec);
-    if (spec[0] == '/')
-        snprintf(path, sizeof path, "%.*s", plen, spec);
-    else
-        snprintf(path, sizeof path, "%s/%.*s", base, plen, spec);
-    if (dca_si_data_load(*si, &cfg->lattice, path, colon + 1, d, &err))
+    const char *ds;
+    split_file_spec(cfg, "data", "source", cfg->slm.source, path, sizeof path, &ds);
+    if (dca_si_data_load(*si, &cfg->lattice, path, ds, d, &err))
         return cli_fail_at(cfg, "data", "source", err.msg);
     return -1;
 }
@@ -843,20 +851,6 @@ static int check_unused_segment(const dca_config *cfg)
                            "the synthetic image brings its own mask; a mask file goes with "
                            "[data] source = file:...");
     return -1;
-}
-
-/* "file:PATH:DATASET" of key (section, key) -> path (relative to the
- * config's directory) and dataset. */
-static void split_file_spec(const dca_config *cfg, const char *section, const char *key,
-                            const char *spec, char *path, size_t len, const char **dataset)
-{
-    const char *s = spec + 5, *colon = strrchr(s, ':');
-    const int plen = (int)(colon - s);
-    if (s[0] == '/')
-        snprintf(path, len, "%.*s", plen, s);
-    else
-        snprintf(path, len, "%s/%.*s", dca_config_basedir(cfg, section, key), plen, s);
-    *dataset = colon + 1;
 }
 
 /* The image (grey values, H x W) and its mask (NULL when there is none). */
