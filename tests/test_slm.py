@@ -10,27 +10,15 @@ import tempfile
 import h5py
 import numpy as np
 
+import tap
+from tap import check, datasets
+
 dca, confdir = sys.argv[1], sys.argv[2]
 cfg = os.path.join(confdir, "si.ini")
-results = []
-
-
-def check(name, ok, detail=""):
-    results.append((name, bool(ok), detail))
 
 
 def run(*args):
-    return subprocess.run([dca, *args], capture_output=True, text=True)
-
-
-def datasets(path):
-    out = {}
-    with h5py.File(path, "r") as f:
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset):
-                out[name] = obj[()]
-        f.visititems(visit)
-    return out
+    return tap.run(dca, *args)
 
 
 view = os.path.join(os.path.dirname(os.path.abspath(confdir)), "scripts", "dcaview")
@@ -287,10 +275,4 @@ with tempfile.TemporaryDirectory() as tmp:
         check(f"mk {key} = {value}: exit 2 saying why", p.returncode == 2 and word in p.stderr,
               p.stderr)
 
-print(f"1..{len(results)}")
-for i, (name, ok, detail) in enumerate(results, 1):
-    line = f"{'ok' if ok else 'not ok'} {i} - {name}"
-    if not ok and detail:
-        line += " # " + detail.strip().replace("\n", " | ")[:400]
-    print(line)
-sys.exit(0 if all(ok for _, ok, _ in results) else 1)
+tap.finish()

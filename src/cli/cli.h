@@ -45,6 +45,10 @@ int cli_refuse_sections(const struct dca_config *cfg, const char *const *section
                         const char *why);
 /* mkdir -p of the directory part of path. */
 int cli_make_parent_dirs(const char *path);
+/* --resume PATH: a dca run file of this format version, started with the
+ * effective configuration cfg. -1 when it is; otherwise prints why and
+ * returns EXIT_USAGE. */
+int cli_resume_check(const char *path, struct dca_config *cfg);
 
 int cmd_run(int argc, char **argv, char *command_line);
 int cmd_gradcheck(int argc, char **argv, char *command_line);

@@ -69,29 +69,121 @@ static double variance_A(const double *x, int64_t C, int N)
     return v / (double)C;
 }
 
+/* A stability fit's state: what the run file holds after `done` iterations
+ * and `nt` pattern tests. */
+typedef struct mk_fit {
+    dca_config *cfg;
+    const char *command_line;
+    dca_optim *opt;
+    int N;
+    int64_t H, W, C, Tst, done, nt;
+    bool left;
+    double secs, test_secs, baseline;
+    double *ref, *params, *loss, *grads, *gdste, *tvar, *tit;
+    uint8_t *tpat;
+} mk_fit;
+
+static dca_status mk_save(const mk_fit *f, const char *outpath, bool finished, dca_error *err)
+{
+    const dca_config *cfg = f->cfg;
+    const int64_t done = f->done, nt = f->nt;
+    dca_runfile *rf = NULL;
+    dca_run_meta meta = {dca_config_text(f->cfg), f->command_line, 1.0};
+    dca_status st = dca_runfile_create(outpath, &meta, &rf, err);
+    int64_t dref[3] = {2, f->H, f->W}, dp[2] = {done + 1, 5}, dg[2] = {done, 5}, dl[1] = {done},
+            dt[1] = {nt}, dpat[3] = {nt, f->H, f->W}, dg2[2] = {done, 2};
+    if (!st)
+        st = dca_runfile_array(rf, "/data/reference", 3, dref, f->ref, err);
+    if (!st)
+        st = dca_runfile_attr_str(rf, "/data", "model", "mk", err);
+    if (!st)
+        st = dca_runfile_array(rf, "/fit/params", 2, dp, f->params, err);
+    if (!st)
+        st = dca_runfile_array(rf, "/fit/loss", 1, dl, f->loss, err);
+    if (!st)
+        st = dca_runfile_array(rf, "/fit/gradient", 2, dg, f->grads, err);
+    if (!st)
+        st = dca_runfile_array(rf, "/fit/gradient_d_ste", 2, dg2, f->gdste, err);
+    if (!st)
+        st = dca_runfile_attr_str(rf, "/fit", "offset_estimator",
+                                  cfg->slm.offset_score ? "score" : "ste", err);
+    if (!st && cfg->slm.offset_score)
+        st = dca_runfile_array(rf, "/fit/score_baseline", 0, NULL, &f->baseline, err);
+    if (!st)
+        st = dca_runfile_array(rf, "/fit/test_iterations", 1, dt, f->tit, err);
+    if (!st)
+        st = dca_runfile_array(rf, "/fit/test_variance", 1, dt, f->tvar, err);
+    if (!st)
+        st = dca_runfile_array_u8(rf, "/fit/test_patterns", 3, dpat, f->tpat, 4, err);
+    const char *sattr[][2] = {{"model", "mk"}, {"method", cfg->method}, {"fit", cfg->slm.fit},
+                              {"parameters", "D_A, D_B, k1, k2, k3"}};
+    for (size_t k = 0; k < 4 && !st; k++)
+        st = dca_runfile_attr_str(rf, "/fit", sattr[k][0], sattr[k][1], err);
+    const char *fnames[] = {"gamma", "N", "tau", "stability_steps", "test_steps", "seconds",
+                            "left_domain", "reference_variance", "test_seconds"};
+    const double fvals[] = {cfg->learner.gamma, f->N, cfg->slm.tau, (double)f->Tst,
+                            (double)cfg->slm.test_steps, f->secs, f->left,
+                            variance_A(f->ref, f->C, f->N), f->test_secs};
+    for (size_t k = 0; k < 9 && !st; k++)
+        st = dca_runfile_attr_f64(rf, "/fit", fnames[k], fvals[k], err);
+    if (!st)
+        st = dca_runfile_attr_i64(rf, "/fit", "tests_done", nt, err);
+    if (!st)
+        st = slm_save_progress(rf, f->opt, done, finished, err);
+    return slm_close_runfile(&rf, st, err);
+}
+
+/* --resume: the state after the file's iterations (the reference pattern is
+ * read, not made again). */
+static int mk_resume(mk_fit *f, const char *path, int64_t I, int64_t ntests)
+{
+    int64_t done, nt;
+    int rc = slm_resume_open(path, f->cfg, "mk", I, &done);
+    if (rc < 0)
+        rc = slm_resume_i64(path, "/fit", "tests_done", &nt);
+    if (rc >= 0)
+        return rc;
+    if (nt < 0 || nt > ntests)
+        return cli_fail(EXIT_USAGE, "--resume %s: /fit@tests_done = %lld, expected 0 .. %lld",
+                        path, (long long)nt, (long long)ntests);
+    if ((rc = slm_resume_doubles(path, "/data/reference", f->ref, 2 * f->C)) >= 0 ||
+        (rc = slm_resume_doubles(path, "/fit/params", f->params, 5 * (done + 1))) >= 0 ||
+        (rc = slm_resume_doubles(path, "/fit/loss", f->loss, done)) >= 0 ||
+        (rc = slm_resume_doubles(path, "/fit/gradient", f->grads, 5 * done)) >= 0 ||
+        (rc = slm_resume_doubles(path, "/fit/gradient_d_ste", f->gdste, 2 * done)) >= 0 ||
+        (f->cfg->slm.offset_score &&
+         (rc = slm_resume_doubles(path, "/fit/score_baseline", &f->baseline, 1)) >= 0) ||
+        (rc = slm_resume_doubles(path, "/fit/test_iterations", f->tit, nt)) >= 0 ||
+        (rc = slm_resume_doubles(path, "/fit/test_variance", f->tvar, nt)) >= 0 ||
+        (rc = slm_resume_u8(path, "/fit/test_patterns", f->tpat, nt * f->C)) >= 0 ||
+        (rc = slm_resume_f64(path, "/fit", "seconds", &f->secs)) >= 0 ||
+        (rc = slm_resume_f64(path, "/fit", "test_seconds", &f->test_secs)) >= 0 ||
+        (rc = slm_resume_optim(path, f->opt, done)) >= 0)
+        return rc;
+    f->done = done, f->nt = nt;
+    return -1;
+}
+
 int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
                  const char *command_line)
 {
     int rc = check_unused_mk(cfg);
     if (rc >= 0)
         return rc;
-    if (resume)
-        return cli_fail(EXIT_USAGE, "--resume: [model] kind = mk fits are not resumable");
     if (cfg->lattice.dims != 2)
         return cli_fail_at(cfg, "lattice", "size", "the Malevanets-Kapral model needs HxW");
     if (o->threads)
         omp_set_num_threads(o->threads);
     dca_error err;
     dca_mk *m = NULL;
-    dca_optim *opt = NULL;
     const int N = (int)cfg->slm.particles;
     const int64_t H = cfg->lattice.shape[0], W = cfg->lattice.shape[1], C = H * W;
     const int64_t I = cfg->iterations, Tst = cfg->slm.stability_steps;
     const int64_t every = cfg->slm.test_every;
     const int64_t ntests = (every > 0 ? I / every + 1 : 0) + 1;
-    double *ref = NULL, *states = NULL, *gT = NULL, *params = NULL, *loss = NULL, *grads = NULL,
-           *buf = NULL, *x = NULL, *tvar = NULL, *tit = NULL, *gdste = NULL;
-    uint8_t *tpat = NULL;
+    mk_fit f = {.cfg = cfg, .command_line = command_line, .N = N, .H = H, .W = W, .C = C,
+                .Tst = Tst};
+    double *states = NULL, *gT = NULL, *buf = NULL, *x = NULL;
     rc = EXIT_RUNTIME;
     if (dca_mk_create(&cfg->lattice, N, cfg->learner.gamma, cfg->slm.tau, &cfg->slm.ste,
                       cfg->learner.seed, &m, &err)) {
@@ -107,15 +199,15 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
         rc = cli_fail_at(cfg, "data", "reference", err.msg);
         goto out;
     }
-    ref = malloc((size_t)(2 * C) * 8), x = malloc((size_t)(2 * C) * 8);
+    f.ref = malloc((size_t)(2 * C) * 8), x = malloc((size_t)(2 * C) * 8);
     states = malloc((size_t)((Tst + 1) * 2 * C) * 8), gT = malloc((size_t)(2 * C) * 8);
     buf = malloc((size_t)(257 * 2 * C) * 8);
-    params = malloc((size_t)(5 * (I + 1)) * 8), loss = malloc((size_t)(I + 1) * 8);
-    grads = malloc((size_t)(5 * (I + 1)) * 8), gdste = malloc((size_t)(2 * (I + 1)) * 8);
-    tvar = malloc((size_t)ntests * 8), tit = malloc((size_t)ntests * 8);
-    tpat = malloc((size_t)(ntests * C));
-    if (!ref || !x || !states || !gT || !buf || !params || !loss || !grads || !tvar || !tit ||
-        !tpat || !gdste) {
+    f.params = malloc((size_t)(5 * (I + 1)) * 8), f.loss = malloc((size_t)(I + 1) * 8);
+    f.grads = malloc((size_t)(5 * (I + 1)) * 8), f.gdste = malloc((size_t)(2 * (I + 1)) * 8);
+    f.tvar = malloc((size_t)ntests * 8), f.tit = malloc((size_t)ntests * 8);
+    f.tpat = malloc((size_t)(ntests * C));
+    if (!f.ref || !x || !states || !gT || !buf || !f.params || !f.loss || !f.grads || !f.tvar ||
+        !f.tit || !f.tpat || !f.gdste) {
         rc = cli_fail(EXIT_RUNTIME, "out of memory (%lld stability steps keep %.3g MB of states)",
                       (long long)Tst, (double)((Tst + 1) * 2 * C) * 8e-6);
         goto out;
@@ -123,169 +215,149 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
     const bool fitD = strcmp(cfg->slm.fit, "k") != 0, fitk = strcmp(cfg->slm.fit, "D") != 0;
     double par[64];
     dca_config_optim_params(cfg, par);
-    if (dca_optim_create(cfg->method, par, 5, cfg->optim_seed, &opt, &err)) {
+    if (dca_optim_create(cfg->method, par, 5, cfg->optim_seed, &f.opt, &err)) {
         rc = cli_fail_at(cfg, "optimizer", "method", err.msg);
         goto out;
     }
+    if (resume && (rc = mk_resume(&f, resume, I, ntests)) >= 0)
+        goto out;
+    rc = EXIT_RUNTIME;
     printf("train: mk on %lldx%lld, N = %d, gamma = %g, stability fitting of %s over %lld steps, "
-           "%s, %lld iterations\n",
+           "%s, %lld iterations%s\n",
            (long long)H, (long long)W, N, cfg->learner.gamma,
            fitD && fitk ? "D_A, D_B, k1, k2, k3" : fitD ? "D_A, D_B (k fixed)" : "k1, k2, k3 (D fixed)",
-           (long long)Tst, cfg->method, (long long)I);
+           (long long)Tst, cfg->method, (long long)I, resume ? " (resumed)" : "");
     fflush(stdout);
     cli_catch_signals();
-    /* X_ref: the reference parameters' pattern, from the [data] seed's noise */
     const double t0 = cli_now();
-    dca_mk *mref;
-    if (dca_mk_create(&cfg->lattice, N, cfg->learner.gamma, cfg->slm.tau, &cfg->slm.ste,
-                      cfg->slm.data_seed, &mref, &err)) {
-        rc = cli_fail_at(cfg, "data", "seed", err.msg);
-        goto out;
+    if (resume) {
+        const double *q = f.params + 5 * f.done;
+        P = (dca_mk_params){q[0], q[1], q[2], q[3], q[4]};
+        printf("resumed from %s after %lld iterations and %lld pattern tests\n", resume,
+               (long long)f.done, (long long)f.nt);
+    } else {
+        /* X_ref: the reference parameters' pattern, from the [data] seed's noise */
+        dca_mk *mref;
+        if (dca_mk_create(&cfg->lattice, N, cfg->learner.gamma, cfg->slm.tau, &cfg->slm.ste,
+                          cfg->slm.data_seed, &mref, &err)) {
+            rc = cli_fail_at(cfg, "data", "seed", err.msg);
+            goto out;
+        }
+        mk_initial(H, W, N, f.ref);
+        mk_advance(mref, &cfg->slm.mk_reference, 0, cfg->slm.pattern_steps, f.ref, buf);
+        dca_mk_destroy(mref);
     }
-    mk_initial(H, W, N, ref);
-    mk_advance(mref, &cfg->slm.mk_reference, 0, cfg->slm.pattern_steps, ref, buf);
-    dca_mk_destroy(mref);
     printf("reference pattern: %lld steps at D_A, D_B, k1, k2, k3 = %g, %g, %g, %g, %g: variance "
-           "of A/N %.4f (%.1f s)\n",
+           "of A/N %.4f (%s %.1f s)\n",
            (long long)cfg->slm.pattern_steps, cfg->slm.mk_reference.D_A, cfg->slm.mk_reference.D_B,
            cfg->slm.mk_reference.k1, cfg->slm.mk_reference.k2, cfg->slm.mk_reference.k3,
-           variance_A(ref, C, N), cli_now() - t0);
+           variance_A(f.ref, C, N), resume ? "read back in" : "made in", cli_now() - t0);
     fflush(stdout);
+    const char *outpath = o->output ? o->output : (resume ? resume : cfg->output_file);
+    if (cli_make_parent_dirs(outpath) != 0) {
+        rc = cli_fail(EXIT_RUNTIME, "%s: cannot create its directory", outpath);
+        goto out;
+    }
     slm_fit_ctx fc = {.total = I};
     progress_init(&fc.pg, o->quiet);
-    int64_t done = 0, nt = 0;
-    bool left = false;
-    const double t1 = cli_now();
-    double test_secs = 0, baseline = 0;
-    for (int64_t i = 0;; i++) {
-        double *pp = params + 5 * i;
+    const double t1 = cli_now() - f.secs - f.test_secs;
+    for (int64_t i = f.done;; i++) {
+        double *pp = f.params + 5 * i;
         pp[0] = P.D_A, pp[1] = P.D_B, pp[2] = P.k1, pp[3] = P.k2, pp[4] = P.k3;
-        if ((every > 0 && i % every == 0) || i == I || left) {
+        const bool tested = f.nt > 0 && f.tit[f.nt - 1] == (double)i; /* before an interrupt */
+        if (((every > 0 && i % every == 0) || i == I || f.left) && !tested) {
             /* the pattern-formation test: noise configuration 2^31 + test */
             const double ts = cli_now();
             mk_initial(H, W, N, x);
-            mk_advance(m, &P, ((int64_t)1 << 31) + nt, cfg->slm.test_steps, x, buf);
-            tvar[nt] = variance_A(x, C, N);
-            tit[nt] = (double)i;
+            mk_advance(m, &P, ((int64_t)1 << 31) + f.nt, cfg->slm.test_steps, x, buf);
+            f.tvar[f.nt] = variance_A(x, C, N);
+            f.tit[f.nt] = (double)i;
             for (int64_t c = 0; c < C; c++)
-                tpat[nt * C + c] = (uint8_t)(x[c] * 255.0 / N + 0.5);
-            nt++;
-            test_secs += cli_now() - ts;
+                f.tpat[f.nt * C + c] = (uint8_t)(x[c] * 255.0 / N + 0.5);
+            f.nt++;
+            f.test_secs += cli_now() - ts;
         }
-        if (i == I || left || cli_interrupted())
+        if (i == I || f.left || cli_interrupted())
             break;
-        memcpy(states, ref, (size_t)(2 * C) * 8);
+        memcpy(states, f.ref, (size_t)(2 * C) * 8);
         dca_mk_run(m, &P, i, 0, Tst, states);
         const double *xT = states + Tst * 2 * C;
         double L = 0;
         for (int64_t c = 0; c < 2 * C; c++) { /* the MSE in particle counts */
-            const double e = xT[c] - ref[c];
+            const double e = xT[c] - f.ref[c];
             L += e * e;
             gT[c] = e / (double)C; /* d/dx of (1 / 2C) sum e^2 */
         }
-        loss[i] = L / (2.0 * (double)C);
+        f.loss[i] = L / (2.0 * (double)C);
         double g[5] = {0, 0, 0, 0, 0};
         dca_mk_adjoint(m, &P, i, 0, Tst, states, gT, NULL, g);
-        gdste[2 * i] = g[0], gdste[2 * i + 1] = g[1];
+        f.gdste[2 * i] = g[0], f.gdste[2 * i + 1] = g[1];
         if (cfg->slm.offset_score) {
             /* the baseline: a moving average of the earlier iterations' losses
              * (independent of this run's noise; the first iteration's own) */
-            baseline = i == 0 ? loss[0] : 0.9 * baseline + 0.1 * loss[i - 1];
+            f.baseline = i == 0 ? f.loss[0] : 0.9 * f.baseline + 0.1 * f.loss[i - 1];
             double sc[2];
             dca_mk_offset_score(m, &P, i, 0, Tst, sc);
-            g[0] = (loss[i] - baseline) * sc[0];
-            g[1] = (loss[i] - baseline) * sc[1];
+            g[0] = (f.loss[i] - f.baseline) * sc[0];
+            g[1] = (f.loss[i] - f.baseline) * sc[1];
         }
         for (int j = 0; j < 5; j++)
             if ((j < 2 && !fitD) || (j >= 2 && !fitk))
                 g[j] = 0;
-        memcpy(grads + 5 * i, g, sizeof g);
+        memcpy(f.grads + 5 * i, g, sizeof g);
         double w[5] = {P.D_A, P.D_B, P.k1, P.k2, P.k3};
-        dca_optim_step(opt, loss[i], g, w);
+        dca_optim_step(f.opt, f.loss[i], g, w);
         /* fixed parameters stay fixed whatever the optimiser's noise */
         if (fitD)
             P.D_A = w[0], P.D_B = w[1];
         if (fitk)
             P.k1 = w[2], P.k2 = w[3], P.k3 = w[4];
-        done = i + 1;
+        f.done = i + 1;
         if (dca_mk_check(m, &P, &err)) {
-            left = true;
+            f.left = true;
             fprintf(stderr, "\ndca: warning: iteration %lld: %s; the fit stops here\n",
                     (long long)i, err.msg);
             P = (dca_mk_params){pp[0], pp[1], pp[2], pp[3], pp[4]}; /* the last valid */
         }
-        progress_update(&fc.pg, done, I, (double)done * (double)Tst * (double)C, "cell-steps");
+        progress_update(&fc.pg, f.done, I, (double)f.done * (double)Tst * (double)C, "cell-steps");
+        if (f.done % cfg->checkpoint_every == 0 && f.done < I && !f.left) {
+            f.secs = cli_now() - t1 - f.test_secs;
+            memcpy(f.params + 5 * f.done, (double[5]){P.D_A, P.D_B, P.k1, P.k2, P.k3}, 40);
+            if (mk_save(&f, outpath, false, &err)) {
+                progress_end(&fc.pg);
+                rc = cli_fail(EXIT_RUNTIME, "%s: %s", outpath, err.msg);
+                goto out;
+            }
+        }
     }
     progress_end(&fc.pg);
-    const double secs = cli_now() - t1 - test_secs;
-    const char *outpath = o->output ? o->output : cfg->output_file;
-    if (cli_make_parent_dirs(outpath) != 0) {
-        rc = cli_fail(EXIT_RUNTIME, "%s: cannot create its directory", outpath);
-        goto out;
-    }
-    dca_runfile *rf = NULL;
-    dca_run_meta meta = {dca_config_text(cfg), command_line, 1.0};
-    dca_status st = dca_runfile_create(outpath, &meta, &rf, &err);
-    int64_t dref[3] = {2, H, W}, dp[2] = {done + 1, 5}, dg[2] = {done, 5}, dl[1] = {done},
-            dt[1] = {nt}, dpat[3] = {nt, H, W};
-    if (!st)
-        st = dca_runfile_array(rf, "/data/reference", 3, dref, ref, &err);
-    if (!st)
-        st = dca_runfile_attr_str(rf, "/data", "model", "mk", &err);
-    if (!st)
-        st = dca_runfile_array(rf, "/fit/params", 2, dp, params, &err);
-    if (!st)
-        st = dca_runfile_array(rf, "/fit/loss", 1, dl, loss, &err);
-    if (!st)
-        st = dca_runfile_array(rf, "/fit/gradient", 2, dg, grads, &err);
-    int64_t dg2[2] = {done, 2};
-    if (!st)
-        st = dca_runfile_array(rf, "/fit/gradient_d_ste", 2, dg2, gdste, &err);
-    if (!st)
-        st = dca_runfile_attr_str(rf, "/fit", "offset_estimator",
-                                  cfg->slm.offset_score ? "score" : "ste", &err);
-    if (!st)
-        st = dca_runfile_array(rf, "/fit/test_iterations", 1, dt, tit, &err);
-    if (!st)
-        st = dca_runfile_array(rf, "/fit/test_variance", 1, dt, tvar, &err);
-    if (!st)
-        st = dca_runfile_array_u8(rf, "/fit/test_patterns", 3, dpat, tpat, 4, &err);
-    const char *sattr[][2] = {{"model", "mk"}, {"method", cfg->method}, {"fit", cfg->slm.fit},
-                              {"parameters", "D_A, D_B, k1, k2, k3"}};
-    for (size_t k = 0; k < 4 && !st; k++)
-        st = dca_runfile_attr_str(rf, "/fit", sattr[k][0], sattr[k][1], &err);
-    const char *fnames[] = {"gamma", "N", "tau", "stability_steps", "test_steps", "seconds",
-                            "left_domain", "reference_variance", "test_seconds"};
-    const double fvals[] = {cfg->learner.gamma, N, cfg->slm.tau, (double)Tst,
-                            (double)cfg->slm.test_steps, secs, left, variance_A(ref, C, N),
-                            test_secs};
-    for (size_t k = 0; k < 9 && !st; k++)
-        st = dca_runfile_attr_f64(rf, "/fit", fnames[k], fvals[k], &err);
-    st = slm_close_runfile(&rf, st, &err);
-    if (st) {
+    f.secs = cli_now() - t1 - f.test_secs;
+    if (mk_save(&f, outpath, f.done == I || f.left, &err)) {
         rc = cli_fail(EXIT_RUNTIME, "%s: %s", outpath, err.msg);
         goto out;
     }
-    const double *last = params + 5 * done;
+    const double *last = f.params + 5 * f.done;
     printf("fit: D_A %.4f, D_B %.4f, k1 %.4f, k2 %.4f, k3 %.4f after %lld iterations (%.1f s, "
            "%.3g cell-steps/s forward and backward; tests %.1f s); loss %.5f -> %.5f\n",
-           last[0], last[1], last[2], last[3], last[4], (long long)done, secs,
-           2.0 * (double)done * (double)Tst * (double)C / secs, test_secs, done ? loss[0] : NAN,
-           done ? loss[done - 1] : NAN);
+           last[0], last[1], last[2], last[3], last[4], (long long)f.done, f.secs,
+           2.0 * (double)f.done * (double)Tst * (double)C / f.secs, f.test_secs,
+           f.done ? f.loss[0] : NAN, f.done ? f.loss[f.done - 1] : NAN);
     printf("pattern tests (variance of A/N after %lld steps from the striped uniform state; the "
            "reference %.4f):",
-           (long long)cfg->slm.test_steps, variance_A(ref, C, N));
-    for (int64_t k = 0; k < nt; k++)
-        printf(" %lld: %.4f", (long long)tit[k], tvar[k]);
+           (long long)cfg->slm.test_steps, variance_A(f.ref, C, N));
+    for (int64_t k = 0; k < f.nt; k++)
+        printf(" %lld: %.4f", (long long)f.tit[k], f.tvar[k]);
     printf("\nwrote %s\n", outpath);
-    rc = cli_interrupted() ? cli_fail(EXIT_RUNTIME, "interrupted: %s keeps what was done", outpath)
+    rc = cli_interrupted() ? cli_fail(EXIT_RUNTIME, "interrupted after iteration %lld of %lld: %s "
+                                                    "keeps what was done (continue with --resume "
+                                                    "%s)",
+                                      (long long)f.done, (long long)I, outpath, outpath)
                            : EXIT_OK;
 out:
     dca_mk_destroy(m);
-    dca_optim_destroy(opt);
-    free(ref), free(x), free(states), free(gT), free(buf), free(params), free(loss), free(grads);
-    free(gdste);
-    free(tvar), free(tit), free(tpat);
+    dca_optim_destroy(f.opt);
+    free(f.ref), free(x), free(states), free(gT), free(buf), free(f.params), free(f.loss);
+    free(f.grads), free(f.gdste), free(f.tvar), free(f.tit), free(f.tpat);
     return rc;
 }
 

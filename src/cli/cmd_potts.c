@@ -37,24 +37,130 @@ static int load_potts(const dca_config *cfg, dca_potts **p)
     return -1;
 }
 
+/* A temperature fit's state: the run file after `done` iterations and
+ * `abc_done` ABC candidates. */
+typedef struct potts_fit {
+    dca_config *cfg;
+    const char *command_line;
+    dca_optim *opt;
+    int64_t done, abc_done;
+    bool left;
+    double secs, Tfit, em, ese, abc_est, abc_m, abc_se;
+    double *Ts, *msdm, *acc, *loss, *gused, *gste, *gscore, *abc_T, *abc_d;
+} potts_fit;
+
+static dca_status potts_save(const potts_fit *f, const char *outpath, bool finished,
+                             dca_error *err)
+{
+    const dca_config *cfg = f->cfg;
+    const int64_t done = f->done, n = cfg->slm.lattices, S = cfg->slm.sampling_steps;
+    const double target = cfg->slm.target_msd;
+    dca_runfile *rf = NULL;
+    dca_run_meta meta = {dca_config_text(f->cfg), f->command_line, 1.0};
+    dca_status st = dca_runfile_create(outpath, &meta, &rf, err);
+    int64_t td[1] = {done + 1}, id[1] = {done};
+#define W(name, dims, data)                                                                   \
+    if (!st)                                                                                  \
+    st = dca_runfile_array(rf, name, 1, dims, data, err)
+#define AF(name, v)                                                                           \
+    if (!st)                                                                                  \
+    st = dca_runfile_attr_f64(rf, "/fit", name, v, err)
+#define AS(name, v)                                                                           \
+    if (!st)                                                                                  \
+    st = dca_runfile_attr_str(rf, "/fit", name, v, err)
+    W("/fit/temperature", td, f->Ts);
+    W("/fit/msd", id, f->msdm);
+    W("/fit/acceptance", id, f->acc);
+    W("/fit/loss", id, f->loss);
+    W("/fit/gradient", id, f->gused);
+    W("/fit/gradient_ste", id, f->gste);
+    W("/fit/gradient_score", id, f->gscore);
+    AS("model", "potts");
+    AS("method", cfg->method);
+    AS("estimator", cfg->slm.score ? "score" : "ste");
+    AS("sampling", cfg->slm.sampling ? "uniform" : "boundary");
+    AF("target_msd", target);
+    AF("lattices", (double)n);
+    AF("sampling_steps", (double)S);
+    AF("temperature_fit", f->Tfit);
+    AF("msd_fit", f->em);
+    AF("msd_fit_se", f->ese);
+    AF("within_5_percent", fabs(f->em - target) <= 0.05 * target);
+    AF("left_domain", f->left);
+    AF("iterations_run", (double)done);
+    AF("seconds", f->secs);
+    AF("lattice_steps", (double)done * (double)n * (double)S);
+    if (cfg->slm.abc_candidates > 0) {
+        const int64_t NS = cfg->slm.abc_simulations;
+        int64_t ad[1] = {f->abc_done};
+        W("/abc/temperature", ad, f->abc_T);
+        W("/abc/distance", ad, f->abc_d);
+        const char *names[] = {"estimate", "msd_check", "msd_check_se", "within_5_percent",
+                               "lattice_steps", "accept", "simulations"};
+        const double vals[] = {f->abc_est,
+                               f->abc_m,
+                               f->abc_se,
+                               fabs(f->abc_m - target) <= 0.05 * target,
+                               (double)f->abc_done * (double)NS * (double)S,
+                               cfg->slm.abc_accept,
+                               (double)NS};
+        for (size_t k = 0; k < sizeof vals / sizeof *vals && !st; k++)
+            st = dca_runfile_attr_f64(rf, "/abc", names[k], vals[k], err);
+        if (!st)
+            st = dca_runfile_attr_i64(rf, "/abc", "candidates_done", f->abc_done, err);
+    }
+#undef W
+#undef AF
+#undef AS
+    if (!st)
+        st = slm_save_progress(rf, f->opt, done, finished, err);
+    return slm_close_runfile(&rf, st, err);
+}
+
+static int potts_resume(potts_fit *f, const char *path, int64_t I)
+{
+    int64_t done, abc_done = 0;
+    int rc = slm_resume_open(path, f->cfg, "potts", I, &done);
+    if (rc < 0 && f->cfg->slm.abc_candidates > 0)
+        rc = slm_resume_i64(path, "/abc", "candidates_done", &abc_done);
+    if (rc >= 0)
+        return rc;
+    if (abc_done < 0 || abc_done > f->cfg->slm.abc_candidates || (abc_done > 0 && done < I))
+        return cli_fail(EXIT_USAGE, "--resume %s: /abc@candidates_done = %lld does not fit "
+                                    "%lld fit iterations of %lld",
+                        path, (long long)abc_done, (long long)done, (long long)I);
+    if ((rc = slm_resume_doubles(path, "/fit/temperature", f->Ts, done + 1)) >= 0 ||
+        (rc = slm_resume_doubles(path, "/fit/msd", f->msdm, done)) >= 0 ||
+        (rc = slm_resume_doubles(path, "/fit/acceptance", f->acc, done)) >= 0 ||
+        (rc = slm_resume_doubles(path, "/fit/loss", f->loss, done)) >= 0 ||
+        (rc = slm_resume_doubles(path, "/fit/gradient", f->gused, done)) >= 0 ||
+        (rc = slm_resume_doubles(path, "/fit/gradient_ste", f->gste, done)) >= 0 ||
+        (rc = slm_resume_doubles(path, "/fit/gradient_score", f->gscore, done)) >= 0 ||
+        (rc = slm_resume_doubles(path, "/abc/temperature", f->abc_T, abc_done)) >= 0 ||
+        (rc = slm_resume_doubles(path, "/abc/distance", f->abc_d, abc_done)) >= 0 ||
+        (rc = slm_resume_f64(path, "/fit", "seconds", &f->secs)) >= 0 ||
+        (rc = slm_resume_optim(path, f->opt, done)) >= 0)
+        return rc;
+    f->done = done, f->abc_done = abc_done;
+    return -1;
+}
+
 int cmd_potts_train(const cli_common *o, dca_config *cfg, const char *resume,
                     const char *command_line)
 {
     int rc = check_unused_potts(cfg);
     if (rc >= 0)
         return rc;
-    if (resume)
-        return cli_fail(EXIT_USAGE, "--resume: [model] kind = potts fits are not resumable (an "
-                                    "interrupted fit keeps its iterations in the run file)");
     if (o->threads)
         omp_set_num_threads(o->threads);
     dca_potts *pm = NULL;
-    dca_optim *opt = NULL;
     dca_error err;
     const int64_t I = cfg->iterations, n = cfg->slm.lattices, S = cfg->slm.sampling_steps;
-    double *Ts = NULL, *msdm = NULL, *acc = NULL, *loss = NULL, *gused = NULL, *gste = NULL,
-           *gscore = NULL, *msd = NULL, *A = NULL, *R = NULL, *ste = NULL, *eval = NULL,
-           *abc_T = NULL, *abc_d = NULL;
+    const int64_t NC = cfg->slm.abc_candidates, NS = cfg->slm.abc_simulations;
+    potts_fit f = {.cfg = cfg, .command_line = command_line, .Tfit = NAN, .em = NAN, .ese = NAN,
+                   .abc_est = NAN, .abc_m = NAN, .abc_se = NAN};
+    double *msd = NULL, *A = NULL, *R = NULL, *ste = NULL, *eval = NULL, *sims = NULL;
+    dca_potts *ap = NULL;
     if ((rc = load_potts(cfg, &pm)) >= 0)
         goto out;
     rc = EXIT_RUNTIME;
@@ -63,38 +169,51 @@ int cmd_potts_train(const cli_common *o, dca_config *cfg, const char *resume,
                          "(iterations + 5) x lattices must stay below 2^32 (noise keys)");
         goto out;
     }
-    Ts = calloc((size_t)I + 1, 8), msdm = calloc((size_t)I + 1, 8), acc = calloc((size_t)I + 1, 8);
-    loss = calloc((size_t)I + 1, 8), gused = calloc((size_t)I + 1, 8), gste = calloc((size_t)I + 1, 8);
-    gscore = calloc((size_t)I + 1, 8);
+    f.Ts = calloc((size_t)I + 1, 8), f.msdm = calloc((size_t)I + 1, 8);
+    f.acc = calloc((size_t)I + 1, 8), f.loss = calloc((size_t)I + 1, 8);
+    f.gused = calloc((size_t)I + 1, 8), f.gste = calloc((size_t)I + 1, 8);
+    f.gscore = calloc((size_t)I + 1, 8);
+    f.abc_T = calloc((size_t)NC + 1, 8), f.abc_d = calloc((size_t)NC + 1, 8);
     msd = malloc((size_t)n * 8), A = malloc((size_t)n * 8), R = malloc((size_t)n * 8);
     ste = malloc((size_t)n * 8), eval = malloc((size_t)(4 * n) * 8);
-    if (!Ts || !msdm || !acc || !loss || !gused || !gste || !gscore || !msd || !A || !R || !ste ||
-        !eval) {
+    sims = malloc((size_t)(NS > 0 ? NS : 1) * 8);
+    if (!f.Ts || !f.msdm || !f.acc || !f.loss || !f.gused || !f.gste || !f.gscore || !f.abc_T ||
+        !f.abc_d || !msd || !A || !R || !ste || !eval || !sims) {
         rc = cli_fail(EXIT_RUNTIME, "out of memory");
         goto out;
     }
     double par[64];
     dca_config_optim_params(cfg, par);
-    if (dca_optim_create(cfg->method, par, 1, cfg->optim_seed, &opt, &err)) {
+    if (dca_optim_create(cfg->method, par, 1, cfg->optim_seed, &f.opt, &err)) {
         rc = cli_fail_at(cfg, "optimizer", "method", err.msg);
         goto out;
     }
+    f.Ts[0] = cfg->slm.temperature;
+    if (resume && (rc = potts_resume(&f, resume, I)) >= 0)
+        goto out;
+    rc = EXIT_RUNTIME;
     const double target = cfg->slm.target_msd;
     printf("train: potts on %lldx%lld, %lld lattices x %lld sampling steps (%s sources), target "
-           "MSD %g, %s on the %s gradient, %lld iterations\n",
+           "MSD %g, %s on the %s gradient, %lld iterations%s\n",
            (long long)cfg->lattice.shape[0], (long long)cfg->lattice.shape[1], (long long)n,
            (long long)S, cfg->slm.sampling ? "uniform" : "boundary", target, cfg->method,
-           cfg->slm.score ? "score-function" : "straight-through", (long long)I);
+           cfg->slm.score ? "score-function" : "straight-through", (long long)I,
+           resume ? " (resumed)" : "");
+    if (resume)
+        printf("resumed from %s after %lld iterations and %lld ABC candidates\n", resume,
+               (long long)f.done, (long long)f.abc_done);
     fflush(stdout);
+    const char *outpath = o->output ? o->output : (resume ? resume : cfg->output_file);
+    if (cli_make_parent_dirs(outpath) != 0) {
+        rc = cli_fail(EXIT_RUNTIME, "%s: cannot create its directory", outpath);
+        goto out;
+    }
     cli_catch_signals();
     slm_fit_ctx fc = {.total = I};
     progress_init(&fc.pg, o->quiet);
-    double T = cfg->slm.temperature;
-    int64_t done = 0;
-    bool left = false;
-    const double t0 = cli_now();
-    Ts[0] = T;
-    for (int64_t i = 0; i < I; i++) {
+    double T = f.Ts[f.done];
+    const double t0 = cli_now() - f.secs;
+    for (int64_t i = f.done; i < I && !cli_interrupted(); i++) {
         dca_potts_run(pm, T, i * n, n, S, msd, A, R, ste, NULL);
         double m, se, a = 0, r = 0, gs = 0;
         slm_mean_se(msd, n, &m, &se);
@@ -102,169 +221,124 @@ int cmd_potts_train(const cli_common *o, dca_config *cfg, const char *resume,
             a += A[l], r += R[l], gs += ste[l];
         gs /= (double)n;
         const double gsc = dca_potts_score_gradient(T, n, msd, A, R);
-        msdm[i] = m;
-        acc[i] = a + r > 0 ? a / (a + r) : NAN;
-        loss[i] = (m - target) * (m - target);
-        gste[i] = 2 * (m - target) * gs;
-        gscore[i] = 2 * (m - target) * gsc;
-        gused[i] = cfg->slm.score ? gscore[i] : gste[i];
-        double g = gused[i];
-        dca_optim_step(opt, loss[i], &g, &T);
-        Ts[i + 1] = T;
-        done = i + 1;
+        f.msdm[i] = m;
+        f.acc[i] = a + r > 0 ? a / (a + r) : NAN;
+        f.loss[i] = (m - target) * (m - target);
+        f.gste[i] = 2 * (m - target) * gs;
+        f.gscore[i] = 2 * (m - target) * gsc;
+        f.gused[i] = cfg->slm.score ? f.gscore[i] : f.gste[i];
+        double g = f.gused[i];
+        dca_optim_step(f.opt, f.loss[i], &g, &T);
+        f.Ts[i + 1] = T;
+        f.done = i + 1;
         if (!(T > 0) || !isfinite(T)) {
-            left = true;
+            f.left = true;
             break;
         }
-        progress_update(&fc.pg, done, I, (double)done, "iterations");
-        if (cli_interrupted())
-            break;
+        progress_update(&fc.pg, f.done, I, (double)f.done, "iterations");
+        if (f.done % cfg->checkpoint_every == 0 && f.done < I) {
+            f.secs = cli_now() - t0;
+            if (potts_save(&f, outpath, false, &err)) {
+                progress_end(&fc.pg);
+                rc = cli_fail(EXIT_RUNTIME, "%s: %s", outpath, err.msg);
+                goto out;
+            }
+        }
     }
     progress_end(&fc.pg);
-    const double secs = cli_now() - t0;
+    f.secs = cli_now() - t0;
+    const int64_t done = f.done;
     /* The fit: the mean of the second half of the temperatures, checked on
      * 4 fresh batches. */
     double Tfit = 0;
     const int64_t a0 = (done + 1) / 2;
     for (int64_t i = a0; i <= done; i++)
-        Tfit += Ts[i];
+        Tfit += f.Ts[i];
     Tfit /= (double)(done + 1 - a0);
-    double em = NAN, ese = NAN;
-    if (!left && Tfit > 0) {
+    f.Tfit = Tfit;
+    if (done == I && !f.left && Tfit > 0) {
         dca_potts_run(pm, Tfit, (I + 1) * n, 4 * n, S, eval, NULL, NULL, NULL, NULL);
-        slm_mean_se(eval, 4 * n, &em, &ese);
+        slm_mean_se(eval, 4 * n, &f.em, &f.ese);
     }
-    const bool within = fabs(em - target) <= 0.05 * target;
+    const bool within = fabs(f.em - target) <= 0.05 * target;
 
     /* ABC rejection on the same target: candidates T ~ U(prior), [abc]
      * simulations lattices each (their own seed), the estimate checked like
-     * the fit's. */
-    const int64_t NC = cfg->slm.abc_candidates, NS = cfg->slm.abc_simulations;
-    int64_t abc_done = 0;
-    double abc_est = NAN, abc_m = NAN, abc_se = NAN;
-    if (NC > 0) {
-        abc_T = malloc((size_t)NC * 8), abc_d = malloc((size_t)NC * 8);
-        double *sims = malloc((size_t)NS * 8);
-        dca_potts *ap = NULL;
-        if (!abc_T || !abc_d || !sims ||
-            dca_potts_create(&cfg->lattice, (dca_potts_sampling)cfg->slm.sampling,
+     * the fit's. It runs once the fit has ended. */
+    if (NC > 0 && (done == I || f.left)) {
+        if (dca_potts_create(&cfg->lattice, (dca_potts_sampling)cfg->slm.sampling,
                              cfg->slm.abc_seed, &ap, &err)) {
-            free(sims);
-            rc = cli_fail(EXIT_RUNTIME, "out of memory");
+            rc = cli_fail(EXIT_RUNTIME, "%s", err.msg);
             goto out;
         }
         slm_fit_ctx ac = {.total = NC};
         progress_init(&ac.pg, o->quiet);
-        for (int64_t c = 0; c < NC && !cli_interrupted(); c++) {
+        for (int64_t c = f.abc_done; c < NC && !cli_interrupted(); c++) {
             double u[2], m, se;
             dca_rng_uniform2(cfg->slm.abc_seed, DCA_RNG_SLM_DATA, (uint64_t)1 << 43 | (uint64_t)c,
                              0, u);
-            abc_T[c] = cfg->slm.abc_tmin + (cfg->slm.abc_tmax - cfg->slm.abc_tmin) * u[0];
-            dca_potts_run(ap, abc_T[c], c * NS, NS, S, sims, NULL, NULL, NULL, NULL);
+            f.abc_T[c] = cfg->slm.abc_tmin + (cfg->slm.abc_tmax - cfg->slm.abc_tmin) * u[0];
+            dca_potts_run(ap, f.abc_T[c], c * NS, NS, S, sims, NULL, NULL, NULL, NULL);
             slm_mean_se(sims, NS, &m, &se);
-            abc_d[c] = fabs(m - target);
-            abc_done = c + 1;
+            f.abc_d[c] = fabs(m - target);
+            f.abc_done = c + 1;
             progress_update(&ac.pg, c + 1, NC, (double)(c + 1), "candidates");
+            if (f.abc_done % cfg->checkpoint_every == 0 && f.abc_done < NC &&
+                potts_save(&f, outpath, false, &err)) {
+                progress_end(&ac.pg);
+                rc = cli_fail(EXIT_RUNTIME, "%s: %s", outpath, err.msg);
+                goto out;
+            }
         }
         progress_end(&ac.pg);
-        free(sims);
-        dca_potts_destroy(ap);
-        abc_est = dca_si_abc_estimate(abc_T, abc_d, abc_done, cfg->slm.abc_accept);
-        if (abc_est > 0) {
-            dca_potts_run(pm, abc_est, (I + 5) * n, 4 * n, S, eval, NULL, NULL, NULL, NULL);
-            slm_mean_se(eval, 4 * n, &abc_m, &abc_se);
+        if (f.abc_done == NC) {
+            f.abc_est = dca_si_abc_estimate(f.abc_T, f.abc_d, f.abc_done, cfg->slm.abc_accept);
+            if (f.abc_est > 0) {
+                dca_potts_run(pm, f.abc_est, (I + 5) * n, 4 * n, S, eval, NULL, NULL, NULL,
+                              NULL);
+                slm_mean_se(eval, 4 * n, &f.abc_m, &f.abc_se);
+            }
         }
     }
-    const bool abc_within = fabs(abc_m - target) <= 0.05 * target;
-
-    const char *outpath = o->output ? o->output : cfg->output_file;
-    if (cli_make_parent_dirs(outpath) != 0) {
-        rc = cli_fail(EXIT_RUNTIME, "%s: cannot create its directory", outpath);
-        goto out;
-    }
-    dca_runfile *rf = NULL;
-    dca_run_meta meta = {dca_config_text(cfg), command_line, 1.0};
-    dca_status st = dca_runfile_create(outpath, &meta, &rf, &err);
-    int64_t td[1] = {done + 1}, id[1] = {done};
-#define W(name, dims, data)                                                                   \
-    if (!st)                                                                                  \
-    st = dca_runfile_array(rf, name, 1, dims, data, &err)
-#define AF(name, v)                                                                           \
-    if (!st)                                                                                  \
-    st = dca_runfile_attr_f64(rf, "/fit", name, v, &err)
-#define AS(name, v)                                                                           \
-    if (!st)                                                                                  \
-    st = dca_runfile_attr_str(rf, "/fit", name, v, &err)
-    W("/fit/temperature", td, Ts);
-    W("/fit/msd", id, msdm);
-    W("/fit/acceptance", id, acc);
-    W("/fit/loss", id, loss);
-    W("/fit/gradient", id, gused);
-    W("/fit/gradient_ste", id, gste);
-    W("/fit/gradient_score", id, gscore);
-    AS("model", "potts");
-    AS("method", cfg->method);
-    AS("estimator", cfg->slm.score ? "score" : "ste");
-    AS("sampling", cfg->slm.sampling ? "uniform" : "boundary");
-    AF("target_msd", target);
-    AF("lattices", (double)n);
-    AF("sampling_steps", (double)S);
-    AF("temperature_fit", Tfit);
-    AF("msd_fit", em);
-    AF("msd_fit_se", ese);
-    AF("within_5_percent", within);
-    AF("left_domain", left);
-    AF("iterations_run", (double)done);
-    AF("seconds", secs);
-    AF("lattice_steps", (double)done * (double)n * (double)S);
-    if (NC > 0) {
-        int64_t ad[1] = {abc_done};
-        if (!st)
-            st = dca_runfile_array(rf, "/abc/temperature", 1, ad, abc_T, &err);
-        if (!st)
-            st = dca_runfile_array(rf, "/abc/distance", 1, ad, abc_d, &err);
-        const char *names[] = {"estimate", "msd_check", "msd_check_se", "within_5_percent",
-                               "lattice_steps", "accept", "simulations"};
-        const double vals[] = {abc_est, abc_m, abc_se, abc_within,
-                               (double)abc_done * (double)NS * (double)S, cfg->slm.abc_accept,
-                               (double)NS};
-        for (size_t k = 0; k < sizeof vals / sizeof *vals && !st; k++)
-            st = dca_runfile_attr_f64(rf, "/abc", names[k], vals[k], &err);
-    }
-#undef W
-#undef AF
-#undef AS
-    st = slm_close_runfile(&rf, st, &err);
-    if (st) {
+    const bool abc_within = fabs(f.abc_m - target) <= 0.05 * target;
+    const bool finished = (done == I || f.left) && (NC == 0 || f.abc_done == NC);
+    if (potts_save(&f, outpath, finished, &err)) {
         rc = cli_fail(EXIT_RUNTIME, "%s: %s", outpath, err.msg);
         goto out;
     }
     printf("fit: T %.5f (the mean of the second half of the iterates; acceptance e^(-1/T) = "
            "%.4f); %lld iterations in %.2f s\n",
-           Tfit, exp(-1 / Tfit), (long long)done, secs);
-    printf("check on %lld fresh lattices: MSD %.4f +- %.4f against the target %g: %s (%.3g "
-           "lattice-steps simulated)\n",
-           (long long)(4 * n), em, ese, target, within ? "within 5 %" : "NOT within 5 %",
-           (double)done * (double)n * (double)S);
-    if (NC > 0)
+           Tfit, exp(-1 / Tfit), (long long)done, f.secs);
+    if (done == I && !f.left)
+        printf("check on %lld fresh lattices: MSD %.4f +- %.4f against the target %g: %s (%.3g "
+               "lattice-steps simulated)\n",
+               (long long)(4 * n), f.em, f.ese, target, within ? "within 5 %" : "NOT within 5 %",
+               (double)done * (double)n * (double)S);
+    if (NC > 0 && f.abc_done == NC)
         printf("abc: %lld candidates x %lld lattices, accept %.3g: T %.5f; check: MSD %.4f +- "
                "%.4f: %s (%.3g lattice-steps simulated)\n",
-               (long long)abc_done, (long long)NS, cfg->slm.abc_accept, abc_est, abc_m, abc_se,
-               abc_within ? "within 5 %" : "NOT within 5 %",
-               (double)abc_done * (double)NS * (double)S);
+               (long long)f.abc_done, (long long)NS, cfg->slm.abc_accept, f.abc_est, f.abc_m,
+               f.abc_se, abc_within ? "within 5 %" : "NOT within 5 %",
+               (double)f.abc_done * (double)NS * (double)S);
     fflush(stdout);
-    if (left)
+    if (f.left)
         fprintf(stderr, "dca: warning: the optimiser moved T to %.6g, out of (0, inf), at "
                         "iteration %lld; the fit stopped there\n",
                 T, (long long)(done - 1));
     printf("wrote %s\n", outpath);
-    rc = cli_interrupted() ? cli_fail(EXIT_RUNTIME, "interrupted: %s keeps what was done", outpath)
-                           : EXIT_OK;
+    rc = finished ? EXIT_OK
+                  : cli_fail(EXIT_RUNTIME, "interrupted after %lld of %lld iterations and %lld of "
+                                           "%lld ABC candidates: %s keeps what was done "
+                                           "(continue with --resume %s)",
+                             (long long)done, (long long)I, (long long)f.abc_done, (long long)NC,
+                             outpath, outpath);
 out:
     dca_potts_destroy(pm);
-    dca_optim_destroy(opt);
-    free(Ts), free(msdm), free(acc), free(loss), free(gused), free(gste), free(gscore);
-    free(msd), free(A), free(R), free(ste), free(eval), free(abc_T), free(abc_d);
+    dca_potts_destroy(ap);
+    dca_optim_destroy(f.opt);
+    free(f.Ts), free(f.msdm), free(f.acc), free(f.loss), free(f.gused), free(f.gste);
+    free(f.gscore), free(f.abc_T), free(f.abc_d);
+    free(msd), free(A), free(R), free(ste), free(eval), free(sims);
     return rc;
 }
 

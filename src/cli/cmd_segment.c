@@ -105,161 +105,223 @@ static int load_image(const dca_config *cfg, double **grey, uint8_t **mask, int6
     return *mask ? -1 : cli_fail(EXIT_RUNTIME, "out of memory");
 }
 
+/* A segmentation fit's state: the run file after `done` optimiser steps
+ * (the loss and Dice of the state they reached included). */
+typedef struct seg_fit {
+    dca_config *cfg;
+    const char *command_line;
+    dca_optim *opt;
+    int64_t H, W, done, ns;
+    int64_t snap_it[9];
+    double secs;
+    double *grey, *g, *x, *dice, *loss, *parts;
+    uint8_t *mask, *snaps;
+} seg_fit;
+
+enum { SEG_SNAPSHOTS = 9 };
+
+static dca_status seg_save(const seg_fit *f, const char *outpath, bool finished, dca_error *err)
+{
+    const dca_config *cfg = f->cfg;
+    const int64_t H = f->H, W = f->W, done = f->done, ns = f->ns;
+    dca_runfile *rf = NULL;
+    dca_run_meta meta = {dca_config_text(f->cfg), f->command_line, 1.0};
+    dca_status st = dca_runfile_create(outpath, &meta, &rf, err);
+    int64_t d2[2] = {H, W}, dn[1] = {done + 1}, dp[2] = {done + 1, 4}, ds[3] = {ns, H, W},
+            dsi[1] = {ns};
+    double sit[SEG_SNAPSHOTS];
+    for (int k = 0; k < ns; k++)
+        sit[k] = (double)f->snap_it[k];
+    if (!st)
+        st = dca_runfile_array(rf, "/data/image", 2, d2, f->grey, err);
+    if (!st)
+        st = dca_runfile_array(rf, "/data/normalised", 2, d2, f->g, err);
+    if (!st && f->mask)
+        st = dca_runfile_array_u8(rf, "/data/mask", 2, d2, f->mask, 4, err);
+    if (!st)
+        st = dca_runfile_attr_str(rf, "/data", "source", cfg->slm.source, err);
+    if (!st)
+        st = dca_runfile_attr_str(rf, "/data", "model", "segment", err);
+    if (!st)
+        st = dca_runfile_array(rf, "/fit/loss", 1, dn, f->loss, err);
+    if (!st)
+        st = dca_runfile_array(rf, "/fit/loss_terms", 2, dp, f->parts, err);
+    if (!st)
+        st = dca_runfile_array(rf, "/fit/dice", 1, dn, f->dice, err);
+    if (!st)
+        st = dca_runfile_array(rf, "/fit/state", 2, d2, f->x, err);
+    if (!st && ns)
+        st = dca_runfile_array_u8(rf, "/fit/masks", 3, ds, f->snaps, 4, err);
+    if (!st && ns)
+        st = dca_runfile_array(rf, "/fit/mask_iterations", 1, dsi, sit, err);
+    if (!st)
+        st = dca_runfile_attr_str(rf, "/fit", "model", "segment", err);
+    if (!st)
+        st = dca_runfile_attr_str(rf, "/fit", "method", cfg->method, err);
+    const dca_segment_weights lam = cfg->slm.lambda;
+    const double lams[4] = {lam.a, lam.b, lam.c, lam.d};
+    int64_t d4[1] = {4};
+    if (!st)
+        st = dca_runfile_array(rf, "/fit/lambda", 1, d4, lams, err);
+    if (!st)
+        st = dca_runfile_attr_f64(rf, "/fit", "dice_final", f->dice[done], err);
+    if (!st)
+        st = dca_runfile_attr_f64(rf, "/fit", "seconds", f->secs, err);
+    if (!st)
+        st = dca_runfile_attr_i64(rf, "/fit", "masks_done", ns, err);
+    if (!st)
+        st = slm_save_progress(rf, f->opt, done, finished, err);
+    return slm_close_runfile(&rf, st, err);
+}
+
+static int seg_resume(seg_fit *f, const char *path, int64_t I)
+{
+    int64_t done, ns;
+    int rc = slm_resume_open(path, f->cfg, "segment", I, &done);
+    if (rc < 0)
+        rc = slm_resume_i64(path, "/fit", "masks_done", &ns);
+    if (rc >= 0)
+        return rc;
+    const int64_t n = f->H * f->W;
+    if (ns < 0 || ns > SEG_SNAPSHOTS)
+        return cli_fail(EXIT_USAGE, "--resume %s: /fit@masks_done = %lld, expected 0 .. %d", path,
+                        (long long)ns, SEG_SNAPSHOTS);
+    if ((rc = slm_resume_doubles(path, "/fit/state", f->x, n)) >= 0 ||
+        (rc = slm_resume_doubles(path, "/fit/loss", f->loss, done + 1)) >= 0 ||
+        (rc = slm_resume_doubles(path, "/fit/loss_terms", f->parts, 4 * (done + 1))) >= 0 ||
+        (rc = slm_resume_doubles(path, "/fit/dice", f->dice, done + 1)) >= 0 ||
+        (rc = slm_resume_u8(path, "/fit/masks", f->snaps, ns * n)) >= 0 ||
+        (rc = slm_resume_f64(path, "/fit", "seconds", &f->secs)) >= 0 ||
+        (rc = slm_resume_optim(path, f->opt, done)) >= 0)
+        return rc;
+    f->done = done, f->ns = ns;
+    return -1;
+}
+
 int cmd_segment_train(const cli_common *o, dca_config *cfg, const char *resume,
                       const char *command_line)
 {
     int rc = check_unused_segment(cfg);
     if (rc >= 0)
         return rc;
-    if (resume)
-        return cli_fail(EXIT_USAGE, "--resume: [model] kind = segment fits are not resumable");
     if (o->threads)
         omp_set_num_threads(o->threads);
-    double *grey = NULL, *g = NULL, *x = NULL, *grad = NULL, *dice = NULL, *loss = NULL,
-           *parts = NULL;
-    uint8_t *mask = NULL, *snaps = NULL;
-    dca_optim *opt = NULL;
-    dca_runfile *rf = NULL;
+    seg_fit f = {.cfg = cfg, .command_line = command_line};
+    double *grad = NULL;
     dca_error err;
     int64_t H, W;
-    if ((rc = load_image(cfg, &grey, &mask, &H, &W)) >= 0)
+    if ((rc = load_image(cfg, &f.grey, &f.mask, &H, &W)) >= 0)
         goto out;
     rc = EXIT_RUNTIME;
-    const int64_t n = H * W, I = cfg->iterations, NS = 9;
-    g = malloc((size_t)n * 8), x = malloc((size_t)n * 8), grad = malloc((size_t)n * 8);
-    dice = malloc((size_t)(I + 1) * 8), loss = malloc((size_t)(I + 1) * 8);
-    parts = malloc((size_t)(4 * (I + 1)) * 8), snaps = calloc((size_t)(NS * n), 1);
-    if (!g || !x || !grad || !dice || !loss || !parts || !snaps) {
+    f.H = H, f.W = W;
+    const int64_t n = H * W, I = cfg->iterations, NS = SEG_SNAPSHOTS;
+    f.g = malloc((size_t)n * 8), f.x = malloc((size_t)n * 8), grad = malloc((size_t)n * 8);
+    f.dice = malloc((size_t)(I + 1) * 8), f.loss = malloc((size_t)(I + 1) * 8);
+    f.parts = malloc((size_t)(4 * (I + 1)) * 8), f.snaps = calloc((size_t)(NS * n), 1);
+    if (!f.g || !f.x || !grad || !f.dice || !f.loss || !f.parts || !f.snaps) {
         rc = cli_fail(EXIT_RUNTIME, "out of memory");
         goto out;
     }
-    if (dca_segment_normalise(n, grey, g, &err)) {
+    if (dca_segment_normalise(n, f.grey, f.g, &err)) {
         rc = cli_fail_at(cfg, "data", "source", err.msg);
         goto out;
     }
     double par[64];
     dca_config_optim_params(cfg, par);
-    if (dca_optim_create(cfg->method, par, n, cfg->optim_seed, &opt, &err)) {
+    if (dca_optim_create(cfg->method, par, n, cfg->optim_seed, &f.opt, &err)) {
         rc = cli_fail_at(cfg, "optimizer", "method", err.msg);
         goto out;
     }
+    memcpy(f.x, f.g, (size_t)n * 8);
+    for (int k = 0; k < NS; k++)
+        f.snap_it[k] = I * k / (NS - 1);
+    if (resume && (rc = seg_resume(&f, resume, I)) >= 0)
+        goto out;
+    rc = EXIT_RUNTIME;
     const dca_segment_weights lam = cfg->slm.lambda;
     printf("train: segment, %lldx%lld image (%s), %s, %lld iterations, lambda = %g, %g, %g, "
-           "%g\n",
+           "%g%s\n",
            (long long)H, (long long)W, cfg->slm.source, cfg->method, (long long)I, lam.a, lam.b,
-           lam.c, lam.d);
+           lam.c, lam.d, resume ? " (resumed)" : "");
+    if (resume)
+        printf("resumed from %s after %lld iterations\n", resume, (long long)f.done);
     if (!(lam.d > 8 * (lam.b + lam.c)))
         fprintf(stderr, "dca: note: lambda-d <= 8 (lambda-b + lambda-c): the loss is not "
                         "bounded below, so the state grows without bound as the fit goes on "
                         "(the Dice score is recorded every iteration)\n");
     fflush(stdout);
-    cli_catch_signals();
-    memcpy(x, g, (size_t)n * 8);
-    int64_t snap_it[9], ns = 0, done = 0;
-    for (int k = 0; k < NS; k++)
-        snap_it[k] = I * k / (NS - 1);
-    slm_fit_ctx fc = {.total = I};
-    progress_init(&fc.pg, o->quiet);
-    const double t0 = cli_now();
-    for (int64_t i = 0;; i++) {
-        loss[i] = dca_segment_loss(H, W, g, x, &lam, grad, parts + 4 * i);
-        dice[i] = mask ? dca_dice(n, x, mask) : NAN;
-        while (ns < NS && snap_it[ns] == i) {
-            for (int64_t c = 0; c < n; c++)
-                snaps[ns * n + c] = x[c] > 0;
-            ns++;
-        }
-        done = i;
-        if (i == I || cli_interrupted())
-            break;
-        dca_optim_step(opt, loss[i], grad, x);
-        progress_update(&fc.pg, i + 1, I, (double)(i + 1), "iterations");
-    }
-    progress_end(&fc.pg);
-    const double secs = cli_now() - t0;
-    const char *outpath = o->output ? o->output : cfg->output_file;
+    const char *outpath = o->output ? o->output : (resume ? resume : cfg->output_file);
     if (cli_make_parent_dirs(outpath) != 0) {
         rc = cli_fail(EXIT_RUNTIME, "%s: cannot create its directory", outpath);
         goto out;
     }
-    dca_run_meta meta = {dca_config_text(cfg), command_line, 1.0};
-    dca_status st = dca_runfile_create(outpath, &meta, &rf, &err);
-    int64_t d2[2] = {H, W}, dn[1] = {done + 1}, dp[2] = {done + 1, 4}, ds[3] = {ns, H, W},
-            dsi[1] = {ns};
-    double sit[9];
-    for (int k = 0; k < ns; k++)
-        sit[k] = (double)snap_it[k];
-    if (!st)
-        st = dca_runfile_array(rf, "/data/image", 2, d2, grey, &err);
-    if (!st)
-        st = dca_runfile_array(rf, "/data/normalised", 2, d2, g, &err);
-    if (!st && mask)
-        st = dca_runfile_array_u8(rf, "/data/mask", 2, d2, mask, 4, &err);
-    if (!st)
-        st = dca_runfile_attr_str(rf, "/data", "source", cfg->slm.source, &err);
-    if (!st)
-        st = dca_runfile_attr_str(rf, "/data", "model", "segment", &err);
-    if (!st)
-        st = dca_runfile_array(rf, "/fit/loss", 1, dn, loss, &err);
-    if (!st)
-        st = dca_runfile_array(rf, "/fit/loss_terms", 2, dp, parts, &err);
-    if (!st)
-        st = dca_runfile_array(rf, "/fit/dice", 1, dn, dice, &err);
-    if (!st)
-        st = dca_runfile_array(rf, "/fit/state", 2, d2, x, &err);
-    if (!st && ns)
-        st = dca_runfile_array_u8(rf, "/fit/masks", 3, ds, snaps, 4, &err);
-    if (!st && ns)
-        st = dca_runfile_array(rf, "/fit/mask_iterations", 1, dsi, sit, &err);
-    if (!st)
-        st = dca_runfile_attr_str(rf, "/fit", "model", "segment", &err);
-    if (!st)
-        st = dca_runfile_attr_str(rf, "/fit", "method", cfg->method, &err);
-    const double lams[4] = {lam.a, lam.b, lam.c, lam.d};
-    int64_t d4[1] = {4};
-    if (!st)
-        st = dca_runfile_array(rf, "/fit/lambda", 1, d4, lams, &err);
-    if (!st)
-        st = dca_runfile_attr_f64(rf, "/fit", "dice_final", dice[done], &err);
-    if (!st)
-        st = dca_runfile_attr_f64(rf, "/fit", "seconds", secs, &err);
-    st = slm_close_runfile(&rf, st, &err);
-    if (st) {
+    cli_catch_signals();
+    slm_fit_ctx fc = {.total = I};
+    progress_init(&fc.pg, o->quiet);
+    const double t0 = cli_now() - f.secs;
+    for (int64_t i = f.done;; i++) {
+        f.loss[i] = dca_segment_loss(H, W, f.g, f.x, &lam, grad, f.parts + 4 * i);
+        f.dice[i] = f.mask ? dca_dice(n, f.x, f.mask) : NAN;
+        while (f.ns < NS && f.snap_it[f.ns] == i) {
+            for (int64_t c = 0; c < n; c++)
+                f.snaps[f.ns * n + c] = f.x[c] > 0;
+            f.ns++;
+        }
+        f.done = i;
+        if (i == I || cli_interrupted())
+            break;
+        if (i > 0 && i % cfg->checkpoint_every == 0) {
+            f.secs = cli_now() - t0;
+            if (seg_save(&f, outpath, false, &err)) {
+                progress_end(&fc.pg);
+                rc = cli_fail(EXIT_RUNTIME, "%s: %s", outpath, err.msg);
+                goto out;
+            }
+        }
+        dca_optim_step(f.opt, f.loss[i], grad, f.x);
+        progress_update(&fc.pg, i + 1, I, (double)(i + 1), "iterations");
+    }
+    progress_end(&fc.pg);
+    const int64_t done = f.done;
+    f.secs = cli_now() - t0;
+    if (seg_save(&f, outpath, done == I, &err)) {
         rc = cli_fail(EXIT_RUNTIME, "%s: %s", outpath, err.msg);
         goto out;
     }
-    if (mask) {
+    if (f.mask) {
         /* the best Dice and the Dice of the best single threshold of g, for reference */
         int64_t best = 0;
         for (int64_t i = 1; i <= done; i++)
-            best = dice[i] > dice[best] ? i : best;
+            best = f.dice[i] > f.dice[best] ? i : best;
         double bt = 0, bd = 0;
         for (int k = -100; k < 100; k++) {
             const double t = k / 100.0;
             for (int64_t c = 0; c < n; c++)
-                grad[c] = g[c] - t;
-            const double d = dca_dice(n, grad, mask);
+                grad[c] = f.g[c] - t;
+            const double d = dca_dice(n, grad, f.mask);
             if (d > bd)
                 bd = d, bt = t;
         }
         printf("dice: %.4f at iteration 0 (g > 0), %.4f after %lld iterations (best %.4f at "
                "iteration %lld); the best single threshold of g (%.2f, chosen knowing the "
                "mask) gives %.4f\n",
-               dice[0], dice[done], (long long)done, dice[best], (long long)best, bt, bd);
+               f.dice[0], f.dice[done], (long long)done, f.dice[best], (long long)best, bt, bd);
     } else {
         int64_t fg = 0;
         for (int64_t c = 0; c < n; c++)
-            fg += x[c] > 0;
+            fg += f.x[c] > 0;
         printf("no mask: %lld of %lld pixels foreground after %lld iterations\n", (long long)fg,
                (long long)n, (long long)done);
     }
-    printf("fit: %.3f s; wrote %s\n", secs, outpath);
-    rc = cli_interrupted() ? cli_fail(EXIT_RUNTIME, "interrupted: %s keeps what was done", outpath)
-                           : EXIT_OK;
+    printf("fit: %.3f s; wrote %s\n", f.secs, outpath);
+    rc = done == I ? EXIT_OK
+                   : cli_fail(EXIT_RUNTIME, "interrupted after iteration %lld of %lld: %s keeps "
+                                            "what was done (continue with --resume %s)",
+                              (long long)done, (long long)I, outpath, outpath);
 out:
-    dca_optim_destroy(opt);
-    free(grey), free(g), free(x), free(grad), free(dice), free(loss), free(parts);
-    free(mask), free(snaps);
+    dca_optim_destroy(f.opt);
+    free(f.grey), free(f.g), free(f.x), free(grad), free(f.dice), free(f.loss), free(f.parts);
+    free(f.mask), free(f.snaps);
     return rc;
 }
 

@@ -20,7 +20,7 @@
 /* Every key given (in the file or by --set) must be one this model uses:
  * `allowed` lists "section.key" entries, NULL-terminated; "optimizer.*"
  * allows the optimiser's keys except those of rule training (fresh,
- * checkpoint-every, time-limit, tolerance) and minibatch (unless listed).
+ * time-limit, tolerance) and minibatch (unless listed).
  * [output] is always allowed. */
 int slm_refuse_foreign(const dca_config *cfg, const char *kind, const char *const *allowed)
 {
@@ -36,8 +36,7 @@ int slm_refuse_foreign(const dca_config *cfg, const char *kind, const char *cons
         for (const char *const *a = allowed; *a && !ok; a++)
             ok = strcmp(*a, full) == 0 ||
                  (strcmp(*a, "optimizer.*") == 0 && strcmp(sec, "optimizer") == 0 &&
-                  strcmp(key, "fresh") != 0 && strcmp(key, "checkpoint-every") != 0 &&
-                  strcmp(key, "time-limit") != 0 && strcmp(key, "tolerance") != 0 &&
+                  strcmp(key, "fresh") != 0 && strcmp(key, "time-limit") != 0 && strcmp(key, "tolerance") != 0 &&
                   strcmp(key, "minibatch") != 0);
         if (!ok) {
             char why[256];
@@ -127,19 +126,112 @@ dca_status slm_close_runfile(dca_runfile **rf, dca_status st, dca_error *err)
     return st;
 }
 
-static bool on_iteration(void *ctx, int64_t iter, double beta, double loss)
+int slm_resume_i64(const char *path, const char *obj, const char *name, int64_t *v)
 {
-    (void)beta, (void)loss;
-    slm_fit_ctx *f = ctx;
-    progress_update(&f->pg, iter + 1, f->total, (double)(iter + 1), "iterations");
-    return cli_interrupted();
+    dca_error err;
+    if (dca_h5_read_i64_attr(path, obj, name, v, &err))
+        return cli_fail(EXIT_USAGE, "--resume %s", err.msg);
+    return -1;
 }
 
-static bool on_candidate(void *ctx, int64_t done)
+int slm_resume_f64(const char *path, const char *obj, const char *name, double *v)
 {
-    slm_fit_ctx *f = ctx;
-    progress_update(&f->pg, done, f->total, (double)done, "candidates");
-    return cli_interrupted();
+    dca_error err;
+    if (dca_h5_read_f64_attr(path, obj, name, v, &err))
+        return cli_fail(EXIT_USAGE, "--resume %s", err.msg);
+    return -1;
+}
+
+int slm_resume_open(const char *path, dca_config *cfg, const char *model, int64_t I,
+                    int64_t *done)
+{
+    int rc = cli_resume_check(path, cfg);
+    if (rc >= 0)
+        return rc;
+    dca_error err;
+    char *m = NULL;
+    if (dca_h5_read_string_attr(path, "/fit", "model", &m, &err))
+        return cli_fail(EXIT_USAGE, "--resume %s", err.msg);
+    const bool same = strcmp(m, model) == 0;
+    free(m);
+    if (!same)
+        return cli_fail(EXIT_USAGE, "--resume %s: not a [model] kind = %s fit", path, model);
+    int64_t left = 0;
+    if ((rc = slm_resume_i64(path, "/fit", "iterations_done", done)) >= 0 ||
+        (strcmp(model, "segment") != 0 &&
+         (rc = slm_resume_i64(path, "/fit", "left_domain", &left)) >= 0))
+        return rc;
+    if (*done < 0 || *done > I)
+        return cli_fail(EXIT_USAGE, "--resume %s: it has %lld iterations, more than [optimizer] "
+                                    "iterations = %lld", path, (long long)*done, (long long)I);
+    if (left)
+        return cli_fail(EXIT_USAGE, "--resume %s: that fit stopped because its parameters left "
+                                    "their domain; there is nothing to continue", path);
+    return -1;
+}
+
+int slm_resume_doubles(const char *path, const char *name, double *dst, int64_t n)
+{
+    if (n == 0)
+        return -1;
+    dca_error err;
+    double *v = NULL;
+    int rank;
+    int64_t dims[DCA_H5_MAX_RANK];
+    if (dca_h5_read_doubles(path, name, &v, &rank, dims, &err))
+        return cli_fail(EXIT_USAGE, "--resume %s", err.msg);
+    int64_t k = 1;
+    for (int r = 0; r < rank; r++)
+        k *= dims[r];
+    if (k != n) {
+        free(v);
+        return cli_fail(EXIT_USAGE, "--resume %s:%s holds %lld values, expected %lld", path, name,
+                        (long long)k, (long long)n);
+    }
+    memcpy(dst, v, (size_t)n * sizeof *v);
+    free(v);
+    return -1;
+}
+
+int slm_resume_u8(const char *path, const char *name, uint8_t *dst, int64_t n)
+{
+    if (n == 0)
+        return -1;
+    double *v = malloc((size_t)n * sizeof *v);
+    if (!v)
+        return cli_fail(EXIT_RUNTIME, "out of memory");
+    const int rc = slm_resume_doubles(path, name, v, n);
+    for (int64_t i = 0; rc < 0 && i < n; i++)
+        dst[i] = (uint8_t)v[i];
+    free(v);
+    return rc;
+}
+
+int slm_resume_optim(const char *path, dca_optim *opt, int64_t done)
+{
+    int64_t finished = 0;
+    int rc = slm_resume_i64(path, "/fit", "finished", &finished);
+    if (rc >= 0 || finished) /* a finished fit takes no more steps */
+        return rc;
+    rc = slm_resume_doubles(path, "/fit/optimizer_state", dca_optim_state(opt),
+                            dca_optim_state_len(opt));
+    if (rc < 0)
+        dca_optim_set_iteration(opt, done);
+    return rc;
+}
+
+dca_status slm_save_progress(dca_runfile *rf, dca_optim *opt, int64_t done, bool finished,
+                             dca_error *err)
+{
+    int64_t d[1] = {dca_optim_state_len(opt)};
+    dca_status st = finished ? DCA_OK
+                             : dca_runfile_array(rf, "/fit/optimizer_state", 1, d,
+                                                 dca_optim_state(opt), err);
+    if (!st)
+        st = dca_runfile_attr_i64(rf, "/fit", "iterations_done", done, err);
+    if (!st)
+        st = dca_runfile_attr_i64(rf, "/fit", "finished", finished, err);
+    return st;
 }
 
 /* Mean and standard error of x[0..n). */
@@ -165,219 +257,310 @@ static int64_t settles(const double *v, int64_t n, double ref, double tol)
     return first;
 }
 
+/* An SI fit's state: the run file after `done` iterations and `abc_done`
+ * ABC candidates, and what is derived from them. */
+typedef struct si_run {
+    dca_config *cfg;
+    const char *command_line, *outpath;
+    dca_optim *opt;
+    const dca_si_data *d;
+    int64_t I, B, NC, done, abc_done;
+    bool left;
+    double secs, beta_ml, beta_ls;
+    double *beta, *loss, *grad, *abc_beta, *abc_dist;
+    /* derived by si_derive (prefix: its scratch, iterations + 2) */
+    double *avg, *prefix, *abc_est, *abc_cost;
+    int64_t fit_settle, n_chk, abc_settle;
+    double beta_fit, fit_cost, abc_cost_settle;
+    slm_fit_ctx pc;
+    dca_error err;
+    bool save_failed;
+} si_run;
+
+static const double si_tol = 0.01;
+
+/* The fit's estimate after i iterations is the Polyak-Ruppert average of
+ * the iterates beta_{ceil(i/2)} .. beta_i (the second half); ABC's after n
+ * candidates, n on a geometric grid (ratio 1.05) and the last. */
+static void si_derive(si_run *f)
+{
+    const int64_t n_run = f->done;
+    double *prefix = f->prefix;
+    prefix[0] = 0;
+    for (int64_t i = 0; i <= n_run; i++)
+        prefix[i + 1] = prefix[i] + f->beta[i];
+    for (int64_t i = 0; i <= n_run; i++) {
+        const int64_t a = (i + 1) / 2;
+        f->avg[i] = (prefix[i + 1] - prefix[a]) / (double)(i + 1 - a);
+    }
+    f->beta_fit = f->avg[n_run];
+    f->fit_settle = settles(f->avg, n_run + 1, f->beta_ml, si_tol);
+    /* lattice steps: each transition is one forward step and one adjoint step */
+    f->fit_cost = f->fit_settle < 0 ? NAN : 2.0 * (double)f->fit_settle * (double)f->B;
+    f->n_chk = 0;
+    for (int64_t n = 1; n <= f->abc_done;) {
+        f->abc_est[f->n_chk] = dca_si_abc_estimate(f->abc_beta, f->abc_dist, n,
+                                                   f->cfg->slm.abc_accept);
+        f->abc_cost[f->n_chk] =
+            (double)n * (double)f->cfg->slm.abc_simulations * (double)(f->d->T - 1);
+        f->n_chk++;
+        if (n == f->abc_done)
+            break;
+        int64_t next = (int64_t)((double)n * 1.05);
+        next = next > n ? next : n + 1;
+        n = next < f->abc_done ? next : f->abc_done;
+    }
+    f->abc_settle = settles(f->abc_est, f->n_chk, f->beta_ml, si_tol);
+    f->abc_cost_settle = f->abc_settle < 0 ? NAN : f->abc_cost[f->abc_settle];
+}
+
+static dca_status si_save(si_run *f, bool finished, dca_error *err)
+{
+    si_derive(f);
+    const dca_config *cfg = f->cfg;
+    const dca_si_data *d = f->d;
+    const int m = d->m;
+    const int64_t C = d->C, H = cfg->lattice.dims == 2 ? cfg->lattice.shape[0] : 1;
+    const int64_t n_run = f->done;
+    uint8_t *u8 = malloc((size_t)(d->S * d->T * C));
+    double *counts = malloc((size_t)(2 * (m + 1)) * sizeof *counts);
+    if (!u8 || !counts) {
+        free(u8), free(counts);
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t i = 0; i < d->S * d->T * C; i++)
+        u8[i] = (uint8_t)d->frames[i];
+    for (int i = 0; i <= m; i++)
+        counts[2 * i] = d->n[i], counts[2 * i + 1] = d->k[i];
+    dca_runfile *rf = NULL;
+    dca_run_meta meta = {dca_config_text(f->cfg), f->command_line, 1.0};
+    dca_status st = dca_runfile_create(f->outpath, &meta, &rf, err);
+    int64_t fd[4] = {d->S, d->T, H, C / H}, fd1[3] = {d->S, d->T, C};
+    if (!st)
+        st = cfg->lattice.dims == 2 ? dca_runfile_array_u8(rf, "/data/frames", 4, fd, u8, 4, err)
+                                    : dca_runfile_array_u8(rf, "/data/frames", 3, fd1, u8, 4,
+                                                           err);
+    int64_t cd[2] = {m + 1, 2}, bd[2] = {d->S, d->T - 1}, id[1] = {n_run + 1}, ld[1] = {n_run};
+#define W(name, rank, dims, data)                                                             \
+    if (!st)                                                                                  \
+    st = dca_runfile_array(rf, name, rank, dims, data, err)
+#define AF(group, name, v)                                                                    \
+    if (!st)                                                                                  \
+    st = dca_runfile_attr_f64(rf, group, name, v, err)
+#define AI(group, name, v)                                                                    \
+    if (!st)                                                                                  \
+    st = dca_runfile_attr_i64(rf, group, name, v, err)
+#define AS(group, name, v)                                                                    \
+    if (!st)                                                                                  \
+    st = dca_runfile_attr_str(rf, group, name, v, err)
+    W("/data/counts", 2, cd, counts);
+    if (d->beta_t)
+        W("/data/beta_t", 2, bd, d->beta_t);
+    AS("/data", "source", cfg->slm.source);
+    AS("/data", "model", "si");
+    AS("/data", "neighborhood", cfg->neighborhood);
+    AF("/data", "beta_ml", f->beta_ml);
+    AF("/data", "beta_ls", f->beta_ls);
+    W("/fit/beta", 1, id, f->beta);
+    W("/fit/beta_average", 1, id, f->avg);
+    W("/fit/loss", 1, ld, f->loss);
+    W("/fit/gradient", 1, ld, f->grad);
+    AS("/fit", "model", "si");
+    AS("/fit", "method", cfg->method);
+    AS("/fit", "surrogate", cfg->slm.ste.kind == DCA_SURROGATE_IDENTITY ? "identity" : "sigmoid");
+    AF("/fit", "surrogate_width", cfg->slm.ste.width);
+    AI("/fit", "minibatch", f->B);
+    AI("/fit", "iterations_run", n_run);
+    AF("/fit", "beta_final", f->beta[n_run]);
+    AF("/fit", "beta_fit", f->beta_fit);
+    AI("/fit", "left_domain", f->left);
+    AF("/fit", "seconds", f->secs);
+    AF("/fit", "tolerance", si_tol);
+    AF("/fit", "lattice_steps_to_tolerance", f->fit_cost);
+    if (f->NC > 0) {
+        int64_t ad[1] = {f->abc_done}, kd[1] = {f->n_chk};
+        W("/abc/beta", 1, ad, f->abc_beta);
+        W("/abc/distance", 1, ad, f->abc_dist);
+        W("/abc/estimate", 1, kd, f->abc_est);
+        W("/abc/lattice_steps", 1, kd, f->abc_cost);
+        AF("/abc", "accept", cfg->slm.abc_accept);
+        AI("/abc", "simulations", cfg->slm.abc_simulations);
+        AI("/abc", "candidates_done", f->abc_done);
+        AF("/abc", "estimate_final", f->n_chk ? f->abc_est[f->n_chk - 1] : NAN);
+        AF("/abc", "tolerance", si_tol);
+        AF("/abc", "lattice_steps_to_tolerance", f->abc_cost_settle);
+    }
+#undef W
+#undef AF
+#undef AI
+#undef AS
+    free(counts), free(u8);
+    if (!st)
+        st = slm_save_progress(rf, f->opt, n_run, finished, err);
+    return slm_close_runfile(&rf, st, err);
+}
+
+static int si_resume(si_run *f, const char *path)
+{
+    int64_t done, abc_done = 0;
+    int rc = slm_resume_open(path, f->cfg, "si", f->I, &done);
+    if (rc < 0 && f->NC > 0)
+        rc = slm_resume_i64(path, "/abc", "candidates_done", &abc_done);
+    if (rc >= 0)
+        return rc;
+    if (abc_done < 0 || abc_done > f->NC || (abc_done > 0 && done < f->I))
+        return cli_fail(EXIT_USAGE, "--resume %s: /abc@candidates_done = %lld does not fit "
+                                    "%lld fit iterations of %lld",
+                        path, (long long)abc_done, (long long)done, (long long)f->I);
+    if ((rc = slm_resume_doubles(path, "/fit/beta", f->beta, done + 1)) >= 0 ||
+        (rc = slm_resume_doubles(path, "/fit/loss", f->loss, done)) >= 0 ||
+        (rc = slm_resume_doubles(path, "/fit/gradient", f->grad, done)) >= 0 ||
+        (rc = slm_resume_doubles(path, "/abc/beta", f->abc_beta, abc_done)) >= 0 ||
+        (rc = slm_resume_doubles(path, "/abc/distance", f->abc_dist, abc_done)) >= 0 ||
+        (rc = slm_resume_f64(path, "/fit", "seconds", &f->secs)) >= 0 ||
+        (rc = slm_resume_optim(path, f->opt, done)) >= 0)
+        return rc;
+    f->done = done, f->abc_done = abc_done;
+    return -1;
+}
+
+static bool on_iteration(void *ctx, int64_t iter, double beta, double loss)
+{
+    (void)beta, (void)loss;
+    si_run *f = ctx;
+    progress_update(&f->pc.pg, iter + 1, f->pc.total, (double)(iter + 1), "iterations");
+    f->done = iter + 1;
+    if (f->done % f->cfg->checkpoint_every == 0 && f->done < f->I &&
+        si_save(f, false, &f->err)) {
+        f->save_failed = true;
+        return true;
+    }
+    return cli_interrupted();
+}
+
+static bool on_candidate(void *ctx, int64_t done)
+{
+    si_run *f = ctx;
+    progress_update(&f->pc.pg, done, f->pc.total, (double)done, "candidates");
+    f->abc_done = done;
+    if (done % f->cfg->checkpoint_every == 0 && done < f->NC && si_save(f, false, &f->err)) {
+        f->save_failed = true;
+        return true;
+    }
+    return cli_interrupted();
+}
+
 int cmd_slm_train(const cli_common *o, dca_config *cfg, const char *resume,
                   const char *command_line)
 {
     int rc = check_unused_si(cfg);
     if (rc >= 0)
         return rc;
-    if (resume)
-        return cli_fail(EXIT_USAGE, "--resume: [model] kind = si fits are not resumable (they "
-                                    "take seconds; an interrupted fit keeps its iterations in the "
-                                    "run file)");
     if (o->threads)
         omp_set_num_threads(o->threads);
     dca_si *si = NULL, *abc_si = NULL;
     dca_si_data d;
     dca_error err;
-    dca_runfile *rf = NULL;
-    double *beta = NULL, *loss = NULL, *grad = NULL, *abc_beta = NULL, *abc_dist = NULL,
-           *abc_est = NULL, *abc_cost = NULL, *avg = NULL;
-    uint8_t *u8 = NULL;
+    si_run f = {.cfg = cfg, .command_line = command_line, .d = &d};
     if ((rc = load_si(cfg, cfg->learner.seed, &si, &d)) >= 0)
         goto out;
     rc = EXIT_RUNTIME;
     const int64_t I = cfg->iterations, B = cfg->minibatch ? cfg->minibatch : d.S * (d.T - 1);
+    const int64_t NC = cfg->slm.abc_candidates;
+    f.I = I, f.B = B, f.NC = NC;
     if (I * B >= (int64_t)1 << 31) {
         rc = cli_fail_at(cfg, "optimizer", "iterations",
                          "iterations x minibatch must stay below 2^31 (noise keys)");
         goto out;
     }
-    beta = calloc((size_t)I + 1, sizeof *beta);
-    loss = calloc((size_t)I + 1, sizeof *loss);
-    grad = calloc((size_t)I + 1, sizeof *grad);
-    if (!beta || !loss || !grad) {
+    f.beta = calloc((size_t)I + 1, 8), f.loss = calloc((size_t)I + 1, 8);
+    f.grad = calloc((size_t)I + 1, 8), f.avg = calloc((size_t)I + 1, 8);
+    f.prefix = calloc((size_t)I + 2, 8);
+    f.abc_beta = calloc((size_t)NC + 1, 8), f.abc_dist = calloc((size_t)NC + 1, 8);
+    f.abc_est = calloc((size_t)NC + 1, 8), f.abc_cost = calloc((size_t)NC + 1, 8);
+    if (!f.beta || !f.loss || !f.grad || !f.avg || !f.prefix || !f.abc_beta || !f.abc_dist || !f.abc_est ||
+        !f.abc_cost) {
         rc = cli_fail(EXIT_RUNTIME, "out of memory");
         goto out;
     }
-    const int m = d.m;
-    const double beta_ml = dca_si_beta_ml(m, d.n, d.k), beta_ls = dca_si_beta_ls(m, d.n, d.k);
-    printf("train: si on %s, %lld trajectories x %lld states (%lld transitions), %s, %lld "
-           "iterations of minibatch %lld, surrogate %s\n",
-           cfg->neighborhood, (long long)d.S, (long long)d.T, (long long)(d.S * (d.T - 1)),
-           cfg->method, (long long)I, (long long)B,
-           cfg->slm.ste.kind == DCA_SURROGATE_IDENTITY ? "identity" : "sigmoid");
-    fflush(stdout);
-    cli_catch_signals();
-    slm_fit_ctx fc = {.total = I};
-    progress_init(&fc.pg, o->quiet);
     double par[64];
     dca_config_optim_params(cfg, par);
-    const dca_si_fit_options fo = {cfg->slm.beta, cfg->slm.ste, cfg->method, par,
-                                   cfg->optim_seed, I, B, on_iteration, &fc};
-    dca_si_fit_result fr = {beta, loss, grad, 0, false, false};
-    const double t0 = cli_now();
-    if (dca_si_fit(si, &d, &fo, &fr, &err)) {
-        progress_end(&fc.pg);
+    if (dca_optim_create(cfg->method, par, 1, cfg->optim_seed, &f.opt, &err)) {
+        rc = cli_fail_at(cfg, "optimizer", "method", err.msg);
+        goto out;
+    }
+    if (resume && (rc = si_resume(&f, resume)) >= 0)
+        goto out;
+    rc = EXIT_RUNTIME;
+    const int m = d.m;
+    f.beta_ml = dca_si_beta_ml(m, d.n, d.k), f.beta_ls = dca_si_beta_ls(m, d.n, d.k);
+    printf("train: si on %s, %lld trajectories x %lld states (%lld transitions), %s, %lld "
+           "iterations of minibatch %lld, surrogate %s%s\n",
+           cfg->neighborhood, (long long)d.S, (long long)d.T, (long long)(d.S * (d.T - 1)),
+           cfg->method, (long long)I, (long long)B,
+           cfg->slm.ste.kind == DCA_SURROGATE_IDENTITY ? "identity" : "sigmoid",
+           resume ? " (resumed)" : "");
+    if (resume)
+        printf("resumed from %s after %lld iterations and %lld ABC candidates\n", resume,
+               (long long)f.done, (long long)f.abc_done);
+    fflush(stdout);
+    f.outpath = o->output ? o->output : (resume ? resume : cfg->output_file);
+    if (cli_make_parent_dirs(f.outpath) != 0) {
+        rc = cli_fail(EXIT_RUNTIME, "%s: cannot create its directory", f.outpath);
+        goto out;
+    }
+    cli_catch_signals();
+    f.pc.total = I;
+    progress_init(&f.pc.pg, o->quiet);
+    const dca_si_fit_options fo = {cfg->slm.beta, cfg->slm.ste, f.opt, cfg->optim_seed, I, B,
+                                   f.done, on_iteration, &f};
+    dca_si_fit_result fr = {f.beta, f.loss, f.grad, 0, false, false};
+    const double t0 = cli_now() - f.secs;
+    if (!cli_interrupted() && dca_si_fit(si, &d, &fo, &fr, &err)) {
+        progress_end(&f.pc.pg);
         rc = cli_fail_at(cfg, "model", "beta", err.msg);
         goto out;
     }
-    progress_end(&fc.pg);
-    const double fit_secs = cli_now() - t0;
-    const int64_t n_run = fr.iterations_run;
-    /* The fit's estimate after i iterations: the Polyak-Ruppert average of
-     * the iterates beta_{ceil(i/2)} .. beta_i (the second half). */
-    avg = malloc((size_t)(n_run + 1) * sizeof *avg);
-    double *prefix = malloc((size_t)(n_run + 2) * sizeof *prefix);
-    if (!avg || !prefix) {
-        free(prefix);
-        rc = cli_fail(EXIT_RUNTIME, "out of memory");
+    progress_end(&f.pc.pg);
+    if (f.save_failed) {
+        rc = cli_fail(EXIT_RUNTIME, "%s: %s", f.outpath, f.err.msg);
         goto out;
     }
-    prefix[0] = 0;
-    for (int64_t i = 0; i <= n_run; i++)
-        prefix[i + 1] = prefix[i] + beta[i];
-    for (int64_t i = 0; i <= n_run; i++) {
-        const int64_t a = (i + 1) / 2;
-        avg[i] = (prefix[i + 1] - prefix[a]) / (double)(i + 1 - a);
-    }
-    free(prefix);
-    const double beta_fit = avg[n_run];
-    const double tol = 0.01;
-    const int64_t fit_settle = settles(avg, n_run + 1, beta_ml, tol);
-    /* lattice steps: each transition is one forward step and one adjoint step */
-    const double fit_cost = fit_settle < 0 ? NAN : 2.0 * (double)fit_settle * (double)B;
+    f.secs = cli_now() - t0;
+    f.left = fr.left_domain;
+    const int64_t n_run = f.done = fr.iterations_run ? fr.iterations_run : f.done;
 
-    /* ABC */
-    const int64_t NC = cfg->slm.abc_candidates;
-    int64_t abc_done = 0, n_chk = 0, abc_settle_at = -1;
-    if (NC > 0) {
-        abc_beta = malloc((size_t)NC * sizeof *abc_beta);
-        abc_dist = malloc((size_t)NC * sizeof *abc_dist);
-        abc_est = malloc((size_t)NC * sizeof *abc_est);
-        abc_cost = malloc((size_t)NC * sizeof *abc_cost);
-        if (!abc_beta || !abc_dist || !abc_est || !abc_cost) {
-            rc = cli_fail(EXIT_RUNTIME, "out of memory");
-            goto out;
-        }
+    /* ABC, once the fit has ended */
+    if (NC > 0 && (n_run == I || f.left) && !cli_interrupted()) {
         if (dca_si_create(&cfg->lattice, cfg->neighborhood, cfg->slm.abc_seed, &abc_si, &err)) {
             rc = cli_fail(EXIT_RUNTIME, "%s", err.msg);
             goto out;
         }
-        slm_fit_ctx ac = {.total = NC};
-        progress_init(&ac.pg, o->quiet);
-        const dca_si_abc_options ao = {NC, cfg->slm.abc_simulations, cfg->slm.abc_accept,
-                                       cfg->slm.abc_seed, on_candidate, &ac};
-        if (dca_si_abc(abc_si, &d, &ao, abc_beta, abc_dist, &abc_done, &err)) {
-            progress_end(&ac.pg);
+        f.pc.total = NC;
+        progress_init(&f.pc.pg, o->quiet);
+        const dca_si_abc_options ao = {NC,       cfg->slm.abc_simulations, cfg->slm.abc_accept,
+                                       cfg->slm.abc_seed, f.abc_done, on_candidate, &f};
+        int64_t abc_done = f.abc_done;
+        dca_status st = dca_si_abc(abc_si, &d, &ao, f.abc_beta, f.abc_dist, &abc_done, &err);
+        progress_end(&f.pc.pg);
+        if (st) {
             rc = cli_fail_at(cfg, "abc", "simulations", err.msg);
             goto out;
         }
-        progress_end(&ac.pg);
-        /* the estimate after n candidates, n on a geometric grid (ratio 1.05)
-         * and the last */
-        for (int64_t n = 1; n <= abc_done;) {
-            abc_est[n_chk] = dca_si_abc_estimate(abc_beta, abc_dist, n, cfg->slm.abc_accept);
-            abc_cost[n_chk] = (double)n * (double)cfg->slm.abc_simulations * (double)(d.T - 1);
-            n_chk++;
-            if (n == abc_done)
-                break;
-            int64_t next = (int64_t)((double)n * 1.05);
-            next = next > n ? next : n + 1;
-            n = next < abc_done ? next : abc_done;
+        if (f.save_failed) {
+            rc = cli_fail(EXIT_RUNTIME, "%s: %s", f.outpath, f.err.msg);
+            goto out;
         }
-        const int64_t s = settles(abc_est, n_chk, beta_ml, tol);
-        abc_settle_at = s;
+        f.abc_done = abc_done;
     }
-    const double abc_cost_settle = abc_settle_at < 0 ? NAN : abc_cost[abc_settle_at];
-
-    /* The run file. */
-    const char *outpath = o->output ? o->output : cfg->output_file;
-    if (cli_make_parent_dirs(outpath) != 0) {
-        rc = cli_fail(EXIT_RUNTIME, "%s: cannot create its directory", outpath);
-        goto out;
-    }
-    const int64_t C = d.C, H = cfg->lattice.dims == 2 ? cfg->lattice.shape[0] : 1;
-    u8 = malloc((size_t)(d.S * d.T * C));
-    if (!u8) {
-        rc = cli_fail(EXIT_RUNTIME, "out of memory");
-        goto out;
-    }
-    for (int64_t i = 0; i < d.S * d.T * C; i++)
-        u8[i] = (uint8_t)d.frames[i];
-    dca_run_meta meta = {dca_config_text(cfg), command_line, 1.0};
-    dca_status st = dca_runfile_create(outpath, &meta, &rf, &err);
-    int64_t fd[4] = {d.S, d.T, H, C / H}, fd1[3] = {d.S, d.T, C};
-    if (!st)
-        st = cfg->lattice.dims == 2 ? dca_runfile_array_u8(rf, "/data/frames", 4, fd, u8, 4, &err)
-                                    : dca_runfile_array_u8(rf, "/data/frames", 3, fd1, u8, 4,
-                                                           &err);
-    double *counts = malloc((size_t)(2 * (m + 1)) * sizeof *counts);
-    for (int i = 0; counts && i <= m; i++)
-        counts[2 * i] = d.n[i], counts[2 * i + 1] = d.k[i];
-    int64_t cd[2] = {m + 1, 2}, bd[2] = {d.S, d.T - 1}, id[1] = {n_run + 1}, ld[1] = {n_run};
-#define W(name, rank, dims, data)                                                             \
-    if (!st)                                                                                  \
-    st = dca_runfile_array(rf, name, rank, dims, data, &err)
-#define AF(group, name, v)                                                                    \
-    if (!st)                                                                                  \
-    st = dca_runfile_attr_f64(rf, group, name, v, &err)
-#define AI(group, name, v)                                                                    \
-    if (!st)                                                                                  \
-    st = dca_runfile_attr_i64(rf, group, name, v, &err)
-#define AS(group, name, v)                                                                    \
-    if (!st)                                                                                  \
-    st = dca_runfile_attr_str(rf, group, name, v, &err)
-    if (!counts && !st)
-        st = dca_error_set(&err, DCA_ERR_NOMEM, "out of memory");
-    W("/data/counts", 2, cd, counts);
-    free(counts);
-    if (d.beta_t)
-        W("/data/beta_t", 2, bd, d.beta_t);
-    AS("/data", "source", cfg->slm.source);
-    AS("/data", "model", "si");
-    AS("/data", "neighborhood", cfg->neighborhood);
-    AF("/data", "beta_ml", beta_ml);
-    AF("/data", "beta_ls", beta_ls);
-    W("/fit/beta", 1, id, beta);
-    W("/fit/beta_average", 1, id, avg);
-    W("/fit/loss", 1, ld, loss);
-    W("/fit/gradient", 1, ld, grad);
-    AS("/fit", "method", cfg->method);
-    AS("/fit", "surrogate", cfg->slm.ste.kind == DCA_SURROGATE_IDENTITY ? "identity" : "sigmoid");
-    AF("/fit", "surrogate_width", cfg->slm.ste.width);
-    AI("/fit", "minibatch", B);
-    AI("/fit", "iterations_run", n_run);
-    AF("/fit", "beta_final", beta[n_run]);
-    AF("/fit", "beta_fit", beta_fit);
-    AI("/fit", "left_domain", fr.left_domain);
-    AF("/fit", "seconds", fit_secs);
-    AF("/fit", "tolerance", tol);
-    AF("/fit", "lattice_steps_to_tolerance", fit_cost);
-    if (NC > 0) {
-        int64_t ad[1] = {abc_done}, kd[1] = {n_chk};
-        W("/abc/beta", 1, ad, abc_beta);
-        W("/abc/distance", 1, ad, abc_dist);
-        W("/abc/estimate", 1, kd, abc_est);
-        W("/abc/lattice_steps", 1, kd, abc_cost);
-        AF("/abc", "accept", cfg->slm.abc_accept);
-        AI("/abc", "simulations", cfg->slm.abc_simulations);
-        AF("/abc", "estimate_final", n_chk ? abc_est[n_chk - 1] : NAN);
-        AF("/abc", "tolerance", tol);
-        AF("/abc", "lattice_steps_to_tolerance", abc_cost_settle);
-    }
-#undef W
-#undef AF
-#undef AI
-#undef AS
-    st = slm_close_runfile(&rf, st, &err);
-    if (st) {
-        rc = cli_fail(EXIT_RUNTIME, "%s: %s", outpath, err.msg);
+    const bool finished = (n_run == I || f.left) && (NC == 0 || f.abc_done == NC);
+    if (si_save(&f, finished, &err)) {
+        rc = cli_fail(EXIT_RUNTIME, "%s: %s", f.outpath, err.msg);
         goto out;
     }
     printf("beta: fit %.4f (the mean of the second half of the iterates; the last is %.4f), "
            "maximum likelihood %.4f, least squares %.4f (the STE fit's fixed point)\n",
-           beta_fit, beta[n_run], beta_ml, beta_ls);
+           f.beta_fit, f.beta[n_run], f.beta_ml, f.beta_ls);
     if (d.beta_t) {
         double mb = 0;
         for (int64_t i = 0; i < d.S * (d.T - 1); i++)
@@ -387,27 +570,32 @@ int cmd_slm_train(const cli_common *o, dca_config *cfg, const char *resume,
     }
     printf("fit: %lld iterations in %.3f s; within %.2g of the likelihood estimate from "
            "iteration %lld on (%.4g lattice steps, forward and adjoint)\n",
-           (long long)n_run, fit_secs, tol, (long long)fit_settle, fit_cost);
-    if (NC > 0)
+           (long long)n_run, f.secs, si_tol, (long long)f.fit_settle, f.fit_cost);
+    if (NC > 0 && f.abc_done > 0)
         printf("abc: %lld candidates x %lld trajectories, accept %.3g: estimate %.4f; within "
                "%.2g of the likelihood estimate from %.4g lattice steps on\n",
-               (long long)abc_done, (long long)cfg->slm.abc_simulations, cfg->slm.abc_accept,
-               n_chk ? abc_est[n_chk - 1] : NAN, tol, abc_cost_settle);
+               (long long)f.abc_done, (long long)cfg->slm.abc_simulations, cfg->slm.abc_accept,
+               f.n_chk ? f.abc_est[f.n_chk - 1] : NAN, si_tol, f.abc_cost_settle);
     fflush(stdout);
-    if (fr.left_domain)
+    if (f.left)
         fprintf(stderr, "dca: warning: the optimiser moved beta to %.6g, out of [0, 1], at "
                         "iteration %lld; the fit stopped there (lower the learning rate)\n",
-                beta[n_run], (long long)(n_run - 1));
-    printf("wrote %s\n", outpath);
-    rc = EXIT_OK;
-    if (fr.interrupted || (NC > 0 && abc_done < NC))
-        rc = cli_fail(EXIT_RUNTIME, "interrupted: %s keeps what was done", outpath);
+                f.beta[n_run], (long long)(n_run - 1));
+    printf("wrote %s\n", f.outpath);
+    rc = finished ? EXIT_OK
+                  : cli_fail(EXIT_RUNTIME, "interrupted after %lld of %lld iterations and %lld of "
+                                           "%lld ABC candidates: %s keeps what was done "
+                                           "(continue with --resume %s)",
+                             (long long)n_run, (long long)I, (long long)f.abc_done, (long long)NC,
+                             f.outpath, f.outpath);
 out:
     dca_si_destroy(si);
     dca_si_destroy(abc_si);
     dca_si_data_free(&d);
-    free(beta), free(loss), free(grad), free(abc_beta), free(abc_dist), free(abc_est),
-        free(abc_cost), free(u8), free(avg);
+    dca_optim_destroy(f.opt);
+    free(f.beta), free(f.loss), free(f.grad), free(f.avg), free(f.prefix), free(f.abc_beta);
+    free(f.abc_dist);
+    free(f.abc_est), free(f.abc_cost);
     return rc;
 }
 

@@ -36,7 +36,12 @@ static const char help[] =
     "instead: [ensemble] members on a grid of [ensemble] sweep values, side by side on\n"
     "the threads, any [optimizer] method including the gradient-free autonomous map; the\n"
     "run file's /ensemble holds every member's history (docs/hdf5-layout.md). Ctrl-C\n"
-    "stops the members and writes what they did; --resume does not apply.\n";
+    "stops the members and writes what they did; --resume does not apply.\n"
+    "\n"
+    "With [model] kind = si, potts, segment or mk (seed 001's stochastic lattice\n"
+    "models) it fits the model's parameters (/data, /fit, /abc), with checkpoints,\n"
+    "Ctrl-C and --resume as above: the resumed file's datasets are bitwise those of\n"
+    "an uninterrupted run.\n";
 
 typedef struct trainer {
     cli_common o;
@@ -126,25 +131,9 @@ static int load_resume(trainer *t)
     int rank;
     int64_t dims[DCA_H5_MAX_RANK];
     const char *path = t->resume;
-    char *cfgtext = NULL, *format = NULL;
-    int64_t version = 0;
-    if (dca_h5_read_string_attr(path, "/", "format", &format, &err) ||
-        dca_h5_read_i64_attr(path, "/", "format_version", &version, &err)) {
-        free(format);
-        return cli_fail(EXIT_USAGE, "--resume %s (not a dca run file?)", err.msg);
-    }
-    bool ours = strcmp(format, "dca-run") == 0 && version == DCA_FORMAT_VERSION;
-    free(format);
-    if (!ours)
-        return cli_fail(EXIT_USAGE, "--resume %s: not a dca run file of format version %d (this "
-                                    "one says %lld)", path, DCA_FORMAT_VERSION, (long long)version);
-    if (dca_h5_read_string_attr(path, "/", "config", &cfgtext, &err))
-        return cli_fail(EXIT_USAGE, "--resume %s", err.msg);
-    bool same = strcmp(cfgtext, dca_config_text(t->cfg)) == 0;
-    free(cfgtext);
-    if (!same)
-        return cli_fail(EXIT_USAGE, "--resume %s: the run was started with another configuration "
-                                    "(compare `dca info %s` with this one)", path, path);
+    const int rc = cli_resume_check(path, t->cfg);
+    if (rc >= 0)
+        return rc;
     int64_t done = 0;
     if (dca_h5_read_i64_attr(path, "/train", "iterations_done", &done, &err))
         return cli_fail(EXIT_USAGE, "--resume %s", err.msg);

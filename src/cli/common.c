@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "config.h"
 #include "experiment.h"
+#include "io.h"
 #include "text.h"
 
 /* Parses the options common to run-like commands. Returns -1 when the
@@ -156,5 +157,30 @@ int cli_refuse_sections(const struct dca_config *cfg, const char *const *section
         if (k)
             return cli_fail_at(cfg, sections[i], k, why);
     }
+    return -1;
+}
+
+int cli_resume_check(const char *path, dca_config *cfg)
+{
+    dca_error err;
+    char *cfgtext = NULL, *format = NULL;
+    int64_t version = 0;
+    if (dca_h5_read_string_attr(path, "/", "format", &format, &err) ||
+        dca_h5_read_i64_attr(path, "/", "format_version", &version, &err)) {
+        free(format);
+        return cli_fail(EXIT_USAGE, "--resume %s (not a dca run file?)", err.msg);
+    }
+    const bool ours = strcmp(format, "dca-run") == 0 && version == DCA_FORMAT_VERSION;
+    free(format);
+    if (!ours)
+        return cli_fail(EXIT_USAGE, "--resume %s: not a dca run file of format version %d (this "
+                                    "one says %lld)", path, DCA_FORMAT_VERSION, (long long)version);
+    if (dca_h5_read_string_attr(path, "/", "config", &cfgtext, &err))
+        return cli_fail(EXIT_USAGE, "--resume %s", err.msg);
+    const bool same = strcmp(cfgtext, dca_config_text(cfg)) == 0;
+    free(cfgtext);
+    if (!same)
+        return cli_fail(EXIT_USAGE, "--resume %s: the run was started with another configuration "
+                                    "(compare `dca info %s` with this one)", path, path);
     return -1;
 }

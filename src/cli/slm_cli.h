@@ -13,7 +13,7 @@
 /* Every key given (in the file or by --set) must be one this model uses:
  * `allowed` lists "section.key" entries, NULL-terminated; "optimizer.*"
  * allows the optimiser's keys except those of rule training (fresh,
- * checkpoint-every, time-limit, tolerance) and minibatch (unless listed).
+ * time-limit, tolerance) and minibatch (unless listed).
  * [output] is always allowed. Returns -1, or the exit code after the
  * message. */
 int slm_refuse_foreign(const dca_config *cfg, const char *kind, const char *const *allowed);
@@ -28,6 +28,32 @@ dca_status slm_close_runfile(dca_runfile **rf, dca_status st, dca_error *err);
 
 /* Mean and standard error of x[0..n). */
 void slm_mean_se(const double *x, int64_t n, double *mean, double *se);
+
+/* ---- checkpoints and --resume ----------------------------------------------
+ * A fit writes its run file every [optimizer] checkpoint-every iterations,
+ * when interrupted and at the end, with /fit@model, /fit@iterations_done,
+ * /fit@finished and, until it has finished, /fit/optimizer_state.
+ * --resume reads that state back and
+ * continues: the noise is keyed by iteration, so the finished file's
+ * datasets are bitwise those of an uninterrupted run. Each function returns
+ * -1 on success, else the exit code after the message. */
+
+/* path holds a fit of this model (kind) started with cfg, after
+ * *done <= I iterations; a fit that left the domain is not resumed. */
+int slm_resume_open(const char *path, dca_config *cfg, const char *model, int64_t I,
+                    int64_t *done);
+/* Dataset name holds exactly n values (n = 0: nothing is read). */
+int slm_resume_doubles(const char *path, const char *name, double *dst, int64_t n);
+int slm_resume_u8(const char *path, const char *name, uint8_t *dst, int64_t n);
+int slm_resume_i64(const char *path, const char *obj, const char *name, int64_t *v);
+int slm_resume_f64(const char *path, const char *obj, const char *name, double *v);
+/* /fit/optimizer_state into opt, which has taken `done` steps. */
+struct dca_optim;
+int slm_resume_optim(const char *path, struct dca_optim *opt, int64_t done);
+/* Writes /fit@iterations_done, /fit@finished and, when not finished,
+ * /fit/optimizer_state. */
+dca_status slm_save_progress(dca_runfile *rf, struct dca_optim *opt, int64_t done, bool finished,
+                             dca_error *err);
 
 typedef struct slm_fit_ctx {
     progress pg;

@@ -1386,17 +1386,30 @@ static const dca_optim_param *any_param(const char *key)
 
 /* Keys whose default depends on [model] kind: gamma is Kuramoto's weight
  * control (0.1) or the Malevanets-Kapral timescale (0.005). */
+static void set_default(dca_config *cfg, const char *section, const char *key, const char *value)
+{
+    entry *e = &cfg->store->e[find_key(section, key)];
+    if (e->from != FROM_DEFAULT)
+        return;
+    char *v = dca_strdup(value);
+    if (v) {
+        free(e->value);
+        e->value = v;
+    }
+}
+
+/* Defaults that depend on [model] kind (configs/README.md): the MK
+ * timescale, and checkpoints of the fits whose iterations take
+ * milliseconds (a checkpoint rewrites the whole run file). */
 static void apply_kind_defaults(dca_config *cfg)
 {
-    const int k = find_key("model", "kind"), g = find_key("model", "gamma");
-    entry *e = &cfg->store->e[g];
-    if (strcmp(cfg->store->e[k].value, "mk") == 0 && e->from == FROM_DEFAULT) {
-        char *v = dca_strdup("0.005");
-        if (v) {
-            free(e->value);
-            e->value = v;
-        }
-    }
+    const char *kind = cfg->store->e[find_key("model", "kind")].value;
+    if (strcmp(kind, "mk") == 0)
+        set_default(cfg, "model", "gamma", "0.005");
+    if (strcmp(kind, "si") == 0)
+        set_default(cfg, "optimizer", "checkpoint-every", "250");
+    if (strcmp(kind, "segment") == 0)
+        set_default(cfg, "optimizer", "checkpoint-every", "100");
 }
 
 static void apply_method_defaults(dca_config *cfg)

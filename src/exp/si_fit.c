@@ -144,28 +144,25 @@ dca_status dca_si_fit(const dca_si *si, const dca_si_data *d, const dca_si_fit_o
     const int64_t B = o->minibatch, C = d->C, D = d->S * (d->T - 1);
     if (B < 1)
         return dca_error_set(err, DCA_ERR_ARG, "minibatch must be at least 1");
-    dca_status st = dca_si_check_beta(o->beta0, err);
+    dca_optim *opt = o->opt;
+    if (o->start < 0 || o->start > o->iterations)
+        return dca_error_set(err, DCA_ERR_ARG, "start = %lld: expected 0 .. %lld iterations",
+                             (long long)o->start, (long long)o->iterations);
+    dca_status st = dca_si_check_beta(o->start ? r->beta[o->start] : o->beta0, err);
     if (st)
         return st;
-    dca_optim *opt;
-    if ((st = dca_optim_create(o->method, o->par, 1, o->optim_seed, &opt, err)))
-        return st;
-    if (!dca_optim_needs_gradient(opt)) {
-        /* the autonomous map is fine too: it only reads E */
-    }
     double *x = malloc((size_t)(B * C) * sizeof *x), *obs = malloc((size_t)(B * C) * sizeof *obs),
            *y = malloc((size_t)(B * C) * sizeof *y);
     if (!x || !obs || !y) {
         free(x), free(obs), free(y);
-        dca_optim_destroy(opt);
         return dca_error_set(err, DCA_ERR_NOMEM, "out of memory for a minibatch of %lld",
                              (long long)B);
     }
-    double w = o->beta0;
-    r->iterations_run = 0;
+    double w = o->start ? r->beta[o->start] : o->beta0;
+    r->iterations_run = o->start;
     r->left_domain = r->interrupted = false;
-    r->beta[0] = w;
-    for (int64_t i = 0; i < o->iterations; i++) {
+    r->beta[o->start] = w;
+    for (int64_t i = o->start; i < o->iterations; i++) {
         for (int64_t j = 0; j < B; j++) {
             double u[2];
             dca_rng_uniform2(o->optim_seed, DCA_RNG_MINIBATCH, (uint64_t)i, (uint64_t)j, u);
@@ -203,7 +200,6 @@ dca_status dca_si_fit(const dca_si *si, const dca_si_data *d, const dca_si_fit_o
         }
     }
     free(x), free(obs), free(y);
-    dca_optim_destroy(opt);
     return DCA_OK;
 }
 
@@ -236,7 +232,7 @@ dca_status dca_si_abc(const dca_si *si, const dca_si_data *d, const dca_si_abc_o
                       double *beta, double *distance, int64_t *done, dca_error *err)
 {
     const int64_t R = o->simulations, T = d->T, C = d->C;
-    *done = 0;
+    *done = o->start;
     if (R < 1 || R > d->S)
         return dca_error_set(err, DCA_ERR_ARG,
                              "ABC simulations = %lld: expected 1 .. %lld (the observed "
@@ -257,7 +253,7 @@ dca_status dca_si_abc(const dca_si *si, const dca_si_data *d, const dca_si_abc_o
                 c += f[i];
             obs[t] += c / (double)C / (double)d->S;
         }
-    for (int64_t c = 0; c < o->candidates; c++) {
+    for (int64_t c = o->start; c < o->candidates; c++) {
         double u[2];
         dca_rng_uniform2(o->seed, DCA_RNG_SLM_DATA, (uint64_t)1 << 40 | (uint64_t)c, 0, u);
         beta[c] = u[0];

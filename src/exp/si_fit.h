@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dca/optim.h"
 #include "dca/slm.h"
 
 /* Trajectories: S simulations of T states each (T - 1 transitions). */
@@ -45,10 +46,12 @@ void dca_si_data_free(dca_si_data *d);
 typedef struct dca_si_fit_options {
     double beta0;
     dca_ste ste;
-    const char *method;    /* an optimiser type of dca/optim.h */
-    const double *par;     /* its parameters */
-    uint64_t optim_seed;
+    dca_optim *opt;        /* the caller's, over one weight (beta); its state is the fit's */
+    uint64_t optim_seed;   /* the minibatches' draws */
     int64_t iterations, minibatch;
+    int64_t start;         /* iterations already done (a resumed fit): r->beta[0..start],
+                              r->loss and r->gradient[0..start) hold them, opt has taken
+                              them; beta0 is not used then */
     /* progress: called after each iteration; returns true to stop. */
     bool (*on_iteration)(void *ctx, int64_t iter, double beta, double loss);
     void *ctx;
@@ -78,6 +81,7 @@ typedef struct dca_si_abc_options {
     int64_t candidates, simulations;
     double accept;
     uint64_t seed;
+    int64_t start; /* candidates already scored (a resumed run): beta, distance [0..start) */
     bool (*on_candidate)(void *ctx, int64_t done);
     void *ctx;
 } dca_si_abc_options;

@@ -186,20 +186,35 @@ dca_status dca_h5_read_string_attr(const char *path, const char *obj, const char
     return st;
 }
 
-dca_status dca_h5_read_i64_attr(const char *path, const char *obj, const char *name,
-                                int64_t *out, dca_error *err)
+/* A numeric attribute read as mem_type into out. */
+static dca_status read_num_attr(const char *path, const char *obj, const char *name,
+                                hid_t mem_type, void *out, const char *what, dca_error *err)
 {
     hid_t f, a;
     dca_status st = open_attr(path, obj, name, &f, &a, err);
     if (st)
         return st;
-    long long v = 0;
-    if (H5Aread(a, H5T_NATIVE_LLONG, &v) < 0)
-        st = dca_h5_fail(err, DCA_ERR_FORMAT, "%s: %s@%s is not an integer", path, obj, name);
-    *out = v;
+    if (H5Aread(a, mem_type, out) < 0)
+        st = dca_h5_fail(err, DCA_ERR_FORMAT, "%s: %s@%s is not %s", path, obj, name, what);
     H5Aclose(a);
     H5Fclose(f);
     return st;
+}
+
+dca_status dca_h5_read_i64_attr(const char *path, const char *obj, const char *name,
+                                int64_t *out, dca_error *err)
+{
+    long long v = 0;
+    const dca_status st = read_num_attr(path, obj, name, H5T_NATIVE_LLONG, &v, "an integer", err);
+    *out = v;
+    return st;
+}
+
+dca_status dca_h5_read_f64_attr(const char *path, const char *obj, const char *name,
+                                double *out, dca_error *err)
+{
+    *out = 0;
+    return read_num_attr(path, obj, name, H5T_NATIVE_DOUBLE, out, "a number", err);
 }
 
 /* ---- dca info ------------------------------------------------------------ */

@@ -22,6 +22,8 @@ dca_status dca_h5_read_string_attr(const char *path, const char *obj, const char
                                    char **out, dca_error *err);
 dca_status dca_h5_read_i64_attr(const char *path, const char *obj, const char *name,
                                 int64_t *out, dca_error *err);
+dca_status dca_h5_read_f64_attr(const char *path, const char *obj, const char *name,
+                                double *out, dca_error *err);
 
 /* ---- run files ---------------------------------------------------------
  * A run file is written to PATH.partial and renamed to PATH when finished,
