@@ -245,6 +245,22 @@ with tempfile.TemporaryDirectory() as tmp:
         p = subprocess.run(["/usr/bin/python3", view, "slm", ma, "-o", os.path.join(tmp, "m.png")],
                            capture_output=True, text=True)
         check("dcaview slm draws an mk fit", p.returncode == 0, p.stderr)
+    # configs/mk-labyrinth.ini: no fitting, the patterns only.
+    lab = os.path.join(tmp, "lab.h5")
+    p = run("train", os.path.join(confdir, "mk-labyrinth.ini"), "-o", lab, "--quiet",
+            "--set", "lattice.size=24x24", "--set", "data.pattern-steps=300",
+            "--set", "model.test-steps=100")
+    ok = p.returncode == 0
+    if ok:
+        with h5py.File(lab, "r") as f:
+            ok = (f["fit/loss"].shape == (0,) and f["fit/test_patterns"].shape == (1, 24, 24)
+                  and f["data"].attrs["pattern_steps"] == 300
+                  and np.array_equal(f["data/reference_params"][()], [0.1, 0.4, 0.98, 0.1, 0.2]))
+    check("mk with iterations = 0: X_ref and one pattern test, no fit", ok, p.stderr)
+    p = subprocess.run(["/usr/bin/python3", view, "slm", lab, "-o", os.path.join(tmp, "l.png")],
+                       capture_output=True, text=True)
+    check("dcaview slm draws the patterns of an unfitted mk run", p.returncode == 0
+          and os.path.getsize(os.path.join(tmp, "l.png")) > 1000, p.stderr)
     m3 = os.path.join(confdir, "mk-e3.ini")
     p = run("train", m3, "-o", os.path.join(tmp, "m3.h5"), *small_mk)
     if p.returncode == 0:

@@ -136,6 +136,17 @@ checkpoint-every = 5
         check("mk: a learning rate of 0.05 leaves the domain (the refusal's test case)", False,
               str(attrs(left, "/fit")))
 
+    # Ctrl-C while X_ref is being made: exit 1, saying so, and no file.
+    ref_out = os.path.join(tmp, "ref.h5")
+    p = subprocess.Popen([dca, "train", mk, "-o", ref_out, "--quiet", "--set",
+                          "data.pattern-steps=100000000"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    check("mk: SIGINT while making the reference pattern: exit 1, says so, writes nothing",
+          p.returncode == 1 and "reference pattern" in err and not os.path.exists(ref_out), err)
+
     potts = write("potts.ini", """[lattice]
 size = 32x32
 [model]

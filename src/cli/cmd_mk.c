@@ -45,17 +45,23 @@ static void mk_initial(int64_t H, int64_t W, int N, double *x)
     }
 }
 
-/* steps from x in place (two state buffers, chunked). */
-static void mk_advance(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t steps,
-                       double *x, double *buf /* 2 x (chunk + 1) x 2C */)
+/* steps from x in place (two state buffers, chunked), with a progress line
+ * (pg may be NULL); false when interrupted (Ctrl-C, SIGTERM) part-way. */
+static bool mk_advance(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t steps,
+                       double *x, double *buf /* 2 x (chunk + 1) x 2C */, progress *pg)
 {
     const int64_t C = dca_mk_cells(m), chunk = 256;
     for (int64_t t = 0; t < steps; t += chunk) {
+        if (cli_interrupted())
+            return false;
         const int64_t n = steps - t < chunk ? steps - t : chunk;
         memcpy(buf, x, (size_t)(2 * C) * 8);
         dca_mk_run(m, p, conf, t, n, buf);
         memcpy(x, buf + n * 2 * C, (size_t)(2 * C) * 8);
+        if (pg)
+            progress_update(pg, t + n, steps, (double)(t + n) * (double)C, "cell-steps");
     }
+    return true;
 }
 
 static double variance_A(const double *x, int64_t C, int N)
@@ -96,6 +102,14 @@ static dca_status mk_save(const mk_fit *f, const char *outpath, bool finished, d
         st = dca_runfile_array(rf, "/data/reference", 3, dref, f->ref, err);
     if (!st)
         st = dca_runfile_attr_str(rf, "/data", "model", "mk", err);
+    if (!st)
+        st = dca_runfile_attr_i64(rf, "/data", "pattern_steps", cfg->slm.pattern_steps, err);
+    const double rp[5] = {cfg->slm.mk_reference.D_A, cfg->slm.mk_reference.D_B,
+                          cfg->slm.mk_reference.k1, cfg->slm.mk_reference.k2,
+                          cfg->slm.mk_reference.k3};
+    int64_t d5[1] = {5};
+    if (!st)
+        st = dca_runfile_array(rf, "/data/reference_params", 1, d5, rp, err);
     if (!st)
         st = dca_runfile_array(rf, "/fit/params", 2, dp, f->params, err);
     if (!st)
@@ -244,8 +258,17 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
             goto out;
         }
         mk_initial(H, W, N, f.ref);
-        mk_advance(mref, &cfg->slm.mk_reference, 0, cfg->slm.pattern_steps, f.ref, buf);
+        progress pg;
+        progress_init(&pg, o->quiet);
+        const bool made =
+            mk_advance(mref, &cfg->slm.mk_reference, 0, cfg->slm.pattern_steps, f.ref, buf, &pg);
+        progress_end(&pg);
         dca_mk_destroy(mref);
+        if (!made) {
+            rc = cli_fail(EXIT_RUNTIME, "interrupted while making the reference pattern; "
+                                        "nothing was written");
+            goto out;
+        }
     }
     printf("reference pattern: %lld steps at D_A, D_B, k1, k2, k3 = %g, %g, %g, %g, %g: variance "
            "of A/N %.4f (%s %.1f s)\n",
@@ -267,14 +290,21 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
         const bool tested = f.nt > 0 && f.tit[f.nt - 1] == (double)i; /* before an interrupt */
         if (((every > 0 && i % every == 0) || i == I || f.left) && !tested) {
             /* the pattern-formation test: noise configuration 2^31 + test */
+            /* (interrupted part-way, it is dropped: --resume runs it again) */
             const double ts = cli_now();
             mk_initial(H, W, N, x);
-            mk_advance(m, &P, ((int64_t)1 << 31) + f.nt, cfg->slm.test_steps, x, buf);
-            f.tvar[f.nt] = variance_A(x, C, N);
-            f.tit[f.nt] = (double)i;
-            for (int64_t c = 0; c < C; c++)
-                f.tpat[f.nt * C + c] = (uint8_t)(x[c] * 255.0 / N + 0.5);
-            f.nt++;
+            progress pt;
+            progress_init(&pt, o->quiet || f.done < I);
+            const bool ran =
+                mk_advance(m, &P, ((int64_t)1 << 31) + f.nt, cfg->slm.test_steps, x, buf, &pt);
+            progress_end(&pt);
+            if (ran) {
+                f.tvar[f.nt] = variance_A(x, C, N);
+                f.tit[f.nt] = (double)i;
+                for (int64_t c = 0; c < C; c++)
+                    f.tpat[f.nt * C + c] = (uint8_t)(x[c] * 255.0 / N + 0.5);
+                f.nt++;
+            }
             f.test_secs += cli_now() - ts;
         }
         if (i == I || f.left || cli_interrupted())
@@ -332,12 +362,17 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
     }
     progress_end(&fc.pg);
     f.secs = cli_now() - t1 - f.test_secs;
-    if (mk_save(&f, outpath, f.done == I || f.left, &err)) {
+    /* finished: every iteration and the last pattern test ran */
+    const bool finished = (f.done == I || f.left) && !cli_interrupted();
+    if (mk_save(&f, outpath, finished, &err)) {
         rc = cli_fail(EXIT_RUNTIME, "%s: %s", outpath, err.msg);
         goto out;
     }
     const double *last = f.params + 5 * f.done;
-    printf("fit: D_A %.4f, D_B %.4f, k1 %.4f, k2 %.4f, k3 %.4f after %lld iterations (%.1f s, "
+    if (I == 0)
+        printf("no fitting ([optimizer] iterations = 0)\n");
+    else
+        printf("fit: D_A %.4f, D_B %.4f, k1 %.4f, k2 %.4f, k3 %.4f after %lld iterations (%.1f s, "
            "%.3g cell-steps/s forward and backward; tests %.1f s); loss %.5f -> %.5f\n",
            last[0], last[1], last[2], last[3], last[4], (long long)f.done, f.secs,
            2.0 * (double)f.done * (double)Tst * (double)C / f.secs, f.test_secs,
@@ -348,7 +383,7 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
     for (int64_t k = 0; k < f.nt; k++)
         printf(" %lld: %.4f", (long long)f.tit[k], f.tvar[k]);
     printf("\nwrote %s\n", outpath);
-    rc = cli_interrupted() ? cli_fail(EXIT_RUNTIME, "interrupted after iteration %lld of %lld: %s "
+    rc = !finished ? cli_fail(EXIT_RUNTIME, "interrupted after iteration %lld of %lld: %s "
                                                     "keeps what was done (continue with --resume "
                                                     "%s)",
                                       (long long)f.done, (long long)I, outpath, outpath)
