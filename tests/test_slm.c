@@ -643,6 +643,34 @@ Test(mk, smoothed_adjoint_replay_threads)
     memcpy(s1, st, (size_t)(2 * C) * 8);
     dca_mk_run(m, &p, 4, 0, T, s1);
     cr_assert_eq(memcmp(st, s1, (size_t)((T + 1) * 2 * C) * 8), 0, "forward again");
+    /* the taped forward and adjoint: the same states, gradient and dL/dx0
+     * as the replay, bit for bit, on 1 and 3 threads */
+    cr_assert(dca_mk_tape_usable(m));
+    uint8_t *tape = malloc((size_t)(T * C));
+    double *gx[2] = {malloc((size_t)(2 * C) * 8), malloc((size_t)(2 * C) * 8)};
+    double gt[5] = {0};
+    dca_mk_adjoint(m, &p, 4, 0, T, st, wt, gx[0], (double[5]){0});
+    for (int run = 0; run < 2; run++) {
+        omp_set_num_threads(run ? 3 : 1);
+        memcpy(s1, st, (size_t)(2 * C) * 8);
+        memset(tape, 0xff, (size_t)(T * C));
+        dca_mk_run_tape(m, &p, 4, 0, T, s1, tape);
+        cr_assert_eq(memcmp(st, s1, (size_t)((T + 1) * 2 * C) * 8), 0, "taped forward");
+        for (int j = 0; j < 5; j++)
+            gt[j] = 0;
+        dca_mk_adjoint_tape(m, &p, 4, 0, T, s1, tape, wt, gx[1], gt);
+        cr_assert_eq(memcmp(gt, gr[0], sizeof gt), 0, "taped gradient (run %d)", run);
+        cr_assert_eq(memcmp(gx[0], gx[1], (size_t)(2 * C) * 8), 0, "taped dL/dx0 (run %d)", run);
+    }
+    omp_set_num_threads(2);
+    /* a tape that does not match the run changes the gradient: it is read */
+    for (int64_t c = 0; c < T * C; c += 7)
+        tape[c] ^= 1;
+    for (int j = 0; j < 5; j++)
+        gt[j] = 0;
+    dca_mk_adjoint_tape(m, &p, 4, 0, T, s1, tape, wt, NULL, gt);
+    cr_assert_neq(memcmp(gt, gr[0], sizeof gt), 0, "a corrupted tape went unnoticed");
+    free(tape), free(gx[0]), free(gx[1]);
     free(st), free(x0), free(wt), free(g0), free(s1);
     dca_mk_destroy(m);
 }

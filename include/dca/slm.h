@@ -201,6 +201,20 @@ DCA_API void dca_mk_adjoint(const dca_mk *m, const dca_mk_params *p, int64_t con
                             int64_t T, const double *states, const double *gT, double *g0,
                             double grad[5]);
 
+/* A tape keeps each step's discrete outcomes, one byte per cell and step
+ * (T x C bytes: the two excitations and the reaction channel), so that the
+ * adjoint rebuilds the step from it instead of replaying the noise: the
+ * same gradient, bit for bit, in about two thirds of the time. Only the hard
+ * model with the identity surrogate has one (dca_mk_tape_usable); for the
+ * others dca_mk_adjoint_tape ignores the tape and replays. tape may be NULL. */
+DCA_API bool dca_mk_tape_usable(const dca_mk *m);
+DCA_API void dca_mk_run_tape(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
+                             int64_t T, double *states, uint8_t *tape);
+DCA_API void dca_mk_adjoint_tape(const dca_mk *m, const dca_mk_params *p, int64_t conf,
+                                 int64_t t0, int64_t T, const double *states,
+                                 const uint8_t *tape, const double *gT, double *g0,
+                                 double grad[5]);
+
 /* The score of the offset draws over T steps of configuration conf from t0:
  * score[s] = sum_t d log pi_{k_t}(D_s) / dD_s for A (s = 0) and B (s = 1),
  * k_t the offset drawn (the Gumbel-max choice, replayed). D enters the

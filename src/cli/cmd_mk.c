@@ -198,6 +198,7 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
     mk_fit f = {.cfg = cfg, .command_line = command_line, .N = N, .H = H, .W = W, .C = C,
                 .Tst = Tst};
     double *states = NULL, *gT = NULL, *buf = NULL, *x = NULL;
+    uint8_t *tape = NULL; /* the forward's outcomes for the adjoint (dca/slm.h) */
     rc = EXIT_RUNTIME;
     if (dca_mk_create(&cfg->lattice, N, cfg->learner.gamma, cfg->slm.tau, &cfg->slm.ste,
                       cfg->learner.seed, &m, &err)) {
@@ -220,6 +221,10 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
     f.grads = malloc((size_t)(5 * (I + 1)) * 8), f.gdste = malloc((size_t)(2 * (I + 1)) * 8);
     f.tvar = malloc((size_t)ntests * 8), f.tit = malloc((size_t)ntests * 8);
     f.tpat = malloc((size_t)(ntests * C));
+    if (dca_mk_tape_usable(m) && !(tape = malloc((size_t)(Tst * C)))) {
+        rc = cli_fail(EXIT_RUNTIME, "out of memory");
+        goto out;
+    }
     if (!f.ref || !x || !states || !gT || !buf || !f.params || !f.loss || !f.grads || !f.tvar ||
         !f.tit || !f.tpat || !f.gdste) {
         rc = cli_fail(EXIT_RUNTIME, "out of memory (%lld stability steps keep %.3g MB of states)",
@@ -310,7 +315,7 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
         if (i == I || f.left || cli_interrupted())
             break;
         memcpy(states, f.ref, (size_t)(2 * C) * 8);
-        dca_mk_run(m, &P, i, 0, Tst, states);
+        dca_mk_run_tape(m, &P, i, 0, Tst, states, tape);
         const double *xT = states + Tst * 2 * C;
         double L = 0;
         for (int64_t c = 0; c < 2 * C; c++) { /* the MSE in particle counts */
@@ -320,7 +325,7 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
         }
         f.loss[i] = L / (2.0 * (double)C);
         double g[5] = {0, 0, 0, 0, 0};
-        dca_mk_adjoint(m, &P, i, 0, Tst, states, gT, NULL, g);
+        dca_mk_adjoint_tape(m, &P, i, 0, Tst, states, tape, gT, NULL, g);
         f.gdste[2 * i] = g[0], f.gdste[2 * i + 1] = g[1];
         if (cfg->slm.offset_score) {
             /* the baseline: a moving average of the earlier iterations' losses
@@ -392,7 +397,7 @@ out:
     dca_mk_destroy(m);
     dca_optim_destroy(f.opt);
     free(f.ref), free(x), free(states), free(gT), free(buf), free(f.params), free(f.loss);
-    free(f.grads), free(f.gdste), free(f.tvar), free(f.tit), free(f.tpat);
+    free(f.grads), free(f.gdste), free(f.tvar), free(f.tit), free(f.tpat), free(tape);
     return rc;
 }
 

@@ -216,17 +216,44 @@ static int weights(const dca_mk *m, double D, const uint32_t *w, int s, double *
     return k;
 }
 
+/* Row i of mid (2 x C), the state after both diffusions: x - E plus E
+ * moved by the chosen offset k[s] (the relaxed model: every offset q,
+ * weighted by y[s][q]). */
+static void diffuse_row(const dca_mk *m, int64_t i, const int k[2], const double y[2][9],
+                        const double *x, const double *E, double *mid)
+{
+    const int64_t C = m->C, W = m->W;
+    const bool relaxed = m->ste.relaxed;
+    for (int s = 0; s < 2; s++) {
+        const int64_t o = s * C + i * W;
+        for (int64_t j = 0; j < W; j++)
+            mid[o + j] = x[o + j] - E[o + j];
+        for (int q = 0; q < 9; q++) {
+            if (!relaxed && q != k[s])
+                continue;
+            const double wq = relaxed ? y[s][q] : 1.0;
+            int64_t sh;
+            const double *src = row_at(m, E + s * C, i, q, -1, &sh);
+            for (int64_t j = 0; j < W - sh; j++)
+                mid[o + j] += wq * src[j + sh];
+            for (int64_t j = W - sh; j < W; j++)
+                mid[o + j] += wq * src[j + sh - W];
+        }
+    }
+}
+
 /* One forward step x (2 x C) -> out, with the excitations in E (2 x C) and
  * the state after both diffusions in mid (2 x C): the excitations, then each
- * row's diffusion and reaction together. */
+ * row's diffusion and reaction together. tape (C bytes, may be NULL)
+ * receives each cell's E_A | E_B << 1 | channel << 2. */
 static void step(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t, uint32_t *w,
-                 const double *x, double *E, double *mid, double *out, double y[2][9])
+                 const double *x, double *E, double *mid, double *out, double y[2][9],
+                 uint8_t *tape)
 {
     const int64_t C = m->C, W = m->W;
     const double N = m->N;
     draws(m, conf, t, w);
     const int k[2] = {weights(m, p->D_A, w, 0, y[0]), weights(m, p->D_B, w, 1, y[1])};
-    const bool relaxed = m->ste.relaxed;
 #pragma omp parallel
     {
 #pragma omp for schedule(static)
@@ -239,22 +266,7 @@ static void step(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t 
         }
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < m->H; i++) {
-            for (int s = 0; s < 2; s++) {
-                const int64_t o = s * C + i * W;
-                for (int64_t j = 0; j < W; j++)
-                    mid[o + j] = x[o + j] - E[o + j];
-                for (int q = 0; q < 9; q++) {
-                    if (!relaxed && q != k[s])
-                        continue;
-                    const double wq = relaxed ? y[s][q] : 1.0;
-                    int64_t sh;
-                    const double *src = row_at(m, E + s * C, i, q, -1, &sh);
-                    for (int64_t j = 0; j < W - sh; j++)
-                        mid[o + j] += wq * src[j + sh];
-                    for (int64_t j = W - sh; j < W; j++)
-                        mid[o + j] += wq * src[j + sh - W];
-                }
-            }
+            diffuse_row(m, i, k, (const double(*)[9])y, x, E, mid);
             for (int64_t c = i * W; c < (i + 1) * W; c++) {
                 const int r = (int)(((uint64_t)w[4 * c + 2] * 6) >> 32);
                 const double A = mid[c], B = mid[C + c];
@@ -263,130 +275,253 @@ static void step(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t 
                 const double sign = (r % 2 == 0) ? 1.0 : -1.0;
                 out[c] = A + (r < 4 ? sign * h : 0);
                 out[C + c] = B + (r >= 4 ? sign * h : 0);
+                if (tape) /* the step's discrete outcomes, for a taped adjoint */
+                    tape[c] = (uint8_t)((E[c] > 0) | (E[C + c] > 0) << 1 | r << 2);
             }
         }
     }
 }
 
-void dca_mk_run(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0, int64_t T,
-                double *states)
+/* dL/dy_q for the 9 offsets of row i: d[q] = sum_j gr[j] E[(i - dy_q) mod H,
+ * (j - dx_q) mod W], each sum in j order, product then sum (no fused
+ * multiply-add: the same bits as one loop per offset). The 9 sums advance
+ * together, so they are not one long chain of dependent additions. ext:
+ * 3 x (W + 2) scratch, the three source rows with one cell of wrap-around
+ * on each side. */
+__attribute__((optimize("fp-contract=off"))) static void
+offset_dots(const dca_mk *m, const double *E, int64_t i, const double *gr, double *ext,
+            double d[9])
+{
+    const int64_t H = m->H, W = m->W;
+    for (int dy = -1; dy <= 1; dy++) {
+        const double *row = E + ((i - dy) % H + H) % H * W;
+        double *e = ext + (dy + 1) * (W + 2);
+        e[0] = row[W - 1];
+        memcpy(e + 1, row, (size_t)W * sizeof *e);
+        e[W + 1] = row[0];
+    }
+    const double *src[9];
+    for (int q = 0; q < 9; q++)
+        src[q] = ext + (OFF[q][0] + 1) * (W + 2) + 1 - OFF[q][1];
+    double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0;
+    for (int64_t j = 0; j < W; j++) {
+        const double g = gr[j];
+        a0 += g * src[0][j], a1 += g * src[1][j], a2 += g * src[2][j];
+        a3 += g * src[3][j], a4 += g * src[4][j], a5 += g * src[5][j];
+        a6 += g * src[6][j], a7 += g * src[7][j], a8 += g * src[8][j];
+    }
+    d[0] = a0, d[1] = a1, d[2] = a2, d[3] = a3, d[4] = a4;
+    d[5] = a5, d[6] = a6, d[7] = a7, d[8] = a8;
+}
+
+bool dca_mk_tape_usable(const dca_mk *m)
+{
+    return !m->ste.relaxed && m->ste.kind == DCA_SURROGATE_IDENTITY;
+}
+
+void dca_mk_run_tape(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
+                     int64_t T, double *states, uint8_t *tape)
 {
     const int64_t C = m->C;
     uint32_t *w = malloc((size_t)(4 * (C + 5)) * sizeof *w);
     double *E = malloc((size_t)(4 * C) * sizeof *E), *mid = E + 2 * C;
     for (int64_t t = 0; t < T; t++) {
         double y[2][9];
-        step(m, p, conf, t0 + t, w, states + t * 2 * C, E, mid, states + (t + 1) * 2 * C, y);
+        step(m, p, conf, t0 + t, w, states + t * 2 * C, E, mid, states + (t + 1) * 2 * C, y,
+             tape ? tape + t * C : NULL);
     }
     free(w), free(E);
+}
+
+void dca_mk_run(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0, int64_t T,
+                double *states)
+{
+    dca_mk_run_tape(m, p, conf, t0, T, states, NULL);
 }
 
 void dca_mk_adjoint(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0, int64_t T,
                     const double *states, const double *gT, double *g0, double grad[5])
 {
-    const int64_t C = m->C, H = m->H;
+    dca_mk_adjoint_tape(m, p, conf, t0, T, states, NULL, gT, g0, grad);
+}
+
+/* The reaction's adjoint on row i: gm = dL/dmid from g = dL/d(out), and
+ * the row's dL/dk1..3 into dk. tp: the step's tape (identity surrogate),
+ * or NULL to read the replayed words w. */
+static void adjoint_react_row(const dca_mk *m, const dca_mk_params *p, int64_t i,
+                              const uint8_t *tp, const uint32_t *w, const double *mid,
+                              const double *g, double *gm, double dk_out[3])
+{
+    const int64_t C = m->C, W = m->W;
+    double dk[3] = {0, 0, 0};
+    for (int64_t c = i * W; c < (i + 1) * W; c++) {
+        const int r = tp ? tp[c] >> 2 : (int)(((uint64_t)w[4 * c + 2] * 6) >> 32);
+        const double A = mid[c], B = mid[C + c];
+        double dA, dB, dkr;
+        const double pr = react(m, p, r, A, B, &dA, &dB, &dkr);
+        const double sign = (r % 2 == 0) ? 1.0 : -1.0;
+        /* taped: the identity surrogate, 1 (surr()'s value) */
+        const double q = (r < 4 ? g[c] : g[C + c]) * sign *
+                         (tp ? 1.0 : surr(&m->ste, pr - unit(w[4 * c + 3])));
+        gm[c] = g[c] + q * dA;
+        gm[C + c] = g[C + c] + q * dB;
+        dk[r / 2] += q * dkr;
+    }
+    for (int j = 0; j < 3; j++)
+        dk_out[j] = dk[j];
+}
+
+/* The diffusion's adjoint on row i: dL/dy_q into dy (2 x 9) and g =
+ * dL/dx from gm. gE (W) and ext (3 x (W + 2)): the thread's scratch. */
+static void adjoint_diffuse_row(const dca_mk *m, int64_t i, const int k[2],
+                                const double y[2][9], const double *E, const double *gm,
+                                const double *x, const uint8_t *tp, const uint32_t *w,
+                                double *g, double *gE, double *ext, double *dy)
+{
+    const int64_t C = m->C, W = m->W;
     const double N = m->N;
-    uint32_t *w = malloc((size_t)(4 * (C + 5)) * sizeof *w);
-    double *E = malloc((size_t)(8 * C) * sizeof *E), *mid = E + 2 * C, *y = E + 4 * C;
-    double *g = malloc((size_t)(4 * C) * sizeof *g), *gm = g + 2 * C; /* g: after, gm: mid */
-    double *rows = malloc((size_t)(H * 21) * sizeof *rows);
-    /* per-thread row scratch for dL/dE, allocated once for the whole sweep */
-    double *scratch = malloc((size_t)(omp_get_max_threads() * m->W) * sizeof *scratch);
-    memcpy(g, gT, (size_t)(2 * C) * sizeof *g);
-    double acc[5] = {0, 0, 0, 0, 0};
-    for (int64_t t = T - 1; t >= 0; t--) {
-        const double *x = states + t * 2 * C;
-        double yw[2][9];
-        step(m, p, conf, t0 + t, w, x, E, mid, y, yw);
-        int k[2] = {0, 0};
+    const bool relaxed = m->ste.relaxed;
+    for (int s = 0; s < 2; s++) {
+        const double *gr = gm + s * C + i * W;
+        offset_dots(m, E + s * C, i, gr, ext, dy + 9 * s);
+        for (int64_t j = 0; j < W; j++)
+            gE[j] = -gr[j];
+        for (int q = 0; q < 9; q++) {
+            if (!relaxed && q != k[s])
+                continue;
+            const double wq = relaxed ? y[s][q] : 1.0;
+            int64_t sh;
+            const double *src = row_at(m, gm + s * C, i, q, 1, &sh);
+            for (int64_t j = 0; j < W - sh; j++)
+                gE[j] += wq * src[j + sh];
+            for (int64_t j = W - sh; j < W; j++)
+                gE[j] += wq * src[j + sh - W];
+        }
+        for (int64_t j = 0; j < W; j++) {
+            const int64_t c = i * W + j;
+            const double h = tp ? 1.0 : surr(&m->ste, x[s * C + c] - N * unit(w[4 * c + s]));
+            g[s * C + c] = gr[j] + gE[j] * h;
+        }
+    }
+}
+
+/* Per step t, what the offsets need: the choice k, the weights y, the
+ * softmax and the logits' derivatives in D (from the step's Gumbel words). */
+typedef struct mk_offsets {
+    int k[2];
+    double y[2][9], soft[2][9], dl[2][9];
+} mk_offsets;
+
+/* acc += the step's dL/dk (rows[i][0..2]) and dL/dD through the offsets
+ * (rows[i][3..20]: dL/dy), the rows in order. */
+static void accumulate(const dca_mk *m, const double *rows, const mk_offsets *o, double acc[5])
+{
+    double dy[2][9] = {{0}};
+    for (int64_t i = 0; i < m->H; i++) {
+        for (int j = 0; j < 3; j++)
+            acc[2 + j] += rows[i * 21 + j];
         for (int s = 0; s < 2; s++)
             for (int j = 0; j < 9; j++)
-                k[s] = yw[s][j] > yw[s][k[s]] ? j : k[s];
-        const bool relaxed = m->ste.relaxed;
-        double soft[2][9], dl[2][9];
-        choose(m, p->D_A, w, 0, soft[0], dl[0]);
-        choose(m, p->D_B, w, 1, soft[1], dl[1]);
-        /* rows[i*21 + ...]: per row, dk (3) and dL/dy_j for A (9) and B (9) */
+                dy[s][j] += rows[i * 21 + 3 + 9 * s + j];
+    }
+    for (int s = 0; s < 2; s++) {
+        double mean = 0;
+        for (int j = 0; j < 9; j++)
+            mean += o->soft[s][j] * dy[s][j];
+        for (int j = 0; j < 9; j++)
+            acc[s] += o->soft[s][j] * (dy[s][j] - mean) / m->tau * o->dl[s][j];
+    }
+}
+
+void dca_mk_adjoint_tape(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
+                         int64_t T, const double *states, const uint8_t *tape, const double *gT,
+                         double *g0, double grad[5])
+{
+    const int64_t C = m->C, H = m->H, W = m->W;
+    const bool taped = tape && dca_mk_tape_usable(m);
+    /* taped: the rows of every step (the sums wait for the sweep's end) */
+    const int64_t nrows = taped ? T * H * 21 : H * 21;
+    uint32_t *w = malloc((size_t)(4 * (C + 5)) * sizeof *w);
+    double *E = malloc((size_t)(8 * C) * sizeof *E), *mid = E + 4 * C, *y = E + 6 * C;
+    double *g = malloc((size_t)(4 * C) * sizeof *g), *gm = g + 2 * C; /* g: after, gm: mid */
+    double *rows = malloc((size_t)nrows * sizeof *rows);
+    mk_offsets *off = malloc((size_t)(taped ? T : 1) * sizeof *off);
+    const int nthreads = omp_get_max_threads();
+    /* per-thread row scratch: dL/dE (W) and offset_dots' rows (3 x (W + 2)) */
+    double *scratch = malloc((size_t)(nthreads * (4 * W + 6)) * sizeof *scratch);
+    memcpy(g, gT, (size_t)(2 * C) * sizeof *g);
+    double acc[5] = {0, 0, 0, 0, 0};
+    if (taped) {
+        /* One parallel region for the whole sweep, two barriers a step. E
+         * alternates between two buffers, so a step's excitations can be
+         * written while a slower thread still reads the last step's. */
+        for (int64_t t = 0; t < T; t++) {
+            mk_offsets *o = off + t;
+            draws(m, conf, t0 + t, w);
+            o->k[0] = weights(m, p->D_A, w, 0, o->y[0]);
+            o->k[1] = weights(m, p->D_B, w, 1, o->y[1]);
+            choose(m, p->D_A, w, 0, o->soft[0], o->dl[0]);
+            choose(m, p->D_B, w, 1, o->soft[1], o->dl[1]);
+        }
 #pragma omp parallel
         {
-            double *gE = scratch + (size_t)omp_get_thread_num() * (size_t)m->W;
-            /* reaction */
+            double *gE = scratch + (size_t)omp_get_thread_num() * (size_t)(4 * W + 6);
+            double *ext = gE + W;
+            for (int64_t t = T - 1; t >= 0; t--) {
+                const double *x = states + t * 2 * C;
+                const uint8_t *tp = tape + t * C;
+                double *Et = E + (t & 1) * 2 * C, *rt = rows + t * H * 21;
+                const mk_offsets *o = off + t;
 #pragma omp for schedule(static)
-            for (int64_t i = 0; i < H; i++) {
-                double dk[3] = {0, 0, 0};
-                for (int64_t c = i * m->W; c < (i + 1) * m->W; c++) {
-                    const int r = (int)(((uint64_t)w[4 * c + 2] * 6) >> 32);
-                    const double A = mid[c], B = mid[C + c];
-                    double dA, dB, dkr;
-                    const double pr = react(m, p, r, A, B, &dA, &dB, &dkr);
-                    const double sign = (r % 2 == 0) ? 1.0 : -1.0;
-                    const double q = (r < 4 ? g[c] : g[C + c]) * sign *
-                                     surr(&m->ste, pr - unit(w[4 * c + 3]));
-                    gm[c] = g[c] + q * dA;
-                    gm[C + c] = g[C + c] + q * dB;
-                    dk[r / 2] += q * dkr;
+                for (int64_t c = 0; c < C; c++) {
+                    Et[c] = tp[c] & 1 ? 1.0 : 0.0;
+                    Et[C + c] = tp[c] & 2 ? 1.0 : 0.0;
                 }
-                for (int j = 0; j < 3; j++)
-                    rows[i * 21 + j] = dk[j];
-            }
-            /* diffusion: dL/dy_j per row, then dL/dx */
+                /* the row's diffusion as step() made it, then the reaction's adjoint */
 #pragma omp for schedule(static)
-            for (int64_t i = 0; i < H; i++) {
-                const int64_t W = m->W;
-                for (int s = 0; s < 2; s++) {
-                    const double *gr = gm + s * C + i * W;
-                    for (int q = 0; q < 9; q++) {
-                        int64_t sh;
-                        const double *src = row_at(m, E + s * C, i, q, -1, &sh);
-                        double d = 0;
-                        for (int64_t j = 0; j < W - sh; j++)
-                            d += gr[j] * src[j + sh];
-                        for (int64_t j = W - sh; j < W; j++)
-                            d += gr[j] * src[j + sh - W];
-                        rows[i * 21 + 3 + 9 * s + q] = d;
-                    }
-                    for (int64_t j = 0; j < W; j++)
-                        gE[j] = -gr[j];
-                    for (int q = 0; q < 9; q++) {
-                        if (!relaxed && q != k[s])
-                            continue;
-                        const double wq = relaxed ? yw[s][q] : 1.0;
-                        int64_t sh;
-                        const double *src = row_at(m, gm + s * C, i, q, 1, &sh);
-                        for (int64_t j = 0; j < W - sh; j++)
-                            gE[j] += wq * src[j + sh];
-                        for (int64_t j = W - sh; j < W; j++)
-                            gE[j] += wq * src[j + sh - W];
-                    }
-                    for (int64_t j = 0; j < W; j++) {
-                        const int64_t c = i * W + j;
-                        const double z = x[s * C + c] - N * unit(w[4 * c + s]);
-                        g[s * C + c] = gr[j] + gE[j] * surr(&m->ste, z);
-                    }
+                for (int64_t i = 0; i < H; i++) {
+                    diffuse_row(m, i, o->k, (const double(*)[9])o->y, x, Et, mid);
+                    adjoint_react_row(m, p, i, tp, NULL, mid, g, gm, rt + i * 21);
                 }
+#pragma omp for schedule(static) nowait
+                for (int64_t i = 0; i < H; i++)
+                    adjoint_diffuse_row(m, i, o->k, (const double(*)[9])o->y, Et, gm, x, tp,
+                                        NULL, g, gE, ext, rt + i * 21 + 3);
             }
         }
-        double dy[2][9] = {{0}};
-        for (int64_t i = 0; i < H; i++) {
-            for (int j = 0; j < 3; j++)
-                acc[2 + j] += rows[i * 21 + j];
+        for (int64_t t = T - 1; t >= 0; t--)
+            accumulate(m, rows + t * H * 21, off + t, acc);
+    } else {
+        for (int64_t t = T - 1; t >= 0; t--) {
+            const double *x = states + t * 2 * C;
+            mk_offsets o;
+            step(m, p, conf, t0 + t, w, x, E, mid, y, o.y, NULL);
+            o.k[0] = o.k[1] = 0;
             for (int s = 0; s < 2; s++)
                 for (int j = 0; j < 9; j++)
-                    dy[s][j] += rows[i * 21 + 3 + 9 * s + j];
-        }
-        for (int s = 0; s < 2; s++) {
-            double mean = 0;
-            for (int j = 0; j < 9; j++)
-                mean += soft[s][j] * dy[s][j];
-            for (int j = 0; j < 9; j++)
-                acc[s] += soft[s][j] * (dy[s][j] - mean) / m->tau * dl[s][j];
+                    o.k[s] = o.y[s][j] > o.y[s][o.k[s]] ? j : o.k[s];
+            choose(m, p->D_A, w, 0, o.soft[0], o.dl[0]);
+            choose(m, p->D_B, w, 1, o.soft[1], o.dl[1]);
+#pragma omp parallel
+            {
+                double *gE = scratch + (size_t)omp_get_thread_num() * (size_t)(4 * W + 6);
+                double *ext = gE + W;
+#pragma omp for schedule(static)
+                for (int64_t i = 0; i < H; i++)
+                    adjoint_react_row(m, p, i, NULL, w, mid, g, gm, rows + i * 21);
+#pragma omp for schedule(static)
+                for (int64_t i = 0; i < H; i++)
+                    adjoint_diffuse_row(m, i, o.k, (const double(*)[9])o.y, E, gm, x, NULL, w,
+                                        g, gE, ext, rows + i * 21 + 3);
+            }
+            accumulate(m, rows, &o, acc);
         }
     }
     for (int j = 0; j < 5; j++)
         grad[j] += acc[j];
     if (g0)
         memcpy(g0, g, (size_t)(2 * C) * sizeof *g);
-    free(w), free(E), free(g), free(rows), free(scratch);
+    free(w), free(E), free(g), free(rows), free(off), free(scratch);
 }
 
 void dca_mk_offset_score(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
