@@ -33,6 +33,19 @@ static int check_unused_mk(const dca_config *cfg)
     return -1;
 }
 
+/* What train and gradcheck check first: the keys, a torus, the threads. */
+static int mk_prologue(const cli_common *o, const dca_config *cfg)
+{
+    int rc = check_unused_mk(cfg);
+    if (rc >= 0)
+        return rc;
+    if (cfg->lattice.dims != 2)
+        return cli_fail_at(cfg, "lattice", "size", "the Malevanets-Kapral model needs HxW");
+    if (o->threads)
+        omp_set_num_threads(o->threads);
+    return -1;
+}
+
 /* The uniform state with a stripe: A = B = N/2, A = 4N/5 in the 4 central
  * columns. */
 static void mk_initial(int64_t H, int64_t W, int N, double *x)
@@ -181,13 +194,9 @@ static int mk_resume(mk_fit *f, const char *path, int64_t I, int64_t ntests)
 int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
                  const char *command_line)
 {
-    int rc = check_unused_mk(cfg);
+    int rc = mk_prologue(o, cfg);
     if (rc >= 0)
         return rc;
-    if (cfg->lattice.dims != 2)
-        return cli_fail_at(cfg, "lattice", "size", "the Malevanets-Kapral model needs HxW");
-    if (o->threads)
-        omp_set_num_threads(o->threads);
     dca_error err;
     dca_mk *m = NULL;
     const int N = (int)cfg->slm.particles;
@@ -425,13 +434,9 @@ static double mk_loss(const dca_mk *m, const dca_mk_params *p, const double *x0,
  * striped uniform state over min(stability-steps, 20) steps. */
 int cmd_mk_gradcheck(const cli_common *o, dca_config *cfg, double tol, double h)
 {
-    int rc = check_unused_mk(cfg);
+    int rc = mk_prologue(o, cfg);
     if (rc >= 0)
         return rc;
-    if (cfg->lattice.dims != 2)
-        return cli_fail_at(cfg, "lattice", "size", "the Malevanets-Kapral model needs HxW");
-    if (o->threads)
-        omp_set_num_threads(o->threads);
     const int N = (int)cfg->slm.particles;
     const int64_t H = cfg->lattice.shape[0], W = cfg->lattice.shape[1], C = H * W;
     const int64_t T = cfg->slm.stability_steps < 20 ? cfg->slm.stability_steps : 20;

@@ -121,14 +121,10 @@ static int potts_resume(potts_fit *f, const char *path, int64_t I)
 {
     int64_t done, abc_done = 0;
     int rc = slm_resume_open(path, f->cfg, "potts", I, &done);
-    if (rc < 0 && f->cfg->slm.abc_candidates > 0)
-        rc = slm_resume_i64(path, "/abc", "candidates_done", &abc_done);
+    if (rc < 0)
+        rc = slm_resume_abc(path, f->cfg->slm.abc_candidates, done, I, &abc_done);
     if (rc >= 0)
         return rc;
-    if (abc_done < 0 || abc_done > f->cfg->slm.abc_candidates || (abc_done > 0 && done < I))
-        return cli_fail(EXIT_USAGE, "--resume %s: /abc@candidates_done = %lld does not fit "
-                                    "%lld fit iterations of %lld",
-                        path, (long long)abc_done, (long long)done, (long long)I);
     if ((rc = slm_resume_doubles(path, "/fit/temperature", f->Ts, done + 1)) >= 0 ||
         (rc = slm_resume_doubles(path, "/fit/msd", f->msdm, done)) >= 0 ||
         (rc = slm_resume_doubles(path, "/fit/acceptance", f->acc, done)) >= 0 ||

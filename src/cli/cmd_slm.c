@@ -170,6 +170,21 @@ int slm_resume_open(const char *path, dca_config *cfg, const char *model, int64_
     return -1;
 }
 
+int slm_resume_abc(const char *path, int64_t candidates, int64_t done, int64_t I,
+                   int64_t *abc_done)
+{
+    *abc_done = 0;
+    int rc = candidates > 0 ? slm_resume_i64(path, "/abc", "candidates_done", abc_done) : -1;
+    if (rc >= 0)
+        return rc;
+    if (*abc_done < 0 || *abc_done > candidates || (*abc_done > 0 && done < I))
+        return cli_fail(EXIT_USAGE, "--resume %s: /abc@candidates_done = %lld does not fit "
+                                    "%lld fit iterations of %lld and %lld candidates",
+                        path, (long long)*abc_done, (long long)done, (long long)I,
+                        (long long)candidates);
+    return -1;
+}
+
 int slm_resume_doubles(const char *path, const char *name, double *dst, int64_t n)
 {
     if (n == 0)
@@ -404,14 +419,10 @@ static int si_resume(si_run *f, const char *path)
 {
     int64_t done, abc_done = 0;
     int rc = slm_resume_open(path, f->cfg, "si", f->I, &done);
-    if (rc < 0 && f->NC > 0)
-        rc = slm_resume_i64(path, "/abc", "candidates_done", &abc_done);
+    if (rc < 0)
+        rc = slm_resume_abc(path, f->NC, done, f->I, &abc_done);
     if (rc >= 0)
         return rc;
-    if (abc_done < 0 || abc_done > f->NC || (abc_done > 0 && done < f->I))
-        return cli_fail(EXIT_USAGE, "--resume %s: /abc@candidates_done = %lld does not fit "
-                                    "%lld fit iterations of %lld",
-                        path, (long long)abc_done, (long long)done, (long long)f->I);
     if ((rc = slm_resume_doubles(path, "/fit/beta", f->beta, done + 1)) >= 0 ||
         (rc = slm_resume_doubles(path, "/fit/loss", f->loss, done)) >= 0 ||
         (rc = slm_resume_doubles(path, "/fit/gradient", f->grad, done)) >= 0 ||

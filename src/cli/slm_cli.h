@@ -42,6 +42,10 @@ void slm_mean_se(const double *x, int64_t n, double *mean, double *se);
  * *done <= I iterations; a fit that left the domain is not resumed. */
 int slm_resume_open(const char *path, dca_config *cfg, const char *model, int64_t I,
                     int64_t *done);
+/* /abc@candidates_done (0 when there are no candidates): at most
+ * `candidates`, and 0 while the fit (done of I iterations) has not ended. */
+int slm_resume_abc(const char *path, int64_t candidates, int64_t done, int64_t I,
+                   int64_t *abc_done);
 /* Dataset name holds exactly n values (n = 0: nothing is read). */
 int slm_resume_doubles(const char *path, const char *name, double *dst, int64_t n);
 int slm_resume_u8(const char *path, const char *name, uint8_t *dst, int64_t n);
