@@ -283,6 +283,10 @@ typedef struct si_run {
     bool left;
     double secs, beta_ml, beta_ls;
     double *beta, *loss, *grad, *abc_beta, *abc_dist;
+    /* the data as the run file stores it, made once: frames as uint8, the
+     * counts as (m + 1) x 2 */
+    uint8_t *frames8;
+    double *counts;
     /* derived by si_derive (prefix: its scratch, iterations + 2) */
     double *avg, *prefix, *abc_est, *abc_cost;
     int64_t fit_settle, n_chk, abc_settle;
@@ -337,16 +341,8 @@ static dca_status si_save(si_run *f, bool finished, dca_error *err)
     const int m = d->m;
     const int64_t C = d->C, H = cfg->lattice.dims == 2 ? cfg->lattice.shape[0] : 1;
     const int64_t n_run = f->done;
-    uint8_t *u8 = malloc((size_t)(d->S * d->T * C));
-    double *counts = malloc((size_t)(2 * (m + 1)) * sizeof *counts);
-    if (!u8 || !counts) {
-        free(u8), free(counts);
-        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
-    }
-    for (int64_t i = 0; i < d->S * d->T * C; i++)
-        u8[i] = (uint8_t)d->frames[i];
-    for (int i = 0; i <= m; i++)
-        counts[2 * i] = d->n[i], counts[2 * i + 1] = d->k[i];
+    const uint8_t *u8 = f->frames8;
+    const double *counts = f->counts;
     dca_runfile *rf = NULL;
     dca_run_meta meta = {dca_config_text(f->cfg), f->command_line, 1.0};
     dca_status st = dca_runfile_create(f->outpath, &meta, &rf, err);
@@ -409,7 +405,6 @@ static dca_status si_save(si_run *f, bool finished, dca_error *err)
 #undef AF
 #undef AI
 #undef AS
-    free(counts), free(u8);
     if (!st)
         st = slm_save_progress(rf, f->opt, n_run, finished, err);
     return slm_close_runfile(&rf, st, err);
@@ -487,13 +482,19 @@ int cmd_slm_train(const cli_common *o, dca_config *cfg, const char *resume,
     f.beta = calloc((size_t)I + 1, 8), f.loss = calloc((size_t)I + 1, 8);
     f.grad = calloc((size_t)I + 1, 8), f.avg = calloc((size_t)I + 1, 8);
     f.prefix = calloc((size_t)I + 2, 8);
+    f.frames8 = malloc((size_t)(d.S * d.T * d.C));
+    f.counts = malloc((size_t)(2 * (d.m + 1)) * sizeof *f.counts);
     f.abc_beta = calloc((size_t)NC + 1, 8), f.abc_dist = calloc((size_t)NC + 1, 8);
     f.abc_est = calloc((size_t)NC + 1, 8), f.abc_cost = calloc((size_t)NC + 1, 8);
-    if (!f.beta || !f.loss || !f.grad || !f.avg || !f.prefix || !f.abc_beta || !f.abc_dist || !f.abc_est ||
-        !f.abc_cost) {
+    if (!f.beta || !f.loss || !f.grad || !f.avg || !f.prefix || !f.frames8 || !f.counts ||
+        !f.abc_beta || !f.abc_dist || !f.abc_est || !f.abc_cost) {
         rc = cli_fail(EXIT_RUNTIME, "out of memory");
         goto out;
     }
+    for (int64_t i = 0; i < d.S * d.T * d.C; i++)
+        f.frames8[i] = (uint8_t)d.frames[i];
+    for (int i = 0; i <= d.m; i++)
+        f.counts[2 * i] = d.n[i], f.counts[2 * i + 1] = d.k[i];
     double par[64];
     dca_config_optim_params(cfg, par);
     if (dca_optim_create(cfg->method, par, 1, cfg->optim_seed, &f.opt, &err)) {
@@ -605,6 +606,7 @@ out:
     dca_si_data_free(&d);
     dca_optim_destroy(f.opt);
     free(f.beta), free(f.loss), free(f.grad), free(f.avg), free(f.prefix), free(f.abc_beta);
+    free(f.frames8), free(f.counts);
     free(f.abc_dist);
     free(f.abc_est), free(f.abc_cost);
     return rc;
