@@ -38,6 +38,16 @@ static inline int64_t sched_chunk(int64_t units, int threads)
     return c < 1 ? 1 : c;
 }
 
+/* The team for a loop over `units` work units: no more threads than units.
+ * A lattice of one tile (the paper's figure: 500 cells) then runs in a team
+ * of one, with no barrier and no idle thread to wake at every step. The
+ * results do not depend on it: units and gradient blocks are fixed by the
+ * plan. */
+static inline int team_size(int64_t units, int threads)
+{
+    return units < (int64_t)threads ? (int)(units > 0 ? units : 1) : threads;
+}
+
 /* Work unit u is tile (u % ntiles) of configuration (u / ntiles). */
 static inline void unit_range(const dca_geom *g, int64_t u, int64_t ntiles, int64_t tile,
                               int64_t *b, int64_t *c0, int64_t *c1)
@@ -282,6 +292,7 @@ dca_status dca_sim_step_at(dca_sim *sim, int64_t t, const double *x, double *y)
     const int64_t units = sim->batch * sim->ntiles, ntiles = sim->ntiles, tile = sim->tile;
     const int64_t len = dca_sim_config_len(sim);
     const int64_t chunk = sched_chunk(units, sim->threads);
+    const int team = team_size(units, sim->threads);
     const dca_values_unit_fn values = sim->values;
     void **work = sim->work;
 
@@ -291,7 +302,7 @@ dca_status dca_sim_step_at(dca_sim *sim, int64_t t, const double *x, double *y)
      * 1-thread run would let OpenBLAS split large DGEMMs its own way, and
      * its split changes the rounding: results would depend on the thread
      * count. */
-#pragma omp parallel num_threads(sim->threads) default(none) \
+#pragma omp parallel num_threads(team) default(none) \
     shared(s, g, x, y, work) firstprivate(units, ntiles, tile, len, chunk, values, t)
     {
         omp_set_num_threads(1);
@@ -332,10 +343,11 @@ dca_status dca_sim_tangent_step(dca_sim *sim, const double *x, const double *J, 
     const int64_t ntiles = sim->ntiles, tile = sim->tile, units = configs * ntiles;
     const int64_t len = dca_sim_config_len(sim), jlen = len * dca_rule_params(sim->rule);
     const int64_t chunk = sched_chunk(units, sim->threads);
+    const int team = team_size(units, sim->threads);
     const dca_tangent_unit_fn tangent = sim->tangent;
     void **work = sim->work;
 
-#pragma omp parallel num_threads(sim->threads) default(none) \
+#pragma omp parallel num_threads(team) default(none) \
     shared(s, g, x, J, Jn, work) firstprivate(units, ntiles, tile, len, jlen, chunk, tangent)
     {
         omp_set_num_threads(1); /* see dca_sim_step_at */
@@ -381,13 +393,14 @@ dca_status dca_sim_adjoint_step_at(dca_sim *sim, int64_t t, const double *x, con
     const int64_t len = dca_sim_config_len(sim), P = dca_rule_params(sim->rule);
     const int64_t gxlen = (int64_t)g->m * g->cell_len * g->cells, nblocks = sim->nblocks;
     const int64_t chunk = sched_chunk(units, sim->threads);
+    const int team = team_size(units, sim->threads);
     const bool f32 = sim->precision == DCA_FLOAT32;
     const size_t real = sim->real;
     const dca_adjoint_unit_fn adjoint = sim->adjoint;
     void **work = sim->work;
     char *Gx = sim->Gx, *Gacc = sim->Gacc;
 
-#pragma omp parallel num_threads(sim->threads) default(none) \
+#pragma omp parallel num_threads(team) default(none) \
     shared(s, g, x, ybar, xbar, work, Gx, Gacc) \
     firstprivate(units, ntiles, tile, len, P, gxlen, nblocks, f32, real, chunk, adjoint, t)
     {
