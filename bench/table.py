@@ -87,6 +87,15 @@ if "concurrent" in r:
           f"{sec.get('pair DCA_OMP_SPINCOUNT=keep', float('nan')):.2f} s; single run "
           f"{sec['single']:.3f} s, {d['single_over_best_single']:.3f}x the best single "
           f"({', '.join(f'{k[7:]} {v:.3f} s' for k, v in sec.items() if k.startswith('single '))})")
+if "w3_parts" in r:
+    d = r["w3_parts"]
+    print(f"W3 split, medians of {d['reps']}, {d['threads']} threads: whole command "
+          f"{d['whole_seconds']:.3f} s = start {d['start_seconds']:.3f} s (dca --version) + in "
+          f"process {d['in_process_seconds']:.3f} s (setup {d['setup_seconds']:.3f}, stepping "
+          f"{d['stepping_seconds']:.3f}, recording {d['recording_seconds']:.3f}, closing "
+          f"{d['closing_seconds']:.3f}: flush, compression, fsync); whole / (stepping + "
+          f"recording + closing) = {d['whole_over_work']:.2f}x (goal <= 2x); in process "
+          f"{d['in_process_cell_updates_per_second']:.3g} cu/s")
 if "w7" in r:
     d = r["w7"]
     print(f"W7 {d['workload']}, {d['threads']} threads: dca {d['dca_rate']:.3g} "

@@ -258,6 +258,7 @@ static int write_rle(const run *r, const double *x, const char *outpath)
 
 int cmd_run(int argc, char **argv, char *command_line)
 {
+    const double t_entry = cli_now();
     run r = {.values_id = -1, .grads_id = -1};
     dca_error err;
     int rc = cli_parse_common(argc, argv, help, &r.o, NULL, NULL);
@@ -398,7 +399,9 @@ int cmd_run(int argc, char **argv, char *command_line)
                      (long long)done, (long long)r.T, (long long)row, partial);
         goto out;
     }
+    const double t_close = cli_now();
     dca_status st = dca_runfile_close(r.rf, true, &err);
+    const double closing = cli_now() - t_close;
     r.rf = NULL;
     if (st) {
         cli_fail(EXIT_RUNTIME, "%s", err.msg);
@@ -407,9 +410,17 @@ int cmd_run(int argc, char **argv, char *command_line)
     if (r.cfg->output_rle && write_rle(&r, r.buf[0], outpath) != 0)
         goto out;
     if (!r.o.quiet) {
-        fprintf(stderr, "wrote %s: %lld rows x %lld configurations; %lld steps in %.3g s "
-                        "(%.3g cell-updates/s), %.3g s in all\n",
-                outpath, (long long)r.rows, (long long)r.G, (long long)r.T, step_time, rate, wall);
+        /* The parts of the command's time (docs/performance.md, W3): setup
+         * is parsing, planning and creating the file; recording is the
+         * loop's time outside the steps (row writes, the task's loss);
+         * closing is the final flush (compression of cached chunks), the
+         * fsync and the rename. */
+        fprintf(stderr,
+                "wrote %s: %lld rows x %lld configurations; %lld steps in %.3g s "
+                "(%.3g cell-updates/s), %.3g s in all (setup %.3g s, recording %.3g s, "
+                "closing %.3g s)\n",
+                outpath, (long long)r.rows, (long long)r.G, (long long)r.T, step_time, rate,
+                t_close - t_entry + closing, t_start - t_entry, wall - step_time, closing);
         if (task)
             fprintf(stderr, "loss (%s, %s target) = %.10g; |dE/dw| = %.6g (%s mode)\n",
                     r.cfg->loss, r.cfg->target, E, gnorm,
