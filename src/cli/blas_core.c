@@ -105,11 +105,49 @@ static bool single_thread(char **argv)
     return false;
 }
 
+/* The serial dca under mpirun hands over to dca-mpi, the MPI build beside
+ * it (issue 17): the path of that executable, or NULL when this is dca-mpi,
+ * when mpirun did not start this process, or when there is no dca-mpi. */
+static const char *mpi_handover(char *path, size_t size)
+{
+#ifdef DCA_MPI
+    (void)path;
+    (void)size;
+    return NULL;
+#else
+    if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMI_SIZE") && !getenv("PMIX_RANK"))
+        return NULL;
+    ssize_t n = readlink("/proc/self/exe", path, size - 16);
+    if (n <= 0)
+        return NULL;
+    path[n] = '\0';
+    char *slash = strrchr(path, '/');
+    if (!slash)
+        return NULL;
+    strcpy(slash + 1, "dca-mpi");
+    return access(path, X_OK) == 0 ? path : NULL;
+#endif
+}
+
+int dca_mpi_ranks_without_mpi(void)
+{
+#ifdef DCA_MPI
+    return 0;
+#else
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!n)
+        n = getenv("PMI_SIZE");
+    return n && atoi(n) > 1 ? atoi(n) : 0;
+#endif
+}
+
 void dca_blas_select(char **argv)
 {
     /* Set by the first run before it re-executes: never loop. */
     if (getenv("DCA_BLAS_CORE_NOTE"))
         return;
+    char mpi_path[4096];
+    const char *mpi_exe = mpi_handover(mpi_path, sizeof mpi_path);
     const char *want = getenv("DCA_BLAS_CORETYPE");
     const char *core = openblas_get_corename();
     const char *target = NULL;
@@ -134,12 +172,12 @@ void dca_blas_select(char **argv)
                  want && *want && strcmp(want, "auto") != 0 ? "; DCA_BLAS_CORETYPE"
                                                             : " on an AVX-512 CPU");
     snprintf(note, sizeof note, "%s", buf);
-    if (!target && !spin)
+    if (!target && !spin && !mpi_exe)
         return;
     if ((target && setenv("OPENBLAS_CORETYPE", target, 1)) ||
         (spin && setenv("GOMP_SPINCOUNT", spin, 1)) || setenv("DCA_BLAS_CORE_NOTE", buf, 1))
         return;
-    execv("/proc/self/exe", argv);
+    execv(mpi_exe ? mpi_exe : "/proc/self/exe", argv);
     /* exec failed (no /proc, say): carry on with what OpenBLAS and libgomp chose. */
     unsetenv("DCA_BLAS_CORE_NOTE");
     if (spin)

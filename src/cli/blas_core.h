@@ -12,6 +12,11 @@
  * DCA_OMP_SPINCOUNT = keep | N control them. Returns only when no restart
  * happens. */
 void dca_blas_select(char **argv);
+/* The serial dca started by mpirun hands over to dca-mpi beside it in the
+ * same restart (or alone, when nothing else needs one). Without a dca-mpi,
+ * this returns mpirun's rank count when it is over 1 (main then refuses to
+ * run: every rank would do the whole command), else 0. */
+int dca_mpi_ranks_without_mpi(void);
 /* The OpenBLAS core in use, and how it was chosen (for run files). */
 const char *dca_blas_core(void);
 const char *dca_blas_note(void);

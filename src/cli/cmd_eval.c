@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/par.h"
 #include "config.h"
 #include "experiment.h"
 #include "density.h"
@@ -98,11 +99,27 @@ int cmd_eval(int argc, char **argv, char *command_line)
     const int64_t cells = dca_lattice_cells(&ex->lat);
     const int64_t steps = cfg->eval_steps ? cfg->eval_steps : 2 * cells;
     dca_density_result res;
-    if (dca_eval_density(h, cfg->eval_samples, steps, cfg->eval_kind, cfg->eval_seed, &res,
-                         &err)) {
+    /* Each MPI rank scores its share of the samples (sample j is drawn from
+     * (seed, j) wherever it runs); the counts add up exactly. */
+    int64_t first, mine;
+    par_share(cfg->eval_samples, &first, &mine);
+    if (dca_eval_density_part(h, DCA_DENSITY_AUTO, first, mine, steps, cfg->eval_kind,
+                              cfg->eval_seed, &res, NULL, &err)) {
         cli_fail(EXIT_USAGE, "%s", err.msg);
         goto out;
     }
+    if (par_many()) {
+        res.samples = par_sum_i64(res.samples);
+        res.correct = par_sum_i64(res.correct);
+        res.cell_updates = par_sum_i64(res.cell_updates);
+        res.seconds = par_max_f64(res.seconds);
+        const double n = (double)res.samples;
+        res.accuracy = n > 0 ? (double)res.correct / n : 0.0;
+        res.standard_error = n > 0 ? sqrt(res.accuracy * (1 - res.accuracy) / n) : 0;
+        res.cell_updates_per_second =
+            res.seconds > 0 ? (double)res.cell_updates / res.seconds : 0;
+    }
+    const bool speak = par_rank() == 0;
     rc = EXIT_RUNTIME;
     size_t hexlen = (size_t)(dca_rule_patterns(ex->rule) / 4 + 2);
     char *hex = malloc(hexlen);
@@ -111,15 +128,19 @@ int cmd_eval(int argc, char **argv, char *command_line)
         goto out;
     }
     bool has_hex = dca_rule_hex(ex->rule, hex, hexlen);
-    printf("density classification: %lld cells, %lld samples (%s, seed %llu), up to %lld steps\n",
-           (long long)cells, (long long)res.samples, cfg->eval_kind,
-           (unsigned long long)cfg->eval_seed, (long long)steps);
-    printf("accuracy %.4f +- %.4f (standard error; %lld correct)\n", res.accuracy,
-           res.standard_error, (long long)res.correct);
-    cli_print_hardened(ex->rule);
-    if (!o.quiet)
-        fprintf(stderr, "%.3g s, %.3g cell-updates/s (%s evaluator)\n", res.seconds,
-                res.cell_updates_per_second, res.engine);
+    if (speak) {
+        printf("density classification: %lld cells, %lld samples (%s, seed %llu), up to %lld "
+               "steps\n",
+               (long long)cells, (long long)res.samples, cfg->eval_kind,
+               (unsigned long long)cfg->eval_seed, (long long)steps);
+        printf("accuracy %.4f +- %.4f (standard error; %lld correct)\n", res.accuracy,
+               res.standard_error, (long long)res.correct);
+        cli_print_hardened(ex->rule);
+    }
+    if (!o.quiet && speak)
+        fprintf(stderr, "%.3g s, %.3g cell-updates/s (%s evaluator%s)\n", res.seconds,
+                res.cell_updates_per_second, res.engine,
+                par_many() ? ", all ranks" : "");
     if (o.output) {
         if (cli_make_parent_dirs(o.output) != 0) {
             cli_fail(EXIT_RUNTIME, "%s: cannot create its directory", o.output);

@@ -9,6 +9,7 @@
 
 #include "cli/blas_core.h"
 #include "cli/cli.h"
+#include "cli/par.h"
 #include "config.h"
 #include "experiment.h"
 #include "dca/gradient.h"
@@ -48,6 +49,9 @@ typedef struct run {
     dca_task_shape shape;
     int values_id, grads_id;
     int64_t B, len, T, G, rows;
+    /* MPI ranks: this rank simulates configurations [first, first + B) of
+     * Ball, and records the mine of them that are below G. */
+    int64_t first, Ball, mine;
     bool forward, reverse;
 } run;
 
@@ -82,7 +86,8 @@ static dca_status open_series(run *r, dca_error *err)
                               .times = r->times, .gzip = r->cfg->gzip};
         lattice_axes(r, &sp, false);
         if ((st = dca_runfile_series(r->rf, &sp, &r->values_id, err)) ||
-            (st = dca_runfile_series_row(r->rf, r->values_id, 0, r->buf[0], r->len, err)))
+            (st = dca_runfile_series_part(r->rf, r->values_id, 0, r->first, r->mine, r->buf[0],
+                                          r->len, err)))
             return st;
     }
     if (r->cfg->record_gradients) {
@@ -90,8 +95,8 @@ static dca_status open_series(run *r, dca_error *err)
                               .times = r->times, .gzip = r->cfg->gradient_gzip};
         lattice_axes(r, &sp, true);
         if ((st = dca_runfile_series(r->rf, &sp, &r->grads_id, err)) ||
-            (st = dca_runfile_series_row(r->rf, r->grads_id, 0, dca_tangent_J(r->tg), r->len * P,
-                                         err)))
+            (st = dca_runfile_series_part(r->rf, r->grads_id, 0, r->first, r->mine,
+                                          r->tg ? dca_tangent_J(r->tg) : NULL, r->len * P, err)))
             return st;
     }
     return DCA_OK;
@@ -157,7 +162,7 @@ static void write_run_attrs(run *r, int64_t done, double step_time, double wall,
     dca_error e;
     dca_runfile_attr_i64(r->rf, "/run", "steps", r->T, &e);
     dca_runfile_attr_i64(r->rf, "/run", "steps_done", done, &e);
-    dca_runfile_attr_i64(r->rf, "/run", "configurations", r->B, &e);
+    dca_runfile_attr_i64(r->rf, "/run", "configurations", r->Ball, &e);
     dca_runfile_attr_str(r->rf, "/run", "gradients", r->cfg->gradients, &e);
     dca_runfile_attr_str(r->rf, "/run", "precision",
                          r->cfg->precision == DCA_FLOAT32 ? "float32" : "float64", &e);
@@ -189,23 +194,31 @@ static void print_header(const run *r, const char *outpath)
         snprintf(l, sizeof l, "%lldx%lld torus", (long long)lat->shape[0],
                  (long long)lat->shape[1]);
     int th = dca_sim_threads(r->sim);
+    char ranks[64] = "";
+    if (par_many())
+        snprintf(ranks, sizeof ranks, " on each of %d MPI ranks", par_size());
     fprintf(stderr,
             "dca run: %s, %s %s rule over %s (%lld parameters), %lld configuration%s, %lld steps, "
-            "gradients %s, %d thread%s -> %s\n",
+            "gradients %s, %d thread%s%s -> %s\n",
             l,
             dca_rule_kind_of(r->ex->rule) == DCA_RULE_OUTER_TOTALISTIC
                 ? "outer-totalistic"
                 : (r->cfg->mode == DCA_MODE_BINARY ? "binary" : "softmax"),
             dca_rule_is_hard(r->ex->rule) ? "hard" : "soft", r->cfg->neighborhood,
-            (long long)dca_rule_params(r->ex->rule), (long long)r->B, r->B == 1 ? "" : "s",
-            (long long)r->T, r->cfg->gradients, th, th == 1 ? "" : "s", outpath);
+            (long long)dca_rule_params(r->ex->rule), (long long)r->Ball, r->Ball == 1 ? "" : "s",
+            (long long)r->T, r->cfg->gradients, th, th == 1 ? "" : "s", ranks, outpath);
 }
 
 static void cleanup(run *r)
 {
-    if (r->rf) {
-        /* A failure after the file was created: keep what was written. */
-        fprintf(stderr, "dca: partial results kept in %s\n", dca_runfile_partial_path(r->rf));
+    /* A failure after the file was created: keep what was written. With
+     * several ranks, closing is collective and the others may be waiting
+     * elsewhere: the job is aborted (par_finish) and the partial file
+     * stays as last flushed. */
+    if (r->rf && !par_many()) {
+        if (par_rank() == 0)
+            fprintf(stderr, "dca: partial results kept in %s\n",
+                    dca_runfile_partial_path(r->rf));
         dca_runfile_close(r->rf, false, NULL);
     }
     free(r->buf[0]);
@@ -265,8 +278,28 @@ int cmd_run(int argc, char **argv, char *command_line)
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
+    r.o.quiet |= par_rank() > 0;
     if (cli_load(&r.o, &r.cfg, &r.ex) >= 0)
         goto out;
+    bool task = strcmp(r.cfg->target, "none") != 0;
+    r.Ball = r.ex->batch;
+    par_share(r.Ball, &r.first, &r.B);
+    if (par_many()) {
+        /* What is built for several ranks: values and forward-mode diagrams,
+         * each configuration on one rank. A loss sums over all of them. */
+        if (task || strcmp(r.cfg->gradients, "reverse") == 0) {
+            rc = cli_fail(EXIT_USAGE, "%s: a [task] (loss) or reverse-mode gradients do not run "
+                                      "on several MPI ranks yet; run without mpirun",
+                          r.o.config);
+            goto out;
+        }
+        if (r.Ball < par_size()) {
+            rc = cli_fail(EXIT_USAGE, "%s: %lld configuration%s for %d MPI ranks: each rank needs "
+                                      "at least one ([init] batch)",
+                          r.o.config, (long long)r.Ball, r.Ball == 1 ? "" : "s", par_size());
+            goto out;
+        }
+    }
     if (r.cfg->output_rle && r.cfg->states != 2) {
         cli_fail_at(r.cfg, "output", "rle", "RLE files hold 2-state configurations");
         goto out;
@@ -279,17 +312,18 @@ int cmd_run(int argc, char **argv, char *command_line)
                           .gradients = r.forward ? DCA_GRAD_FORWARD
                                                  : (r.reverse ? DCA_GRAD_REVERSE : 0),
                           .precision = r.cfg->precision};
-    if (dca_sim_create(&r.ex->lat, r.ex->rule, r.ex->batch, &so, &r.sim, &err)) {
+    if (dca_sim_create(&r.ex->lat, r.ex->rule, r.B, &so, &r.sim, &err)) {
         cli_fail(EXIT_USAGE, "%s", err.msg);
         goto out;
     }
-    r.B = r.ex->batch;
     r.len = r.ex->config_len;
     r.T = r.cfg->steps;
-    r.G = r.cfg->record_configurations ? r.cfg->record_configurations : r.B;
+    r.G = r.cfg->record_configurations ? r.cfg->record_configurations : r.Ball;
+    r.mine = r.G - r.first < r.B ? r.G - r.first : r.B;
+    if (r.mine < 0)
+        r.mine = 0;
     const int64_t every = r.cfg->record_every;
     r.rows = r.T / every + 1 + (r.T % every != 0);
-    bool task = strcmp(r.cfg->target, "none") != 0;
     double need = 16.0 * (double)r.B * (double)r.len * (task ? 1.5 : 1.0);
     if (need > (double)dca_mem_physical() / 2) {
         char a[64], b[64];
@@ -301,13 +335,17 @@ int cmd_run(int argc, char **argv, char *command_line)
     if (r.forward) {
         /* The loss gradient needs every configuration's tangents; diagrams
          * only the recorded ones. */
-        if (dca_tangent_create(r.sim, task ? r.B : r.G, &r.tg, &err)) {
+        const int64_t nt = task ? r.B : r.mine;
+        if (nt > 0 && dca_tangent_create(r.sim, nt, &r.tg, &err)) {
             cli_fail(EXIT_USAGE, "%s", err.msg);
             goto out;
         }
-        dca_tangent_reset(r.tg);
+        if (r.tg)
+            dca_tangent_reset(r.tg);
     }
     r.buf[0] = r.ex->x0;
+    if (r.first > 0) /* this rank's configurations, drawn as for one rank */
+        memmove(r.buf[0], r.buf[0] + r.first * r.len, (size_t)(r.B * r.len) * sizeof(double));
     r.ex->x0 = dca_alloc((size_t)(r.B * r.len) * sizeof(double));
     r.buf[1] = dca_alloc((size_t)(r.B * r.len) * sizeof(double));
     r.times = malloc((size_t)r.rows * sizeof *r.times);
@@ -351,9 +389,14 @@ int cmd_run(int argc, char **argv, char *command_line)
     progress_init(&pr, r.o.quiet);
     double step_time = 0, t_start = cli_now();
     int64_t row = 1, t;
+    bool stopped = false;
     for (t = 1; t <= r.T; t++) {
-        if (cli_interrupted())
+        /* Several ranks stop at the same step, or the collective writes
+         * would not match. */
+        if (par_many() ? par_any(cli_interrupted()) : cli_interrupted()) {
+            stopped = true;
             break;
+        }
         double t0 = cli_now();
         if (r.tg)
             dca_tangent_step(r.tg, r.buf[0]);
@@ -363,33 +406,45 @@ int cmd_run(int argc, char **argv, char *command_line)
         r.buf[0] = r.buf[1];
         r.buf[1] = sw;
         if (row < r.rows && r.times[row] == t) {
-            if ((r.values_id >= 0 &&
-                 dca_runfile_series_row(r.rf, r.values_id, row, r.buf[0], r.len, &err)) ||
-                (r.grads_id >= 0 && dca_runfile_series_row(r.rf, r.grads_id, row,
-                                                           dca_tangent_J(r.tg), r.len * P, &err))) {
+            if ((r.values_id >= 0 && dca_runfile_series_part(r.rf, r.values_id, row, r.first,
+                                                             r.mine, r.buf[0], r.len, &err)) ||
+                (r.grads_id >= 0 &&
+                 dca_runfile_series_part(r.rf, r.grads_id, row, r.first, r.mine,
+                                         r.tg ? dca_tangent_J(r.tg) : NULL, r.len * P, &err))) {
                 progress_end(&pr);
                 cli_fail(EXIT_RUNTIME, "%s", err.msg);
                 goto out;
             }
             row++;
         }
-        progress_update(&pr, t, r.T, (double)t * (double)cells * (double)r.B, "cell-updates");
+        progress_update(&pr, t, r.T, (double)t * (double)cells * (double)r.Ball, "cell-updates");
     }
     progress_end(&pr);
     int64_t done = t - 1;
     double E = NAN, gnorm = NAN;
-    if (task && !cli_interrupted() && finish_task(&r, &E, &gnorm, &err)) {
+    if (task && !stopped && finish_task(&r, &E, &gnorm, &err)) {
         cli_fail(EXIT_RUNTIME, "%s", err.msg);
         goto out;
     }
     double wall = cli_now() - t_start;
-    double rate = step_time > 0 ? (double)done * (double)cells * (double)r.B / step_time : 0;
+    /* Rank 0's times (the attributes must be the same on every rank). */
+    double times[2] = {step_time, wall};
+    par_bcast_f64(times, 2);
+    step_time = times[0];
+    wall = times[1];
+    double rate = step_time > 0 ? (double)done * (double)cells * (double)r.Ball / step_time : 0;
     write_run_attrs(&r, done, step_time, wall, rate);
-    if (cli_interrupted()) {
+    if (stopped) {
         char partial[4200];
         snprintf(partial, sizeof partial, "%s", dca_runfile_partial_path(r.rf));
         dca_status st = dca_runfile_close(r.rf, false, &err);
         r.rf = NULL;
+        if (!st && par_many()) {
+            /* Every rank stopped at this step and closed the file together. */
+            par_exit_agreed();
+            if (par_rank() > 0)
+                goto out;
+        }
         if (st)
             cli_fail(EXIT_RUNTIME, "interrupted at step %lld, and saving failed: %s",
                      (long long)done, err.msg);
@@ -407,7 +462,8 @@ int cmd_run(int argc, char **argv, char *command_line)
         cli_fail(EXIT_RUNTIME, "%s", err.msg);
         goto out;
     }
-    if (r.cfg->output_rle && write_rle(&r, r.buf[0], outpath) != 0)
+    /* Configuration 0 is rank 0's. */
+    if (r.cfg->output_rle && par_rank() == 0 && write_rle(&r, r.buf[0], outpath) != 0)
         goto out;
     if (!r.o.quiet) {
         /* The parts of the command's time (docs/performance.md, W3): setup

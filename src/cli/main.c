@@ -5,6 +5,7 @@
 
 #include "cli/blas_core.h"
 #include "cli/cli.h"
+#include "cli/par.h"
 #include "mem.h"
 #include "dca/dca.h"
 
@@ -31,7 +32,9 @@ static const char usage[] =
     "  --version      print the version\n"
     "\n"
     "Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.\n"
-    "Configuration keys: configs/README.md. Run file layout: docs/hdf5-layout.md.\n";
+    "Configuration keys: configs/README.md. Run file layout: docs/hdf5-layout.md.\n"
+    "Under mpirun, run and eval share their configurations or samples among the ranks\n"
+    "(docs/cluster.md).\n";
 
 /* The command line as one string, for the run file's provenance. */
 static char *join_args(int argc, char **argv)
@@ -56,9 +59,8 @@ static char *join_args(int argc, char **argv)
     return s;
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
-    dca_blas_select(argv);
     if (argc < 2) {
         fputs(usage, stderr);
         return EXIT_USAGE;
@@ -86,6 +88,13 @@ int main(int argc, char **argv)
                     {"gradcheck", cmd_gradcheck},
                     {"eval", cmd_eval},
                     {"search", cmd_search}};
+    /* Data parallelism is built for run and eval; the other commands would
+     * run whole on every rank and write one file together. */
+    if (par_many() && strcmp(cmd, "run") != 0 && strcmp(cmd, "eval") != 0)
+        return cli_fail(EXIT_USAGE,
+                        "dca %s does not run on several MPI ranks yet (run and eval do); start "
+                        "it without mpirun, or with mpirun -np 1",
+                        cmd);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(cmd, commands[i].name) == 0) {
             char *line = join_args(argc, argv);
@@ -97,4 +106,21 @@ int main(int argc, char **argv)
         return cmd_info(argc - 1, argv + 1);
     fputs(usage, stderr);
     return cli_fail(EXIT_USAGE, "unknown command '%s'", cmd);
+}
+
+int main(int argc, char **argv)
+{
+    dca_blas_select(argv);
+    int ranks = dca_mpi_ranks_without_mpi();
+    const char *rank = getenv("OMPI_COMM_WORLD_RANK");
+    if (ranks > 1 && rank && strcmp(rank, "0") != 0)
+        return EXIT_USAGE; /* rank 0 says why */
+    if (ranks > 1)
+        return cli_fail(EXIT_USAGE,
+                        "mpirun started %d ranks of a dca built without MPI, and there is no "
+                        "dca-mpi beside it; build it (meson -Dmpi=enabled, with libopenmpi-dev "
+                        "and libhdf5-openmpi-dev) or run dca without mpirun",
+                        ranks);
+    par_init(&argc, &argv);
+    return par_finish(dispatch(argc, argv));
 }

@@ -6,12 +6,20 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/par.h"
 
 int cli_fail(int code, const char *fmt, ...)
 {
+    /* Several ranks: rank 0 speaks. The others fail the same way on the
+     * same configuration; only their runtime failures can be their own. */
+    if (par_rank() > 0 && code != EXIT_RUNTIME)
+        return code;
     va_list ap;
     va_start(ap, fmt);
-    fputs("dca: error: ", stderr);
+    if (par_rank() > 0)
+        fprintf(stderr, "dca (rank %d): error: ", par_rank());
+    else
+        fputs("dca: error: ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);

@@ -42,7 +42,8 @@ int64_t dca_density_draw(uint64_t seed, int uniform_density, double p, int64_t j
 }
 
 /* The byte engine: dca_hard_step one configuration at a time. */
-static void run_bytes(const dca_hard *h, int64_t samples, int64_t max_steps, uint64_t seed,
+static void run_bytes(const dca_hard *h, int64_t first, int64_t samples, int64_t max_steps,
+                      uint64_t seed,
                       double p, int uniform_density, uint8_t *ok, int64_t *steps_used,
                       uint8_t *buf)
 {
@@ -60,12 +61,12 @@ static void run_bytes(const dca_hard *h, int64_t samples, int64_t max_steps, uin
     }
 #pragma omp parallel num_threads(threads) default(none) \
     shared(h, buf, ok, steps_used, fixed) \
-    firstprivate(samples, max_steps, seed, p, uniform_density, n)
+    firstprivate(first, samples, max_steps, seed, p, uniform_density, n)
     {
         uint8_t *a = buf + 2 * n * omp_get_thread_num(), *b = a + n;
 #pragma omp for schedule(dynamic, 16)
         for (int64_t j = 0; j < samples; j++) {
-            const int64_t ones = dca_density_draw(seed, uniform_density, p, j, n, a);
+            const int64_t ones = dca_density_draw(seed, uniform_density, p, first + j, n, a);
             const uint8_t major = 2 * ones > n;
             int64_t t = 0;
             int64_t same = 0;
@@ -98,7 +99,7 @@ static void run_bytes(const dca_hard *h, int64_t samples, int64_t max_steps, uin
 #define BLOCK_WORDS 4
 
 /* The bit-sliced engine: blocks of 64 BLOCK_WORDS configurations. */
-static dca_status run_bits(const dca_bits *bits, int threads, int64_t samples,
+static dca_status run_bits(const dca_bits *bits, int threads, int64_t first, int64_t samples,
                            int64_t max_steps, uint64_t seed, double p, int uniform_density,
                            uint8_t *ok, int64_t *steps_used, dca_error *err)
 {
@@ -108,7 +109,7 @@ static dca_status run_bits(const dca_bits *bits, int threads, int64_t samples,
     int nomem = 0;
 #pragma omp parallel num_threads(threads) default(none) \
     shared(bits, ok, steps_used, nomem) \
-    firstprivate(samples, max_steps, seed, p, uniform_density, n, blocks, work, W, B)
+    firstprivate(first, samples, max_steps, seed, p, uniform_density, n, blocks, work, W, B)
     {
         uint64_t *x = malloc((size_t)(n * W) * sizeof *x);
         uint8_t *a = malloc((size_t)n), *major = malloc((size_t)B);
@@ -126,7 +127,7 @@ static dca_status run_bits(const dca_bits *bits, int threads, int64_t samples,
                 uint64_t active[BLOCK_WORDS] = {0};
                 memset(x, 0, (size_t)(n * W) * sizeof *x);
                 for (int64_t i = 0; i < cnt; i++) {
-                    const int64_t ones = dca_density_draw(seed, uniform_density, p, j0 + i, n, a);
+                    const int64_t ones = dca_density_draw(seed, uniform_density, p, first + j0 + i, n, a);
                     major[i] = 2 * ones > n;
                     const int w = (int)(i / 64);
                     const uint64_t bit = UINT64_C(1) << (i % 64);
@@ -147,16 +148,17 @@ static dca_status run_bits(const dca_bits *bits, int threads, int64_t samples,
     return DCA_OK;
 }
 
-dca_status dca_eval_density_with(const dca_hard *h, dca_density_engine engine, int64_t samples,
-                                 int64_t max_steps, const char *kind, uint64_t seed,
-                                 dca_density_result *res, uint8_t *correct, dca_error *err)
+dca_status dca_eval_density_part(const dca_hard *h, dca_density_engine engine, int64_t first,
+                                 int64_t samples, int64_t max_steps, const char *kind,
+                                 uint64_t seed, dca_density_result *res, uint8_t *correct,
+                                 dca_error *err)
 {
     const int k = dca_hard_states(h);
     if (k != 2)
         return dca_error_set(err, DCA_ERR_UNSUPPORTED,
                              "density classification is for 2-state rules; this one has %d", k);
-    if (samples < 0 || max_steps < 0)
-        return dca_error_set(err, DCA_ERR_ARG, "samples and steps must be >= 0");
+    if (samples < 0 || max_steps < 0 || first < 0)
+        return dca_error_set(err, DCA_ERR_ARG, "samples, steps and the first sample must be >= 0");
     double p = 0.5;
     int uniform_density = strcmp(kind, "uniform-density") == 0;
     const char *rest = dca_strip_prefix(kind, "bernoulli:");
@@ -185,10 +187,10 @@ dca_status dca_eval_density_with(const dca_hard *h, dca_density_engine engine, i
     double t0 = now();
     dca_status st = DCA_OK;
     if (bits)
-        st = run_bits(bits, (int)threads, samples, max_steps, seed, p, uniform_density, ok,
+        st = run_bits(bits, (int)threads, first, samples, max_steps, seed, p, uniform_density, ok,
                       steps_used, err);
     else
-        run_bytes(h, samples, max_steps, seed, p, uniform_density, ok, steps_used, buf);
+        run_bytes(h, first, samples, max_steps, seed, p, uniform_density, ok, steps_used, buf);
     double secs = now() - t0;
     int64_t right = 0, cu = 0;
     for (int64_t j = 0; !st && j < samples; j++) {
@@ -208,6 +210,14 @@ dca_status dca_eval_density_with(const dca_hard *h, dca_density_engine engine, i
     if (ok != correct)
         free(ok);
     return st;
+}
+
+dca_status dca_eval_density_with(const dca_hard *h, dca_density_engine engine, int64_t samples,
+                                 int64_t max_steps, const char *kind, uint64_t seed,
+                                 dca_density_result *res, uint8_t *correct, dca_error *err)
+{
+    return dca_eval_density_part(h, engine, 0, samples, max_steps, kind, seed, res, correct,
+                                 err);
 }
 
 dca_status dca_eval_density(const dca_hard *h, int64_t samples, int64_t max_steps,

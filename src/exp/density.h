@@ -42,6 +42,13 @@ dca_status dca_eval_density(const dca_hard *h, int64_t samples, int64_t max_step
 dca_status dca_eval_density_with(const dca_hard *h, dca_density_engine engine, int64_t samples,
                                  int64_t max_steps, const char *kind, uint64_t seed,
                                  dca_density_result *res, uint8_t *correct, dca_error *err);
+/* Samples [first, first + samples) of the same protocol (an MPI rank's
+ * share): outcome i of `correct` is sample first + i, and res counts these
+ * samples only. */
+dca_status dca_eval_density_part(const dca_hard *h, dca_density_engine engine, int64_t first,
+                                 int64_t samples, int64_t max_steps, const char *kind,
+                                 uint64_t seed, dca_density_result *res, uint8_t *correct,
+                                 dca_error *err);
 
 /* Configuration j of the protocol: n cells of 0/1 into a; returns the number
  * of ones. */

@@ -11,6 +11,10 @@
 #include "h5util.h"
 #include "io/io.h"
 
+#ifdef DCA_MPI
+#include <mpi.h>
+#endif
+
 enum { max_series = 8 };
 
 typedef struct series {
@@ -30,7 +34,38 @@ struct dca_runfile {
     int64_t rows_written;
     double flush_seconds;
     struct timespec last_flush;
+    int ranks, rank; /* MPI ranks writing this file together (1, 0 serially) */
+    hid_t dxpl;      /* data transfer: collective with several ranks */
 };
+
+/* With several MPI ranks (dca-mpi under mpirun) every rank makes the same
+ * calls in the same order: HDF5's metadata operations are collective. Data
+ * rows are written collectively, each rank its own configurations. */
+static void ranks_of(int *ranks, int *rank)
+{
+    *ranks = 1;
+    *rank = 0;
+#ifdef DCA_MPI
+    int on = 0;
+    MPI_Initialized(&on);
+    if (on) {
+        MPI_Comm_size(MPI_COMM_WORLD, ranks);
+        MPI_Comm_rank(MPI_COMM_WORLD, rank);
+    }
+#endif
+}
+
+/* Rank 0's decision, on every rank (identity with one rank). */
+static int64_t agree(const dca_runfile *rf, int64_t v)
+{
+#ifdef DCA_MPI
+    if (rf->ranks > 1)
+        MPI_Bcast(&v, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+#else
+    (void)rf;
+#endif
+    return v;
+}
 
 static double seconds_since(const struct timespec *t0)
 {
@@ -111,13 +146,26 @@ dca_status dca_runfile_create(const char *path, const dca_run_meta *meta, dca_ru
     memcpy(rf->path, path, n + 1);
     snprintf(rf->partial, n + 9, "%s.partial", path);
     rf->flush_seconds = meta->flush_seconds;
+    rf->dxpl = H5P_DEFAULT;
+    ranks_of(&rf->ranks, &rf->rank);
     /* Latest format with SWMR-compatible structures off: h5py of any
      * version in Debian reads 1.8-format files. */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_libver_bounds(fapl, H5F_LIBVER_EARLIEST, H5F_LIBVER_LATEST);
+#ifdef DCA_MPI
+    if (rf->ranks > 1) {
+        H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, MPI_INFO_NULL);
+        H5Pset_all_coll_metadata_ops(fapl, 1);
+        H5Pset_coll_metadata_write(fapl, 1);
+        rf->dxpl = H5Pcreate(H5P_DATASET_XFER);
+        H5Pset_dxpl_mpio(rf->dxpl, H5FD_MPIO_COLLECTIVE);
+    }
+#endif
     rf->file = H5Fcreate(rf->partial, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
     if (rf->file < 0) {
+        if (rf->dxpl != H5P_DEFAULT)
+            H5Pclose(rf->dxpl);
         dca_status st = dca_h5_fail(err, DCA_ERR_IO, "%s: cannot create the run file",
                                     rf->partial);
         free(rf->path);
@@ -127,7 +175,7 @@ dca_status dca_runfile_create(const char *path, const dca_run_meta *meta, dca_ru
     }
     clock_gettime(CLOCK_MONOTONIC, &rf->last_flush);
     char created[64];
-    time_t now = time(NULL);
+    time_t now = (time_t)agree(rf, (int64_t)time(NULL));
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -154,7 +202,7 @@ static dca_status write_array_dcpl(dca_runfile *rf, const char *name, hid_t mem_
     H5Pset_create_intermediate_group(lcpl, 1);
     hid_t sp = rank > 0 ? H5Screate_simple(rank, dims, NULL) : H5Screate(H5S_SCALAR);
     hid_t d = H5Dcreate2(rf->file, name, file_type, sp, lcpl, dcpl, H5P_DEFAULT);
-    herr_t e = d < 0 ? -1 : H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+    herr_t e = d < 0 ? -1 : H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, rf->dxpl, data);
     if (d >= 0)
         H5Dclose(d);
     H5Sclose(sp);
@@ -352,21 +400,29 @@ static dca_status flush(dca_runfile *rf, dca_error *err)
     return DCA_OK;
 }
 
-dca_status dca_runfile_series_row(dca_runfile *rf, int series_id, int64_t row, const double *data,
-                                  int64_t config_stride, dca_error *err)
+dca_status dca_runfile_series_part(dca_runfile *rf, int series_id, int64_t row, int64_t first,
+                                   int64_t configs, const double *data, int64_t config_stride,
+                                   dca_error *err)
 {
     series *s = &rf->s[series_id];
+    if (configs < 0 || (configs > 0 && (first < 0 || first + configs > (int64_t)s->dims[0])))
+        return dca_error_set(err, DCA_ERR_ARG, "%s: configurations %lld..%lld of %lld", rf->partial,
+                             (long long)first, (long long)(first + configs),
+                             (long long)s->dims[0]);
     hid_t fsp = H5Dget_space(s->dset);
     hsize_t start[DCA_H5_MAX_RANK] = {0}, count[DCA_H5_MAX_RANK];
     memcpy(count, s->dims, sizeof count);
+    start[0] = (hsize_t)first;
+    count[0] = (hsize_t)configs;
     start[1] = (hsize_t)row;
     count[1] = 1;
-    /* Memory: G blocks of inner_size doubles, config_stride apart. The
-     * memory space has the file selection's shape: HDF5 then copies whole
-     * contiguous runs. A 2D memory space against the 4D file selection made
-     * it map every element on its own (H5S_select_iterate), 70 % of the
-     * paper figure's write time. Strided blocks are packed first. */
-    if (s->dims[0] > 1 && config_stride != s->inner_size) {
+    /* Memory: `configs` blocks of inner_size doubles, config_stride apart.
+     * The memory space has the file selection's shape: HDF5 then copies
+     * whole contiguous runs. A 2D memory space against the 4D file
+     * selection made it map every element on its own (H5S_select_iterate),
+     * most of the paper figure's write time. Strided blocks are packed
+     * first. */
+    if (configs > 1 && config_stride != s->inner_size) {
         if (!s->pack) {
             s->pack = malloc((size_t)s->dims[0] * (size_t)s->inner_size * sizeof *s->pack);
             if (!s->pack) {
@@ -375,15 +431,29 @@ dca_status dca_runfile_series_row(dca_runfile *rf, int series_id, int64_t row, c
                                      rf->partial, (long long)(s->dims[0] * (hsize_t)s->inner_size));
             }
         }
-        for (hsize_t g = 0; g < s->dims[0]; g++)
-            memcpy(s->pack + g * (hsize_t)s->inner_size, data + g * (hsize_t)config_stride,
+        for (int64_t g = 0; g < configs; g++)
+            memcpy(s->pack + g * s->inner_size, data + g * config_stride,
                    (size_t)s->inner_size * sizeof *data);
         data = s->pack;
     }
-    hid_t msp = H5Screate_simple(s->rank, count, NULL);
-    herr_t e = H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL);
+    herr_t e;
+    hid_t msp;
+    static const double nothing = 0;
+    if (configs > 0) {
+        msp = H5Screate_simple(s->rank, count, NULL);
+        e = H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL);
+    } else {
+        /* A rank with nothing to write still takes part in the collective
+         * write, with empty selections. */
+        const hsize_t one = 1;
+        msp = H5Screate_simple(1, &one, NULL);
+        e = H5Sselect_none(fsp);
+        if (e >= 0)
+            e = H5Sselect_none(msp);
+        data = &nothing;
+    }
     if (e >= 0)
-        e = H5Dwrite(s->dset, H5T_NATIVE_DOUBLE, msp, fsp, H5P_DEFAULT, data);
+        e = H5Dwrite(s->dset, H5T_NATIVE_DOUBLE, msp, fsp, rf->dxpl, data);
     H5Sclose(msp);
     H5Sclose(fsp);
     if (e < 0)
@@ -391,9 +461,16 @@ dca_status dca_runfile_series_row(dca_runfile *rf, int series_id, int64_t row, c
                            (long long)row);
     if (series_id == 0)
         rf->rows_written = row + 1;
-    if (seconds_since(&rf->last_flush) >= rf->flush_seconds)
+    if (agree(rf, seconds_since(&rf->last_flush) >= rf->flush_seconds))
         return flush(rf, err);
     return DCA_OK;
+}
+
+dca_status dca_runfile_series_row(dca_runfile *rf, int series_id, int64_t row, const double *data,
+                                  int64_t config_stride, dca_error *err)
+{
+    return dca_runfile_series_part(rf, series_id, row, 0, (int64_t)rf->s[series_id].dims[0], data,
+                                   config_stride, err);
 }
 
 static int fsync_path(const char *path, int flags)
@@ -419,8 +496,11 @@ dca_status dca_runfile_close(dca_runfile *rf, bool complete, dca_error *err)
             H5Dclose(rf->s[i].dset);
         if (H5Fclose(rf->file) < 0 && !st)
             st = dca_h5_fail(err, DCA_ERR_IO, "%s: closing failed", rf->partial);
+        if (rf->dxpl != H5P_DEFAULT)
+            H5Pclose(rf->dxpl);
     }
-    if (complete && !st) {
+    /* One rank makes the file durable and gives it its name. */
+    if (complete && !st && rf->rank == 0) {
         /* Data on disk before the name points at it; then the name. */
         char *slash = strrchr(rf->path, '/');
         if (fsync_path(rf->partial, O_RDONLY) != 0)
@@ -435,6 +515,11 @@ dca_status dca_runfile_close(dca_runfile *rf, bool complete, dca_error *err)
         } else {
             fsync_path(".", O_RDONLY | O_DIRECTORY);
         }
+    }
+    if (complete && rf->ranks > 1) {
+        dca_status st0 = (dca_status)agree(rf, (int64_t)st);
+        if (st0 && !st)
+            st = dca_error_set(err, st0, "%s: rank 0 could not finish the file", rf->path);
     }
     for (int i = 0; i < rf->nseries; i++)
         free(rf->s[i].pack);

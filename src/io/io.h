@@ -61,9 +61,15 @@ typedef struct dca_series_spec {
 
 dca_status dca_runfile_series(dca_runfile *rf, const dca_series_spec *spec, int *series_id,
                               dca_error *err);
-/* data: G configurations, each prod(inner) doubles, contiguous. */
+/* data: G configurations, each prod(inner) doubles, config_stride apart. */
 dca_status dca_runfile_series_row(dca_runfile *rf, int series_id, int64_t row, const double *data,
                                   int64_t config_stride, dca_error *err);
+/* The same for configurations [first, first + configs) only (configs may
+ * be 0). With several MPI ranks every rank calls it for every row, each
+ * with its own configurations: the write is collective. */
+dca_status dca_runfile_series_part(dca_runfile *rf, int series_id, int64_t row, int64_t first,
+                                   int64_t configs, const double *data, int64_t config_stride,
+                                   dca_error *err);
 
 /* A whole float64 array (rank 0 for a scalar), e.g. /run/loss_gradient. */
 dca_status dca_runfile_array(dca_runfile *rf, const char *name, int rank, const int64_t *dims,

@@ -1,0 +1,104 @@
+/* MPI ranks for the command line (par.h). */
+#include "par.h"
+
+#include <stdlib.h>
+
+#ifdef DCA_MPI
+#include <mpi.h>
+
+static int rank_, size_ = 1, started, agreed;
+
+void par_exit_agreed(void) { agreed = 1; }
+
+/* mpirun (Open MPI, or any PMI-based launcher) sets these for its ranks. */
+static bool under_mpirun(void)
+{
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+}
+
+void par_init(int *argc, char ***argv)
+{
+    if (!under_mpirun())
+        return;
+    int provided;
+    /* OpenMP threads compute; only the main thread calls MPI. */
+    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    started = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+}
+
+int par_finish(int rc)
+{
+    if (!started)
+        return rc;
+    if (rc != 0 && size_ > 1 && !agreed)
+        MPI_Abort(MPI_COMM_WORLD, rc);
+    MPI_Finalize();
+    return rc;
+}
+
+int par_rank(void) { return rank_; }
+int par_size(void) { return size_; }
+
+int64_t par_sum_i64(int64_t v)
+{
+    if (size_ == 1)
+        return v;
+    int64_t s = 0;
+    MPI_Allreduce(&v, &s, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    return s;
+}
+
+bool par_any(bool v)
+{
+    if (size_ == 1)
+        return v;
+    int in = v, out = 0;
+    MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD);
+    return out != 0;
+}
+
+void par_bcast_f64(double *v, int n)
+{
+    if (size_ > 1)
+        MPI_Bcast(v, n, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+}
+
+double par_max_f64(double v)
+{
+    if (size_ == 1)
+        return v;
+    double m = v;
+    MPI_Allreduce(&v, &m, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    return m;
+}
+
+#else
+
+void par_init(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+}
+int par_finish(int rc) { return rc; }
+void par_exit_agreed(void) {}
+int par_rank(void) { return 0; }
+int par_size(void) { return 1; }
+int64_t par_sum_i64(int64_t v) { return v; }
+bool par_any(bool v) { return v; }
+void par_bcast_f64(double *v, int n)
+{
+    (void)v;
+    (void)n;
+}
+double par_max_f64(double v) { return v; }
+
+#endif
+
+void par_share(int64_t n, int64_t *first, int64_t *count)
+{
+    const int64_t R = par_size(), r = par_rank(), q = n / R, m = n % R;
+    *first = r * q + (r < m ? r : m);
+    *count = q + (r < m);
+}
