@@ -31,6 +31,15 @@ try:
     found = {f: os.path.join(d, f) for d, _, fs in os.walk(tmp) for f in fs}
     for f in ("libdca.so", "libdca.a", "dca.pc", "dca.h", "objective.h", "optim.h"):
         check(f in found, f"installs {f}")
+    # The installed launcher finds its program library relative to itself.
+    exe = next((os.path.join(d, "dca") for d, _, fs in os.walk(tmp)
+                if "dca" in fs and d.endswith("bin")), None)
+    r = subprocess.run([exe or "/nonexistent", "--version"], capture_output=True, text=True) \
+        if exe else None
+    check(r is not None and r.returncode == 0 and "libdca-cli.so" in found
+          and r.stdout.startswith("dca "),
+          "the installed dca runs (its libdca-cli.so found relative to it)",
+          (r.stdout + r.stderr) if r else "no bin/dca")
     prefix = None
     if "dca.pc" in found:
         for line in open(found["dca.pc"]):

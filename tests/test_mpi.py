@@ -102,6 +102,9 @@ check("run with fewer configurations than ranks is refused",
 solo = os.path.join(tmp, "solo")
 os.mkdir(solo)
 shutil.copy(dca, solo)
+module = os.path.join(os.path.dirname(dca), "libdca-cli.so")  # the launcher's program
+if os.path.exists(module):
+    shutil.copy(module, solo)
 p = mpi(2, "run", cfg("rule30.ini"), "-o", out("t.h5"), exe=os.path.join(solo, "dca"))
 check("a dca without dca-mpi beside it refuses several ranks, once",
       p.returncode == 2 and p.stderr.count("built without MPI") == 1, p.stderr)

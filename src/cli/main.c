@@ -108,7 +108,14 @@ static int dispatch(int argc, char **argv)
     return cli_fail(EXIT_USAGE, "unknown command '%s'", cmd);
 }
 
+/* The program's entry: main() in dca-mpi, and the function the dca
+ * launcher (launch.c) calls in libdca-cli.so. */
+#ifdef DCA_CLI_MODULE
+__attribute__((visibility("default"))) int dca_cli_main(int argc, char **argv);
+int dca_cli_main(int argc, char **argv)
+#else
 int main(int argc, char **argv)
+#endif
 {
     dca_blas_select(argv);
     int ranks = dca_mpi_ranks_without_mpi();

@@ -32,7 +32,11 @@ int par_finish(int rc)
 {
     if (!started)
         return rc;
-    if (rc != 0 && size_ > 1 && !agreed)
+    /* Usage and configuration errors (exit 2) are found before any
+     * collective operation, from the same inputs on every rank: each rank
+     * fails the same way and ends normally. Anything else may leave the
+     * other ranks waiting in a collective write: abort the job. */
+    if (rc != 0 && rc != 2 && size_ > 1 && !agreed)
         MPI_Abort(MPI_COMM_WORLD, rc);
     MPI_Finalize();
     return rc;

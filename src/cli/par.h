@@ -13,8 +13,10 @@
 
 /* Starts MPI when the process was launched by mpirun (dca-mpi only). */
 void par_init(int *argc, char ***argv);
-/* Ends MPI. With rc != 0 on more than one rank it aborts the job with rc:
- * the other ranks may be waiting in a collective operation. */
+/* Ends MPI. With a runtime failure (rc 1) on more than one rank it aborts
+ * the job with rc: the other ranks may be waiting in a collective
+ * operation. Usage errors (rc 2) happen on every rank alike, before any
+ * collective operation, and end normally. */
 int par_finish(int rc);
 /* Every rank reached the same exit status at the same point (an interrupt
  * all ranks agreed on): par_finish then ends MPI normally, not by abort. */
