@@ -422,10 +422,14 @@ int cmd_run(int argc, char **argv, char *command_line)
     progress_end(&pr);
     int64_t done = t - 1;
     double E = NAN, gnorm = NAN;
+    /* One process: an interrupt after the last step still keeps the file
+     * partial (several ranks decide only at steps, together). */
+    stopped |= !par_many() && cli_interrupted();
     if (task && !stopped && finish_task(&r, &E, &gnorm, &err)) {
         cli_fail(EXIT_RUNTIME, "%s", err.msg);
         goto out;
     }
+    stopped |= !par_many() && cli_interrupted();
     double wall = cli_now() - t_start;
     /* Rank 0's times (the attributes must be the same on every rank). */
     double times[2] = {step_time, wall};
