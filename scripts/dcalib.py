@@ -47,7 +47,8 @@ class _Lattice(_c.Structure):
 
 class _SimOptions(_c.Structure):
     _fields_ = [("kernel", _c.c_int), ("threads", _c.c_int), ("tile_cells", _i64),
-                ("gradients", _c.c_uint), ("precision", _c.c_int), ("seed", _c.c_uint64)]
+                ("gradients", _c.c_uint), ("precision", _c.c_int), ("seed", _c.c_uint64),
+                ("block_first", _i64), ("block_batch", _i64)]
 
 
 class _TaskShape(_c.Structure):

@@ -277,3 +277,90 @@ Test(objective, gradient_needs_reverse_mode)
     dca_objective_destroy(obj);
     drop(&f);
 }
+
+/* One adjoint step of configurations [first, first + count) of a batch of
+ * B, by a plan of its own: its gradient blocks (dca_sim_adjoint_blocks). */
+static int64_t slice_blocks(const dca_lattice *lat, dca_rule *rule, int64_t B, int64_t first,
+                            int64_t count, int64_t tile, int threads, const double *x,
+                            const double *ybar, int64_t len, double *blocks)
+{
+    dca_sim *s = NULL;
+    dca_error e;
+    dca_sim_options o = {.threads = threads, .gradients = DCA_GRAD_REVERSE, .tile_cells = tile,
+                         .block_first = first, .block_batch = B};
+    cr_assert_eq(dca_sim_create(lat, rule, count, &o, &s, &e), DCA_OK, "%s", e.msg);
+    double *xbar = malloc((size_t)(count * len) * sizeof *xbar);
+    cr_assert_eq(dca_sim_adjoint_begin(s), DCA_OK);
+    cr_assert_eq(dca_sim_adjoint_step(s, x + first * len, ybar + first * len, xbar), DCA_OK);
+    cr_assert_eq(dca_sim_adjoint_blocks(s, blocks), DCA_OK, "%s", dca_sim_error(s));
+    int64_t n = dca_sim_gradient_blocks(s);
+    free(xbar);
+    dca_sim_destroy(s);
+    return n;
+}
+
+/* Slices of a batch (MPI ranks' shares) each hold whole gradient blocks of
+ * the batch: their blocks, summed in slice order, give the whole batch's
+ * gradient bit for bit, for any number of slices and threads, on a
+ * multi-tile 2D lattice (fewer configurations than blocks: blocks of tiles)
+ * and a 1D batch of more configurations than blocks (blocks of
+ * configurations). A slice that cuts a block is refused. */
+Test(objective, slices_sum_to_the_whole_batch_bitwise)
+{
+    const struct {
+        const char *size, *nbhd;
+        int64_t B, tile;
+    } cases[] = {{"24x20", "moore:1", 5, 40}, {"40", "radius:2", 100, 0}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        dca_lattice lat;
+        cr_assert_eq(dca_lattice_parse(cases[c].size, &lat, NULL), DCA_OK);
+        dca_nbhd *nb = t_nbhd(cases[c].nbhd, lat.dims);
+        dca_rule *rule = t_rule(nb, 2, DCA_MODE_BINARY);
+        t_random_weights(rule, 2.0, 11 + c);
+        const int64_t B = cases[c].B, len = dca_lattice_cells(&lat), P = dca_rule_params(rule);
+        double *x = malloc((size_t)(B * len) * sizeof *x), *ybar = malloc((size_t)(B * len) * 8);
+        t_random_config(x, B * len, 2, DCA_MODE_BINARY, 3 + c);
+        uint64_t seed = 9;
+        for (int64_t i = 0; i < B * len; i++)
+            ybar[i] = 2 * t_unif(&seed) - 1;
+        double *blocks = malloc((size_t)(128 * P) * sizeof *blocks);
+        double *whole = malloc((size_t)P * 8), *joined = malloc((size_t)P * 8);
+        /* The whole batch by dca_sim_adjoint_end. */
+        dca_sim *s = NULL;
+        dca_error e;
+        dca_sim_options o = {.threads = 2, .gradients = DCA_GRAD_REVERSE,
+                             .tile_cells = cases[c].tile};
+        cr_assert_eq(dca_sim_create(&lat, rule, B, &o, &s, &e), DCA_OK, "%s", e.msg);
+        double *xbar = malloc((size_t)(B * len) * sizeof *xbar);
+        cr_assert_eq(dca_sim_adjoint_begin(s), DCA_OK);
+        cr_assert_eq(dca_sim_adjoint_step(s, x, ybar, xbar), DCA_OK);
+        cr_assert_eq(dca_sim_adjoint_end(s, whole), DCA_OK);
+        cr_assert_gt(dca_sim_gradient_blocks(s), 1);
+        for (int R = 1; R <= 4; R++) {
+            int64_t n = 0;
+            for (int r = 0; r < R; r++) {
+                int64_t first, count;
+                dca_sim_batch_share(B, P, R, r, &first, &count);
+                cr_assert_gt(count, 0);
+                n += slice_blocks(&lat, rule, B, first, count, cases[c].tile, 1 + r % 2, x, ybar,
+                                  len, blocks + n * P);
+            }
+            cr_assert_eq(n, dca_sim_gradient_blocks(s));
+            cr_assert_eq(dca_sim_adjoint_finish(s, blocks, n, joined), DCA_OK);
+            cr_assert(memcmp(joined, whole, (size_t)P * sizeof *whole) == 0,
+                      "%s: %d slices differ from the whole batch (rel %g)", cases[c].size, R,
+                      t_rel_diff(joined, whole, P));
+        }
+        if (B >= 64) { /* blocks of configurations: a slice must not cut one */
+            dca_sim *bad = NULL;
+            dca_sim_options ob = {.gradients = DCA_GRAD_REVERSE, .block_first = 1,
+                                  .block_batch = B};
+            cr_assert_eq(dca_sim_create(&lat, rule, 10, &ob, &bad, &e), DCA_ERR_ARG);
+            cr_assert(strstr(e.msg, "whole gradient blocks") != NULL, "%s", e.msg);
+        }
+        free(x), free(ybar), free(blocks), free(whole), free(joined), free(xbar);
+        dca_sim_destroy(s);
+        dca_rule_destroy(rule);
+        dca_nbhd_destroy(nb);
+    }
+}

@@ -202,6 +202,12 @@ typedef struct dca_sim_options {
     unsigned gradients;  /* DCA_GRAD_* bits */
     dca_precision precision;
     uint64_t seed;       /* keys the noise of stochastic models (unused by rule tables) */
+    /* Reverse mode: this plan's configurations are [block_first, block_first
+     * + B) of a batch of block_batch (0: B), e.g. one MPI rank's share. The
+     * rule gradient is summed in blocks fixed by the whole batch (see
+     * dca_sim_batch_share), so slices' blocks combine to the whole batch's
+     * gradient bit for bit (dca_sim_adjoint_blocks, dca_sim_adjoint_finish). */
+    int64_t block_first, block_batch;
 } dca_sim_options;
 
 typedef struct dca_sim dca_sim;
@@ -263,6 +269,25 @@ DCA_API dca_status dca_sim_adjoint_step_at(dca_sim *sim, int64_t t, const double
                                    double *xbar);
 DCA_API dca_status dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *ybar, double *xbar);
 DCA_API dca_status dca_sim_adjoint_end(dca_sim *sim, double *grad_w);
+/* The gradient's blocks (reverse mode). dca_sim_adjoint_end sums the plan's
+ * blocks of dE/drho in block order, then applies drho/dw. With slices of one
+ * batch (block_first, block_batch), each slice's blocks are whole blocks of
+ * the batch's partition: dca_sim_adjoint_blocks ends the sweep and writes
+ * this plan's blocks (dca_sim_gradient_blocks x P doubles, block-major);
+ * dca_sim_adjoint_finish sums any blocks given in order (all slices', in
+ * slice order) and applies drho/dw. Both steps together equal
+ * dca_sim_adjoint_end bit for bit. */
+DCA_API int64_t dca_sim_gradient_blocks(const dca_sim *sim);
+DCA_API dca_status dca_sim_adjoint_blocks(dca_sim *sim, double *blocks);
+DCA_API dca_status dca_sim_adjoint_finish(dca_sim *sim, const double *blocks, int64_t nblocks,
+                                          double *grad_w);
+/* A share of a batch of `batch` configurations for slice r of R whose
+ * gradient blocks are whole blocks of the batch's (for a rule of `params`
+ * parameters): configurations [*first, *first + *count). Contiguous, in
+ * slice order, covering the batch; a slice can be empty when R exceeds the
+ * number of blocks. */
+DCA_API void dca_sim_batch_share(int64_t batch, int64_t params, int ranks, int rank,
+                                 int64_t *first, int64_t *count);
 /* Bytes the plan holds beyond the rule (workspaces, gradient buffers). */
 DCA_API int64_t dca_sim_memory(const dca_sim *sim);
 

@@ -89,6 +89,7 @@ struct dca_sim {
     void *Gx;      /* reverse: per-offset parts of dE/dx, B x m x cell_len x cells */
     void *Gacc;    /* reverse: nblocks partial sums */
     int64_t nblocks;
+    int64_t *block_start; /* reverse: block j sums units [block_start[j], block_start[j + 1]) */
 };
 
 uint64_t dca_rule_generation(const dca_rule *rule);

@@ -48,6 +48,79 @@ static inline int team_size(int64_t units, int threads)
     return units < (int64_t)threads ? (int)(units > 0 ? units : 1) : threads;
 }
 
+/* The gradient's blocks (reverse mode): a fixed partition of the work
+ * units, each block summed by one thread in unit order, the blocks then
+ * summed in block order, so the rule gradient is the same for any thread
+ * count. The partition is fixed by the whole batch (G configurations of
+ * ntiles tiles) and never crosses a configuration: with G >= NB (NB = 64,
+ * halved while NB x P exceeds 2^25 numbers), block j is configurations
+ * [j G / NB, (j + 1) G / NB); with fewer, each configuration is split into
+ * k = min(ntiles, NB / G) blocks of tiles [i ntiles / k, (i + 1) ntiles / k).
+ * A slice of the batch (an MPI rank's share) then holds whole blocks, and
+ * the slices' blocks in order are the batch's. */
+static int64_t blocks_max(int64_t P)
+{
+    int64_t nb = 64;
+    while (nb > 1 && (double)nb * (double)P > (double)(1 << 25))
+        nb /= 2;
+    return nb;
+}
+
+void dca_sim_batch_share(int64_t batch, int64_t params, int ranks, int rank, int64_t *first,
+                         int64_t *count)
+{
+    const int64_t nb = blocks_max(params), R = ranks, r = rank;
+    if (batch >= nb) {
+        /* Whole groups of configurations: rank r takes groups
+         * [r nb / R, (r + 1) nb / R). */
+        const int64_t g0 = r * nb / R, g1 = (r + 1) * nb / R;
+        *first = g0 * batch / nb;
+        *count = g1 * batch / nb - *first;
+    } else {
+        const int64_t q = batch / R, m = batch % R;
+        *first = r * q + (r < m ? r : m);
+        *count = q + (r < m);
+    }
+}
+
+static dca_status plan_blocks(dca_sim *s, int64_t P, const dca_sim_options *o, dca_error *err)
+{
+    const int64_t B = s->batch, nt = s->ntiles, nb = blocks_max(P);
+    const int64_t G = o->block_batch ? o->block_batch : B, f = o->block_first;
+    if (f < 0 || f + B > G)
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "configurations %lld..%lld are not inside a batch of %lld",
+                             (long long)f, (long long)(f + B - 1), (long long)G);
+    if (G >= nb) {
+        /* Groups j0..j1 - 1 must be exactly this slice. */
+        const int64_t j0 = (f * nb + G - 1) / G, j1 = ((f + B) * nb + G - 1) / G;
+        if (j0 * G / nb != f || j1 * G / nb != f + B)
+            return dca_error_set(err, DCA_ERR_ARG,
+                                 "configurations %lld..%lld of %lld do not hold whole gradient "
+                                 "blocks of %lld configurations (dca_sim_batch_share gives "
+                                 "slices that do)",
+                                 (long long)f, (long long)(f + B - 1), (long long)G,
+                                 (long long)(G / nb));
+        s->nblocks = j1 - j0;
+        if (!(s->block_start = malloc((size_t)(s->nblocks + 1) * sizeof *s->block_start)))
+            return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+        for (int64_t j = j0; j <= j1; j++)
+            s->block_start[j - j0] = (j * G / nb - f) * nt;
+    } else {
+        int64_t k = nb / G;
+        k = k < nt ? k : nt;
+        k = k > 1 ? k : 1;
+        s->nblocks = B * k;
+        if (!(s->block_start = malloc((size_t)(s->nblocks + 1) * sizeof *s->block_start)))
+            return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t i = 0; i < k; i++)
+                s->block_start[b * k + i] = b * nt + i * nt / k;
+        s->block_start[s->nblocks] = B * nt;
+    }
+    return DCA_OK;
+}
+
 /* Work unit u is tile (u % ntiles) of configuration (u / ntiles). */
 static inline void unit_range(const dca_geom *g, int64_t u, int64_t ntiles, int64_t tile,
                               int64_t *b, int64_t *c0, int64_t *c1)
@@ -158,13 +231,11 @@ dca_status dca_sim_create(const dca_lattice *lat, dca_rule *rule, int64_t batch,
         s->adjoint = NULL;
     const int64_t P = dca_rule_params(rule);
     if (s->grad & DCA_GRAD_REVERSE) {
-        /* A fixed partition of the work units into blocks, each summed by
-         * one thread in unit order, the blocks then summed in block order:
-         * the rule gradient is the same for any thread count. */
-        int64_t units = batch * s->ntiles;
-        s->nblocks = units < 64 ? units : 64;
-        while (s->nblocks > 1 && (double)s->nblocks * (double)P > (double)(1 << 25))
-            s->nblocks /= 2;
+        st = plan_blocks(s, P, &o, err);
+        if (st) {
+            dca_sim_destroy(s);
+            return st;
+        }
     }
 
     const plan_sizes z = sizes_of(s);
@@ -220,6 +291,7 @@ void dca_sim_destroy(dca_sim *sim)
     free(sim->drho);
     free(sim->Gx);
     free(sim->Gacc);
+    free(sim->block_start);
     free(sim->dy);
     free(sim->dx);
     free(sim);
@@ -399,17 +471,18 @@ dca_status dca_sim_adjoint_step_at(dca_sim *sim, int64_t t, const double *x, con
     const dca_adjoint_unit_fn adjoint = sim->adjoint;
     void **work = sim->work;
     char *Gx = sim->Gx, *Gacc = sim->Gacc;
+    const int64_t *bstart = sim->block_start;
 
 #pragma omp parallel num_threads(team) default(none) \
-    shared(s, g, x, ybar, xbar, work, Gx, Gacc) \
+    shared(s, g, x, ybar, xbar, work, Gx, Gacc, bstart) \
     firstprivate(units, ntiles, tile, len, P, gxlen, nblocks, f32, real, chunk, adjoint, t)
     {
         omp_set_num_threads(1); /* see dca_sim_step_at */
         void *w = work[omp_get_thread_num()];
-        /* Block j takes units [j*units/nblocks, (j+1)*units/nblocks) in order. */
+        /* Block j takes units [block_start[j], block_start[j + 1]) in order. */
 #pragma omp for schedule(dynamic)
         for (int64_t j = 0; j < nblocks; j++) {
-            for (int64_t u = j * units / nblocks; u < (j + 1) * units / nblocks; u++) {
+            for (int64_t u = bstart[j]; u < bstart[j + 1]; u++) {
                 int64_t b, c0, c1;
                 unit_range(g, u, ntiles, tile, &b, &c0, &c1);
                 adjoint(s, t, b, x + b * len, ybar + b * len, Gacc + (size_t)(j * P) * real,
@@ -436,31 +509,49 @@ dca_status dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *yba
     return dca_sim_adjoint_step_at(sim, 0, x, ybar, xbar);
 }
 
-dca_status dca_sim_adjoint_end(dca_sim *sim, double *grad_w)
+int64_t dca_sim_gradient_blocks(const dca_sim *sim) { return sim ? sim->nblocks : 0; }
+
+/* Ends the sweep; checks shared by the two ways to end it. */
+static dca_status adjoint_close(dca_sim *sim, const char *fn, const void *out)
+{
+    if (!sim->adjoint)
+        return misuse(sim, "%s: the plan was made without DCA_GRAD_REVERSE", fn);
+    if (!sim->adjoint_open)
+        return misuse(sim, "%s: call dca_sim_adjoint_begin first", fn);
+    if (!out)
+        return misuse(sim, "%s: NULL output", fn);
+    sim->adjoint_open = 0;
+    return DCA_OK;
+}
+
+dca_status dca_sim_adjoint_blocks(dca_sim *sim, double *blocks)
 {
     if (!sim)
         return DCA_ERR_ARG;
-    if (!sim->adjoint)
-        return misuse(sim, "dca_sim_adjoint_end: the plan was made without DCA_GRAD_REVERSE");
-    if (!sim->adjoint_open)
-        return misuse(sim, "dca_sim_adjoint_end: call dca_sim_adjoint_begin first");
-    if (!grad_w)
-        return misuse(sim, "dca_sim_adjoint_end: NULL gradient");
-    sim->adjoint_open = 0;
+    dca_status st = adjoint_close(sim, "dca_sim_adjoint_blocks", blocks);
+    if (st)
+        return st;
+    const int64_t P = dca_rule_params(sim->rule);
+    for (int64_t j = 0; j < sim->nblocks; j++) {
+        double *bj = blocks + j * P;
+        for (int64_t i = 0; i < P; i++)
+            bj[i] = 0.0;
+        sim->type->unpack_gradient(sim, (const char *)sim->Gacc + (size_t)(j * P) * sim->real,
+                                   bj);
+    }
+    return DCA_OK;
+}
+
+/* dE/dw from dE/drho: through rho = sigmoid(w), or softmax(w) per pattern. */
+static void chain_rho(const dca_sim *sim, double *grad_w)
+{
     const int64_t P = dca_rule_params(sim->rule);
     const int out = sim->g.outputs;
     const double *rho = dca_rule_probabilities(sim->rule);
-    /* dE/drho: the blocks in order. */
-    for (int64_t i = 0; i < P; i++)
-        grad_w[i] = 0.0;
-    for (int64_t j = 0; j < sim->nblocks; j++)
-        sim->type->unpack_gradient(sim, (const char *)sim->Gacc + (size_t)(j * P) * sim->real,
-                                   grad_w);
-    /* Through rho = sigmoid(w), or softmax(w) per pattern. */
     if (sim->g.binary) {
         for (int64_t i = 0; i < P; i++)
             grad_w[i] *= sim->drho[i];
-        return DCA_OK;
+        return;
     }
     for (int64_t y = 0; y < P / out; y++) {
         const double *r = rho + y * out;
@@ -471,5 +562,42 @@ dca_status dca_sim_adjoint_end(dca_sim *sim, double *grad_w)
         for (int a = 0; a < out; a++)
             gr[a] = r[a] * (gr[a] - dot);
     }
+}
+
+dca_status dca_sim_adjoint_finish(dca_sim *sim, const double *blocks, int64_t nblocks,
+                                  double *grad_w)
+{
+    if (!sim)
+        return DCA_ERR_ARG;
+    if (!sim->adjoint)
+        return misuse(sim, "dca_sim_adjoint_finish: the plan was made without DCA_GRAD_REVERSE");
+    if (!blocks || !grad_w || nblocks < 0)
+        return misuse(sim, "dca_sim_adjoint_finish: NULL blocks or gradient");
+    const int64_t P = dca_rule_params(sim->rule);
+    for (int64_t i = 0; i < P; i++)
+        grad_w[i] = 0.0;
+    /* dE/drho: the blocks in order. */
+    for (int64_t j = 0; j < nblocks; j++)
+        for (int64_t i = 0; i < P; i++)
+            grad_w[i] += blocks[j * P + i];
+    chain_rho(sim, grad_w);
+    return DCA_OK;
+}
+
+dca_status dca_sim_adjoint_end(dca_sim *sim, double *grad_w)
+{
+    if (!sim)
+        return DCA_ERR_ARG;
+    dca_status st = adjoint_close(sim, "dca_sim_adjoint_end", grad_w);
+    if (st)
+        return st;
+    const int64_t P = dca_rule_params(sim->rule);
+    /* dE/drho: the blocks in order. */
+    for (int64_t i = 0; i < P; i++)
+        grad_w[i] = 0.0;
+    for (int64_t j = 0; j < sim->nblocks; j++)
+        sim->type->unpack_gradient(sim, (const char *)sim->Gacc + (size_t)(j * P) * sim->real,
+                                   grad_w);
+    chain_rho(sim, grad_w);
     return DCA_OK;
 }
