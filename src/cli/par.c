@@ -1,5 +1,6 @@
 /* MPI ranks for the command line (par.h). */
 #include "par.h"
+#include "start_env.h"
 
 #include <stdlib.h>
 
@@ -10,15 +11,9 @@ static int rank_, size_ = 1, started, agreed;
 
 void par_exit_agreed(void) { agreed = 1; }
 
-/* mpirun (Open MPI, or any PMI-based launcher) sets these for its ranks. */
-static bool under_mpirun(void)
-{
-    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
-}
-
 void par_init(int *argc, char ***argv)
 {
-    if (!under_mpirun())
+    if (!dca_start_under_mpirun())
         return;
     int provided;
     /* OpenMP threads compute; only the main thread calls MPI. */

@@ -524,6 +524,13 @@ static dca_status adjoint_close(dca_sim *sim, const char *fn, const void *out)
     return DCA_OK;
 }
 
+/* Adds block j's dE/drho to out (the model type's layout unpacked). */
+static void add_block(const dca_sim *sim, int64_t j, double *out)
+{
+    const int64_t P = dca_rule_params(sim->rule);
+    sim->type->unpack_gradient(sim, (const char *)sim->Gacc + (size_t)(j * P) * sim->real, out);
+}
+
 dca_status dca_sim_adjoint_blocks(dca_sim *sim, double *blocks)
 {
     if (!sim)
@@ -536,8 +543,7 @@ dca_status dca_sim_adjoint_blocks(dca_sim *sim, double *blocks)
         double *bj = blocks + j * P;
         for (int64_t i = 0; i < P; i++)
             bj[i] = 0.0;
-        sim->type->unpack_gradient(sim, (const char *)sim->Gacc + (size_t)(j * P) * sim->real,
-                                   bj);
+        add_block(sim, j, bj);
     }
     return DCA_OK;
 }
@@ -596,8 +602,7 @@ dca_status dca_sim_adjoint_end(dca_sim *sim, double *grad_w)
     for (int64_t i = 0; i < P; i++)
         grad_w[i] = 0.0;
     for (int64_t j = 0; j < sim->nblocks; j++)
-        sim->type->unpack_gradient(sim, (const char *)sim->Gacc + (size_t)(j * P) * sim->real,
-                                   grad_w);
+        add_block(sim, j, grad_w);
     chain_rho(sim, grad_w);
     return DCA_OK;
 }
