@@ -62,7 +62,8 @@ class _Range(_c.Structure):
 
 
 class _ObjOptions(_c.Structure):
-    _fields_ = [("steps", _i64), ("loss_every", _i64), ("range", _Range)]
+    _fields_ = [("steps", _i64), ("loss_every", _i64), ("range", _Range),
+                ("reduce", _c.c_void_p)]  # NULL: the whole batch in this process
 
 
 KERNELS = {"auto": 0, "blas": 1, "reference": 2, "totalistic": 3, "fused": 4}

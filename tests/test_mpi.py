@@ -1,7 +1,9 @@
 """MPI data parallelism (issue 17, docs/cluster.md): under mpirun, dca hands
-over to dca-mpi, and run and eval share their configurations or samples among
-the ranks. The run files must be bitwise those of the serial dca for 1, 2 and
-4 ranks (4 oversubscribe the 2 cores here). Commands not built for several
+over to dca-mpi, and run, train and eval share their configurations or
+samples among the ranks. The run files must be bitwise those of the serial
+dca for 1, 2 and 4 ranks (4 oversubscribe the 2 cores here); a train run whose
+rank is killed leaves its last checkpoint readable, and --resume under mpirun
+(with another number of ranks) ends with the uninterrupted run's file. Commands not built for several
 ranks are refused, and so is a dca without dca-mpi. Skipped (TAP skip) when
 the build has no dca-mpi or there is no mpirun.
 Usage: test_mpi.py PATH/TO/dca CONFIGS_DIR"""
@@ -39,9 +41,11 @@ def mpi(n, *args, exe=dca):
                           capture_output=True, text=True, env=env, timeout=240)
 
 
-def same_file(a, b):
+def same_file(a, b, skip=()):
     """Every dataset of b equals a's, bit for bit; returns a reason or ''."""
     da, db = datasets(a), datasets(b)
+    for k in skip:
+        da.pop(k, None), db.pop(k, None)
     if da.keys() != db.keys():
         return f"datasets differ: {sorted(set(da) ^ set(db))}"
     for k in da:
@@ -89,10 +93,106 @@ for n in (2, 4):
     check(f"eval on {n} ranks: the same file and the same report, printed once",
           not why and p.stdout == serial_stdout, why or p.stdout)
 
+# dca train: every rank trains on its share of each iteration's
+# configurations; the loss runs through the ranks in order and the gradient
+# blocks are gathered in rank order, so the history is the serial one bit for
+# bit (wall_seconds aside).
+WALL = ("train/wall_seconds",)
+trains = [
+    ("1D, 16 configurations (blocks are tiles)", "recover-rule110.ini",
+     ["--set", "optimizer.iterations=25"], (1, 2, 4)),
+    ("1D, 128 configurations, majority, eval shared", "density.ini",
+     ["--set", "optimizer.iterations=4", "--set", "eval.samples=1001"], (2, 4)),
+    ("minibatch of 40 of 128", "density.ini",
+     ["--set", "optimizer.iterations=4", "--set", "optimizer.minibatch=40", "--set",
+      "eval.samples=500"], (2, 3)),
+    ("fresh batches", "density.ini",
+     ["--set", "optimizer.iterations=4", "--set", "optimizer.fresh=yes", "--set",
+      "init.configurations=70", "--set", "eval.samples=500"], (2, 4)),
+    ("2D Moore table, 64 configurations (blocks are configurations)", "learn-life.ini",
+     ["--set", "optimizer.iterations=5", "--set", "lattice.size=12x10"], (2, 4)),
+    ("2D outer-totalistic, adam", "learn-life-ot.ini",
+     ["--set", "optimizer.iterations=5", "--set", "lattice.size=20x16", "--set",
+      "init.configurations=6", "--set", "optimizer.method=adam"], (2, 4)),
+]
+for i, (what, ini, sets, ranks) in enumerate(trains):
+    ref = out(f"train{i}-serial.h5")
+    p = run(dca, "train", cfg(ini), "-o", ref, *sets, "--quiet", "--threads", "2")
+    check(f"serial train: {what}", p.returncode == 0, p.stderr)
+    serial_stdout = p.stdout
+    for n in ranks:
+        o = out(f"train{i}-{n}.h5")
+        p = mpi(n, "train", cfg(ini), "-o", o, *sets, "--quiet")
+        why = same_file(ref, o, WALL) if p.returncode == 0 else p.stderr
+        check(f"train, {what}, on {n} rank(s): bitwise the serial file, the same report",
+              not why and p.stdout == serial_stdout, why or p.stdout)
+
+# A rank killed mid-run: the last checkpoint (written by rank 0 aside, then
+# renamed) stays readable, and --resume on another number of ranks ends with
+# the uninterrupted run's file.
+long = ["--set", "optimizer.iterations=40", "--set", "optimizer.checkpoint-every=2", "--set",
+        "eval.samples=500"]
+ref = out("long-serial.h5")
+p = run(dca, "train", cfg("density.ini"), "-o", ref, *long, "--quiet", "--threads", "2")
+check("serial train for the kill test", p.returncode == 0, p.stderr)
+kill = out("kill.h5")
+q = subprocess.Popen([mpirun, "-np", "2", "--oversubscribe", dca, "train", cfg("density.ini"),
+                      "-o", kill, *long, "--quiet"],
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+t0, done = time.time(), 0
+while time.time() - t0 < 120 and q.poll() is None:
+    try:
+        with h5py.File(kill, "r") as f:
+            done = int(f["/train"].attrs["iterations_done"])
+    except (OSError, KeyError):
+        done = 0
+    if done >= 4:
+        break
+    time.sleep(0.05)
+victims = []
+for pid in os.listdir("/proc"):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            comm = f.read().strip()
+        with open(f"/proc/{pid}/cmdline") as f:
+            cmd = f.read()
+    except OSError:
+        continue
+    if comm == "dca-mpi" and kill in cmd:
+        victims.append(int(pid))
+if victims:
+    os.kill(max(victims), signal.SIGKILL)  # one rank, not rank 0 alone
+try:
+    q.communicate(timeout=60)
+except subprocess.TimeoutExpired:
+    q.kill()
+    q.communicate()
+ok, why = False, f"ranks found: {victims}, iterations seen {done}, rc {q.returncode}"
+try:
+    with h5py.File(kill, "r") as f:
+        n_done = int(f["/train"].attrs["iterations_done"])
+        ok = (f["/train/loss"].shape == (n_done,) and n_done % 2 == 0 and 4 <= n_done < 40
+              and f["/train"].attrs["finished"] == 0)
+        why += f"; checkpoint at iteration {n_done}"
+except OSError as e:
+    why += f"; {e}"
+check("a rank killed mid-run: the job ends, the last checkpoint is readable",
+      ok and q.returncode != 0 and len(victims) == 2, why)
+p = mpi(4, "train", cfg("density.ini"), "--resume", kill, *long, "--quiet")
+why = same_file(ref, kill, WALL) if p.returncode == 0 else p.stderr
+check("--resume on 4 ranks of a 2-rank run: bitwise the uninterrupted serial file", not why, why)
+
 # Refusals, with exit status 2 and the reason.
-p = mpi(2, "train", cfg("rule110.ini"), "-o", out("t.h5"))
-check("train on 2 ranks is refused (exit 2, says so)",
+p = mpi(2, "train", cfg("xor.ini"), "-o", out("t.h5"))
+check("train of a [model] learner on 2 ranks is refused (exit 2, says so)",
+      p.returncode == 2 and "runs on one process" in p.stderr, p.stderr)
+p = mpi(2, "gradcheck", cfg("rule110.ini"))
+check("gradcheck on 2 ranks is refused (exit 2, says so)",
       p.returncode == 2 and "does not run on several MPI ranks" in p.stderr, p.stderr)
+p = mpi(4, "train", cfg("recover-rule110.ini"), "-o", out("t.h5"), "--set",
+        "init.configurations=3")
+check("train with fewer configurations than ranks is refused (exit 2)",
+      p.returncode == 2 and "cannot be shared" in p.stderr, p.stderr)
 p = mpi(2, "run", cfg("paper-gradient-test.ini"), "-o", out("t.h5"))
 check("run with a [task] on 2 ranks is refused (exit 2, says so)",
       p.returncode == 2 and "[task]" in p.stderr, p.stderr)

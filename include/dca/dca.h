@@ -278,6 +278,8 @@ DCA_API dca_status dca_sim_adjoint_end(dca_sim *sim, double *grad_w);
  * slice order) and applies drho/dw. Both steps together equal
  * dca_sim_adjoint_end bit for bit. */
 DCA_API int64_t dca_sim_gradient_blocks(const dca_sim *sim);
+/* The whole batch's blocks (all slices'; the plan's own without slicing). */
+DCA_API int64_t dca_sim_gradient_blocks_batch(const dca_sim *sim);
 DCA_API dca_status dca_sim_adjoint_blocks(dca_sim *sim, double *blocks);
 DCA_API dca_status dca_sim_adjoint_finish(dca_sim *sim, const double *blocks, int64_t nblocks,
                                           double *grad_w);
@@ -300,6 +302,11 @@ DCA_API int64_t dca_sim_memory(const dca_sim *sim);
 DCA_API dca_status dca_init_generate(const char *kind, const dca_lattice *lat, int states,
                              dca_mode mode, int64_t batch, uint64_t seed, double *x,
                              dca_error *err);
+/* Configurations [first, first + batch) of a larger batch: the same draws as
+ * dca_init_generate gives them there (one MPI rank's share). */
+DCA_API dca_status dca_init_generate_part(const char *kind, const dca_lattice *lat, int states,
+                                          dca_mode mode, int64_t first, int64_t batch,
+                                          uint64_t seed, double *x, dca_error *err);
 /* x -> (1 - eps k/(k-1)) x + eps/(k-1): a certain state gets 1 - eps and
  * the others share eps. eps = 0 keeps states exact. */
 DCA_API void dca_init_apply_eps(double *x, int64_t n_values, int states, dca_mode mode, double eps);

@@ -31,6 +31,39 @@ static inline bool dca_loss_at_step(int64_t t, int64_t every, int64_t T)
 DCA_API dca_status dca_adjoint_run_every(dca_adjoint *adj, const double *x0, const double *phi,
                                  dca_loss_fn loss, const dca_task_shape *sh, int64_t every,
                                  double *E, double *grad_w, double *xT, dca_error *err);
+
+/* Slices of one batch evaluated apart (MPI ranks, one slice each; plans made
+ * with dca_sim_options.block_first/block_batch, shapes with norm_batch) and
+ * combined in a fixed order, so that every slice ends with the whole batch's
+ * loss and gradient bit for bit. The hooks are called on every slice in
+ * the same sequence; each may block until the other slices reach it. */
+typedef struct dca_reduction {
+    void *ctx;
+    /* A running sum through the slices in slice order: receive the sum the
+     * slice before ended with (0.0 on the first), return
+     * running(arg, that sum) after handing it on to the next slice. The
+     * last slice's result is the whole batch's sum. */
+    double (*chain)(void *ctx, double (*running)(void *arg, double start), void *arg);
+    /* The last slice's v, on every slice. */
+    double (*from_last)(void *ctx, double v);
+    /* Every slice's gradient blocks in slice order, on every slice: this
+     * slice's n x P doubles in (dca_sim_adjoint_blocks), the batch's
+     * dca_sim_gradient_blocks_batch x P doubles out. */
+    dca_status (*gather)(void *ctx, const double *mine, int64_t n, int64_t P, double *all);
+} dca_reduction;
+
+/* dca_adjoint_run_every for one slice of a batch (red NULL: the whole
+ * batch). The loss must be one of the library's (dca_loss_sum_of). E and
+ * grad_w are the whole batch's, on every slice. */
+DCA_API dca_status dca_adjoint_run_reduced(dca_adjoint *adj, const double *x0, const double *phi,
+                                           dca_loss_fn loss, const dca_task_shape *sh,
+                                           int64_t every, const dca_reduction *red, double *E,
+                                           double *grad_w, double *xT, dca_error *err);
+/* The loss at x over the slices: loss(sh, phi, x, NULL) without red;
+ * otherwise the whole batch's, on the last slice only (the others get
+ * partial values). */
+DCA_API double dca_loss_reduced(dca_loss_fn loss, const dca_task_shape *sh, const double *phi,
+                                const double *x, const dca_reduction *red);
 DCA_API void dca_adjoint_destroy(dca_adjoint *adj);
 /* Bytes of stored states (checkpoints, one segment, adjoints). */
 DCA_API int64_t dca_adjoint_state_bytes(const dca_adjoint *adj);

@@ -14,6 +14,7 @@
 #define DCA_OBJECTIVE_H
 
 #include "dca/dca.h"
+#include "dca/gradient.h"
 #include "dca/task.h"
 
 typedef struct dca_objective dca_objective;
@@ -28,6 +29,12 @@ typedef struct dca_objective_options {
     int64_t steps;              /* T >= 0 */
     int64_t loss_every;         /* 0: the loss at x_T only; s > 0: plus a term at t = s, 2s, ... */
     dca_objective_range range;
+    /* How the slices combine (NULL: this plan is the whole batch). With it,
+     * every slice's dca_objective_eval returns the whole batch's E and
+     * gradient, bit for bit those of one process (gradient.h); the plan
+     * must be made with block_first = range.first and block_batch =
+     * range.global_count. */
+    const dca_reduction *reduce;
 } dca_objective_options;
 
 /* sim: the plan (its batch is the slice; DCA_GRAD_REVERSE if gradients

@@ -57,6 +57,15 @@ DCA_API dca_status dca_target_make(const char *spec, const dca_task_shape *sh, c
 /* Checks a spec's syntax (without data): for the configuration loader. */
 DCA_API bool dca_target_valid(const char *spec, char *why, size_t len);
 DCA_API dca_loss_fn dca_loss_lookup(const char *name);
+/* The library's losses are sums of per-value terms times dca_loss_scale(sh)
+ * (1 / (norm_batch x cells)). Their running-sum form adds the terms to
+ * start one at a time, in value order, and returns the unscaled sum: a slice
+ * of a batch that starts from the previous slices' sum ends with the whole
+ * batch's sum bit for bit. NULL for a loss not from dca_loss_lookup. */
+typedef double (*dca_loss_sum_fn)(const dca_task_shape *sh, const double *phi, const double *x,
+                                  double start);
+DCA_API dca_loss_sum_fn dca_loss_sum_of(dca_loss_fn loss);
+DCA_API double dca_loss_scale(const dca_task_shape *sh);
 /* Names for messages: "identity, majority". */
 DCA_API const char *dca_target_names(void);
 DCA_API const char *dca_loss_names(void);

@@ -11,6 +11,7 @@
 #define DCA_TRAINER_H
 
 #include "dca/dca.h"
+#include "dca/gradient.h"
 #include "dca/optim.h"
 #include "dca/task.h"
 
@@ -26,6 +27,14 @@ typedef struct dca_trainer_options {
     uint64_t seed;          /* minibatch draws and fresh batches */
     int threads;            /* 0: OpenMP's default */
     dca_precision precision;
+    /* Several processes (MPI ranks) sharing each iteration's configurations:
+     * this one is slice `slice` of `slices` (0: one slice, the whole
+     * iteration) and takes the share dca_sim_batch_share gives it; reduce
+     * combines the slices (gradient.h). Every slice then sees the whole
+     * batch's loss and gradient, bit for bit those of one process, and
+     * takes the same optimiser step. */
+    int slices, slice;
+    const dca_reduction *reduce;
 } dca_trainer_options;
 
 /* Why an iteration failed (status DCA_ERR_FORMAT), for the caller's message. */
@@ -62,8 +71,10 @@ DCA_API dca_status dca_trainer_step(dca_trainer *tr, int64_t iter, double *w,
                                     dca_train_report *report, dca_error *err);
 /* The last gradient (params doubles; NULL for gradient-free optimisers). */
 DCA_API const double *dca_trainer_gradient(const dca_trainer *tr);
-/* Configurations per iteration (the plan's batch). */
+/* Configurations per iteration (all slices'). */
 DCA_API int64_t dca_trainer_batch(const dca_trainer *tr);
+/* This slice's share of them: [*first, *first + *count). */
+DCA_API void dca_trainer_share(const dca_trainer *tr, int64_t *first, int64_t *count);
 DCA_API dca_sim *dca_trainer_sim(dca_trainer *tr);
 
 #endif

@@ -49,6 +49,13 @@ int cli_make_parent_dirs(const char *path);
  * effective configuration cfg. -1 when it is; otherwise prints why and
  * returns EXIT_USAGE. */
 int cli_resume_check(const char *path, struct dca_config *cfg);
+/* Density classification of h with the [eval] keys, max_steps steps; each
+ * MPI rank scores its share of the samples (sample j is drawn from
+ * (seed, j) wherever it runs) and the counts add up exactly. */
+struct dca_density_result;
+struct dca_hard;
+dca_status cli_eval_density(const struct dca_hard *h, const struct dca_config *cfg,
+                            int64_t max_steps, struct dca_density_result *res, dca_error *err);
 
 int cmd_run(int argc, char **argv, char *command_line);
 int cmd_gradcheck(int argc, char **argv, char *command_line);

@@ -99,25 +99,9 @@ int cmd_eval(int argc, char **argv, char *command_line)
     const int64_t cells = dca_lattice_cells(&ex->lat);
     const int64_t steps = cfg->eval_steps ? cfg->eval_steps : 2 * cells;
     dca_density_result res;
-    /* Each MPI rank scores its share of the samples (sample j is drawn from
-     * (seed, j) wherever it runs); the counts add up exactly. */
-    int64_t first, mine;
-    par_share(cfg->eval_samples, &first, &mine);
-    if (dca_eval_density_part(h, DCA_DENSITY_AUTO, first, mine, steps, cfg->eval_kind,
-                              cfg->eval_seed, &res, NULL, &err)) {
+    if (cli_eval_density(h, cfg, steps, &res, &err)) {
         cli_fail(EXIT_USAGE, "%s", err.msg);
         goto out;
-    }
-    if (par_many()) {
-        res.samples = par_sum_i64(res.samples);
-        res.correct = par_sum_i64(res.correct);
-        res.cell_updates = par_sum_i64(res.cell_updates);
-        res.seconds = par_max_f64(res.seconds);
-        const double n = (double)res.samples;
-        res.accuracy = n > 0 ? (double)res.correct / n : 0.0;
-        res.standard_error = n > 0 ? sqrt(res.accuracy * (1 - res.accuracy) / n) : 0;
-        res.cell_updates_per_second =
-            res.seconds > 0 ? (double)res.cell_updates / res.seconds : 0;
     }
     const bool speak = par_rank() == 0;
     rc = EXIT_RUNTIME;
@@ -147,7 +131,7 @@ int cmd_eval(int argc, char **argv, char *command_line)
             free(hex);
             goto out;
         }
-        dca_run_meta meta = {dca_config_text(cfg), command_line, 1.0};
+        dca_run_meta meta = {dca_config_text(cfg), command_line, 1.0, .alone = false};
         double acc = res.accuracy, se = res.standard_error;
         if (dca_runfile_create(o.output, &meta, &rf, &err) ||
             dca_runfile_write_rule(rf, ex->rule, cfg->neighborhood, &err) ||

@@ -245,7 +245,7 @@ static int write_file(const ens *e, const point *pts, const axis ax[2], const ch
 {
     dca_runfile *rf = NULL;
     dca_error err;
-    dca_run_meta meta = {dca_config_text(base), command_line, 1.0};
+    dca_run_meta meta = {dca_config_text(base), command_line, 1.0, .alone = false};
     const int64_t G = e->G, M = e->M;
     int64_t d2[2] = {G, M}, d3[3] = {G, M, e->R}, dp[3] = {G, M, e->Pmax},
             dh[3] = {G, M, e->Hmax}, dout[4] = {G, M, e->Bmax, e->Kmax},

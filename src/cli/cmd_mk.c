@@ -107,7 +107,7 @@ static dca_status mk_save(const mk_fit *f, const char *outpath, bool finished, d
     const dca_config *cfg = f->cfg;
     const int64_t done = f->done, nt = f->nt;
     dca_runfile *rf = NULL;
-    dca_run_meta meta = {dca_config_text(f->cfg), f->command_line, 1.0};
+    dca_run_meta meta = {dca_config_text(f->cfg), f->command_line, 1.0, .alone = false};
     dca_status st = dca_runfile_create(outpath, &meta, &rf, err);
     int64_t dref[3] = {2, f->H, f->W}, dp[2] = {done + 1, 5}, dg[2] = {done, 5}, dl[1] = {done},
             dt[1] = {nt}, dpat[3] = {nt, f->H, f->W}, dg2[2] = {done, 2};

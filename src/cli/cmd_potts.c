@@ -56,7 +56,7 @@ static dca_status potts_save(const potts_fit *f, const char *outpath, bool finis
     const int64_t done = f->done, n = cfg->slm.lattices, S = cfg->slm.sampling_steps;
     const double target = cfg->slm.target_msd;
     dca_runfile *rf = NULL;
-    dca_run_meta meta = {dca_config_text(f->cfg), f->command_line, 1.0};
+    dca_run_meta meta = {dca_config_text(f->cfg), f->command_line, 1.0, .alone = false};
     dca_status st = dca_runfile_create(outpath, &meta, &rf, err);
     int64_t td[1] = {done + 1}, id[1] = {done};
 #define W(name, dims, data)                                                                   \

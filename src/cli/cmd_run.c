@@ -373,7 +373,7 @@ int cmd_run(int argc, char **argv, char *command_line)
         cli_fail(EXIT_RUNTIME, "%s: cannot create its directory: %s", outpath, strerror(errno));
         goto out;
     }
-    dca_run_meta meta = {dca_config_text(r.cfg), command_line, 1.0};
+    dca_run_meta meta = {dca_config_text(r.cfg), command_line, 1.0, .alone = false};
     if (dca_runfile_create(outpath, &meta, &r.rf, &err) ||
         dca_runfile_write_rule(r.rf, r.ex->rule, r.cfg->neighborhood, &err) ||
         open_series(&r, &err)) {

@@ -98,7 +98,7 @@ static int write_file(search_state *s, const char *path, const dca_experiment *e
 {
     dca_error err;
     dca_runfile *rf = NULL;
-    dca_run_meta meta = {dca_config_text(cfg), command_line, 1.0};
+    dca_run_meta meta = {dca_config_text(cfg), command_line, 1.0, .alone = false};
     const int64_t R = done, G = s->G, P = s->P, T = s->tests;
     int64_t d2[2] = {R, G}, d3[3] = {R, G, P}, dt[2] = {R, T}, dr[2] = {R, P}, d1[1] = {R};
     int64_t dtg[1] = {T};

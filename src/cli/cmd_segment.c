@@ -125,7 +125,7 @@ static dca_status seg_save(const seg_fit *f, const char *outpath, bool finished,
     const dca_config *cfg = f->cfg;
     const int64_t H = f->H, W = f->W, done = f->done, ns = f->ns;
     dca_runfile *rf = NULL;
-    dca_run_meta meta = {dca_config_text(f->cfg), f->command_line, 1.0};
+    dca_run_meta meta = {dca_config_text(f->cfg), f->command_line, 1.0, .alone = false};
     dca_status st = dca_runfile_create(outpath, &meta, &rf, err);
     int64_t d2[2] = {H, W}, dn[1] = {done + 1}, dp[2] = {done + 1, 4}, ds[3] = {ns, H, W},
             dsi[1] = {ns};

@@ -344,7 +344,7 @@ static dca_status si_save(si_run *f, bool finished, dca_error *err)
     const uint8_t *u8 = f->frames8;
     const double *counts = f->counts;
     dca_runfile *rf = NULL;
-    dca_run_meta meta = {dca_config_text(f->cfg), f->command_line, 1.0};
+    dca_run_meta meta = {dca_config_text(f->cfg), f->command_line, 1.0, .alone = false};
     dca_status st = dca_runfile_create(f->outpath, &meta, &rf, err);
     int64_t fd[4] = {d->S, d->T, H, C / H}, fd1[3] = {d->S, d->T, C};
     if (!st)

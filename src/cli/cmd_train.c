@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/par.h"
 #include "config.h"
 #include "experiment.h"
 #include "dca/trainer.h"
@@ -77,7 +78,7 @@ static const char *train_extra(int argc, char **argv, int *i, void *ctx)
 static dca_status save(trainer *t, const char *path, bool finished, dca_error *err)
 {
     dca_runfile *rf;
-    dca_run_meta meta = {dca_config_text(t->cfg), t->command_line, 0.0};
+    dca_run_meta meta = {dca_config_text(t->cfg), t->command_line, 0.0, .alone = true};
     dca_status st = dca_runfile_create(path, &meta, &rf, err);
     if (st)
         return st;
@@ -120,6 +121,25 @@ static dca_status save(trainer *t, const char *path, bool finished, dca_error *e
         return st;
     }
     return dca_runfile_close(rf, true, err);
+}
+
+/* Rank 0 writes the file by itself; every rank learns whether it could. */
+static dca_status save_agreed(trainer *t, const char *path, bool finished, dca_error *err)
+{
+    dca_status st = par_rank() == 0 ? save(t, path, finished, err) : DCA_OK;
+    if (par_many() && par_any(st != DCA_OK) && !st)
+        st = dca_error_set(err, DCA_ERR_IO, "rank 0 could not write %s", path);
+    return st;
+}
+
+/* A failure every rank reached at the same point: rank 0 says why, and the
+ * job ends without an abort. */
+static int fail_agreed(const char *msg)
+{
+    par_exit_agreed();
+    if (par_rank() > 0)
+        return EXIT_RUNTIME;
+    return cli_fail(EXIT_RUNTIME, "%s", msg);
 }
 
 /* Reads the state of an interrupted run back; the configuration must be
@@ -197,6 +217,14 @@ int cmd_train(int argc, char **argv, char *command_line)
         dca_config *lc;
         if ((rc = cli_load_learner(&t.o, &lc)) >= 0)
             goto out;
+        if (lc && par_many()) {
+            rc = cli_fail(EXIT_USAGE,
+                          "%s: dca train with [model] kind = %s runs on one process (rule "
+                          "tables train on several MPI ranks); start it without mpirun, or "
+                          "with mpirun -np 1", t.o.config, lc->learner.kind_name);
+            dca_config_destroy(lc);
+            goto out;
+        }
         if (lc) {
             rc = lc->learner.kind == DCA_MODEL_SI
                      ? cmd_slm_train(&t.o, lc, t.resume, command_line)
@@ -221,6 +249,7 @@ int cmd_train(int argc, char **argv, char *command_line)
     }
     if (t.o.threads)
         omp_set_num_threads(t.o.threads);
+    t.o.quiet |= par_rank() > 0;
     const int64_t B = t.ex->batch, T = t.cfg->steps;
     /* Configurations per iteration: the batch, a minibatch of it, or a
      * fresh batch of B. */
@@ -274,10 +303,24 @@ int cmd_train(int argc, char **argv, char *command_line)
     t.best_E = INFINITY;
     if (t.resume && (rc = load_resume(&t)) >= 0)
         goto out;
+    /* Every rank needs a share of each iteration's configurations; all
+     * ranks check all shares, so they refuse together. */
+    for (int r = 0; r < par_size() && par_many(); r++) {
+        int64_t f0, c0;
+        dca_sim_batch_share(M, P, par_size(), r, &f0, &c0);
+        if (c0 < 1) {
+            cli_fail(EXIT_USAGE, "%s: %lld configurations per iteration cannot be shared by %d "
+                                 "MPI ranks (rank %d would get none); start fewer ranks",
+                     t.o.config, (long long)M, par_size(), r);
+            goto out;
+        }
+    }
     dca_trainer_options to = {.steps = T, .minibatch = t.cfg->minibatch, .fresh = t.cfg->fresh,
                               .fresh_init = t.cfg->init_kind, .fresh_eps = t.cfg->eps,
                               .target = t.cfg->target, .seed = t.cfg->init_seed,
-                              .threads = t.o.threads, .precision = t.cfg->precision};
+                              .threads = t.o.threads, .precision = t.cfg->precision,
+                              .slices = par_size(), .slice = par_rank(),
+                              .reduce = par_reduction()};
     if (dca_rule_set_weights(t.ex->rule, t.w, &err) ||
         dca_trainer_create(&t.ex->lat, t.ex->rule, t.ex->x0, t.phi, loss, &sh_all, t.opt, &to,
                            &t.tr, &err)) {
@@ -286,17 +329,20 @@ int cmd_train(int argc, char **argv, char *command_line)
     }
     rc = EXIT_RUNTIME;
     const char *outpath = t.o.output ? t.o.output : (t.resume ? t.resume : t.cfg->output_file);
-    if (cli_make_parent_dirs(outpath) != 0) {
+    if (par_rank() == 0 && cli_make_parent_dirs(outpath) != 0) {
         cli_fail(EXIT_RUNTIME, "%s: cannot create its directory", outpath);
         goto out;
     }
+    char ranks[64] = "";
+    if (par_many())
+        snprintf(ranks, sizeof ranks, ", shared by %d MPI ranks", par_size());
     if (!t.o.quiet)
-        fprintf(stderr, "dca train: %s, %lld weights, %lld %sconfigurations x %lld steps, %s "
+        fprintf(stderr, "dca train: %s, %lld weights, %lld %sconfigurations x %lld steps%s, %s "
                         "target, %s loss, %lld iterations%s -> %s\n",
                 t.cfg->method, (long long)P, (long long)M,
                 t.cfg->fresh ? "fresh " : (t.cfg->minibatch ? "sampled " : ""), (long long)T,
-                t.cfg->target,
-                t.cfg->loss, (long long)I, t.resume ? " (resumed)" : "", outpath);
+                ranks, t.cfg->target, t.cfg->loss, (long long)I, t.resume ? " (resumed)" : "",
+                outpath);
     cli_catch_signals();
     progress pr;
     progress_init(&pr, t.o.quiet);
@@ -308,11 +354,17 @@ int cmd_train(int argc, char **argv, char *command_line)
         dca_status st = dca_trainer_step(t.tr, it, t.w, &rep, &err);
         if (st && rep.fault != DCA_TRAIN_WEIGHT_NAN) {
             progress_end(&pr);
-            if (rep.fault)
-                save(&t, outpath, false, NULL);
-            cli_fail(EXIT_RUNTIME, "iteration %lld: %s%s%s", (long long)it, err.msg,
-                     rep.fault ? "; the state before it is saved in " : "",
-                     rep.fault ? outpath : "");
+            char what[8192];
+            if (rep.fault) {
+                /* The loss and the gradient are the whole batch's on every
+                 * rank: all stop here. */
+                save_agreed(&t, outpath, false, NULL);
+                snprintf(what, sizeof what, "iteration %lld: %s; the state before it is saved in %s",
+                         (long long)it, err.msg, outpath);
+                rc = fail_agreed(what);
+            } else {
+                cli_fail(EXIT_RUNTIME, "iteration %lld: %s", (long long)it, err.msg);
+            }
             goto out;
         }
         const double E = rep.loss;
@@ -324,14 +376,17 @@ int cmd_train(int argc, char **argv, char *command_line)
         }
         if (st) {
             progress_end(&pr);
-            cli_fail(EXIT_RUNTIME, "iteration %lld: %s; the last good state is in %s",
+            char what[8192];
+            snprintf(what, sizeof what, "iteration %lld: %s; the last good state is in %s",
                      (long long)it, err.msg, outpath);
-            save(&t, outpath, false, NULL);
+            save_agreed(&t, outpath, false, NULL);
+            rc = fail_agreed(what);
             goto out;
         }
         memcpy(t.weights + (it + 1) * P, t.w, (size_t)P * 8);
         memcpy(t.steps + it * P, dca_optim_step_sizes(t.opt), (size_t)P * 8);
         t.secs[it] = cli_now() - t_start;
+        par_bcast_f64(&t.secs[it], 1); /* rank 0's clock decides the time limit */
         t.done = it + 1;
         if (pr.on && !t.o.quiet) {
             double el = t.secs[it];
@@ -344,12 +399,12 @@ int cmd_train(int argc, char **argv, char *command_line)
             stopped = "the loss reached [optimizer] tolerance";
         else if (t.cfg->time_limit > 0 && t.secs[it] >= t.cfg->time_limit)
             stopped = "the time limit was reached";
-        else if (cli_interrupted())
+        else if (par_many() ? par_any(cli_interrupted()) : cli_interrupted())
             stopped = "interrupted";
         if (stopped || t.done % t.cfg->checkpoint_every == 0 || t.done == I) {
-            if (save(&t, outpath, false, &err)) {
+            if (save_agreed(&t, outpath, false, &err)) {
                 progress_end(&pr);
-                cli_fail(EXIT_RUNTIME, "%s", err.msg);
+                rc = fail_agreed(err.msg);
                 goto out;
             }
         }
@@ -358,13 +413,18 @@ int cmd_train(int argc, char **argv, char *command_line)
     }
     progress_end(&pr);
     if (stopped && strcmp(stopped, "interrupted") == 0) {
-        cli_fail(EXIT_RUNTIME, "interrupted after iteration %lld of %lld; the state is in %s "
-                               "(continue with --resume %s)", (long long)t.done, (long long)I,
-                 outpath, outpath);
+        char what[8192];
+        snprintf(what, sizeof what, "interrupted after iteration %lld of %lld; the state is in "
+                 "%s (continue with --resume %s)", (long long)t.done, (long long)I, outpath,
+                 outpath);
+        rc = fail_agreed(what);
         goto out;
     }
-    cli_print_hardened(t.ex->rule);
-    printf("iterations %lld, final loss %.10g, best loss %.10g%s%s\n", (long long)t.done,
+    const bool speak = par_rank() == 0;
+    if (speak)
+        cli_print_hardened(t.ex->rule);
+    if (speak)
+        printf("iterations %lld, final loss %.10g, best loss %.10g%s%s\n", (long long)t.done,
            t.done ? t.loss[t.done - 1] : NAN, t.best_E, stopped ? "; stopped: " : "",
            stopped ? stopped : "");
     if (strcmp(t.cfg->target, "majority") == 0 && t.cfg->states == 2) {
@@ -372,9 +432,8 @@ int cmd_train(int argc, char **argv, char *command_line)
         dca_density_result res;
         int64_t cells = dca_lattice_cells(&t.ex->lat);
         if (dca_hard_create(&t.ex->lat, t.ex->rule, t.o.threads, &h, &err) ||
-            dca_eval_density(h, t.cfg->eval_samples, t.cfg->eval_steps ? t.cfg->eval_steps
-                                                                         : 2 * cells,
-                             t.cfg->eval_kind, t.cfg->eval_seed, &res, &err)) {
+            cli_eval_density(h, t.cfg, t.cfg->eval_steps ? t.cfg->eval_steps : 2 * cells, &res,
+                             &err)) {
             dca_hard_destroy(h);
             cli_fail(EXIT_RUNTIME, "%s", err.msg);
             goto out;
@@ -382,11 +441,12 @@ int cmd_train(int argc, char **argv, char *command_line)
         dca_hard_destroy(h);
         t.eval = res;
         t.has_eval = true;
-        printf("density classification of the hardened rule: accuracy %.4f +- %.4f (%lld "
-               "samples)\n", res.accuracy, res.standard_error, (long long)res.samples);
+        if (speak)
+            printf("density classification of the hardened rule: accuracy %.4f +- %.4f (%lld "
+                   "samples)\n", res.accuracy, res.standard_error, (long long)res.samples);
     }
-    if (save(&t, outpath, true, &err)) {
-        cli_fail(EXIT_RUNTIME, "%s", err.msg);
+    if (save_agreed(&t, outpath, true, &err)) {
+        rc = fail_agreed(err.msg);
         goto out;
     }
     rc = EXIT_OK;

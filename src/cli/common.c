@@ -1,11 +1,14 @@
 /* Options shared by run-like commands (run, gradcheck). */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "cli/par.h"
+#include "density.h"
 #include "config.h"
 #include "experiment.h"
 #include "io.h"
@@ -183,4 +186,25 @@ int cli_resume_check(const char *path, dca_config *cfg)
         return cli_fail(EXIT_USAGE, "--resume %s: the run was started with another configuration "
                                     "(compare `dca info %s` with this one)", path, path);
     return -1;
+}
+
+dca_status cli_eval_density(const dca_hard *h, const dca_config *cfg, int64_t max_steps,
+                            dca_density_result *res, dca_error *err)
+{
+    int64_t first, mine;
+    par_share(cfg->eval_samples, &first, &mine);
+    dca_status st = dca_eval_density_part(h, DCA_DENSITY_AUTO, first, mine, max_steps,
+                                          cfg->eval_kind, cfg->eval_seed, res, NULL, err);
+    if (st || !par_many())
+        return st;
+    res->samples = par_sum_i64(res->samples);
+    res->correct = par_sum_i64(res->correct);
+    res->cell_updates = par_sum_i64(res->cell_updates);
+    res->seconds = par_max_f64(res->seconds);
+    const double n = (double)res->samples;
+    res->accuracy = n > 0 ? (double)res->correct / n : 0.0;
+    res->standard_error = n > 0 ? sqrt(res->accuracy * (1 - res->accuracy) / n) : 0;
+    res->cell_updates_per_second = res->seconds > 0 ? (double)res->cell_updates / res->seconds
+                                                    : 0;
+    return DCA_OK;
 }

@@ -88,12 +88,13 @@ static int dispatch(int argc, char **argv)
                     {"gradcheck", cmd_gradcheck},
                     {"eval", cmd_eval},
                     {"search", cmd_search}};
-    /* Data parallelism is built for run and eval; the other commands would
-     * run whole on every rank and write one file together. */
-    if (par_many() && strcmp(cmd, "run") != 0 && strcmp(cmd, "eval") != 0)
+    /* Data parallelism is built for run, train and eval; the other commands
+     * would run whole on every rank and write one file together. */
+    if (par_many() && strcmp(cmd, "run") != 0 && strcmp(cmd, "eval") != 0 &&
+        strcmp(cmd, "train") != 0)
         return cli_fail(EXIT_USAGE,
-                        "dca %s does not run on several MPI ranks yet (run and eval do); start "
-                        "it without mpirun, or with mpirun -np 1",
+                        "dca %s does not run on several MPI ranks yet (run, train and eval "
+                        "do); start it without mpirun, or with mpirun -np 1",
                         cmd);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(cmd, commands[i].name) == 0) {

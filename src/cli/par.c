@@ -73,7 +73,54 @@ double par_max_f64(double v)
     return m;
 }
 
+enum { TAG_CHAIN = 17 };
+
+static double chain(void *ctx, double (*running)(void *arg, double start), void *arg)
+{
+    (void)ctx;
+    double start = 0.0;
+    if (rank_ > 0)
+        MPI_Recv(&start, 1, MPI_DOUBLE, rank_ - 1, TAG_CHAIN, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    const double v = running(arg, start);
+    if (rank_ < size_ - 1)
+        MPI_Send(&v, 1, MPI_DOUBLE, rank_ + 1, TAG_CHAIN, MPI_COMM_WORLD);
+    return v;
+}
+
+static double from_last(void *ctx, double v)
+{
+    (void)ctx;
+    MPI_Bcast(&v, 1, MPI_DOUBLE, size_ - 1, MPI_COMM_WORLD);
+    return v;
+}
+
+static dca_status gather(void *ctx, const double *mine, int64_t n, int64_t P, double *all)
+{
+    (void)ctx;
+    int *cnt = malloc(2 * (size_t)size_ * sizeof *cnt);
+    if (!cnt)
+        return DCA_ERR_NOMEM;
+    int *disp = cnt + size_;
+    /* Block counts times P stay far below INT_MAX: at most 64 blocks of at
+     * most 2^25 / 64 parameters (dca_sim_batch_share). */
+    const int me = (int)(n * P);
+    MPI_Allgather(&me, 1, MPI_INT, cnt, 1, MPI_INT, MPI_COMM_WORLD);
+    for (int r = 0, at = 0; r < size_; r++) {
+        disp[r] = at;
+        at += cnt[r];
+    }
+    MPI_Allgatherv(mine, me, MPI_DOUBLE, all, cnt, disp, MPI_DOUBLE, MPI_COMM_WORLD);
+    free(cnt);
+    return DCA_OK;
+}
+
+static const dca_reduction reduction = {NULL, chain, from_last, gather};
+
+const dca_reduction *par_reduction(void) { return size_ > 1 ? &reduction : NULL; }
+
 #else
+
+const dca_reduction *par_reduction(void) { return NULL; }
 
 void par_init(int *argc, char ***argv)
 {

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dca/gradient.h"
+
 /* Starts MPI when the process was launched by mpirun (dca-mpi only). */
 void par_init(int *argc, char ***argv);
 /* Ends MPI. With a runtime failure (rc 1) on more than one rank it aborts
@@ -36,5 +38,9 @@ bool par_any(bool v);
 void par_bcast_f64(double *v, int n);
 /* The largest value over ranks. */
 double par_max_f64(double v);
+/* The ranks as slices of one batch (gradient.h): loss sums passed from rank
+ * to rank in order, the last rank's loss broadcast, gradient blocks gathered
+ * in rank order. NULL on one rank. */
+const dca_reduction *par_reduction(void);
 
 #endif

@@ -25,6 +25,16 @@ dca_status dca_init_generate(const char *kind, const dca_lattice *lat, int state
                              dca_mode mode, int64_t batch, uint64_t seed, double *x,
                              dca_error *err)
 {
+    return dca_init_generate_part(kind, lat, states, mode, 0, batch, seed, x, err);
+}
+
+dca_status dca_init_generate_part(const char *kind, const dca_lattice *lat, int states,
+                                  dca_mode mode, int64_t first, int64_t batch, uint64_t seed,
+                                  double *x, dca_error *err)
+{
+    if (first < 0 || batch < 0)
+        return dca_error_set(err, DCA_ERR_ARG, "configurations from %lld: %lld of them",
+                             (long long)first, (long long)batch);
     const int64_t cells = dca_lattice_cells(lat);
     const int64_t len = mode == DCA_MODE_BINARY ? cells : cells * states;
     const char *rest;
@@ -36,7 +46,7 @@ dca_status dca_init_generate(const char *kind, const dca_lattice *lat, int state
         for (int64_t b = 0; b < batch; b++)
             for (int64_t c = 0; c < cells; c++) {
                 double u[2];
-                dca_rng_uniform2(seed, DCA_RNG_INIT_CELLS, (uint64_t)b, (uint64_t)c, u);
+                dca_rng_uniform2(seed, DCA_RNG_INIT_CELLS, (uint64_t)(first + b), (uint64_t)c, u);
                 put_state(x + b * len, c, u[0] < p, states, mode);
             }
         return DCA_OK;
@@ -44,10 +54,10 @@ dca_status dca_init_generate(const char *kind, const dca_lattice *lat, int state
     if (strcmp(kind, "uniform-density") == 0) {
         for (int64_t b = 0; b < batch; b++) {
             double d[2];
-            dca_rng_uniform2(seed, DCA_RNG_INIT_DENSITY, (uint64_t)b, 0, d);
+            dca_rng_uniform2(seed, DCA_RNG_INIT_DENSITY, (uint64_t)(first + b), 0, d);
             for (int64_t c = 0; c < cells; c++) {
                 double u[2];
-                dca_rng_uniform2(seed, DCA_RNG_INIT_CELLS, (uint64_t)b, (uint64_t)c, u);
+                dca_rng_uniform2(seed, DCA_RNG_INIT_CELLS, (uint64_t)(first + b), (uint64_t)c, u);
                 put_state(x + b * len, c, u[0] < d[0], states, mode);
             }
         }
@@ -57,7 +67,7 @@ dca_status dca_init_generate(const char *kind, const dca_lattice *lat, int state
         for (int64_t b = 0; b < batch; b++)
             for (int64_t c = 0; c < cells; c++) {
                 double u[2];
-                dca_rng_uniform2(seed, DCA_RNG_INIT_CELLS, (uint64_t)b, (uint64_t)c, u);
+                dca_rng_uniform2(seed, DCA_RNG_INIT_CELLS, (uint64_t)(first + b), (uint64_t)c, u);
                 int s = (int)(u[0] * states);
                 put_state(x + b * len, c, s < states ? s : states - 1, states, mode);
             }

@@ -147,7 +147,12 @@ dca_status dca_runfile_create(const char *path, const dca_run_meta *meta, dca_ru
     snprintf(rf->partial, n + 9, "%s.partial", path);
     rf->flush_seconds = meta->flush_seconds;
     rf->dxpl = H5P_DEFAULT;
-    ranks_of(&rf->ranks, &rf->rank);
+    if (meta->alone) {
+        rf->ranks = 1;
+        rf->rank = 0;
+    } else {
+        ranks_of(&rf->ranks, &rf->rank);
+    }
     /* Latest format with SWMR-compatible structures off: h5py of any
      * version in Debian reads 1.8-format files. */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);

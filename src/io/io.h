@@ -37,6 +37,9 @@ typedef struct dca_run_meta {
     const char *config_text; /* effective configuration, INI */
     const char *command;     /* the command line */
     double flush_seconds;    /* 0: flush after every row */
+    /* This process writes the file by itself, even as one of several MPI
+     * ranks (dca train's checkpoints: rank 0 alone). */
+    bool alone;
 } dca_run_meta;
 
 dca_status dca_runfile_create(const char *path, const dca_run_meta *meta, dca_runfile **out,

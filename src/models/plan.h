@@ -88,7 +88,7 @@ struct dca_sim {
     double *drho;  /* binary: rho (1 - rho) */
     void *Gx;      /* reverse: per-offset parts of dE/dx, B x m x cell_len x cells */
     void *Gacc;    /* reverse: nblocks partial sums */
-    int64_t nblocks;
+    int64_t nblocks, nblocks_batch; /* this plan's, and the whole batch's */
     int64_t *block_start; /* reverse: block j sums units [block_start[j], block_start[j + 1]) */
 };
 

@@ -102,6 +102,7 @@ static dca_status plan_blocks(dca_sim *s, int64_t P, const dca_sim_options *o, d
                                  (long long)f, (long long)(f + B - 1), (long long)G,
                                  (long long)(G / nb));
         s->nblocks = j1 - j0;
+        s->nblocks_batch = nb;
         if (!(s->block_start = malloc((size_t)(s->nblocks + 1) * sizeof *s->block_start)))
             return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
         for (int64_t j = j0; j <= j1; j++)
@@ -111,6 +112,7 @@ static dca_status plan_blocks(dca_sim *s, int64_t P, const dca_sim_options *o, d
         k = k < nt ? k : nt;
         k = k > 1 ? k : 1;
         s->nblocks = B * k;
+        s->nblocks_batch = G * k;
         if (!(s->block_start = malloc((size_t)(s->nblocks + 1) * sizeof *s->block_start)))
             return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
         for (int64_t b = 0; b < B; b++)
@@ -510,6 +512,7 @@ dca_status dca_sim_adjoint_step(dca_sim *sim, const double *x, const double *yba
 }
 
 int64_t dca_sim_gradient_blocks(const dca_sim *sim) { return sim ? sim->nblocks : 0; }
+int64_t dca_sim_gradient_blocks_batch(const dca_sim *sim) { return sim ? sim->nblocks_batch : 0; }
 
 /* Ends the sweep; checks shared by the two ways to end it. */
 static dca_status adjoint_close(dca_sim *sim, const char *fn, const void *out)

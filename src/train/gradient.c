@@ -13,6 +13,7 @@ struct dca_adjoint {
     double *seg;       /* K states: one segment replayed */
     double *a0, *a1;   /* adjoints */
     double *tmp;       /* one state */
+    double *mine, *all; /* gradient blocks of a slice, and of the batch */
 };
 
 dca_status dca_adjoint_create(dca_sim *sim, int64_t batch, int64_t steps, dca_adjoint **out,
@@ -74,6 +75,8 @@ void dca_adjoint_destroy(dca_adjoint *a)
     free(a->a0);
     free(a->a1);
     free(a->tmp);
+    free(a->mine);
+    free(a->all);
     free(a);
 }
 
@@ -89,13 +92,71 @@ dca_status dca_adjoint_run(dca_adjoint *a, const double *x0, const double *phi, 
     return dca_adjoint_run_every(a, x0, phi, loss, sh, 0, E, grad_w, xT, err);
 }
 
+typedef struct running_arg {
+    dca_loss_sum_fn sum;
+    const dca_task_shape *sh;
+    const double *phi, *x;
+} running_arg;
+
+static double running(void *arg, double start)
+{
+    const running_arg *r = arg;
+    return r->sum(r->sh, r->phi, r->x, start);
+}
+
+double dca_loss_reduced(dca_loss_fn loss, const dca_task_shape *sh, const double *phi,
+                        const double *x, const dca_reduction *red)
+{
+    if (!red)
+        return loss(sh, phi, x, NULL);
+    /* The same operations as the loss itself: the running sum, then the
+     * scale. */
+    running_arg r = {dca_loss_sum_of(loss), sh, phi, x};
+    return red->chain(red->ctx, running, &r) * dca_loss_scale(sh);
+}
+
 dca_status dca_adjoint_run_every(dca_adjoint *a, const double *x0, const double *phi,
                                  dca_loss_fn loss, const dca_task_shape *sh, int64_t every,
                                  double *E, double *grad_w, double *xT, dca_error *err)
 {
+    return dca_adjoint_run_reduced(a, x0, phi, loss, sh, every, NULL, E, grad_w, xT, err);
+}
+
+/* dE/dw from the plan's blocks and the other slices'. */
+static dca_status end_reduced(dca_adjoint *a, const dca_reduction *red, double *grad_w,
+                              dca_error *err)
+{
+    dca_sim *sim = a->sim;
+    const int64_t P = dca_sim_params(sim), n = dca_sim_gradient_blocks(sim),
+                  nall = dca_sim_gradient_blocks_batch(sim);
+    if (!a->all) {
+        a->mine = dca_alloc((size_t)((n > 0 ? n : 1) * P) * sizeof(double));
+        a->all = dca_alloc((size_t)(nall * P) * sizeof(double));
+        if (!a->mine || !a->all)
+            return dca_error_set(err, DCA_ERR_NOMEM, "out of memory for the gradient blocks");
+    }
+    dca_status st;
+    if ((st = dca_sim_adjoint_blocks(sim, a->mine)))
+        return dca_error_set(err, st, "%s", dca_sim_error(sim));
+    if ((st = red->gather(red->ctx, a->mine, n, P, a->all)))
+        return dca_error_set(err, st, "gathering the gradient blocks of the slices failed");
+    if ((st = dca_sim_adjoint_finish(sim, a->all, nall, grad_w)))
+        return dca_error_set(err, st, "%s", dca_sim_error(sim));
+    return DCA_OK;
+}
+
+dca_status dca_adjoint_run_reduced(dca_adjoint *a, const double *x0, const double *phi,
+                                   dca_loss_fn loss, const dca_task_shape *sh, int64_t every,
+                                   const dca_reduction *red, double *E, double *grad_w,
+                                   double *xT, dca_error *err)
+{
     dca_status st = DCA_OK;
     if (every < 0)
         return dca_error_set(err, DCA_ERR_ARG, "a loss every %lld steps", (long long)every);
+    if (red && !dca_loss_sum_of(loss))
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "slices of a batch need one of the library's losses (%s)",
+                             dca_loss_names());
     double Etraj = 0.0;
     const int64_t T = a->steps, K = a->K, len = a->len;
     const size_t one = (size_t)len * sizeof(double);
@@ -111,14 +172,18 @@ dca_status dca_adjoint_run_every(dca_adjoint *a, const double *x0, const double 
         cur = next;
         next = s;
         if (dca_loss_at_step(t + 1, every, T))
-            Etraj += loss(sh, phi, cur, NULL);
+            Etraj += dca_loss_reduced(loss, sh, phi, cur, red);
     }
     if (xT)
         memcpy(xT, cur, one);
     double *ybar = a->a0, *xbar = a->a1;
     *E = loss(sh, phi, cur, ybar);
+    if (red)
+        *E = dca_loss_reduced(loss, sh, phi, cur, red);
     if (every > 0)
         *E += Etraj;
+    if (red)
+        *E = red->from_last(red->ctx, *E);
     /* Backward sweep, segment by segment from the last. */
     if ((st = dca_sim_adjoint_begin(a->sim)))
         return dca_error_set(err, st, "%s", dca_sim_error(a->sim));
@@ -143,6 +208,8 @@ dca_status dca_adjoint_run_every(dca_adjoint *a, const double *x0, const double 
             }
         }
     }
+    if (red)
+        return end_reduced(a, red, grad_w, err);
     if ((st = dca_sim_adjoint_end(a->sim, grad_w)))
         return dca_error_set(err, st, "%s", dca_sim_error(a->sim));
     return DCA_OK;

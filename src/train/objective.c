@@ -12,6 +12,7 @@ struct dca_objective {
     dca_loss_fn loss;
     dca_task_shape sh;
     int64_t steps, every, len;
+    const dca_reduction *red;
     dca_adjoint *adj; /* made at the first gradient evaluation */
     double *a, *b;    /* value-only sweep */
 };
@@ -43,6 +44,12 @@ dca_status dca_objective_create(dca_sim *sim, const double *x0, const double *ph
     if (opt->steps < 0 || opt->loss_every < 0)
         return dca_error_set(err, DCA_ERR_ARG,
                              "dca_objective_create: steps and loss_every must not be negative");
+    if (opt->reduce && !dca_loss_sum_of(loss))
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "dca_objective_create: slices of a batch need one of the library's "
+                             "losses (%s)", dca_loss_names());
+    if (opt->reduce && (!opt->reduce->chain || !opt->reduce->from_last || !opt->reduce->gather))
+        return dca_error_set(err, DCA_ERR_ARG, "dca_objective_create: a reduction without hooks");
     dca_objective *o = calloc(1, sizeof *o);
     if (!o)
         return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
@@ -54,6 +61,7 @@ dca_status dca_objective_create(dca_sim *sim, const double *x0, const double *ph
     o->sh.norm_batch = r.global_count == r.count ? 0 : r.global_count;
     o->steps = opt->steps;
     o->every = opt->loss_every;
+    o->red = opt->reduce;
     o->len = B * dca_sim_config_len(sim);
     o->a = dca_alloc((size_t)o->len * sizeof(double));
     o->b = dca_alloc((size_t)o->len * sizeof(double));
@@ -94,8 +102,8 @@ dca_status dca_objective_eval(dca_objective *o, const double *params, double *E,
         if (!o->adj && (st = dca_adjoint_create(o->sim, dca_sim_batch(o->sim), o->steps, &o->adj,
                                                 err)))
             return st;
-        return dca_adjoint_run_every(o->adj, o->x0, o->phi, o->loss, &o->sh, o->every, E, grad,
-                                     xT, err);
+        return dca_adjoint_run_reduced(o->adj, o->x0, o->phi, o->loss, &o->sh, o->every, o->red,
+                                       E, grad, xT, err);
     }
     /* Values only: the same sweep and the same sums as the reverse one. */
     double *cur = o->a, *next = o->b, Etraj = 0.0;
@@ -107,12 +115,14 @@ dca_status dca_objective_eval(dca_objective *o, const double *params, double *E,
         cur = next;
         next = s;
         if (dca_loss_at_step(t + 1, o->every, o->steps))
-            Etraj += o->loss(&o->sh, o->phi, cur, NULL);
+            Etraj += dca_loss_reduced(o->loss, &o->sh, o->phi, cur, o->red);
     }
     if (xT)
         memcpy(xT, cur, (size_t)o->len * sizeof(double));
-    *E = o->loss(&o->sh, o->phi, cur, NULL);
+    *E = dca_loss_reduced(o->loss, &o->sh, o->phi, cur, o->red);
     if (o->every > 0)
         *E += Etraj;
+    if (o->red)
+        *E = o->red->from_last(o->red->ctx, *E);
     return DCA_OK;
 }

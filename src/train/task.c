@@ -82,12 +82,21 @@ static double xlogx_term(double phi, double x, double *dx)
     return -phi * log(x);
 }
 
-static double l_cross_entropy(const dca_task_shape *sh, const double *phi, const double *x,
-                              double *xbar)
+double dca_loss_scale(const dca_task_shape *sh)
+{
+    return 1.0 / ((double)norm_batch(sh) * (double)dca_lattice_cells(sh->lat));
+}
+
+/* Each loss is a sum of per-value terms, added to start one at a time in
+ * value order, times dca_loss_scale: a slice of a batch can continue the
+ * running sum of the slices before it and so give the whole batch's sum
+ * bit for bit (dca_loss_sum_of). */
+static double ce_sum(const dca_task_shape *sh, const double *phi, const double *x, double *xbar,
+                     double start)
 {
     const int64_t n = sh->batch * values_per_config(sh);
-    const double scale = 1.0 / ((double)norm_batch(sh) * (double)dca_lattice_cells(sh->lat));
-    double E = 0.0;
+    const double scale = dca_loss_scale(sh);
+    double E = start;
     for (int64_t i = 0; i < n; i++) {
         double d1, d0 = 0.0, e;
         e = xlogx_term(phi[i], x[i], &d1);
@@ -100,27 +109,60 @@ static double l_cross_entropy(const dca_task_shape *sh, const double *phi, const
         if (xbar)
             xbar[i] = (d1 + d0) * scale;
     }
-    return E * scale;
+    return E;
 }
 
-static double l_mse(const dca_task_shape *sh, const double *phi, const double *x, double *xbar)
+static double mse_sum(const dca_task_shape *sh, const double *phi, const double *x, double *xbar,
+                      double start)
 {
     const int64_t n = sh->batch * values_per_config(sh);
-    const double scale = 1.0 / ((double)norm_batch(sh) * (double)dca_lattice_cells(sh->lat));
-    double E = 0.0;
+    const double scale = dca_loss_scale(sh);
+    double E = start;
     for (int64_t i = 0; i < n; i++) {
         double d = x[i] - phi[i];
         E += d * d;
         if (xbar)
             xbar[i] = 2.0 * d * scale;
     }
-    return E * scale;
+    return E;
+}
+
+static double ce_running(const dca_task_shape *sh, const double *phi, const double *x,
+                         double start)
+{
+    return ce_sum(sh, phi, x, NULL, start);
+}
+
+static double mse_running(const dca_task_shape *sh, const double *phi, const double *x,
+                          double start)
+{
+    return mse_sum(sh, phi, x, NULL, start);
+}
+
+static double l_cross_entropy(const dca_task_shape *sh, const double *phi, const double *x,
+                              double *xbar)
+{
+    return ce_sum(sh, phi, x, xbar, 0.0) * dca_loss_scale(sh);
+}
+
+static double l_mse(const dca_task_shape *sh, const double *phi, const double *x, double *xbar)
+{
+    return mse_sum(sh, phi, x, xbar, 0.0) * dca_loss_scale(sh);
 }
 
 static const struct {
     const char *name;
     dca_loss_fn fn;
-} losses[] = {{"cross-entropy", l_cross_entropy}, {"mse", l_mse}};
+    dca_loss_sum_fn sum;
+} losses[] = {{"cross-entropy", l_cross_entropy, ce_running}, {"mse", l_mse, mse_running}};
+
+dca_loss_sum_fn dca_loss_sum_of(dca_loss_fn loss)
+{
+    for (size_t i = 0; i < sizeof losses / sizeof *losses; i++)
+        if (losses[i].fn == loss)
+            return losses[i].sum;
+    return NULL;
+}
 
 dca_loss_fn dca_loss_lookup(const char *name)
 {

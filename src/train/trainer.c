@@ -18,6 +18,7 @@ struct dca_trainer {
     dca_task_shape sh_all; /* the whole batch */
     const double *x0, *phi;
     int64_t B, M, len, P;
+    int64_t first, count; /* this slice of the M configurations */
     bool use_grad;
     double *xb, *phib; /* the iteration's configurations when sampled */
     int64_t *order;
@@ -40,6 +41,23 @@ dca_status dca_trainer_create(const dca_lattice *lat, dca_rule *rule, const doub
     if (o->fresh && (o->minibatch || !o->fresh_init || !o->target))
         return dca_error_set(err, DCA_ERR_ARG,
                              "fresh batches need an init kind and a target, and no minibatch");
+    const int slices = o->slices > 0 ? o->slices : 1;
+    if (o->slice < 0 || o->slice >= slices || (slices > 1 && !o->reduce))
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "dca_trainer_create: slice %d of %d%s", o->slice, slices,
+                             slices > 1 && !o->reduce ? " without a reduction" : "");
+    int64_t first = 0, count = M;
+    if (slices > 1) {
+        dca_sim_batch_share(M, dca_rule_params(rule), slices, o->slice, &first, &count);
+        if (count < 1)
+            return dca_error_set(err, DCA_ERR_ARG,
+                                 "%lld configurations per iteration cannot be shared by %d "
+                                 "slices: slice %d gets none", (long long)M, slices, o->slice);
+        if (o->fresh && strncmp(o->target, "file:", 5) == 0)
+            return dca_error_set(err, DCA_ERR_ARG,
+                                 "a file: target with fresh batches cannot be split between "
+                                 "slices");
+    }
     dca_trainer *t = calloc(1, sizeof *t);
     if (!t)
         return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
@@ -52,13 +70,17 @@ dca_status dca_trainer_create(const dca_lattice *lat, dca_rule *rule, const doub
     t->phi = phi;
     t->B = B;
     t->M = M;
+    t->first = first;
+    t->count = count;
     t->P = dca_rule_params(rule);
     /* Gradient-free methods evaluate the loss only: no reverse mode. */
     t->use_grad = dca_optim_needs_gradient(opt);
     dca_sim_options so = {.threads = o->threads,
                           .gradients = t->use_grad ? DCA_GRAD_REVERSE : 0u,
-                          .precision = o->precision};
-    dca_status st = dca_sim_create(lat, rule, M, &so, &t->sim, err);
+                          .precision = o->precision,
+                          .block_first = first,
+                          .block_batch = M};
+    dca_status st = dca_sim_create(lat, rule, count, &so, &t->sim, err);
     if (st) {
         dca_trainer_destroy(t);
         return st;
@@ -67,8 +89,8 @@ dca_status dca_trainer_create(const dca_lattice *lat, dca_rule *rule, const doub
     const bool sampled = o->minibatch || o->fresh;
     t->grad = t->use_grad ? dca_alloc((size_t)t->P * sizeof(double)) : NULL;
     if (sampled) {
-        t->xb = dca_alloc((size_t)(M * t->len) * sizeof(double));
-        t->phib = dca_alloc((size_t)(M * t->len) * sizeof(double));
+        t->xb = dca_alloc((size_t)(count * t->len) * sizeof(double));
+        t->phib = dca_alloc((size_t)(count * t->len) * sizeof(double));
         t->order = malloc((size_t)B * sizeof *t->order);
     }
     if ((t->use_grad && !t->grad) || (sampled && (!t->xb || !t->phib || !t->order))) {
@@ -78,10 +100,13 @@ dca_status dca_trainer_create(const dca_lattice *lat, dca_rule *rule, const doub
     /* The objective reads the iteration's configurations from xb/phib
      * (sampled) or the whole batch. */
     dca_task_shape shm = *sh;
-    shm.batch = M;
-    dca_objective_options oo = {.steps = o->steps};
-    if ((st = dca_objective_create(t->sim, sampled ? t->xb : x0, sampled ? t->phib : phi, loss,
-                                   &shm, &oo, &t->obj, err))) {
+    shm.batch = count;
+    dca_objective_options oo = {.steps = o->steps,
+                                .range = {.first = first, .count = count, .global_count = M},
+                                .reduce = slices > 1 ? o->reduce : NULL};
+    const double *xs = sampled ? t->xb : x0 + first * t->len;
+    const double *ps = sampled ? t->phib : phi + first * t->len;
+    if ((st = dca_objective_create(t->sim, xs, ps, loss, &shm, &oo, &t->obj, err))) {
         dca_trainer_destroy(t);
         return st;
     }
@@ -101,28 +126,37 @@ void dca_trainer_destroy(dca_trainer *t)
 
 const double *dca_trainer_gradient(const dca_trainer *t) { return t->grad; }
 int64_t dca_trainer_batch(const dca_trainer *t) { return t->M; }
+
+void dca_trainer_share(const dca_trainer *t, int64_t *first, int64_t *count)
+{
+    *first = t->first;
+    *count = t->count;
+}
 dca_sim *dca_trainer_sim(dca_trainer *t) { return t->sim; }
 
 /* The iteration's configurations into xb/phib. */
 static dca_status draw(dca_trainer *t, int64_t it, dca_error *err)
 {
-    const int64_t B = t->B, M = t->M, len = t->len;
+    const int64_t B = t->B, len = t->len;
     if (t->o.fresh) {
-        /* A new batch, keyed by (seed, iteration). */
+        /* A new batch, keyed by (seed, iteration); this slice draws its
+         * own configurations of it. */
         const int states = t->sh_all.states;
         uint64_t seed = t->o.seed * 0x9E3779B97F4A7C15ull + (uint64_t)it + 1;
-        dca_status st = dca_init_generate(t->o.fresh_init, t->lat, states, t->sh_all.mode, B, seed,
-                                          t->xb, err);
+        dca_status st = dca_init_generate_part(t->o.fresh_init, t->lat, states, t->sh_all.mode,
+                                               t->first, t->count, seed, t->xb, err);
         if (st)
             return st;
-        dca_init_apply_eps(t->xb, B * len, states, t->sh_all.mode, t->o.fresh_eps);
-        return dca_target_make(t->o.target, &t->sh_all, t->xb, t->phib, err);
+        dca_init_apply_eps(t->xb, t->count * len, states, t->sh_all.mode, t->o.fresh_eps);
+        dca_task_shape sh = t->sh_all;
+        sh.batch = t->count;
+        return dca_target_make(t->o.target, &sh, t->xb, t->phib, err);
     }
     /* M distinct configurations: a partial Fisher-Yates shuffle keyed by
      * (seed, iteration, draw). */
     for (int64_t j = 0; j < B; j++)
         t->order[j] = j;
-    for (int64_t j = 0; j < M; j++) {
+    for (int64_t j = 0; j < t->first + t->count; j++) {
         double u[2];
         dca_rng_uniform2(t->o.seed, DCA_RNG_MINIBATCH, (uint64_t)it, (uint64_t)j, u);
         int64_t r = j + (int64_t)(u[0] * (double)(B - j));
@@ -130,8 +164,11 @@ static dca_status draw(dca_trainer *t, int64_t it, dca_error *err)
         int64_t sw = t->order[j];
         t->order[j] = t->order[r];
         t->order[r] = sw;
-        memcpy(t->xb + j * len, t->x0 + t->order[j] * len, (size_t)len * sizeof(double));
-        memcpy(t->phib + j * len, t->phi + t->order[j] * len, (size_t)len * sizeof(double));
+        if (j < t->first)
+            continue; /* another slice's */
+        const int64_t k = j - t->first;
+        memcpy(t->xb + k * len, t->x0 + t->order[j] * len, (size_t)len * sizeof(double));
+        memcpy(t->phib + k * len, t->phi + t->order[j] * len, (size_t)len * sizeof(double));
     }
     return DCA_OK;
 }
