@@ -33,8 +33,8 @@ static const char usage[] =
     "\n"
     "Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.\n"
     "Configuration keys: configs/README.md. Run file layout: docs/hdf5-layout.md.\n"
-    "Under mpirun, run and eval share their configurations or samples among the ranks\n"
-    "(docs/cluster.md).\n";
+    "Under mpirun, run, train and eval share their configurations or samples among the\n"
+    "ranks (docs/cluster.md).\n";
 
 /* The command line as one string, for the run file's provenance. */
 static char *join_args(int argc, char **argv)
