@@ -6,6 +6,8 @@
  * agree, a trajectory loss's gradient matches central finite differences,
  * and slices of a batch add up to the whole batch. */
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dca/gradient.h"
@@ -360,6 +362,190 @@ Test(objective, slices_sum_to_the_whole_batch_bitwise)
         }
         free(x), free(ybar), free(blocks), free(whole), free(joined), free(xbar);
         dca_sim_destroy(s);
+        dca_rule_destroy(rule);
+        dca_nbhd_destroy(nb);
+    }
+}
+
+/* ---- slices with a reduction (what MPI ranks do, here as threads) ---- */
+
+/* A stand-in for MPI among R threads: the chain passes running sums from
+ * slice to slice through per-round slots, from_last and gather meet at a
+ * barrier. */
+enum { MAX_SLICES = 4, MAX_ROUNDS = 256 };
+typedef struct comm {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_barrier_t bar;
+    int R;
+    double val[MAX_SLICES][MAX_ROUNDS];
+    int64_t posted[MAX_SLICES];
+    double last;
+    const double *blocks[MAX_SLICES];
+    int64_t nblocks[MAX_SLICES];
+} comm;
+
+typedef struct slice {
+    comm *c;
+    int r;
+    int64_t rounds;
+    dca_reduction red;
+    /* inputs and results */
+    const dca_lattice *lat;
+    dca_rule *rule;
+    const double *x0, *phi;
+    int64_t B, len, steps, every;
+    bool grad;
+    double E, *g;
+    dca_status st;
+} slice;
+
+static double c_chain(void *ctx, double (*running)(void *, double), void *arg)
+{
+    slice *s = ctx;
+    comm *c = s->c;
+    const int64_t n = s->rounds++;
+    double start = 0.0;
+    pthread_mutex_lock(&c->mu);
+    while (s->r > 0 && c->posted[s->r - 1] <= n)
+        pthread_cond_wait(&c->cv, &c->mu);
+    if (s->r > 0)
+        start = c->val[s->r - 1][n];
+    pthread_mutex_unlock(&c->mu);
+    const double v = running(arg, start);
+    pthread_mutex_lock(&c->mu);
+    c->val[s->r][n] = v;
+    c->posted[s->r] = n + 1;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return v;
+}
+
+static double c_from_last(void *ctx, double v)
+{
+    slice *s = ctx;
+    if (s->r == s->c->R - 1)
+        s->c->last = v;
+    pthread_barrier_wait(&s->c->bar);
+    v = s->c->last;
+    pthread_barrier_wait(&s->c->bar);
+    return v;
+}
+
+static dca_status c_gather(void *ctx, const double *mine, int64_t n, int64_t P, double *all)
+{
+    slice *s = ctx;
+    comm *c = s->c;
+    c->blocks[s->r] = mine;
+    c->nblocks[s->r] = n;
+    pthread_barrier_wait(&c->bar);
+    for (int r = 0, at = 0; r < c->R; r++) {
+        memcpy(all + at * P, c->blocks[r], (size_t)(c->nblocks[r] * P) * sizeof *all);
+        at += (int)c->nblocks[r];
+    }
+    pthread_barrier_wait(&c->bar);
+    return DCA_OK;
+}
+
+static void *run_slice(void *arg)
+{
+    slice *s = arg;
+    const int64_t P = dca_rule_params(s->rule);
+    int64_t first, count;
+    dca_sim_batch_share(s->B, P, s->c->R, s->r, &first, &count);
+    dca_sim_options so = {.threads = 1 + s->r % 2, .gradients = DCA_GRAD_REVERSE,
+                          .block_first = first, .block_batch = s->B};
+    dca_sim *sim = NULL;
+    dca_objective *obj = NULL;
+    dca_task_shape sh = {.lat = s->lat, .states = 2, .mode = DCA_MODE_BINARY, .batch = count};
+    dca_objective_options oo = {.steps = s->steps, .loss_every = s->every,
+                                .range = {first, count, s->B}, .reduce = &s->red};
+    if ((s->st = dca_sim_create(s->lat, s->rule, count, &so, &sim, NULL)) ||
+        (s->st = dca_objective_create(sim, s->x0 + first * s->len, s->phi + first * s->len,
+                                      dca_loss_lookup("cross-entropy"), &sh, &oo, &obj, NULL)))
+        return NULL; /* count == 0 cannot happen here: the test asserts it */
+    s->st = dca_objective_eval(obj, NULL, &s->E, s->grad ? s->g : NULL, NULL, NULL);
+    dca_objective_destroy(obj);
+    dca_sim_destroy(sim);
+    return NULL;
+}
+
+/* Slices of one batch, each in its own thread with its own plan and
+ * objective, combined by a reduction: every slice gets the whole batch's
+ * loss and gradient bit for bit, for 1 to 4 slices, losses at x_T only and
+ * along the trajectory, values only and with the gradient; blocks of tiles
+ * (5 configurations) and of configurations (100). */
+Test(objective, reduced_slices_give_the_whole_batch_bitwise)
+{
+    const struct {
+        const char *size, *nbhd;
+        int64_t B;
+    } cases[] = {{"24x20", "moore:1", 5}, {"40", "radius:2", 100}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        dca_lattice lat;
+        cr_assert_eq(dca_lattice_parse(cases[c].size, &lat, NULL), DCA_OK);
+        dca_nbhd *nb = t_nbhd(cases[c].nbhd, lat.dims);
+        dca_rule *rule = t_rule(nb, 2, DCA_MODE_BINARY);
+        t_random_weights(rule, 2.0, 21 + c);
+        const int64_t B = cases[c].B, len = dca_lattice_cells(&lat), P = dca_rule_params(rule);
+        double *x = malloc((size_t)(B * len) * sizeof *x), *phi = malloc((size_t)(B * len) * 8);
+        t_random_config(x, B * len, 2, DCA_MODE_BINARY, 5 + c);
+        t_random_config(phi, B * len, 2, DCA_MODE_BINARY, 7 + c);
+        dca_init_apply_eps(x, B * len, 2, DCA_MODE_BINARY, 1e-3);
+        for (int every = 0; every <= 2; every += 2)
+            for (int grad = 0; grad <= 1; grad++) {
+                /* The whole batch in one plan. */
+                dca_sim *s = NULL;
+                dca_objective *o = NULL;
+                dca_sim_options so = {.threads = 2, .gradients = DCA_GRAD_REVERSE};
+                dca_task_shape sh = {.lat = &lat, .states = 2, .mode = DCA_MODE_BINARY,
+                                     .batch = B};
+                dca_objective_options oo = {.steps = 5, .loss_every = every};
+                double E, *g = malloc((size_t)P * 8);
+                cr_assert_eq(dca_sim_create(&lat, rule, B, &so, &s, NULL), DCA_OK);
+                cr_assert_eq(dca_objective_create(s, x, phi, dca_loss_lookup("cross-entropy"),
+                                                  &sh, &oo, &o, NULL), DCA_OK);
+                cr_assert_eq(dca_objective_eval(o, NULL, &E, grad ? g : NULL, NULL, NULL),
+                             DCA_OK);
+                for (int R = 1; R <= MAX_SLICES; R++) {
+                    comm cm = {.R = R};
+                    pthread_mutex_init(&cm.mu, NULL);
+                    pthread_cond_init(&cm.cv, NULL);
+                    pthread_barrier_init(&cm.bar, NULL, (unsigned)R);
+                    slice sl[MAX_SLICES];
+                    pthread_t th[MAX_SLICES];
+                    for (int r = 0; r < R; r++) {
+                        int64_t f0, c0;
+                        dca_sim_batch_share(B, P, R, r, &f0, &c0);
+                        cr_assert_gt(c0, 0);
+                        sl[r] = (slice){.c = &cm, .r = r, .lat = &lat, .rule = rule, .x0 = x,
+                                        .phi = phi, .B = B, .len = len, .steps = 5,
+                                        .every = every, .grad = grad,
+                                        .g = malloc((size_t)P * 8)};
+                        sl[r].red = (dca_reduction){&sl[r], c_chain, c_from_last, c_gather};
+                        pthread_create(&th[r], NULL, run_slice, &sl[r]);
+                    }
+                    for (int r = 0; r < R; r++)
+                        pthread_join(th[r], NULL);
+                    for (int r = 0; r < R; r++) {
+                        cr_assert_eq(sl[r].st, DCA_OK);
+                        cr_assert(memcmp(&sl[r].E, &E, sizeof E) == 0,
+                                  "%s, every %d: slice %d of %d: E %.17g, whole %.17g",
+                                  cases[c].size, every, r, R, sl[r].E, E);
+                        cr_assert(!grad || memcmp(sl[r].g, g, (size_t)P * 8) == 0,
+                                  "%s, every %d: slice %d of %d: the gradient differs (rel %g)",
+                                  cases[c].size, every, r, R, t_rel_diff(sl[r].g, g, P));
+                        free(sl[r].g);
+                    }
+                    pthread_barrier_destroy(&cm.bar);
+                    pthread_cond_destroy(&cm.cv);
+                    pthread_mutex_destroy(&cm.mu);
+                }
+                free(g);
+                dca_objective_destroy(o);
+                dca_sim_destroy(s);
+            }
+        free(x), free(phi);
         dca_rule_destroy(rule);
         dca_nbhd_destroy(nb);
     }
