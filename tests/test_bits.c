@@ -1,9 +1,12 @@
 /* The bit-sliced hard-CA evaluator (src/models/bits.c) against the byte
  * evaluator (src/models/hard.c): every step, every configuration, random
- * rules on rings and tori, tables and outer-totalistic rules. */
+ * rules on rings and tori, tables and outer-totalistic rules. The same for
+ * the bit-parallel engine with cells in the lanes (src/models/cellbits.c),
+ * and that engine against the soft one on exact states. */
 #include <string.h>
 
 #include "bits.h"
+#include "cellbits.h"
 #include "density.h"
 #include "hard.h"
 #include "helpers.h"
@@ -205,6 +208,86 @@ Test(bits, period_two_uniform_states_are_not_classified)
         cr_assert_eq(res.correct, 0, "%s engine: %lld correct", res.engine,
                      (long long)res.correct);
     }
+    dca_hard_destroy(h);
+    dca_rule_destroy(r);
+    dca_nbhd_destroy(nb);
+}
+
+/* The bit-parallel engine (64 cells per word) against the byte evaluator:
+ * one configuration, every step, random rules; widths that are multiples of
+ * 64 and ones that are not, lattices narrower than a word or than the
+ * neighbourhood, rings and tori, 1 and 2 threads. */
+static void compare_cells(const char *size, const char *nbspec, bool totalistic, int steps,
+                          int threads, uint64_t seed)
+{
+    dca_lattice lat;
+    cr_assert_eq(dca_lattice_parse(size, &lat, NULL), DCA_OK);
+    dca_nbhd *nb = t_nbhd(nbspec, lat.dims);
+    dca_rule *r = random_rule(nb, totalistic, 0.5, seed);
+    dca_error e;
+    dca_hard *h;
+    cr_assert_eq(dca_hard_create(&lat, r, 1, &h, &e), DCA_OK, "%s", e.msg);
+    dca_cellbits *c;
+    cr_assert_eq(dca_cellbits_create(h, threads, &c, &e), DCA_OK, "%s", e.msg);
+    const int64_t n = dca_hard_cells(h);
+    uint8_t *a = malloc((size_t)n), *t = malloc((size_t)n);
+    double *x = malloc((size_t)n * sizeof *x);
+    uint64_t *s = malloc((size_t)dca_cellbits_words(c) * sizeof *s);
+    for (int64_t i = 0; i < n; i++) {
+        a[i] = (uint8_t)(t_next(&seed) & 1);
+        x[i] = a[i];
+    }
+    cr_assert(dca_cellbits_pack(c, x, s));
+    for (int k = 0; k < steps; k++) {
+        dca_cellbits_run(c, s, 1);
+        dca_hard_step(h, a, t);
+        memcpy(a, t, (size_t)n);
+        dca_cellbits_unpack(c, s, x);
+        for (int64_t i = 0; i < n; i++)
+            cr_assert_eq(x[i], (double)a[i], "%s %s%s, %d threads: step %d cell %lld", size,
+                         nbspec, totalistic ? " totalistic" : "", threads, k + 1, (long long)i);
+    }
+    free(a), free(t), free(x), free(s);
+    dca_cellbits_destroy(c);
+    dca_hard_destroy(h);
+    dca_rule_destroy(r);
+    dca_nbhd_destroy(nb);
+}
+
+Test(bits, cells_in_words_equal_byte_evaluator)
+{
+    for (uint64_t s = 1; s <= 3; s++) {
+        compare_cells("149", "radius:3", false, 25, 1, s);
+        compare_cells("256", "radius:2", false, 25, 2, s);
+        compare_cells("7", "radius:3", false, 10, 1, s);
+        compare_cells("64x128", "moore:1", true, 12, 2, s);
+        compare_cells("37x70", "moore:1", true, 12, 2, s);
+        compare_cells("20x200", "moore:1", false, 10, 1, s);
+        compare_cells("12x10", "vonneumann:2", false, 10, 2, s);
+        compare_cells("9x5", "moore:2", true, 10, 2, s);
+        compare_cells("3x130", "offsets:(0,-1),(1,70),(-1,2),(0,0)", false, 10, 1, s);
+    }
+}
+
+/* Packing refuses a value that is not exactly 0 or 1. */
+Test(bits, cells_pack_refuses_inexact_states)
+{
+    dca_lattice lat;
+    cr_assert_eq(dca_lattice_parse("10x70", &lat, NULL), DCA_OK);
+    dca_nbhd *nb = t_nbhd("moore:1", 2);
+    dca_rule *r = random_rule(nb, true, 0.5, 3);
+    dca_error e;
+    dca_hard *h;
+    cr_assert_eq(dca_hard_create(&lat, r, 1, &h, &e), DCA_OK, "%s", e.msg);
+    dca_cellbits *c;
+    cr_assert_eq(dca_cellbits_create(h, 1, &c, &e), DCA_OK, "%s", e.msg);
+    double x[700] = {0};
+    uint64_t s[20];
+    x[699] = 1.0;
+    cr_assert(dca_cellbits_pack(c, x, s));
+    x[333] = 0.999;
+    cr_assert(!dca_cellbits_pack(c, x, s));
+    dca_cellbits_destroy(c);
     dca_hard_destroy(h);
     dca_rule_destroy(r);
     dca_nbhd_destroy(nb);

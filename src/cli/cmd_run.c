@@ -18,6 +18,8 @@
 #include "io/rle.h"
 #include "mem.h"
 #include "dca/task.h"
+#include "cellbits.h"
+#include "hard.h"
 
 static const char help[] =
     "usage: dca run CONFIG [-o OUT.h5] [--set SECTION.KEY=VALUE]... [--threads N] [--quiet]\n"
@@ -53,6 +55,11 @@ typedef struct run {
      * Ball, and records the mine of them that are below G. */
     int64_t first, Ball, mine;
     bool forward, reverse;
+    /* A hard binary rule on exact 0/1 states, values only: the
+     * bit-parallel engine steps the packed configurations (cellbits.h). */
+    dca_hard *hard;
+    dca_cellbits *cb;
+    uint64_t *packed; /* B x dca_cellbits_words */
 } run;
 
 /* The inner axes of a recorded series: lattice, [state], [parameter]. */
@@ -166,9 +173,11 @@ static void write_run_attrs(run *r, int64_t done, double step_time, double wall,
     dca_runfile_attr_str(r->rf, "/run", "gradients", r->cfg->gradients, &e);
     dca_runfile_attr_str(r->rf, "/run", "precision",
                          r->cfg->precision == DCA_FLOAT32 ? "float32" : "float64", &e);
-    dca_runfile_attr_i64(r->rf, "/run", "threads", dca_sim_threads(r->sim), &e);
+    dca_runfile_attr_i64(r->rf, "/run", "threads",
+                         r->cb ? dca_cellbits_threads(r->cb) : dca_sim_threads(r->sim), &e);
     dca_runfile_attr_str(r->rf, "/run", "kernel",
-                         dca_sim_kernel(r->sim) == DCA_KERNEL_FUSED
+                         r->cb ? "bit-parallel"
+                         : dca_sim_kernel(r->sim) == DCA_KERNEL_FUSED
                              ? "fused"
                          : dca_sim_kernel(r->sim) == DCA_KERNEL_BLAS
                              ? "blas"
@@ -193,20 +202,21 @@ static void print_header(const run *r, const char *outpath)
     else
         snprintf(l, sizeof l, "%lldx%lld torus", (long long)lat->shape[0],
                  (long long)lat->shape[1]);
-    int th = dca_sim_threads(r->sim);
+    int th = r->cb ? dca_cellbits_threads(r->cb) : dca_sim_threads(r->sim);
     char ranks[64] = "";
     if (par_many())
         snprintf(ranks, sizeof ranks, " on each of %d MPI ranks", par_size());
     fprintf(stderr,
             "dca run: %s, %s %s rule over %s (%lld parameters), %lld configuration%s, %lld steps, "
-            "gradients %s, %d thread%s%s -> %s\n",
+            "gradients %s, %d thread%s%s%s -> %s\n",
             l,
             dca_rule_kind_of(r->ex->rule) == DCA_RULE_OUTER_TOTALISTIC
                 ? "outer-totalistic"
                 : (r->cfg->mode == DCA_MODE_BINARY ? "binary" : "softmax"),
             dca_rule_is_hard(r->ex->rule) ? "hard" : "soft", r->cfg->neighborhood,
             (long long)dca_rule_params(r->ex->rule), (long long)r->Ball, r->Ball == 1 ? "" : "s",
-            (long long)r->T, r->cfg->gradients, th, th == 1 ? "" : "s", ranks, outpath);
+            (long long)r->T, r->cfg->gradients, th, th == 1 ? "" : "s", ranks,
+            r->cb ? ", exact 0/1 states: bit-parallel engine" : "", outpath);
 }
 
 static void cleanup(run *r)
@@ -221,6 +231,9 @@ static void cleanup(run *r)
                     dca_runfile_partial_path(r->rf));
         dca_runfile_close(r->rf, false, NULL);
     }
+    free(r->packed);
+    dca_cellbits_destroy(r->cb);
+    dca_hard_destroy(r->hard);
     free(r->buf[0]);
     free(r->buf[1]);
     free(r->times);
@@ -267,6 +280,44 @@ static int write_rle(const run *r, const double *x, const char *outpath)
         fprintf(stderr, "wrote %s: %lld x %lld%s%s\n", r->cfg->output_rle, (long long)W,
                 (long long)H, has_golly ? ", rule = " : "", has_golly ? golly : "");
     return 0;
+}
+
+/* The bit-parallel engine, when every initial configuration holds exact
+ * 0/1 states (otherwise, or for a rule it does not take, the soft engine
+ * runs: the values are the same, only slower). -1 to continue; an exit
+ * code for a failure. */
+static int start_bits(run *r)
+{
+    dca_error err;
+    if (dca_hard_create(&r->ex->lat, r->ex->rule, r->o.threads, &r->hard, &err) ||
+        dca_cellbits_create(r->hard, r->o.threads, &r->cb, &err)) {
+        if (err.status == DCA_ERR_NOMEM)
+            return cli_fail(EXIT_RUNTIME, "%s", err.msg);
+        dca_hard_destroy(r->hard);
+        r->hard = NULL;
+        return -1;
+    }
+    const int64_t W = dca_cellbits_words(r->cb);
+    r->packed = malloc((size_t)(r->B * W) * sizeof *r->packed);
+    if (!r->packed)
+        return cli_fail(EXIT_RUNTIME, "out of memory for %lld packed configurations",
+                        (long long)r->B);
+    bool exact = true;
+    for (int64_t b = 0; b < r->B && exact; b++)
+        exact = dca_cellbits_pack(r->cb, r->buf[0] + b * r->len, r->packed + b * W);
+    if (!exact) {
+        free(r->packed), dca_cellbits_destroy(r->cb), dca_hard_destroy(r->hard);
+        r->packed = NULL, r->cb = NULL, r->hard = NULL;
+    }
+    return -1;
+}
+
+/* The first n configurations' packed states into buf[0]. */
+static void unpack_bits(run *r, int64_t n)
+{
+    const int64_t W = dca_cellbits_words(r->cb);
+    for (int64_t b = 0; b < n; b++)
+        dca_cellbits_unpack(r->cb, r->packed + b * W, r->buf[0] + b * r->len);
 }
 
 int cmd_run(int argc, char **argv, char *command_line)
@@ -367,6 +418,10 @@ int cmd_run(int argc, char **argv, char *command_line)
         }
     }
 
+    if (r.cfg->bit_parallel && !task && !r.forward && !r.reverse && r.cfg->states == 2 &&
+        r.cfg->mode == DCA_MODE_BINARY && dca_rule_is_hard(r.ex->rule) &&
+        (rc = start_bits(&r)) >= 0)
+        goto out;
     rc = EXIT_RUNTIME;
     const char *outpath = r.o.output ? r.o.output : r.cfg->output_file;
     if (cli_make_parent_dirs(outpath) != 0) {
@@ -398,14 +453,23 @@ int cmd_run(int argc, char **argv, char *command_line)
             break;
         }
         double t0 = cli_now();
-        if (r.tg)
-            dca_tangent_step(r.tg, r.buf[0]);
-        dca_sim_step(r.sim, r.buf[0], r.buf[1]);
-        step_time += cli_now() - t0;
-        double *sw = r.buf[0];
-        r.buf[0] = r.buf[1];
-        r.buf[1] = sw;
+        if (r.cb) {
+            const int64_t W = dca_cellbits_words(r.cb);
+            for (int64_t b = 0; b < r.B; b++)
+                dca_cellbits_run(r.cb, r.packed + b * W, 1);
+            step_time += cli_now() - t0;
+        } else {
+            if (r.tg)
+                dca_tangent_step(r.tg, r.buf[0]);
+            dca_sim_step(r.sim, r.buf[0], r.buf[1]);
+            step_time += cli_now() - t0;
+            double *sw = r.buf[0];
+            r.buf[0] = r.buf[1];
+            r.buf[1] = sw;
+        }
         if (row < r.rows && r.times[row] == t) {
+            if (r.cb)
+                unpack_bits(&r, r.mine);
             if ((r.values_id >= 0 && dca_runfile_series_part(r.rf, r.values_id, row, r.first,
                                                              r.mine, r.buf[0], r.len, &err)) ||
                 (r.grads_id >= 0 &&
@@ -421,6 +485,8 @@ int cmd_run(int argc, char **argv, char *command_line)
     }
     progress_end(&pr);
     int64_t done = t - 1;
+    if (r.cb) /* the final state, for the RLE output */
+        unpack_bits(&r, r.B);
     double E = NAN, gnorm = NAN;
     /* One process: an interrupt after the last step still keeps the file
      * partial (several ranks decide only at steps, together). */

@@ -44,6 +44,7 @@ typedef struct dca_config {
     int64_t record_configurations; /* 0: all */
     int64_t record_every;
     dca_precision precision;
+    bool bit_parallel; /* [run] bit-parallel = auto */
     /* [output] */
     const char *output_file;
     const char *output_rle; /* NULL: none */

@@ -460,6 +460,31 @@ static void step(const dca_bits *b, const uint64_t *p, uint64_t *q, int W, uint6
         }
 }
 
+int dca_bits_neighbours(const dca_bits *b) { return b->m; }
+
+void dca_bits_eval(const dca_bits *b, const uint64_t *const *in, uint64_t *out, uint64_t *slots,
+                   int64_t slot_words, int64_t n)
+{
+#define REF(ref)                                                                                 \
+    ((ref) >= 0 ? (b->g[ref].slot < 0 ? out : slots + b->g[ref].slot * slot_words)              \
+                : in[VAR_OF(ref)])
+    for (int i = 0; i < b->ngates; i++) {
+        const gate *g = b->g + i;
+        uint64_t *d = g->slot < 0 ? out : slots + g->slot * slot_words;
+        const uint64_t *x = in[g->var];
+        const uint64_t *lo = g->lo == REF_C0 || g->lo == REF_C1 ? x : REF(g->lo);
+        const uint64_t *hi = g->hi == REF_C0 || g->hi == REF_C1 ? x : REF(g->hi);
+        run_gate(g, d, x, lo, hi, n);
+    }
+    if (b->root < 0) {
+        if (b->root == REF_C0 || b->root == REF_C1)
+            memset(out, b->root == REF_C1 ? 0xff : 0, (size_t)n * sizeof *out);
+        else
+            memcpy(out, REF(b->root), (size_t)n * sizeof *out);
+    }
+#undef REF
+}
+
 void dca_bits_run(const dca_bits *b, uint64_t *x, int W, const uint64_t *active,
                   int64_t max_steps, int64_t *steps, void *work)
 {

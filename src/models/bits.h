@@ -64,5 +64,11 @@ size_t dca_bits_work_bytes(const dca_bits *b, int W);
  * callers run one block per thread. */
 void dca_bits_run(const dca_bits *b, uint64_t *x, int W, const uint64_t *active,
                   int64_t max_steps, int64_t *steps, void *work);
+/* The circuit alone, lane by lane over n words: in[s] holds the words of
+ * neighbour s (any layout, the same for all), out receives the rule's
+ * output. slots: dca_bits_slots(b) arrays of slot_words >= n words. */
+void dca_bits_eval(const dca_bits *b, const uint64_t *const *in, uint64_t *out, uint64_t *slots,
+                   int64_t slot_words, int64_t n);
+int dca_bits_neighbours(const dca_bits *b);
 
 #endif
