@@ -79,6 +79,16 @@ if "w6" in r:
     print(f"  W6 peer: the byte evaluator (dca_hard_step) in the same process. Whole evaluation "
           f"of {d['samples']} samples incl. draws: {d['eval_seconds']:.2f} s, "
           f"{d['eval_cell_updates_per_second']:.3g} cu/s; accuracy {d['accuracy']:.4f}")
+for key, label in (("life_exact", "Life B3/S23 exact states 8192^2, bit-parallel"),
+                   ("life_exact_1thread", "Life on exact states, 1 thread")):
+    if key in r:
+        d = r[key]
+        print(fmt.format(label, d["threads"], f"{d['bits_cell_updates_per_second']:.3g}",
+                         f"{d['soft_cell_updates_per_second']:.3g}", f"{d['speedup']:.0f}x",
+                         "-", "-"))
+if "life_exact" in r:
+    print("  Life peer: dca's soft engine (outer-totalistic kernel, float64) on the same states "
+          "and threads; goal >= 5e9 cu/s on 2 cores")
 if "concurrent" in r:
     d, sec = r["concurrent"], r["concurrent"]["seconds"]
     print(f"two W1 runs (T = 640) sharing 2 cores, medians of {d['reps']}: default pair "
