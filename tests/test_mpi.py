@@ -1,6 +1,7 @@
 """MPI data parallelism (issue 17, docs/cluster.md): under mpirun, dca hands
-over to dca-mpi, and run, train and eval share their configurations or
-samples among the ranks. The run files must be bitwise those of the serial
+over to dca-mpi, and run (values, forward-mode diagrams, a loss and its
+reverse-mode gradient), train and eval share their configurations or samples
+among the ranks. The run files must be bitwise those of the serial
 dca for 1, 2 and 4 ranks (4 oversubscribe the 2 cores here); a train run whose
 rank is killed leaves its last checkpoint readable, and --resume under mpirun
 (with another number of ranks) ends with the uninterrupted run's file. Commands not built for several
@@ -127,6 +128,24 @@ for i, (what, ini, sets, ranks) in enumerate(trains):
         check(f"train, {what}, on {n} rank(s): bitwise the serial file, the same report",
               not why and p.stdout == serial_stdout, why or p.stdout)
 
+# dca run with a [task]: the loss through the ranks in order, and its
+# reverse-mode gradient from the gathered blocks (7 configurations: blocks of
+# tiles; 100: blocks of configurations, 3 ranks).
+for B, ranks in ((7, (2, 4)), (100, (3,))):
+    for grads in ("none", "reverse"):
+        sets = ["--set", f"init.configurations={B}", "--set", f"run.gradients={grads}",
+                "--quiet"]
+        ref = out(f"task-{B}-{grads}.h5")
+        p = run(dca, "run", cfg("paper-gradient-test.ini"), "-o", ref, *sets)
+        check(f"serial run with a loss, {B} configurations, gradients {grads}",
+              p.returncode == 0, p.stderr)
+        for n in ranks:
+            o = out(f"task-{B}-{grads}-{n}.h5")
+            p = mpi(n, "run", cfg("paper-gradient-test.ini"), "-o", o, *sets)
+            why = same_file(ref, o) if p.returncode == 0 else p.stderr
+            check(f"run with a loss, {B} configurations, gradients {grads}, on {n} ranks: "
+                  "bitwise the serial file", not why, why)
+
 # A rank killed mid-run: the last checkpoint (written by rank 0 aside, then
 # renamed) stays readable, and --resume on another number of ranks ends with
 # the uninterrupted run's file.
@@ -193,9 +212,10 @@ p = mpi(4, "train", cfg("recover-rule110.ini"), "-o", out("t.h5"), "--set",
         "init.configurations=3")
 check("train with fewer configurations than ranks is refused (exit 2)",
       p.returncode == 2 and "cannot be shared" in p.stderr, p.stderr)
-p = mpi(2, "run", cfg("paper-gradient-test.ini"), "-o", out("t.h5"))
-check("run with a [task] on 2 ranks is refused (exit 2, says so)",
-      p.returncode == 2 and "[task]" in p.stderr, p.stderr)
+p = mpi(2, "run", cfg("paper-gradient-test.ini"), "-o", out("t.h5"), "--set",
+        "run.gradients=forward")
+check("run with a forward-mode loss gradient on 2 ranks is refused (exit 2, says so)",
+      p.returncode == 2 and "forward-mode loss gradient" in p.stderr, p.stderr)
 p = mpi(4, "run", cfg("rule30.ini"), "-o", out("t.h5"))
 check("run with fewer configurations than ranks is refused",
       p.returncode == 2 and "each rank needs" in p.stderr, p.stderr)

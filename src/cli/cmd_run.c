@@ -122,23 +122,31 @@ static dca_status finish_task(run *r, double *E_out, double *gnorm_out, dca_erro
         goto done;
     }
     double E = 0;
+    const dca_reduction *red = par_reduction();
     if (r->reverse) {
         dca_objective *obj = NULL;
-        dca_objective_options oo = {.steps = r->T};
+        dca_objective_options oo = {.steps = r->T,
+                                    .range = {r->first, r->B, r->Ball},
+                                    .reduce = red};
         if ((st = dca_objective_create(r->sim, r->ex->x0, r->phi, r->loss, &r->shape, &oo, &obj,
                                        err)) ||
             (st = dca_objective_eval(obj, NULL, &E, grad, NULL, err))) {
             dca_objective_destroy(obj);
             goto done;
         }
-        dca_runfile_attr_i64(r->rf, "/run", "reverse_state_bytes",
-                             dca_objective_state_bytes(obj), err);
+        /* Rank 0's figure: attributes are written by every rank alike. */
+        double bytes = (double)dca_objective_state_bytes(obj);
+        par_bcast_f64(&bytes, 1);
+        dca_runfile_attr_i64(r->rf, "/run", "reverse_state_bytes", (int64_t)bytes, err);
         dca_objective_destroy(obj);
     } else if (r->forward) {
         E = r->loss(&r->shape, r->phi, r->buf[0], xbar);
         dca_tangent_loss_gradient(r->tg, xbar, grad);
     } else {
-        E = r->loss(&r->shape, r->phi, r->buf[0], NULL);
+        /* The loss through the ranks in order: the serial sum, bit for bit. */
+        E = dca_loss_reduced(r->loss, &r->shape, r->phi, r->buf[0], red);
+        if (red)
+            E = red->from_last(red->ctx, E);
     }
     double gnorm = 0;
     for (int64_t p = 0; p < P; p++)
@@ -333,36 +341,58 @@ int cmd_run(int argc, char **argv, char *command_line)
     if (cli_load(&r.o, &r.cfg, &r.ex) >= 0)
         goto out;
     bool task = strcmp(r.cfg->target, "none") != 0;
+    r.forward = strcmp(r.cfg->gradients, "forward") == 0;
+    r.reverse = strcmp(r.cfg->gradients, "reverse") == 0;
     r.Ball = r.ex->batch;
-    par_share(r.Ball, &r.first, &r.B);
+    /* Reverse mode shares the batch in whole gradient blocks, so that the
+     * ranks' blocks add up to the serial gradient (dca_sim_batch_share). */
+    const int64_t P_rule = dca_rule_params(r.ex->rule);
+    if (r.reverse)
+        dca_sim_batch_share(r.Ball, P_rule, par_size(), par_rank(), &r.first, &r.B);
+    else
+        par_share(r.Ball, &r.first, &r.B);
     if (par_many()) {
-        /* What is built for several ranks: values and forward-mode diagrams,
-         * each configuration on one rank. A loss sums over all of them. */
-        if (task || strcmp(r.cfg->gradients, "reverse") == 0) {
-            rc = cli_fail(EXIT_USAGE, "%s: a [task] (loss) or reverse-mode gradients do not run "
-                                      "on several MPI ranks yet; run without mpirun",
-                          r.o.config);
+        /* Values, forward-mode diagrams and a loss (with its reverse-mode
+         * gradient) run on several ranks: each configuration on one rank,
+         * the loss summed through the ranks in order. */
+        if (task && r.forward) {
+            rc = cli_fail(EXIT_USAGE, "%s: the forward-mode loss gradient does not run on "
+                                      "several MPI ranks (reverse mode does); run without mpirun "
+                                      "or set [run] gradients = reverse", r.o.config);
             goto out;
         }
-        if (r.Ball < par_size()) {
-            rc = cli_fail(EXIT_USAGE, "%s: %lld configuration%s for %d MPI ranks: each rank needs "
-                                      "at least one ([init] batch)",
-                          r.o.config, (long long)r.Ball, r.Ball == 1 ? "" : "s", par_size());
+        if (task && strncmp(r.cfg->target, "file:", 5) == 0) {
+            rc = cli_fail(EXIT_USAGE, "%s: a file: target holds the whole batch and does not run "
+                                      "on several MPI ranks; run without mpirun", r.o.config);
             goto out;
+        }
+        for (int k = 0; k < par_size(); k++) {
+            int64_t f0, c0;
+            if (r.reverse)
+                dca_sim_batch_share(r.Ball, P_rule, par_size(), k, &f0, &c0);
+            else
+                c0 = r.Ball / par_size() + (k < r.Ball % par_size());
+            if (c0 < 1) {
+                rc = cli_fail(EXIT_USAGE, "%s: %lld configuration%s for %d MPI ranks: each rank "
+                                          "needs at least one ([init] batch)",
+                              r.o.config, (long long)r.Ball, r.Ball == 1 ? "" : "s",
+                              par_size());
+                goto out;
+            }
         }
     }
     if (r.cfg->output_rle && r.cfg->states != 2) {
         cli_fail_at(r.cfg, "output", "rle", "RLE files hold 2-state configurations");
         goto out;
     }
-    r.forward = strcmp(r.cfg->gradients, "forward") == 0;
-    r.reverse = strcmp(r.cfg->gradients, "reverse") == 0;
     if (r.o.threads)
         omp_set_num_threads(r.o.threads);
     dca_sim_options so = {.threads = r.o.threads,
                           .gradients = r.forward ? DCA_GRAD_FORWARD
                                                  : (r.reverse ? DCA_GRAD_REVERSE : 0),
-                          .precision = r.cfg->precision};
+                          .precision = r.cfg->precision,
+                          .block_first = r.first,
+                          .block_batch = r.Ball};
     if (dca_sim_create(&r.ex->lat, r.ex->rule, r.B, &so, &r.sim, &err)) {
         cli_fail(EXIT_USAGE, "%s", err.msg);
         goto out;
@@ -410,6 +440,7 @@ int cmd_run(int argc, char **argv, char *command_line)
     for (int64_t i = 0; i < r.rows; i++)
         r.times[i] = i * every < r.T ? i * every : r.T;
     r.shape = dca_experiment_shape(r.cfg, r.ex, r.B);
+    r.shape.norm_batch = par_many() ? r.Ball : 0; /* a loss averages over the whole batch */
     if (task) {
         r.loss = dca_loss_lookup(r.cfg->loss);
         if (dca_target_make(r.cfg->target, &r.shape, r.ex->x0, r.phi, &err)) {
