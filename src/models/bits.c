@@ -427,39 +427,6 @@ static void run_gate(const gate *g, uint64_t *restrict d, const uint64_t *restri
     }
 }
 
-/* One step: q's interior from p (both padded). */
-static void step(const dca_bits *b, const uint64_t *p, uint64_t *q, int W, uint64_t *slots,
-                 int64_t slot_words)
-{
-    const int64_t pc = b->pcols, T = tile_cells(b, W);
-    for (int64_t r = 0; r < b->rows; r++)
-        for (int64_t c0 = 0; c0 < b->cols; c0 += T) {
-            const int64_t len = (c0 + T <= b->cols ? T : b->cols - c0) * W;
-            uint64_t *out = q + ((r + b->hy) * pc + c0 + b->hx) * W;
-#define PTR(ref)                                                                                \
-    ((ref) >= 0 ? (b->g[ref].slot < 0 ? out : slots + b->g[ref].slot * slot_words)               \
-                : p + ((r + b->hy + b->dy[VAR_OF(ref)]) * pc + c0 + b->hx +                      \
-                       b->dx[VAR_OF(ref)]) * W)
-            for (int i = 0; i < b->ngates; i++) {
-                const gate *g = b->g + i;
-                uint64_t *d = g->slot < 0 ? out : slots + g->slot * slot_words;
-                const uint64_t *x = p + ((r + b->hy + b->dy[g->var]) * pc + c0 + b->hx +
-                                         b->dx[g->var]) * W;
-                const uint64_t *lo = g->lo == REF_C0 || g->lo == REF_C1 ? x : PTR(g->lo);
-                const uint64_t *hi = g->hi == REF_C0 || g->hi == REF_C1 ? x : PTR(g->hi);
-                run_gate(g, d, x, lo, hi, len);
-            }
-            if (b->root < 0) {
-                /* A constant or a single neighbour: no gate wrote the row. */
-                if (b->root == REF_C0 || b->root == REF_C1)
-                    memset(out, b->root == REF_C1 ? 0xff : 0, (size_t)len * sizeof *out);
-                else
-                    memcpy(out, PTR(b->root), (size_t)len * sizeof *out);
-            }
-#undef PTR
-        }
-}
-
 int dca_bits_neighbours(const dca_bits *b) { return b->m; }
 
 void dca_bits_eval(const dca_bits *b, const uint64_t *const *in, uint64_t *out, uint64_t *slots,
@@ -483,6 +450,22 @@ void dca_bits_eval(const dca_bits *b, const uint64_t *const *in, uint64_t *out, 
             memcpy(out, REF(b->root), (size_t)n * sizeof *out);
     }
 #undef REF
+}
+
+/* One step: q's interior from p (both padded). */
+static void step(const dca_bits *b, const uint64_t *p, uint64_t *q, int W, uint64_t *slots,
+                 int64_t slot_words)
+{
+    const int64_t pc = b->pcols, T = tile_cells(b, W);
+    const uint64_t *in[DCA_BITS_MAX_NEIGHBOURS];
+    for (int64_t r = 0; r < b->rows; r++)
+        for (int64_t c0 = 0; c0 < b->cols; c0 += T) {
+            const int64_t len = (c0 + T <= b->cols ? T : b->cols - c0) * W;
+            for (int s = 0; s < b->m; s++)
+                in[s] = p + ((r + b->hy + b->dy[s]) * pc + c0 + b->hx + b->dx[s]) * W;
+            dca_bits_eval(b, in, q + ((r + b->hy) * pc + c0 + b->hx) * W, slots, slot_words,
+                          len);
+        }
 }
 
 void dca_bits_run(const dca_bits *b, uint64_t *x, int W, const uint64_t *active,
