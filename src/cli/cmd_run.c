@@ -313,6 +313,9 @@ static int start_bits(run *r)
     bool exact = true;
     for (int64_t b = 0; b < r->B && exact; b++)
         exact = dca_cellbits_pack(r->cb, r->buf[0] + b * r->len, r->packed + b * W);
+    /* Several ranks write the same /run@kernel: they choose together. */
+    if (par_many())
+        exact = !par_any(!exact);
     if (!exact) {
         free(r->packed), dca_cellbits_destroy(r->cb), dca_hard_destroy(r->hard);
         r->packed = NULL, r->cb = NULL, r->hard = NULL;
@@ -366,19 +369,17 @@ int cmd_run(int argc, char **argv, char *command_line)
                                       "on several MPI ranks; run without mpirun", r.o.config);
             goto out;
         }
-        for (int k = 0; k < par_size(); k++) {
+        bool empty = r.Ball < par_size();
+        for (int k = 0; k < par_size() && r.reverse; k++) {
             int64_t f0, c0;
-            if (r.reverse)
-                dca_sim_batch_share(r.Ball, P_rule, par_size(), k, &f0, &c0);
-            else
-                c0 = r.Ball / par_size() + (k < r.Ball % par_size());
-            if (c0 < 1) {
-                rc = cli_fail(EXIT_USAGE, "%s: %lld configuration%s for %d MPI ranks: each rank "
-                                          "needs at least one ([init] batch)",
-                              r.o.config, (long long)r.Ball, r.Ball == 1 ? "" : "s",
-                              par_size());
-                goto out;
-            }
+            dca_sim_batch_share(r.Ball, P_rule, par_size(), k, &f0, &c0);
+            empty |= c0 < 1;
+        }
+        if (empty) {
+            rc = cli_fail(EXIT_USAGE, "%s: %lld configuration%s for %d MPI ranks: each rank "
+                                      "needs at least one ([init] batch)",
+                          r.o.config, (long long)r.Ball, r.Ball == 1 ? "" : "s", par_size());
+            goto out;
         }
     }
     if (r.cfg->output_rle && r.cfg->states != 2) {
