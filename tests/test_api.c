@@ -13,6 +13,7 @@
 #include "dca/gradient.h"
 #include "dca/objective.h"
 #include "dca/task.h"
+#include "dca/trainer.h"
 #include "helpers.h"
 
 typedef struct fixture {
@@ -549,4 +550,54 @@ Test(objective, reduced_slices_give_the_whole_batch_bitwise)
         dca_rule_destroy(rule);
         dca_nbhd_destroy(nb);
     }
+}
+
+/* The trainer refuses slices it cannot serve: several slices without a
+ * reduction, a slice with no configurations, initial configurations that do
+ * not hold the slice's share, a minibatch drawn from part of the batch. */
+Test(trainer, misuse_of_slices_returns_arg)
+{
+    dca_lattice lat;
+    cr_assert_eq(dca_lattice_parse("30", &lat, NULL), DCA_OK);
+    dca_nbhd *nb = t_nbhd("radius:1", 1);
+    dca_rule *rule = t_rule(nb, 2, DCA_MODE_BINARY);
+    const int64_t B = 6, len = 30, P = dca_rule_params(rule);
+    double *x = calloc((size_t)(B * len), sizeof *x), *phi = calloc((size_t)(B * len), 8);
+    dca_optim *opt = NULL;
+    dca_error e;
+    cr_assert_eq(dca_optim_create("sgd", NULL, P, 1, &opt, &e), DCA_OK, "%s", e.msg);
+    dca_task_shape sh = {.lat = &lat, .states = 2, .mode = DCA_MODE_BINARY, .batch = B};
+    dca_loss_fn loss = dca_loss_lookup("mse");
+    dca_reduction red = {NULL, c_chain, c_from_last, c_gather};
+    const struct {
+        dca_trainer_options o;
+        const char *why;
+    } bad[] = {
+        {{.steps = 2, .slices = 2, .slice = 0}, "without a reduction"},
+        {{.steps = 2, .slices = 8, .slice = 7, .reduce = &red}, "gets none"},
+        {{.steps = 2, .slices = 2, .slice = 1, .reduce = &red, .held_first = 0, .held_count = 3},
+         "holds configurations"},
+        {{.steps = 2, .minibatch = 2, .held_first = 3, .held_count = 3}, "minibatch"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        dca_trainer *tr = (dca_trainer *)1;
+        cr_assert_eq(dca_trainer_create(&lat, rule, x, phi, loss, &sh, opt, &bad[i].o, &tr, &e),
+                     DCA_ERR_ARG, "case %zu", i);
+        cr_assert_null(tr);
+        cr_assert(strstr(e.msg, bad[i].why) != NULL, "case %zu: %s", i, e.msg);
+    }
+    /* The share it holds is enough for whole-batch training. */
+    dca_trainer *tr = NULL;
+    dca_trainer_options ok = {.steps = 2, .slices = 2, .slice = 1, .reduce = &red,
+                              .held_first = 3, .held_count = 3};
+    cr_assert_eq(dca_trainer_create(&lat, rule, x, phi, loss, &sh, opt, &ok, &tr, &e), DCA_OK,
+                 "%s", e.msg);
+    int64_t f, c;
+    dca_trainer_share(tr, &f, &c);
+    cr_assert(f == 3 && c == 3, "share %lld + %lld", (long long)f, (long long)c);
+    dca_trainer_destroy(tr);
+    dca_optim_destroy(opt);
+    free(x), free(phi);
+    dca_rule_destroy(rule);
+    dca_nbhd_destroy(nb);
 }

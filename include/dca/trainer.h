@@ -35,6 +35,11 @@ typedef struct dca_trainer_options {
      * takes the same optimiser step. */
     int slices, slice;
     const dca_reduction *reduce;
+    /* x0 and phi hold configurations [held_first, held_first + held_count)
+     * of the batch (held_count 0: all of it). Whole-batch training needs
+     * this slice's share among them; minibatches need the whole batch;
+     * fresh batches read neither. */
+    int64_t held_first, held_count;
 } dca_trainer_options;
 
 /* Why an iteration failed (status DCA_ERR_FORMAT), for the caller's message. */
@@ -53,7 +58,8 @@ typedef struct dca_train_report {
     double bad_value;
 } dca_train_report;
 
-/* x0 and phi: the batch (B configurations of the shape's lattice) and its
+/* x0 and phi: the batch (B configurations of the shape's lattice, or the part
+ * named by held_first/held_count) and its
  * targets, read at every iteration (the caller keeps them). rule: its
  * current weights are the start. opt: the optimiser (its type decides
  * whether reverse mode is planned). sh: the task shape of the whole batch. */

@@ -39,6 +39,12 @@ void cli_print_hardened(const dca_rule *rule);
  * the error and returns EXIT_USAGE, else -1. */
 struct dca_experiment;
 int cli_load(const cli_common *o, struct dca_config **cfg, struct dca_experiment **ex);
+/* The same, the experiment holding only this process's share of the
+ * initial configurations (experiment.h). */
+typedef void (*dca_experiment_share_fn)(void *ctx, int64_t batch, int64_t params,
+                                        int64_t *first, int64_t *count);
+int cli_load_share(const cli_common *o, dca_experiment_share_fn share, void *ctx,
+                   struct dca_config **cfg, struct dca_experiment **ex);
 /* The first key given (file or --set) in any of sections is an error:
  * prints "WHERE: why" and returns EXIT_USAGE; -1 when none is given. */
 int cli_refuse_sections(const struct dca_config *cfg, const char *const *sections, size_t n,

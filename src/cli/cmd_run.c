@@ -331,6 +331,18 @@ static void unpack_bits(run *r, int64_t n)
         dca_cellbits_unpack(r->cb, r->packed + b * W, r->buf[0] + b * r->len);
 }
 
+/* This rank's configurations: whole gradient blocks in reverse mode, so
+ * that the ranks' blocks add up to the serial gradient
+ * (dca_sim_batch_share); otherwise an even share. */
+static void run_share(void *ctx, int64_t batch, int64_t params, int64_t *first, int64_t *count)
+{
+    const run *r = ctx;
+    if (strcmp(r->cfg->gradients, "reverse") == 0)
+        dca_sim_batch_share(batch, params, par_size(), par_rank(), first, count);
+    else
+        par_share(batch, first, count);
+}
+
 int cmd_run(int argc, char **argv, char *command_line)
 {
     const double t_entry = cli_now();
@@ -341,19 +353,15 @@ int cmd_run(int argc, char **argv, char *command_line)
         goto out;
     rc = EXIT_USAGE;
     r.o.quiet |= par_rank() > 0;
-    if (cli_load(&r.o, &r.cfg, &r.ex) >= 0)
+    if (cli_load_share(&r.o, run_share, &r, &r.cfg, &r.ex) >= 0)
         goto out;
     bool task = strcmp(r.cfg->target, "none") != 0;
     r.forward = strcmp(r.cfg->gradients, "forward") == 0;
     r.reverse = strcmp(r.cfg->gradients, "reverse") == 0;
     r.Ball = r.ex->batch;
-    /* Reverse mode shares the batch in whole gradient blocks, so that the
-     * ranks' blocks add up to the serial gradient (dca_sim_batch_share). */
+    r.first = r.ex->first;
+    r.B = r.ex->count;
     const int64_t P_rule = dca_rule_params(r.ex->rule);
-    if (r.reverse)
-        dca_sim_batch_share(r.Ball, P_rule, par_size(), par_rank(), &r.first, &r.B);
-    else
-        par_share(r.Ball, &r.first, &r.B);
     if (par_many()) {
         /* Values, forward-mode diagrams and a loss (with its reverse-mode
          * gradient) run on several ranks: each configuration on one rank,
@@ -425,9 +433,7 @@ int cmd_run(int argc, char **argv, char *command_line)
         if (r.tg)
             dca_tangent_reset(r.tg);
     }
-    r.buf[0] = r.ex->x0;
-    if (r.first > 0) /* this rank's configurations, drawn as for one rank */
-        memmove(r.buf[0], r.buf[0] + r.first * r.len, (size_t)(r.B * r.len) * sizeof(double));
+    r.buf[0] = r.ex->x0; /* this rank's configurations, drawn as for one rank */
     r.ex->x0 = dca_alloc((size_t)(r.B * r.len) * sizeof(double));
     r.buf[1] = dca_alloc((size_t)(r.B * r.len) * sizeof(double));
     r.times = malloc((size_t)r.rows * sizeof *r.times);

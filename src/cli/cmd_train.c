@@ -196,6 +196,19 @@ static int load_resume(trainer *t)
     return -1;
 }
 
+/* Training on the whole batch keeps only this rank's share of the
+ * initial configurations (the trainer's share: whole gradient blocks);
+ * minibatches are drawn from all of them. */
+static void train_share(void *ctx, int64_t batch, int64_t params, int64_t *first,
+                        int64_t *count)
+{
+    const trainer *t = ctx;
+    *first = 0;
+    *count = batch;
+    if (par_many() && !t->cfg->minibatch)
+        dca_sim_batch_share(batch, params, par_size(), par_rank(), first, count);
+}
+
 static void cleanup(trainer *t)
 {
     free(t->phi), free(t->w), free(t->best_w);
@@ -242,7 +255,7 @@ int cmd_train(int argc, char **argv, char *command_line)
         }
         rc = EXIT_USAGE;
     }
-    if (cli_load(&t.o, &t.cfg, &t.ex) >= 0)
+    if (cli_load_share(&t.o, train_share, &t, &t.cfg, &t.ex) >= 0)
         goto out;
     if (strcmp(t.cfg->target, "none") == 0) {
         cli_fail(EXIT_USAGE, "%s: training needs a [task] target (%s)", t.o.config,
@@ -279,7 +292,8 @@ int cmd_train(int argc, char **argv, char *command_line)
                  dca_mem_fmt(hist, a, sizeof a), dca_mem_budget(b, sizeof b));
         goto out;
     }
-    const int64_t n = B * t.ex->config_len, P = t.P, I = t.I;
+    const int64_t held = t.ex->count, n = (held > 0 ? held : 1) * t.ex->config_len, P = t.P,
+                  I = t.I;
     t.phi = malloc((size_t)n * 8);
     t.w = malloc((size_t)P * 8);
     t.best_w = malloc((size_t)P * 8);
@@ -294,8 +308,15 @@ int cmd_train(int argc, char **argv, char *command_line)
         goto out;
     }
     dca_task_shape sh_all = dca_experiment_shape(t.cfg, t.ex, B);
+    dca_task_shape sh_held = dca_experiment_shape(t.cfg, t.ex, held);
     dca_loss_fn loss = dca_loss_lookup(t.cfg->loss);
-    if (dca_target_make(t.cfg->target, &sh_all, t.ex->x0, t.phi, &err)) {
+    if (held != B && strncmp(t.cfg->target, "file:", 5) == 0) {
+        cli_fail(EXIT_USAGE, "%s: a file: target holds the whole batch and does not train on "
+                             "several MPI ranks (except with a minibatch); train without "
+                             "mpirun", t.o.config);
+        goto out;
+    }
+    if (dca_target_make(t.cfg->target, &sh_held, t.ex->x0, t.phi, &err)) {
         cli_fail_at(t.cfg, "task", "target", err.msg);
         goto out;
     }
@@ -322,7 +343,8 @@ int cmd_train(int argc, char **argv, char *command_line)
                               .target = t.cfg->target, .seed = t.cfg->init_seed,
                               .threads = t.o.threads, .precision = t.cfg->precision,
                               .slices = par_size(), .slice = par_rank(),
-                              .reduce = par_reduction()};
+                              .reduce = par_reduction(),
+                              .held_first = t.ex->first, .held_count = held};
     if (dca_rule_set_weights(t.ex->rule, t.w, &err) ||
         dca_trainer_create(&t.ex->lat, t.ex->rule, t.ex->x0, t.phi, loss, &sh_all, t.opt, &to,
                            &t.tr, &err)) {

@@ -126,6 +126,12 @@ void cli_print_hardened(const dca_rule *rule)
 
 int cli_load(const cli_common *o, struct dca_config **cfg, struct dca_experiment **ex)
 {
+    return cli_load_share(o, NULL, NULL, cfg, ex);
+}
+
+int cli_load_share(const cli_common *o, dca_experiment_share_fn share, void *ctx,
+                   struct dca_config **cfg, struct dca_experiment **ex)
+{
     dca_error err;
     if (dca_config_load(o->config, o->sets, o->n_sets, cfg, &err))
         return cli_fail(EXIT_USAGE, "%s", err.msg);
@@ -133,7 +139,7 @@ int cli_load(const cli_common *o, struct dca_config **cfg, struct dca_experiment
         return cli_fail_at(*cfg, "model", "kind",
                            "dca run, eval and search work on rule models; train and check this "
                            "model with dca train and dca gradcheck");
-    if (dca_experiment_build(*cfg, ex, &err))
+    if (dca_experiment_build_share(*cfg, share, ctx, ex, &err))
         return cli_fail(EXIT_USAGE, "%s", err.msg);
     return -1;
 }

@@ -15,10 +15,23 @@ typedef struct dca_experiment {
     dca_rule *rule;
     int64_t batch;      /* B */
     int64_t config_len; /* doubles per configuration */
-    double *x0;         /* B x config_len, 64-byte aligned */
+    /* x0 holds configurations [first, first + count) of the batch (all of
+     * them unless built with a share), count x config_len doubles, 64-byte
+     * aligned. */
+    int64_t first, count;
+    double *x0;
 } dca_experiment;
 
 dca_status dca_experiment_build(const dca_config *cfg, dca_experiment **out, dca_error *err);
+/* The same, holding only a share of the initial configurations (one MPI
+ * rank's): share(ctx, B, parameters of the rule, &first, &count) picks it
+ * once the batch and the rule are known. Generated kinds draw only the
+ * share (dca_init_generate_part: the same values as in the whole batch);
+ * file: and rle: sources are read whole and cut. */
+typedef void (*dca_experiment_share_fn)(void *ctx, int64_t batch, int64_t params, int64_t *first,
+                                        int64_t *count);
+dca_status dca_experiment_build_share(const dca_config *cfg, dca_experiment_share_fn share,
+                                      void *ctx, dca_experiment **out, dca_error *err);
 void dca_experiment_destroy(dca_experiment *ex);
 /* The task shape of ex for `batch` configurations, with the file: reader. */
 dca_task_shape dca_experiment_shape(const dca_config *cfg, const dca_experiment *ex,

@@ -478,6 +478,27 @@ static dca_status at_key(const dca_config *cfg, const char *section, const char 
 
 dca_status dca_experiment_build(const dca_config *cfg, dca_experiment **out, dca_error *err)
 {
+    return dca_experiment_build_share(cfg, NULL, NULL, out, err);
+}
+
+/* Keeps configurations [first, first + count) of x0 (B of them). */
+static dca_status cut_share(dca_experiment *ex, int64_t first, int64_t count, dca_error *err)
+{
+    if (first == 0 && count == ex->batch)
+        return DCA_OK;
+    double *x = dca_alloc((size_t)((count > 0 ? count : 1) * ex->config_len) * sizeof *x);
+    if (!x)
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    memcpy(x, ex->x0 + first * ex->config_len,
+           (size_t)(count * ex->config_len) * sizeof *x);
+    free(ex->x0);
+    ex->x0 = x;
+    return DCA_OK;
+}
+
+dca_status dca_experiment_build_share(const dca_config *cfg, dca_experiment_share_fn share,
+                                      void *ctx, dca_experiment **out, dca_error *err)
+{
     dca_experiment *ex = calloc(1, sizeof *ex);
     if (!ex)
         return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
@@ -501,6 +522,8 @@ dca_status dca_experiment_build(const dca_config *cfg, dca_experiment **out, dca
     int64_t cells = dca_lattice_cells(&ex->lat);
     ex->config_len = cfg->mode == DCA_MODE_BINARY ? cells : cells * cfg->states;
     const char *rest = dca_strip_prefix(cfg->init_kind, "file:");
+    const char *rle = dca_strip_prefix(cfg->init_kind, "rle:");
+    const int64_t P = dca_rule_params(ex->rule);
     if (rest) {
         if ((st = dca_read_configurations(rest, dca_config_basedir(cfg, "init", "kind"), &ex->lat,
                                           cfg->states, cfg->mode, cfg->configurations, &ex->x0,
@@ -508,9 +531,20 @@ dca_status dca_experiment_build(const dca_config *cfg, dca_experiment **out, dca
             st = at_key(cfg, "init", "kind", st, err);
             goto fail;
         }
+        ex->count = ex->batch;
+        if (share) {
+            share(ctx, ex->batch, P, &ex->first, &ex->count);
+            if ((st = cut_share(ex, ex->first, ex->count, err)))
+                goto fail;
+        }
     } else {
         ex->batch = cfg->configurations ? cfg->configurations : 1;
-        double bytes = 8.0 * (double)ex->batch * (double)ex->config_len;
+        ex->count = ex->batch;
+        /* Generated kinds draw only the share; an RLE pattern is read for
+         * every configuration, then cut. */
+        if (share && !rle)
+            share(ctx, ex->batch, P, &ex->first, &ex->count);
+        double bytes = 8.0 * (double)(ex->count > 0 ? ex->count : 1) * (double)ex->config_len;
         if (bytes > (double)dca_mem_physical() / 4) {
             char a[64], b[64];
             st = dca_error_set(err, DCA_ERR_NOMEM,
@@ -527,17 +561,22 @@ dca_status dca_experiment_build(const dca_config *cfg, dca_experiment **out, dca
                         dca_error_set(err, DCA_ERR_NOMEM, "out of memory"), err);
             goto fail;
         }
-        const char *rle = dca_strip_prefix(cfg->init_kind, "rle:");
         if (rle ? (st = read_rle_configurations(rle, dca_config_basedir(cfg, "init", "kind"),
                                                 &ex->lat, cfg->states, cfg->mode, ex->batch,
                                                 ex->x0, err)) != DCA_OK
-                : (st = dca_init_generate(cfg->init_kind, &ex->lat, cfg->states, cfg->mode,
-                                          ex->batch, cfg->init_seed, ex->x0, err)) != DCA_OK) {
+                : (st = dca_init_generate_part(cfg->init_kind, &ex->lat, cfg->states, cfg->mode,
+                                               ex->first, ex->count, cfg->init_seed, ex->x0,
+                                               err)) != DCA_OK) {
             st = at_key(cfg, "init", "kind", st, err);
             goto fail;
         }
+        if (share && rle) {
+            share(ctx, ex->batch, P, &ex->first, &ex->count);
+            if ((st = cut_share(ex, ex->first, ex->count, err)))
+                goto fail;
+        }
     }
-    dca_init_apply_eps(ex->x0, ex->batch * ex->config_len, cfg->states, cfg->mode, cfg->eps);
+    dca_init_apply_eps(ex->x0, ex->count * ex->config_len, cfg->states, cfg->mode, cfg->eps);
     if (cfg->record_configurations > ex->batch) {
         st = dca_error_set(err, DCA_ERR_CONFIG,
                            "asks to record %lld configurations but there are only %lld",

@@ -58,6 +58,17 @@ dca_status dca_trainer_create(const dca_lattice *lat, dca_rule *rule, const doub
                                  "a file: target with fresh batches cannot be split between "
                                  "slices");
     }
+    const int64_t held = o->held_count ? o->held_count : B;
+    if (o->held_first < 0 || held < 0 || o->held_first + held > B ||
+        (o->minibatch && held != B) ||
+        (!o->minibatch && !o->fresh &&
+         (first < o->held_first || first + count > o->held_first + held)))
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "dca_trainer_create: x0 holds configurations %lld..%lld of %lld; "
+                             "this slice trains on %lld..%lld%s", (long long)o->held_first,
+                             (long long)(o->held_first + held - 1), (long long)B,
+                             (long long)first, (long long)(first + count - 1),
+                             o->minibatch ? " (a minibatch needs all of them)" : "");
     dca_trainer *t = calloc(1, sizeof *t);
     if (!t)
         return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
@@ -104,8 +115,8 @@ dca_status dca_trainer_create(const dca_lattice *lat, dca_rule *rule, const doub
     dca_objective_options oo = {.steps = o->steps,
                                 .range = {.first = first, .count = count, .global_count = M},
                                 .reduce = slices > 1 ? o->reduce : NULL};
-    const double *xs = sampled ? t->xb : x0 + first * t->len;
-    const double *ps = sampled ? t->phib : phi + first * t->len;
+    const double *xs = sampled ? t->xb : x0 + (first - o->held_first) * t->len;
+    const double *ps = sampled ? t->phib : phi + (first - o->held_first) * t->len;
     if ((st = dca_objective_create(t->sim, xs, ps, loss, &shm, &oo, &t->obj, err))) {
         dca_trainer_destroy(t);
         return st;
