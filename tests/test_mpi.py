@@ -71,6 +71,15 @@ for n in (1, 2, 4):
     check(f"run, Life values on {n} rank(s): every dataset bitwise the serial file's", not why,
           why)
 
+# dca run from an RLE pattern (read whole by every rank, then cut to its share).
+gl = ["--set", "init.configurations=3", "--set", "run.steps=20", "--set", "output.rle=none",
+      "--quiet"]
+p = run(dca, "run", cfg("life-glider.ini"), "-o", out("glider-serial.h5"), *gl)
+check("serial glider run", p.returncode == 0, p.stderr)
+p = mpi(2, "run", cfg("life-glider.ini"), "-o", out("glider-2.h5"), *gl)
+why = same_file(out("glider-serial.h5"), out("glider-2.h5")) if p.returncode == 0 else p.stderr
+check("run from an RLE pattern on 2 ranks: bitwise the serial file", not why, why)
+
 # dca run: forward-mode diagrams, 5 configurations, the first 3 recorded (the
 # last ranks record nothing and still take part in the collective writes).
 fwd = ["--set", "lattice.size=120", "--set", "run.steps=30", "--set", "init.configurations=5",

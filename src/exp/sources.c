@@ -481,9 +481,14 @@ dca_status dca_experiment_build(const dca_config *cfg, dca_experiment **out, dca
     return dca_experiment_build_share(cfg, NULL, NULL, out, err);
 }
 
-/* Keeps configurations [first, first + count) of x0 (B of them). */
-static dca_status cut_share(dca_experiment *ex, int64_t first, int64_t count, dca_error *err)
+/* A source read whole (B configurations in x0): keeps the share. */
+static dca_status cut_share(dca_experiment *ex, dca_experiment_share_fn share, void *ctx,
+                            dca_error *err)
 {
+    if (!share)
+        return DCA_OK;
+    share(ctx, ex->batch, dca_rule_params(ex->rule), &ex->first, &ex->count);
+    const int64_t first = ex->first, count = ex->count;
     if (first == 0 && count == ex->batch)
         return DCA_OK;
     double *x = dca_alloc((size_t)((count > 0 ? count : 1) * ex->config_len) * sizeof *x);
@@ -523,7 +528,6 @@ dca_status dca_experiment_build_share(const dca_config *cfg, dca_experiment_shar
     ex->config_len = cfg->mode == DCA_MODE_BINARY ? cells : cells * cfg->states;
     const char *rest = dca_strip_prefix(cfg->init_kind, "file:");
     const char *rle = dca_strip_prefix(cfg->init_kind, "rle:");
-    const int64_t P = dca_rule_params(ex->rule);
     if (rest) {
         if ((st = dca_read_configurations(rest, dca_config_basedir(cfg, "init", "kind"), &ex->lat,
                                           cfg->states, cfg->mode, cfg->configurations, &ex->x0,
@@ -532,18 +536,15 @@ dca_status dca_experiment_build_share(const dca_config *cfg, dca_experiment_shar
             goto fail;
         }
         ex->count = ex->batch;
-        if (share) {
-            share(ctx, ex->batch, P, &ex->first, &ex->count);
-            if ((st = cut_share(ex, ex->first, ex->count, err)))
-                goto fail;
-        }
+        if ((st = cut_share(ex, share, ctx, err)))
+            goto fail;
     } else {
         ex->batch = cfg->configurations ? cfg->configurations : 1;
         ex->count = ex->batch;
         /* Generated kinds draw only the share; an RLE pattern is read for
          * every configuration, then cut. */
         if (share && !rle)
-            share(ctx, ex->batch, P, &ex->first, &ex->count);
+            share(ctx, ex->batch, dca_rule_params(ex->rule), &ex->first, &ex->count);
         double bytes = 8.0 * (double)(ex->count > 0 ? ex->count : 1) * (double)ex->config_len;
         if (bytes > (double)dca_mem_physical() / 4) {
             char a[64], b[64];
@@ -570,11 +571,8 @@ dca_status dca_experiment_build_share(const dca_config *cfg, dca_experiment_shar
             st = at_key(cfg, "init", "kind", st, err);
             goto fail;
         }
-        if (share && rle) {
-            share(ctx, ex->batch, P, &ex->first, &ex->count);
-            if ((st = cut_share(ex, ex->first, ex->count, err)))
-                goto fail;
-        }
+        if (rle && (st = cut_share(ex, share, ctx, err)))
+            goto fail;
     }
     dca_init_apply_eps(ex->x0, ex->count * ex->config_len, cfg->states, cfg->mode, cfg->eps);
     if (cfg->record_configurations > ex->batch) {
