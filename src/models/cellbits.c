@@ -130,28 +130,43 @@ static inline uint64_t bit_at(const uint64_t *row, int64_t col)
     return (row[col >> 6] >> (col & 63)) & 1;
 }
 
+/* 64 consecutive columns from c (0 <= c < cols, cols >= 64), wrapping at
+ * cols; the row's bits beyond cols are 0. */
+static inline uint64_t bits_from(const dca_cellbits *cb, const uint64_t *row, int64_t c)
+{
+    const int64_t q = c >> 6, s = c & 63;
+    uint64_t v = row[q] >> s;
+    if (s && q + 1 < cb->wr)
+        v |= row[q + 1] << (64 - s);
+    const int64_t n = cb->cols - c; /* columns before the wrap */
+    if (n < 64)
+        v |= row[0] << n;
+    return v;
+}
+
 /* e: the row with the torus wrapped around it; bit k is column
  * (k - 64 pw) mod cols, for k in [0, 64 ew). */
 static void extend(const dca_cellbits *c, const uint64_t *row, uint64_t *e)
 {
     const int64_t pw = c->pw, wr = c->wr, ew = c->ew, cols = c->cols, base = 64 * pw;
-    memcpy(e + pw, row, (size_t)wr * sizeof *e);
-    if (cols % 64 == 0 && wr >= pw + 1) {
-        memcpy(e, row + wr - pw, (size_t)pw * sizeof *e);
-        memcpy(e + pw + wr, row, (size_t)(ew - pw - wr) * sizeof *e);
+    if (cols >= 64) {
+        /* Whole words: the middle is the row, the pads and the word that
+         * holds the wrap are extracted with it. */
+        if (wr > 1)
+            memcpy(e + pw, row, (size_t)(wr - 1) * sizeof *e);
+        for (int64_t w = 0; w < pw; w++)
+            e[w] = bits_from(c, row, ((64 * w - base) % cols + cols) % cols);
+        for (int64_t w = pw + wr - 1; w < ew; w++)
+            e[w] = bits_from(c, row, (64 * w - base) % cols);
         return;
     }
-    for (int64_t w = 0; w < pw; w++)
+    /* Narrower than a word: bit by bit. */
+    for (int64_t w = 0; w < ew; w++)
         e[w] = 0;
-    for (int64_t w = pw + wr; w < ew; w++)
-        e[w] = 0;
-    e[pw + wr - 1] &= c->last;
-    for (int64_t k = 0; k < base; k++) {
+    for (int64_t k = 0; k < 64 * ew; k++) {
         const int64_t col = ((k - base) % cols + cols) % cols;
         e[k >> 6] |= bit_at(row, col) << (k & 63);
     }
-    for (int64_t k = base + cols; k < 64 * ew; k++)
-        e[k >> 6] |= bit_at(row, (k - base) % cols) << (k & 63);
 }
 
 /* Row r of the next state from E, into out (wr words). */
