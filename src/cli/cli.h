@@ -34,6 +34,7 @@ int cli_fail_at(const struct dca_config *cfg, const char *section, const char *k
                 const char *msg);
 /* "hardened rule: hex:... (wolfram:N)" on stdout, for 2-state rules. */
 #include "dca/dca.h"
+#include "experiment.h"
 void cli_print_hardened(const dca_rule *rule);
 /* Loads o->config with o->sets and builds its experiment; on failure prints
  * the error and returns EXIT_USAGE, else -1. */
@@ -41,8 +42,6 @@ struct dca_experiment;
 int cli_load(const cli_common *o, struct dca_config **cfg, struct dca_experiment **ex);
 /* The same, the experiment holding only this process's share of the
  * initial configurations (experiment.h). */
-typedef void (*dca_experiment_share_fn)(void *ctx, int64_t batch, int64_t params,
-                                        int64_t *first, int64_t *count);
 int cli_load_share(const cli_common *o, dca_experiment_share_fn share, void *ctx,
                    struct dca_config **cfg, struct dca_experiment **ex);
 /* The first key given (file or --set) in any of sections is an error:
