@@ -48,7 +48,10 @@ class _Lattice(_c.Structure):
 class _SimOptions(_c.Structure):
     _fields_ = [("kernel", _c.c_int), ("threads", _c.c_int), ("tile_cells", _i64),
                 ("gradients", _c.c_uint), ("precision", _c.c_int), ("seed", _c.c_uint64),
-                ("block_first", _i64), ("block_batch", _i64)]
+                ("block_first", _i64), ("block_batch", _i64),
+                # lattice parts (dca.h): whole-lattice plans from Python
+                ("parts", _c.c_int), ("part", _c.c_int),
+                ("halo_fn", _c.c_void_p), ("halo_ctx", _c.c_void_p)]
 
 
 class _TaskShape(_c.Structure):

@@ -76,6 +76,129 @@ Test(misuse, gradient_steps_on_a_values_only_plan)
     drop(&f);
 }
 
+static dca_status no_exchange(void *ctx, const dca_part_info *p, const dca_halo_buffer *b)
+{
+    (void)p, (void)b;
+    ++*(int *)ctx;
+    return DCA_OK;
+}
+
+/* Lattice parts (dca.h): what a part plan refuses, with a message, and what
+ * it reports. The bitwise checks against whole plans run under mpirun
+ * (tests/mpi_parts.c, test_mpi.py). */
+Test(misuse, lattice_part_plans_refuse_what_they_cannot_do)
+{
+    dca_lattice lat;
+    cr_assert_eq(dca_lattice_parse("48x40", &lat, NULL), DCA_OK);
+    dca_nbhd *nb = t_nbhd("moore:1", 2);
+    dca_rule *rule = t_rule(nb, 2, DCA_MODE_BINARY);
+    int calls = 0;
+    const struct dca_halo_hook hook = {no_exchange, &calls};
+    struct {
+        dca_sim_options o;
+        int64_t B;
+        const char *why;
+    } bad[] = {
+        {{.parts = 2, .part = 0}, 1, "halo hook"},
+        {{.parts = 2, .part = 2, .halo = hook}, 1, "numbered 0..1"},
+        {{.parts = 2, .part = 0, .halo = hook, .gradients = DCA_GRAD_FORWARD}, 1, "forward"},
+        {{.parts = 2, .part = 0, .halo = hook, .gradients = DCA_GRAD_REVERSE, .block_batch = 4},
+         2, "not both"},
+        {{.parts = 2, .part = 0, .halo = hook, .gradients = DCA_GRAD_REVERSE}, 64,
+         "dca_sim_batch_share"},
+        /* 240 tiles of 8 cells: parts of 8 or 16 cells, halos of 40. */
+        {{.parts = 200, .part = 0, .halo = hook, .tile_cells = 8}, 1, "fewer than a neighbouring"},
+        {{.parts = 40, .part = 3, .halo = hook, .tile_cells = 64}, 1, "40 parts need at least"},
+        {{.parts = -1}, 1, "negative"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        dca_sim *sim = NULL;
+        dca_error e = {0};
+        cr_assert_eq(dca_sim_create(&lat, rule, bad[i].B, &bad[i].o, &sim, &e), DCA_ERR_ARG,
+                     "case %zu", i);
+        cr_assert_null(sim);
+        cr_assert(strstr(e.msg, bad[i].why), "case %zu: %s", i, e.msg);
+    }
+    /* A valid part: its layout, its halo fill, and the drivers that refuse it. */
+    dca_sim *sim = NULL;
+    dca_error e = {0};
+    dca_sim_options o = {.parts = 3, .part = 1, .halo = hook, .tile_cells = 80,
+                         .gradients = DCA_GRAD_REVERSE};
+    cr_assert_eq(dca_sim_create(&lat, rule, 2, &o, &sim, &e), DCA_OK, "%s", e.msg);
+    dca_part_info p;
+    cr_assert_eq(dca_sim_part(sim, &p), DCA_OK);
+    /* 24 tiles of 80 cells in 24 blocks: part 1 holds tiles 8..15, lattice
+     * rows 16..31 and one halo row either side. */
+    cr_assert_eq(p.parts, 3);
+    cr_assert_eq(p.prev, 0);
+    cr_assert_eq(p.next, 2);
+    cr_assert_eq(p.lattice_first, 8 * 80);
+    cr_assert_eq(p.own_count, 8 * 80);
+    cr_assert_eq(p.window_rows, 18);
+    cr_assert_eq(p.window_cols, 40);
+    cr_assert_eq(p.cells, 18 * 40);
+    cr_assert_eq(p.own_first, 40);
+    cr_assert_eq(p.window_first, 15 * 40);
+    cr_assert_eq(p.to_prev, 40);
+    cr_assert_eq(p.to_next, 40);
+    cr_assert_eq(p.blocks_per_config, 24);
+    cr_assert_eq(p.block_first, 8);
+    cr_assert_eq(p.block_count, 8);
+    cr_assert_eq(dca_sim_config_len(sim), 18 * 40);
+    double *x = calloc(2 * 18 * 40, sizeof *x);
+    cr_assert_eq(dca_sim_halo_fill(sim, x), DCA_OK);
+    cr_assert_eq(calls, 1);
+    dca_adjoint *adj = NULL;
+    cr_assert_eq(dca_adjoint_create(sim, 2, 3, &adj, &e), DCA_ERR_ARG);
+    cr_assert(strstr(e.msg, "part 1 of 3"), "%s", e.msg);
+    dca_sim_destroy(sim);
+    /* A whole plan reports one part: its window is the lattice. */
+    cr_assert_eq(dca_sim_create(&lat, rule, 2, NULL, &sim, &e), DCA_OK, "%s", e.msg);
+    cr_assert_eq(dca_sim_part(sim, &p), DCA_OK);
+    cr_assert_eq(p.parts, 1);
+    cr_assert_eq(p.cells, 48 * 40);
+    cr_assert_eq(p.own_count, 48 * 40);
+    cr_assert_eq(dca_sim_halo_fill(sim, x), DCA_OK); /* nothing to fill, no hook */
+    free(x);
+    dca_sim_destroy(sim);
+    dca_rule_destroy(rule);
+    dca_nbhd_destroy(nb);
+    /* A window that would wrap onto itself: radius 2 on 4 rows, 2 parts. */
+    cr_assert_eq(dca_lattice_parse("4x40", &lat, NULL), DCA_OK);
+    nb = t_nbhd("moore:2", 2);
+    cr_assert_eq(dca_rule_create_outer_totalistic(nb, &rule, NULL), DCA_OK);
+    o = (dca_sim_options){.parts = 2, .part = 1, .halo = hook, .tile_cells = 40};
+    cr_assert_eq(dca_sim_create(&lat, rule, 1, &o, &sim, &e), DCA_ERR_ARG);
+    cr_assert(strstr(e.msg, "spans 6 rows with its halo, more than the lattice's 4"), "%s", e.msg);
+    dca_rule_destroy(rule);
+    dca_nbhd_destroy(nb);
+}
+
+/* A window of a configuration (wrapping past the last cell) is the same
+ * cells' draws as the whole configuration's. */
+Test(misuse, init_window_is_the_lattice_cells)
+{
+    dca_lattice lat;
+    cr_assert_eq(dca_lattice_parse("12x10", &lat, NULL), DCA_OK);
+    const char *kinds[] = {"bernoulli:0.3", "uniform-density", "uniform-states", "single"};
+    double whole[3 * 120 * 3], win[3 * 50 * 3];
+    for (int k = 0; k < 4; k++) {
+        cr_assert_eq(dca_init_generate_part(kinds[k], &lat, 3, DCA_MODE_SOFTMAX, 2, 3, 9, whole,
+                                            NULL), DCA_OK);
+        cr_assert_eq(dca_init_generate_window(kinds[k], &lat, 3, DCA_MODE_SOFTMAX, 2, 3, 9, 90,
+                                              50, win, NULL), DCA_OK);
+        for (int b = 0; b < 3; b++)
+            for (int i = 0; i < 50; i++)
+                for (int a = 0; a < 3; a++)
+                    cr_assert_eq(win[(b * 50 + i) * 3 + a],
+                                 whole[(b * 120 + (90 + i) % 120) * 3 + a], "%s", kinds[k]);
+    }
+    dca_error e = {0};
+    cr_assert_eq(dca_init_generate_window("single", &lat, 2, DCA_MODE_BINARY, 0, 1, 9, 120, 5,
+                                          win, &e), DCA_ERR_ARG);
+    cr_assert(strstr(e.msg, "does not fit"), "%s", e.msg);
+}
+
 Test(misuse, adjoint_batch_must_match_the_plan)
 {
     fixture f = make("64", "radius:2", 4, DCA_GRAD_REVERSE | DCA_GRAD_FORWARD, DCA_KERNEL_AUTO);

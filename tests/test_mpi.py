@@ -5,7 +5,8 @@ among the ranks. The run files must be bitwise those of the serial
 dca for 1, 2 and 4 ranks (4 oversubscribe the 2 cores here); a train run whose
 rank is killed leaves its last checkpoint readable, and --resume under mpirun
 (with another number of ranks) ends with the uninterrupted run's file. Commands not built for several
-ranks are refused, and so is a dca without dca-mpi. Skipped (TAP skip) when
+ranks are refused, and so is a dca without dca-mpi. Lattice parts (domain
+decomposition) are checked by tests/mpi_parts under mpirun. Skipped (TAP skip) when
 the build has no dca-mpi or there is no mpirun.
 Usage: test_mpi.py PATH/TO/dca CONFIGS_DIR"""
 import os
@@ -267,6 +268,22 @@ if os.path.exists(part):
 check("Ctrl-C on 2 ranks: exit 1, one message, a readable partial file, no abort",
       q.returncode == 1 and err.count("interrupted after step") == 1 and "MPI_ABORT" not in err
       and ok and not os.path.exists(out("int.h5")), f"rc {q.returncode}: {err}")
+
+# Lattice parts (domain decomposition): tests/mpi_parts runs each case on a
+# lattice split among the ranks and checks halo, values, dE/dx and dE/dw
+# bitwise against the whole-lattice plan (2D Moore tables incl. float32 and
+# parts ending mid-row, Life-like radius 1 and 2, softmax, a 1D ring), and
+# the refusals of parts smaller than their halos. 3 ranks: uneven parts;
+# 2 ranks x 2 threads: the thread count changes nothing.
+parts = os.path.join(os.path.dirname(dca), "tests", "mpi_parts")
+for n, threads in ((1, 1), (2, 1), (3, 1), (4, 1), (2, 2)):
+    p = subprocess.run([mpirun, "-np", str(n), "--oversubscribe", parts], capture_output=True,
+                       text=True, env=dict(env, OMP_NUM_THREADS=str(threads)), timeout=240)
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith(("ok", "not ok"))]
+    bad = [ln for ln in lines if ln.startswith("not ok")]
+    check(f"lattice parts on {n} rank(s) x {threads} thread(s): {len(lines)} cases bitwise the "
+          "whole lattice's, refusals alike on every rank",
+          p.returncode == 0 and len(lines) == 9 and not bad, " | ".join(bad) + p.stderr[-400:])
 
 shutil.rmtree(tmp)
 finish()

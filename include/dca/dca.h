@@ -195,6 +195,9 @@ enum { DCA_GRAD_FORWARD = 1, DCA_GRAD_REVERSE = 2 };
  * float32 needs a table rule on the BLAS kernel and no forward mode. */
 typedef enum dca_precision { DCA_FLOAT64 = 0, DCA_FLOAT32 = 1 } dca_precision;
 
+typedef struct dca_part_info dca_part_info;     /* below */
+typedef struct dca_halo_buffer dca_halo_buffer; /* below */
+
 typedef struct dca_sim_options {
     dca_kernel kernel;
     int threads;         /* 0: omp_get_max_threads() */
@@ -208,7 +211,69 @@ typedef struct dca_sim_options {
      * dca_sim_batch_share), so slices' blocks combine to the whole batch's
      * gradient bit for bit (dca_sim_adjoint_blocks, dca_sim_adjoint_finish). */
     int64_t block_first, block_batch;
+    /* Lattice parts (domain decomposition): parts > 1 makes a plan for part
+     * `part` (0..parts-1) of the lattice, computed on a window of it (see
+     * dca_part_info below); halo (with halo_ctx) fills windows' halos from
+     * the other parts (an MPI exchange, say) and is required with parts > 1.
+     * 0 or 1: the whole lattice. */
+    int parts, part;
+    struct dca_halo_hook {
+        dca_status (*fn)(void *ctx, const dca_part_info *part, const dca_halo_buffer *buf);
+        void *ctx;
+    } halo;
 } dca_sim_options;
+
+/* ---- lattice parts (domain decomposition; docs/cluster.md) --------------
+ *
+ * A lattice too big for one process is split into `parts` contiguous ranges
+ * of cells (row-major order), part 0 first. Each range holds whole tiles of
+ * the whole lattice's plan (and, in reverse mode, whole gradient blocks), so
+ * every cell is computed by the same operations as in the whole plan and
+ * the values, dE/dx and dE/dw are bitwise the whole plan's. A part's plan
+ * keeps a window of the lattice: the part's own cells and a halo on either
+ * side, its neighbours within the neighbourhood's reach (2D: whole rows
+ * above and below; 1D: cells left and right). Its configurations are
+ * windows: dca_sim_config_len is the window's length, and every state
+ * passed to it holds window cells. Steps compute the own cells only (the
+ * halo of y is left as it was); before each step the caller fills x's halo
+ * with dca_sim_halo_fill. An adjoint step fills the halo of its own
+ * per-offset buffer (kernel.h, Gx) through the same hook between its two
+ * halves, and reads ybar and writes xbar on the own cells only.
+ *
+ * The hook receives the buffer and this part's layout; it must fill, for
+ * every configuration and plane, the window cells [0, own_first) with the
+ * last own_first own cells of part prev, and [own_first + own_count,
+ * cells) with the first cells of part next (to_prev / to_next say how many
+ * cells this part sends each way). Every part calls the hook at the same
+ * points, so a collective implementation works.
+ *
+ * The rule gradient: each part's blocks (dca_sim_adjoint_blocks, block_count
+ * per configuration) are the whole batch's blocks [block_first, block_first
+ * + block_count) of each configuration; dca_sim_adjoint_finish takes the
+ * batch's blocks configuration by configuration, each configuration's in
+ * part order. Limits, refused with a message: forward mode, batch slices
+ * (block_batch), a part with fewer cells than a neighbour's halo, a window
+ * that would wrap onto itself, and more parts than tile groups. */
+struct dca_part_info {
+    int parts, part, prev, next;
+    int64_t cells;              /* window cells; a configuration is cells x cell_len numbers */
+    int64_t own_first, own_count; /* the part's cells in the window */
+    int64_t lattice_first;      /* the lattice index of the first own cell */
+    int64_t window_first;       /* the lattice index of window cell 0 (wrapped) */
+    int64_t window_rows, window_cols;
+    int64_t to_prev, to_next;   /* own cells sent: the first to_prev to prev, the last
+                                   to_next to next */
+    int64_t block_first, block_count, blocks_per_config; /* reverse mode; 0 otherwise */
+};
+
+/* A buffer whose halo the hook fills: configs x planes x cells x cell_len
+ * numbers of `real` bytes (8: double, 4: float), planes and cells as
+ * described by dca_part_info. States: planes 1, cell_len 1 (binary) or k. */
+struct dca_halo_buffer {
+    void *data;
+    size_t real;
+    int64_t configs, planes, cell_len;
+};
 
 typedef struct dca_sim dca_sim;
 
@@ -292,6 +357,12 @@ DCA_API void dca_sim_batch_share(int64_t batch, int64_t params, int ranks, int r
                                  int64_t *first, int64_t *count);
 /* Bytes the plan holds beyond the rule (workspaces, gradient buffers). */
 DCA_API int64_t dca_sim_memory(const dca_sim *sim);
+/* A part plan's layout (every field; a whole-lattice plan reports one part
+ * whose window is the lattice). */
+DCA_API dca_status dca_sim_part(const dca_sim *sim, dca_part_info *out);
+/* Fills the halo of the plan's B window configurations in x through the
+ * plan's halo hook (nothing to do for a whole-lattice plan). */
+DCA_API dca_status dca_sim_halo_fill(dca_sim *sim, double *x);
 
 /* ---- initial configurations --------------------------------------------- */
 
@@ -307,6 +378,14 @@ DCA_API dca_status dca_init_generate(const char *kind, const dca_lattice *lat, i
 DCA_API dca_status dca_init_generate_part(const char *kind, const dca_lattice *lat, int states,
                                           dca_mode mode, int64_t first, int64_t batch,
                                           uint64_t seed, double *x, dca_error *err);
+/* Cells [cell0, cell0 + ncells) (lattice indices, row-major, wrapped at the
+ * end of the lattice) of configurations [first, first + batch): a part
+ * plan's window (dca_part_info.window_first, .cells), with the same draws as
+ * dca_init_generate_part gives those cells. */
+DCA_API dca_status dca_init_generate_window(const char *kind, const dca_lattice *lat, int states,
+                                            dca_mode mode, int64_t first, int64_t batch,
+                                            uint64_t seed, int64_t cell0, int64_t ncells,
+                                            double *x, dca_error *err);
 /* x -> (1 - eps k/(k-1)) x + eps/(k-1): a certain state gets 1 - eps and
  * the others share eps. eps = 0 keeps states exact. */
 DCA_API void dca_init_apply_eps(double *x, int64_t n_values, int states, dca_mode mode, double eps);

@@ -32,11 +32,27 @@ dca_status dca_init_generate_part(const char *kind, const dca_lattice *lat, int 
                                   dca_mode mode, int64_t first, int64_t batch, uint64_t seed,
                                   double *x, dca_error *err)
 {
+    return dca_init_generate_window(kind, lat, states, mode, first, batch, seed, 0,
+                                    dca_lattice_cells(lat), x, err);
+}
+
+dca_status dca_init_generate_window(const char *kind, const dca_lattice *lat, int states,
+                                    dca_mode mode, int64_t first, int64_t batch, uint64_t seed,
+                                    int64_t cell0, int64_t ncells, double *x, dca_error *err)
+{
     if (first < 0 || batch < 0)
         return dca_error_set(err, DCA_ERR_ARG, "configurations from %lld: %lld of them",
                              (long long)first, (long long)batch);
     const int64_t cells = dca_lattice_cells(lat);
-    const int64_t len = mode == DCA_MODE_BINARY ? cells : cells * states;
+    if (cell0 < 0 || cell0 >= cells || ncells < 0 || ncells > cells)
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "a window of %lld cells from cell %lld does not fit a lattice of "
+                             "%lld cells",
+                             (long long)ncells, (long long)cell0, (long long)cells);
+    /* Window cell i is lattice cell (cell0 + i) mod cells: the draws are
+     * keyed by the lattice cell. */
+    const int64_t len = mode == DCA_MODE_BINARY ? ncells : ncells * states;
+#define CELL(i) ((cell0 + (i)) < cells ? cell0 + (i) : cell0 + (i) - cells)
     const char *rest;
     if ((rest = dca_strip_prefix(kind, "bernoulli:"))) {
         double p;
@@ -44,10 +60,11 @@ dca_status dca_init_generate_part(const char *kind, const dca_lattice *lat, int 
             return dca_error_set(err, DCA_ERR_ARG,
                                  "bernoulli:P needs a probability P in [0, 1], got '%s'", rest);
         for (int64_t b = 0; b < batch; b++)
-            for (int64_t c = 0; c < cells; c++) {
+            for (int64_t i = 0; i < ncells; i++) {
                 double u[2];
-                dca_rng_uniform2(seed, DCA_RNG_INIT_CELLS, (uint64_t)(first + b), (uint64_t)c, u);
-                put_state(x + b * len, c, u[0] < p, states, mode);
+                dca_rng_uniform2(seed, DCA_RNG_INIT_CELLS, (uint64_t)(first + b),
+                                 (uint64_t)CELL(i), u);
+                put_state(x + b * len, i, u[0] < p, states, mode);
             }
         return DCA_OK;
     }
@@ -55,21 +72,23 @@ dca_status dca_init_generate_part(const char *kind, const dca_lattice *lat, int 
         for (int64_t b = 0; b < batch; b++) {
             double d[2];
             dca_rng_uniform2(seed, DCA_RNG_INIT_DENSITY, (uint64_t)(first + b), 0, d);
-            for (int64_t c = 0; c < cells; c++) {
+            for (int64_t i = 0; i < ncells; i++) {
                 double u[2];
-                dca_rng_uniform2(seed, DCA_RNG_INIT_CELLS, (uint64_t)(first + b), (uint64_t)c, u);
-                put_state(x + b * len, c, u[0] < d[0], states, mode);
+                dca_rng_uniform2(seed, DCA_RNG_INIT_CELLS, (uint64_t)(first + b),
+                                 (uint64_t)CELL(i), u);
+                put_state(x + b * len, i, u[0] < d[0], states, mode);
             }
         }
         return DCA_OK;
     }
     if (strcmp(kind, "uniform-states") == 0) {
         for (int64_t b = 0; b < batch; b++)
-            for (int64_t c = 0; c < cells; c++) {
+            for (int64_t i = 0; i < ncells; i++) {
                 double u[2];
-                dca_rng_uniform2(seed, DCA_RNG_INIT_CELLS, (uint64_t)(first + b), (uint64_t)c, u);
+                dca_rng_uniform2(seed, DCA_RNG_INIT_CELLS, (uint64_t)(first + b),
+                                 (uint64_t)CELL(i), u);
                 int s = (int)(u[0] * states);
-                put_state(x + b * len, c, s < states ? s : states - 1, states, mode);
+                put_state(x + b * len, i, s < states ? s : states - 1, states, mode);
             }
         return DCA_OK;
     }
@@ -77,10 +96,11 @@ dca_status dca_init_generate_part(const char *kind, const dca_lattice *lat, int 
         int64_t centre = lat->dims == 1 ? lat->shape[0] / 2
                                         : (lat->shape[0] / 2) * lat->shape[1] + lat->shape[1] / 2;
         for (int64_t b = 0; b < batch; b++)
-            for (int64_t c = 0; c < cells; c++)
-                put_state(x + b * len, c, c == centre, states, mode);
+            for (int64_t i = 0; i < ncells; i++)
+                put_state(x + b * len, i, CELL(i) == centre, states, mode);
         return DCA_OK;
     }
+#undef CELL
     return dca_error_set(err, DCA_ERR_ARG,
                          "unknown initial configuration kind '%s': expected bernoulli:P, "
                          "uniform-density, uniform-states, single, rle:PATH.rle or "

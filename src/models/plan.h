@@ -90,6 +90,13 @@ struct dca_sim {
     void *Gacc;    /* reverse: nblocks partial sums */
     int64_t nblocks, nblocks_batch; /* this plan's, and the whole batch's */
     int64_t *block_start; /* reverse: block j sums units [block_start[j], block_start[j + 1]) */
+
+    /* Lattice parts (dca.h): the plan computes cells [own0, own1) of its
+     * window g (the whole lattice: 0, g.cells); the layout, and the hook
+     * that fills halos. */
+    int64_t own0, own1;
+    dca_part_info part;
+    struct dca_halo_hook halo;
 };
 
 uint64_t dca_rule_generation(const dca_rule *rule);

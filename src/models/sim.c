@@ -19,6 +19,16 @@
 #include "mem.h"
 #include "plan.h"
 
+/* Records a misuse in the plan's message and returns DCA_ERR_ARG. */
+__attribute__((format(printf, 2, 3))) static dca_status misuse(dca_sim *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->msg, sizeof s->msg, fmt, ap);
+    va_end(ap);
+    return DCA_ERR_ARG;
+}
+
 /* The model types, indexed by dca_rule_kind. */
 static const dca_model_type *const model_types[] = {
     [DCA_RULE_TABLE] = &dca_model_table,
@@ -123,13 +133,203 @@ static dca_status plan_blocks(dca_sim *s, int64_t P, const dca_sim_options *o, d
     return DCA_OK;
 }
 
-/* Work unit u is tile (u % ntiles) of configuration (u / ntiles). */
-static inline void unit_range(const dca_geom *g, int64_t u, int64_t ntiles, int64_t tile,
-                              int64_t *b, int64_t *c0, int64_t *c1)
+/* Work unit u is tile (u % ntiles) of configuration (u / ntiles): tiles
+ * start at own0 (0 for a whole lattice) and end at own1 at the latest. */
+static inline void unit_range(int64_t own0, int64_t own1, int64_t u, int64_t ntiles,
+                              int64_t tile, int64_t *b, int64_t *c0, int64_t *c1)
 {
     *b = u / ntiles;
-    *c0 = (u % ntiles) * tile;
-    *c1 = *c0 + tile < g->cells ? *c0 + tile : g->cells;
+    *c0 = own0 + (u % ntiles) * tile;
+    *c1 = *c0 + tile < own1 ? *c0 + tile : own1;
+}
+
+/* ---- lattice parts ------------------------------------------------------
+ * The whole lattice's tiles fall into k groups (reverse mode: the gradient
+ * blocks of one configuration, k = min(tiles, NB / B); otherwise every tile
+ * is a group) and part r of R takes groups [r k / R, (r + 1) k / R): the
+ * tiles, and in reverse mode the blocks, are the whole plan's. Its window
+ * adds the neighbourhood's reach on either side: whole rows in 2D, cells on
+ * a ring. Window cell i is lattice cell (window_first + i) mod cells. */
+typedef struct part_window {
+    int64_t t0, t1, i0, i1;       /* tiles and groups */
+    int64_t a, b;                 /* own lattice cells [a, b) */
+    int64_t w0, rows, cols, own0; /* window */
+} part_window;
+
+typedef struct part_reach {
+    int64_t up, down, left, right; /* rows above and below, cells left and right */
+} part_reach;
+
+static part_window part_window_of(const dca_geom *g, int dims, part_reach e, int64_t tile,
+                                  int64_t nt, int64_t k, int R, int r)
+{
+    part_window w = {.i0 = (int64_t)r * k / R, .i1 = (int64_t)(r + 1) * k / R};
+    w.t0 = w.i0 * nt / k;
+    w.t1 = w.i1 * nt / k;
+    w.a = w.t0 * tile;
+    w.b = w.t1 * tile < g->cells ? w.t1 * tile : g->cells;
+    if (dims == 2) {
+        const int64_t ra = w.a / g->cols, rb = (w.b - 1) / g->cols;
+        w.rows = rb - ra + 1 + e.up + e.down;
+        w.cols = g->cols;
+        w.w0 = (((ra - e.up) % g->rows + g->rows) % g->rows) * g->cols;
+        w.own0 = w.a - (ra - e.up) * g->cols;
+    } else {
+        w.rows = 1;
+        w.cols = w.b - w.a + e.left + e.right;
+        w.w0 = ((w.a - e.left) % g->cells + g->cells) % g->cells;
+        w.own0 = e.left;
+    }
+    return w;
+}
+
+static int64_t window_cells(part_window w) { return w.rows * w.cols; }
+static int64_t window_after(part_window w) { return window_cells(w) - w.own0 - (w.b - w.a); }
+
+static dca_status plan_part(dca_sim *s, const dca_lattice *lat, int64_t P,
+                            const dca_sim_options *o, dca_error *err)
+{
+    const int R = o->parts, r = o->part;
+    dca_geom *g = &s->g;
+    if (r < 0 || r >= R)
+        return dca_error_set(err, DCA_ERR_ARG, "part %d of %d: parts are numbered 0..%d", r, R,
+                             R - 1);
+    if (!o->halo.fn)
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "a plan for part of a lattice needs a halo hook (options.halo)");
+    if (s->grad & DCA_GRAD_FORWARD)
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "forward-mode gradients are not split into lattice parts; use "
+                             "reverse mode");
+    if (s->type->in_place)
+        return dca_error_set(err, DCA_ERR_ARG, "the %s model updates in place and is not split "
+                                               "into lattice parts", s->type->name);
+    if (o->block_first != 0 || (o->block_batch != 0 && o->block_batch != s->batch))
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "a plan is either a slice of a batch or a part of the lattice, "
+                             "not both");
+    const bool reverse = (s->grad & DCA_GRAD_REVERSE) != 0;
+    const int64_t nt = s->ntiles, nb = blocks_max(P), B = s->batch;
+    if (reverse && B >= nb)
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "%lld configurations fill the gradient's %lld blocks with whole "
+                             "configurations: share the batch among processes "
+                             "(dca_sim_batch_share), not the lattice",
+                             (long long)B, (long long)nb);
+    int64_t k = reverse ? nb / B : nt;
+    k = k < nt ? k : nt;
+    if (k < R)
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "the lattice holds %lld %s (tiles of %lld cells); %d parts need "
+                             "at least as many",
+                             (long long)k, reverse ? "gradient blocks per configuration" : "tiles",
+                             (long long)s->tile, R);
+    /* The neighbourhood's reach. */
+    const dca_nbhd *nbh = dca_rule_nbhd(s->rule);
+    const int32_t *off = dca_nbhd_offsets(nbh);
+    part_reach e = {0, 0, 0, 0};
+    for (int i = 0; i < g->m; i++) {
+        const int64_t oy = lat->dims == 1 ? 0 : off[2 * i];
+        const int64_t ox = lat->dims == 1 ? off[i] : off[2 * i + 1];
+        e.up = -oy > e.up ? -oy : e.up;
+        e.down = oy > e.down ? oy : e.down;
+        e.left = -ox > e.left ? -ox : e.left;
+        e.right = ox > e.right ? ox : e.right;
+    }
+    /* Every part checks every part, so that all of them fail alike (a
+     * collective hook would otherwise wait for the one that failed). */
+    for (int q = 0; q < R; q++) {
+        const part_window w = part_window_of(g, lat->dims, e, s->tile, nt, k, R, q);
+        const part_window pw = part_window_of(g, lat->dims, e, s->tile, nt, k, R, (q + R - 1) % R);
+        const part_window nw = part_window_of(g, lat->dims, e, s->tile, nt, k, R, (q + 1) % R);
+        const int64_t own = w.b - w.a;
+        if (lat->dims == 2 ? w.rows > g->rows : w.cols > g->cols)
+            return dca_error_set(err, DCA_ERR_ARG,
+                                 "part %d of %d spans %lld %s with its halo, more than the "
+                                 "lattice's %lld: use fewer parts",
+                                 q, R, (long long)(lat->dims == 2 ? w.rows : w.cols),
+                                 lat->dims == 2 ? "rows" : "cells",
+                                 (long long)(lat->dims == 2 ? g->rows : g->cols));
+        if (own < window_after(pw) || own < nw.own0)
+            return dca_error_set(err, DCA_ERR_ARG,
+                                 "part %d of %d holds %lld cells, fewer than a neighbouring "
+                                 "part's halo (%lld): use fewer parts",
+                                 q, R, (long long)own,
+                                 (long long)(window_after(pw) > nw.own0 ? window_after(pw)
+                                                                        : nw.own0));
+    }
+    const part_window w = part_window_of(g, lat->dims, e, s->tile, nt, k, R, r);
+    const part_window pw = part_window_of(g, lat->dims, e, s->tile, nt, k, R, (r + R - 1) % R);
+    const part_window nw = part_window_of(g, lat->dims, e, s->tile, nt, k, R, (r + 1) % R);
+    s->part = (dca_part_info){
+        .parts = R,
+        .part = r,
+        .prev = (r + R - 1) % R,
+        .next = (r + 1) % R,
+        .cells = window_cells(w),
+        .own_first = w.own0,
+        .own_count = w.b - w.a,
+        .lattice_first = w.a,
+        .window_first = w.w0,
+        .window_rows = w.rows,
+        .window_cols = w.cols,
+        .to_prev = window_after(pw),
+        .to_next = nw.own0,
+        .block_first = reverse ? w.i0 : 0,
+        .block_count = reverse ? w.i1 - w.i0 : 0,
+        .blocks_per_config = reverse ? k : 0,
+    };
+    /* The window as the plan's torus: no own cell's neighbour wraps in it. */
+    g->rows = w.rows;
+    g->cols = w.cols;
+    g->cells = window_cells(w);
+    for (int i = 0; i < g->m; i++) {
+        const int64_t oy = lat->dims == 1 ? 0 : off[2 * i];
+        const int64_t ox = lat->dims == 1 ? off[i] : off[2 * i + 1];
+        s->dy[i] = ((oy % g->rows) + g->rows) % g->rows;
+        s->dx[i] = ((ox % g->cols) + g->cols) % g->cols;
+    }
+    s->own0 = w.own0;
+    s->own1 = w.own0 + (w.b - w.a);
+    s->ntiles = w.t1 - w.t0;
+    s->halo = o->halo;
+    if (!reverse)
+        return DCA_OK;
+    /* Blocks: configuration-major, this part's groups of each. */
+    const int64_t kk = w.i1 - w.i0, ntl = s->ntiles;
+    s->nblocks = B * kk;
+    s->nblocks_batch = B * k;
+    if (!(s->block_start = malloc((size_t)(s->nblocks + 1) * sizeof *s->block_start)))
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < kk; i++)
+            s->block_start[b * kk + i] = b * ntl + (w.i0 + i) * nt / k - w.t0;
+    s->block_start[s->nblocks] = B * ntl;
+    return DCA_OK;
+}
+
+dca_status dca_sim_part(const dca_sim *sim, dca_part_info *out)
+{
+    if (!sim || !out)
+        return DCA_ERR_ARG;
+    *out = sim->part;
+    return DCA_OK;
+}
+
+dca_status dca_sim_halo_fill(dca_sim *sim, double *x)
+{
+    if (!sim)
+        return DCA_ERR_ARG;
+    if (!x)
+        return misuse(sim, "dca_sim_halo_fill: NULL state");
+    if (sim->part.parts < 2)
+        return DCA_OK;
+    const dca_halo_buffer hb = {.data = x, .real = sizeof(double), .configs = sim->batch,
+                                .planes = 1, .cell_len = sim->g.cell_len};
+    dca_status st = sim->halo.fn(sim->halo.ctx, &sim->part, &hb);
+    if (st)
+        misuse(sim, "dca_sim_halo_fill: the halo hook failed (%s)", dca_status_str(st));
+    return st;
 }
 
 /* The one place that sizes a plan's buffers: the up-front estimate, the
@@ -227,12 +427,26 @@ dca_status dca_sim_create(const dca_lattice *lat, dca_rule *rule, int64_t batch,
         return st;
     }
     s->ntiles = (g->cells + s->tile - 1) / s->tile;
+    s->own0 = 0;
+    s->own1 = g->cells;
     if (!(s->grad & DCA_GRAD_FORWARD))
         s->tangent = NULL;
     if (!(s->grad & DCA_GRAD_REVERSE))
         s->adjoint = NULL;
     const int64_t P = dca_rule_params(rule);
-    if (s->grad & DCA_GRAD_REVERSE) {
+    if (o.parts < 0) {
+        dca_sim_destroy(s);
+        return dca_error_set(err, DCA_ERR_ARG, "parts must not be negative");
+    }
+    s->part = (dca_part_info){.parts = 1, .part = 0, .cells = g->cells, .own_count = g->cells,
+                              .window_rows = g->rows, .window_cols = g->cols};
+    if (o.parts > 1) {
+        st = plan_part(s, lat, P, &o, err);
+        if (st) {
+            dca_sim_destroy(s);
+            return st;
+        }
+    } else if (s->grad & DCA_GRAD_REVERSE) {
         st = plan_blocks(s, P, &o, err);
         if (st) {
             dca_sim_destroy(s);
@@ -331,16 +545,6 @@ unsigned dca_sim_gradients(const dca_sim *sim) { return sim->grad; }
 const char *dca_sim_model(const dca_sim *sim) { return sim->type->name; }
 const char *dca_sim_error(const dca_sim *sim) { return sim ? sim->msg : "no plan"; }
 
-/* Records a misuse in the plan's message and returns DCA_ERR_ARG. */
-__attribute__((format(printf, 2, 3))) static dca_status misuse(dca_sim *s, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s->msg, sizeof s->msg, fmt, ap);
-    va_end(ap);
-    return DCA_ERR_ARG;
-}
-
 /* The checks every step makes: cheap, always on. */
 static dca_status check_step(dca_sim *s, const char *fn, const void *a, const void *b)
 {
@@ -362,9 +566,8 @@ dca_status dca_sim_step_at(dca_sim *sim, int64_t t, const double *x, double *y)
     if (st)
         return st;
     const dca_sim *s = sim;
-    const dca_geom *g = &sim->g;
     const int64_t units = sim->batch * sim->ntiles, ntiles = sim->ntiles, tile = sim->tile;
-    const int64_t len = dca_sim_config_len(sim);
+    const int64_t len = dca_sim_config_len(sim), own0 = sim->own0, own1 = sim->own1;
     const int64_t chunk = sched_chunk(units, sim->threads);
     const int team = team_size(units, sim->threads);
     const dca_values_unit_fn values = sim->values;
@@ -377,7 +580,7 @@ dca_status dca_sim_step_at(dca_sim *sim, int64_t t, const double *x, double *y)
      * its split changes the rounding: results would depend on the thread
      * count. */
 #pragma omp parallel num_threads(team) default(none) \
-    shared(s, g, x, y, work) firstprivate(units, ntiles, tile, len, chunk, values, t)
+    shared(s, x, y, work) firstprivate(units, ntiles, tile, len, own0, own1, chunk, values, t)
     {
         omp_set_num_threads(1);
         void *w = work[omp_get_thread_num()];
@@ -385,7 +588,7 @@ dca_status dca_sim_step_at(dca_sim *sim, int64_t t, const double *x, double *y)
 #pragma omp for schedule(dynamic, chunk) nowait
         for (int64_t u = 0; u < units; u++) {
             int64_t b, c0, c1;
-            unit_range(g, u, ntiles, tile, &b, &c0, &c1);
+            unit_range(own0, own1, u, ntiles, tile, &b, &c0, &c1);
             values(s, t, b, x + b * len, y + b * len, c0, c1, w);
         }
     }
@@ -413,23 +616,24 @@ dca_status dca_sim_tangent_step(dca_sim *sim, const double *x, const double *J, 
     if (st)
         return st;
     const dca_sim *s = sim;
-    const dca_geom *g = &sim->g;
     const int64_t ntiles = sim->ntiles, tile = sim->tile, units = configs * ntiles;
     const int64_t len = dca_sim_config_len(sim), jlen = len * dca_rule_params(sim->rule);
+    const int64_t own0 = sim->own0, own1 = sim->own1;
     const int64_t chunk = sched_chunk(units, sim->threads);
     const int team = team_size(units, sim->threads);
     const dca_tangent_unit_fn tangent = sim->tangent;
     void **work = sim->work;
 
 #pragma omp parallel num_threads(team) default(none) \
-    shared(s, g, x, J, Jn, work) firstprivate(units, ntiles, tile, len, jlen, chunk, tangent)
+    shared(s, x, J, Jn, work) \
+    firstprivate(units, ntiles, tile, len, jlen, own0, own1, chunk, tangent)
     {
         omp_set_num_threads(1); /* see dca_sim_step_at */
         void *w = work[omp_get_thread_num()];
 #pragma omp for schedule(dynamic, chunk) nowait
         for (int64_t u = 0; u < units; u++) {
             int64_t b, c0, c1;
-            unit_range(g, u, ntiles, tile, &b, &c0, &c1);
+            unit_range(own0, own1, u, ntiles, tile, &b, &c0, &c1);
             tangent(s, 0, b, x + b * len, J + b * jlen, Jn + b * jlen, c0, c1, w);
         }
     }
@@ -445,6 +649,21 @@ dca_status dca_sim_adjoint_begin(dca_sim *sim)
     memset(sim->Gacc, 0, (size_t)sim->nblocks * (size_t)dca_rule_params(sim->rule) * sim->real);
     sim->adjoint_open = 1;
     return DCA_OK;
+}
+
+/* dE/dx of one work unit's cells: the per-offset parts in offset order. */
+static inline void gather_unit(const dca_geom *g, const char *Gx, double *xbar, int64_t u,
+                               int64_t ntiles, int64_t tile, int64_t own0, int64_t own1,
+                               int64_t len, int64_t gxlen, bool f32)
+{
+    int64_t b, c0, c1;
+    unit_range(own0, own1, u, ntiles, tile, &b, &c0, &c1);
+    if (f32)
+        dca_kernel_adjoint_gather_f32(g, (const float *)(const void *)Gx + b * gxlen,
+                                      xbar + b * len, c0, c1);
+    else
+        dca_kernel_adjoint_gather(g, (const double *)(const void *)Gx + b * gxlen, xbar + b * len,
+                                  c0, c1);
 }
 
 dca_status dca_sim_adjoint_step_at(dca_sim *sim, int64_t t, const double *x, const double *ybar,
@@ -474,10 +693,14 @@ dca_status dca_sim_adjoint_step_at(dca_sim *sim, int64_t t, const double *x, con
     void **work = sim->work;
     char *Gx = sim->Gx, *Gacc = sim->Gacc;
     const int64_t *bstart = sim->block_start;
+    const int64_t own0 = sim->own0, own1 = sim->own1;
+    /* A lattice part fills the halo of Gx between the two halves. */
+    const bool split = sim->part.parts > 1;
 
 #pragma omp parallel num_threads(team) default(none) \
     shared(s, g, x, ybar, xbar, work, Gx, Gacc, bstart) \
-    firstprivate(units, ntiles, tile, len, P, gxlen, nblocks, f32, real, chunk, adjoint, t)
+    firstprivate(units, ntiles, tile, len, P, gxlen, nblocks, f32, real, chunk, adjoint, t, \
+                 own0, own1, split)
     {
         omp_set_num_threads(1); /* see dca_sim_step_at */
         void *w = work[omp_get_thread_num()];
@@ -486,22 +709,32 @@ dca_status dca_sim_adjoint_step_at(dca_sim *sim, int64_t t, const double *x, con
         for (int64_t j = 0; j < nblocks; j++) {
             for (int64_t u = bstart[j]; u < bstart[j + 1]; u++) {
                 int64_t b, c0, c1;
-                unit_range(g, u, ntiles, tile, &b, &c0, &c1);
+                unit_range(own0, own1, u, ntiles, tile, &b, &c0, &c1);
                 adjoint(s, t, b, x + b * len, ybar + b * len, Gacc + (size_t)(j * P) * real,
                         Gx + (size_t)(b * gxlen) * real, c0, c1, w);
             }
         }
+        if (!split) {
 #pragma omp for schedule(dynamic, chunk) nowait
-        for (int64_t u = 0; u < units; u++) {
-            int64_t b, c0, c1;
-            unit_range(g, u, ntiles, tile, &b, &c0, &c1);
-            if (f32)
-                dca_kernel_adjoint_gather_f32(g, (const float *)Gx + b * gxlen, xbar + b * len,
-                                              c0, c1);
-            else
-                dca_kernel_adjoint_gather(g, (const double *)Gx + b * gxlen, xbar + b * len, c0,
-                                          c1);
+            for (int64_t u = 0; u < units; u++)
+                gather_unit(g, Gx, xbar, u, ntiles, tile, own0, own1, len, gxlen, f32);
         }
+    }
+    if (!split)
+        return DCA_OK;
+    const dca_halo_buffer hb = {.data = Gx, .real = real, .configs = sim->batch,
+                                .planes = (int64_t)g->m * g->cell_len, .cell_len = 1};
+    if ((st = sim->halo.fn(sim->halo.ctx, &sim->part, &hb))) {
+        misuse(sim, "dca_sim_adjoint_step: the halo hook failed (%s)", dca_status_str(st));
+        return st;
+    }
+#pragma omp parallel num_threads(team) default(none) shared(g, Gx, xbar) \
+    firstprivate(units, ntiles, tile, own0, own1, len, gxlen, f32, chunk)
+    {
+        omp_set_num_threads(1);
+#pragma omp for schedule(dynamic, chunk) nowait
+        for (int64_t u = 0; u < units; u++)
+            gather_unit(g, Gx, xbar, u, ntiles, tile, own0, own1, len, gxlen, f32);
     }
     return DCA_OK;
 }

@@ -32,6 +32,12 @@ dca_status dca_adjoint_create(dca_sim *sim, int64_t batch, int64_t steps, dca_ad
     if (steps < 0)
         return dca_error_set(err, DCA_ERR_ARG, "dca_adjoint_create: %lld steps",
                              (long long)steps);
+    dca_part_info part;
+    if (dca_sim_part(sim, &part) == DCA_OK && part.parts > 1)
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "dca_adjoint_create: the plan is part %d of %d of a lattice; its "
+                             "caller steps it (dca_sim_halo_fill before each step, dca.h)",
+                             part.part, part.parts);
     dca_adjoint *a = calloc(1, sizeof *a);
     if (!a)
         return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");

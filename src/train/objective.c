@@ -25,6 +25,11 @@ dca_status dca_objective_create(dca_sim *sim, const double *x0, const double *ph
     if (!sim || !x0 || !phi || !loss || !sh || !opt || !out)
         return dca_error_set(err, DCA_ERR_ARG, "dca_objective_create: NULL argument");
     *out = NULL;
+    dca_part_info part;
+    if (dca_sim_part(sim, &part) == DCA_OK && part.parts > 1)
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "dca_objective_create: the plan is part %d of %d of a lattice; "
+                             "objectives take whole-lattice plans", part.part, part.parts);
     const int64_t B = dca_sim_batch(sim);
     dca_objective_range r = opt->range;
     if (r.count == 0)
