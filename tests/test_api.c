@@ -108,7 +108,7 @@ Test(misuse, lattice_part_plans_refuse_what_they_cannot_do)
          "dca_sim_batch_share"},
         /* 240 tiles of 8 cells: parts of 8 or 16 cells, halos of 40. */
         {{.parts = 200, .part = 0, .halo = hook, .tile_cells = 8}, 1, "fewer than a neighbouring"},
-        {{.parts = 40, .part = 3, .halo = hook, .tile_cells = 64}, 1, "40 parts need at least"},
+        {{.parts = 40, .part = 3, .halo = hook, .tile_cells = 64}, 1, "30 tiles (tiles of 64 cells); 40 parts need at least"},
         {{.parts = -1}, 1, "negative"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {

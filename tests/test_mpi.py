@@ -285,5 +285,55 @@ for n, threads in ((1, 1), (2, 1), (3, 1), (4, 1), (2, 2)):
           "whole lattice's, refusals alike on every rank",
           p.returncode == 0 and len(lines) == 9 and not bad, " | ".join(bad) + p.stderr[-400:])
 
+# dca run with [run] split = lattice: every rank steps its part of every
+# configuration (halo exchange) and writes its cells of /run/values; the file
+# is the serial one bit for bit (uneven parts, 3 ranks; parts ending mid-row).
+split = ["--set", "run.split=lattice"]
+cases = [
+    ("Life soup, outer-totalistic", "life-soup.ini",
+     ["--set", "lattice.size=90x70", "--set", "init.configurations=3", "--set", "run.steps=15",
+      "--set", "run.record-every=4", "--set", "output.rle=none"]),
+    ("soft Moore table, 2D", "learn-life.ini",
+     ["--set", "lattice.size=64x50", "--set", "init.configurations=2", "--set", "run.steps=6",
+      "--set", "task.target=none", "--set", "run.record-every=2"]),
+    ("softmax 3 states, von Neumann", "softmax-3state.ini",
+     ["--set", "lattice.size=96x90", "--set", "run.steps=12", "--set",
+      "run.record-configurations=1"]),
+    ("glider from an RLE pattern", "life-glider.ini",
+     ["--set", "lattice.size=80x72", "--set", "init.configurations=2", "--set", "run.steps=9",
+      "--set", "output.rle=none"]),
+    ("ring, radius 3", "rule110.ini",
+     ["--set", "lattice.size=2000", "--set", "lattice.neighborhood=radius:3", "--set",
+      "rule.weights=normal:1", "--set", "run.steps=10", "--set", "init.configurations=2"]),
+]
+for name, ini, sets in cases:
+    ref = out(f"split-{ini}-serial.h5")
+    p = run(dca, "run", cfg(ini), "-o", ref, *sets, "--quiet")
+    if p.returncode != 0:
+        check(f"serial run for the split-lattice case {name}", False, p.stderr)
+        continue
+    for n in (2, 3, 4):
+        o = out(f"split-{ini}-{n}.h5")
+        p = mpi(n, "run", cfg(ini), "-o", o, *sets, *split, "--quiet")
+        why = same_file(ref, o) if p.returncode == 0 else p.stderr
+        check(f"run, split = lattice on {n} ranks, {name}: every dataset bitwise the serial "
+              "file's", not why, why)
+
+# What a split lattice cannot do is refused on every rank alike (exit 2).
+p = mpi(2, "run", cfg("learn-life.ini"), "-o", out("split-task.h5"), *split)
+check("run, split = lattice with a [task]: exit 2 and the reason",
+      p.returncode == 2 and "records values only" in p.stderr, p.stderr)
+p = mpi(2, "run", cfg("life-soup.ini"), "-o", out("split-rle.h5"), *split,
+        "--set", "lattice.size=64x64")
+check("run, split = lattice with [output] rle: exit 2 and the reason",
+      p.returncode == 2 and "[output] rle" in p.stderr, p.stderr)
+p = mpi(4, "run", cfg("life-soup.ini"), "-o", out("split-small.h5"), *split,
+        "--set", "lattice.size=3x4096", "--set", "output.rle=none")
+check("run, split = lattice: 4 parts of 3 rows with halos: exit 2 and the reason",
+      p.returncode == 2 and "use fewer parts" in p.stderr, p.stderr)
+p = mpi(2, "train", cfg("recover-rule110.ini"), "-o", out("split-train.h5"), *split)
+check("train with split = lattice: exit 2, only dca run splits the lattice",
+      p.returncode == 2 and "only dca run splits the lattice" in p.stderr, p.stderr)
+
 shutil.rmtree(tmp)
 finish()

@@ -44,6 +44,12 @@ int cli_load(const cli_common *o, struct dca_config **cfg, struct dca_experiment
  * initial configurations (experiment.h). */
 int cli_load_share(const cli_common *o, dca_experiment_share_fn share, void *ctx,
                    struct dca_config **cfg, struct dca_experiment **ex);
+/* dca run's loader: with [run] split = lattice on several MPI ranks, the
+ * experiment holds every configuration's window (window picks it,
+ * dca_experiment_build_window); otherwise as cli_load_share. */
+int cli_load_split(const cli_common *o, dca_experiment_share_fn share,
+                   dca_experiment_window_fn window, void *ctx, struct dca_config **cfg,
+                   struct dca_experiment **ex);
 /* The first key given (file or --set) in any of sections is an error:
  * prints "WHERE: why" and returns EXIT_USAGE; -1 when none is given. */
 int cli_refuse_sections(const struct dca_config *cfg, const char *const *sections, size_t n,

@@ -60,6 +60,11 @@ typedef struct run {
     dca_hard *hard;
     dca_cellbits *cb;
     uint64_t *packed; /* B x dca_cellbits_words */
+    /* [run] split = lattice on several ranks: every configuration's part
+     * of the lattice (r->sim is a part plan; r->len a window's length). */
+    bool split;
+    dca_part_info part;
+    int64_t cell_len;
 } run;
 
 /* The inner axes of a recorded series: lattice, [state], [parameter]. */
@@ -84,6 +89,18 @@ static void lattice_axes(const run *r, dca_series_spec *sp, bool with_params)
     }
 }
 
+/* One recorded row of values: this rank's configurations, or with a
+ * split lattice its part of every recorded configuration. */
+static dca_status record_values(run *r, int64_t row, const double *x, dca_error *err)
+{
+    if (!r->split)
+        return dca_runfile_series_part(r->rf, r->values_id, row, r->first, r->mine, x, r->len,
+                                       err);
+    return dca_runfile_series_cells(r->rf, r->values_id, row, r->ex->lat.dims, r->G,
+                                    r->part.lattice_first, r->part.own_count,
+                                    x + r->part.own_first * r->cell_len, r->len, err);
+}
+
 static dca_status open_series(run *r, dca_error *err)
 {
     dca_status st;
@@ -93,8 +110,7 @@ static dca_status open_series(run *r, dca_error *err)
                               .times = r->times, .gzip = r->cfg->gzip};
         lattice_axes(r, &sp, false);
         if ((st = dca_runfile_series(r->rf, &sp, &r->values_id, err)) ||
-            (st = dca_runfile_series_part(r->rf, r->values_id, 0, r->first, r->mine, r->buf[0],
-                                          r->len, err)))
+            (st = record_values(r, 0, r->buf[0], err)))
             return st;
     }
     if (r->cfg->record_gradients) {
@@ -211,8 +227,11 @@ static void print_header(const run *r, const char *outpath)
         snprintf(l, sizeof l, "%lldx%lld torus", (long long)lat->shape[0],
                  (long long)lat->shape[1]);
     int th = r->cb ? dca_cellbits_threads(r->cb) : dca_sim_threads(r->sim);
-    char ranks[64] = "";
-    if (par_many())
+    char ranks[96] = "";
+    if (r->split)
+        snprintf(ranks, sizeof ranks, " on each of %d MPI ranks, the lattice split among them",
+                 par_size());
+    else if (par_many())
         snprintf(ranks, sizeof ranks, " on each of %d MPI ranks", par_size());
     fprintf(stderr,
             "dca run: %s, %s %s rule over %s (%lld parameters), %lld configuration%s, %lld steps, "
@@ -343,6 +362,39 @@ static void run_share(void *ctx, int64_t batch, int64_t params, int64_t *first, 
         par_share(batch, first, count);
 }
 
+/* [run] split = lattice: the part plan of this rank, made once the rule is
+ * known, and its window. What a split run cannot do is refused here, on
+ * every rank alike, before any collective operation. */
+static dca_status run_window(void *ctx, const dca_experiment *ex, int64_t *cell0,
+                             int64_t *ncells, dca_error *err)
+{
+    run *r = ctx;
+    const dca_config *c = r->cfg;
+    const char *why = NULL;
+    if (strcmp(c->target, "none") != 0 || strcmp(c->gradients, "none") != 0)
+        why = "records values only: run a [task] or gradients with split = configurations";
+    else if (c->output_rle)
+        why = "holds no process with a whole configuration for [output] rle: set it to none";
+    if (why)
+        return dca_error_set(err, DCA_ERR_CONFIG, "%s: [run] split = lattice %s", r->o.config,
+                             why);
+    dca_sim_options so = {.threads = r->o.threads,
+                          .precision = c->precision,
+                          .parts = par_size(),
+                          .part = par_rank(),
+                          .halo = par_halo()};
+    dca_status st = dca_sim_create(&ex->lat, ex->rule, ex->batch, &so, &r->sim, err);
+    if (st) {
+        dca_error_prefix(err, "%s: [run] split = lattice", r->o.config);
+        return st;
+    }
+    dca_sim_part(r->sim, &r->part);
+    r->split = true;
+    *cell0 = r->part.window_first;
+    *ncells = r->part.cells;
+    return DCA_OK;
+}
+
 int cmd_run(int argc, char **argv, char *command_line)
 {
     const double t_entry = cli_now();
@@ -353,7 +405,9 @@ int cmd_run(int argc, char **argv, char *command_line)
         goto out;
     rc = EXIT_USAGE;
     r.o.quiet |= par_rank() > 0;
-    if (cli_load_share(&r.o, run_share, &r, &r.cfg, &r.ex) >= 0)
+    if (r.o.threads)
+        omp_set_num_threads(r.o.threads);
+    if (cli_load_split(&r.o, run_share, run_window, &r, &r.cfg, &r.ex) >= 0)
         goto out;
     bool task = strcmp(r.cfg->target, "none") != 0;
     r.forward = strcmp(r.cfg->gradients, "forward") == 0;
@@ -362,7 +416,7 @@ int cmd_run(int argc, char **argv, char *command_line)
     r.first = r.ex->first;
     r.B = r.ex->count;
     const int64_t P_rule = dca_rule_params(r.ex->rule);
-    if (par_many()) {
+    if (par_many() && !r.split) {
         /* Values, forward-mode diagrams and a loss (with its reverse-mode
          * gradient) run on several ranks: each configuration on one rank,
          * the loss summed through the ranks in order. */
@@ -394,19 +448,18 @@ int cmd_run(int argc, char **argv, char *command_line)
         cli_fail_at(r.cfg, "output", "rle", "RLE files hold 2-state configurations");
         goto out;
     }
-    if (r.o.threads)
-        omp_set_num_threads(r.o.threads);
     dca_sim_options so = {.threads = r.o.threads,
                           .gradients = r.forward ? DCA_GRAD_FORWARD
                                                  : (r.reverse ? DCA_GRAD_REVERSE : 0),
                           .precision = r.cfg->precision,
                           .block_first = r.first,
                           .block_batch = r.Ball};
-    if (dca_sim_create(&r.ex->lat, r.ex->rule, r.B, &so, &r.sim, &err)) {
+    if (!r.split && dca_sim_create(&r.ex->lat, r.ex->rule, r.B, &so, &r.sim, &err)) {
         cli_fail(EXIT_USAGE, "%s", err.msg);
         goto out;
     }
     r.len = r.ex->config_len;
+    r.cell_len = r.cfg->mode == DCA_MODE_BINARY ? 1 : r.cfg->states;
     r.T = r.cfg->steps;
     r.G = r.cfg->record_configurations ? r.cfg->record_configurations : r.Ball;
     r.mine = r.G - r.first < r.B ? r.G - r.first : r.B;
@@ -456,7 +509,8 @@ int cmd_run(int argc, char **argv, char *command_line)
         }
     }
 
-    if (r.cfg->bit_parallel && !task && !r.forward && !r.reverse && r.cfg->states == 2 &&
+    if (r.cfg->bit_parallel && !r.split && !task && !r.forward && !r.reverse &&
+        r.cfg->states == 2 &&
         r.cfg->mode == DCA_MODE_BINARY && dca_rule_is_hard(r.ex->rule) &&
         (rc = start_bits(&r)) >= 0)
         goto out;
@@ -499,6 +553,12 @@ int cmd_run(int argc, char **argv, char *command_line)
         } else {
             if (r.tg)
                 dca_tangent_step(r.tg, r.buf[0]);
+            /* A lattice part first takes its halo from its neighbours. */
+            if (r.split && dca_sim_halo_fill(r.sim, r.buf[0])) {
+                progress_end(&pr);
+                cli_fail(EXIT_RUNTIME, "step %lld: %s", (long long)t, dca_sim_error(r.sim));
+                goto out;
+            }
             dca_sim_step(r.sim, r.buf[0], r.buf[1]);
             step_time += cli_now() - t0;
             double *sw = r.buf[0];
@@ -508,8 +568,7 @@ int cmd_run(int argc, char **argv, char *command_line)
         if (row < r.rows && r.times[row] == t) {
             if (r.cb)
                 unpack_bits(&r, r.mine);
-            if ((r.values_id >= 0 && dca_runfile_series_part(r.rf, r.values_id, row, r.first,
-                                                             r.mine, r.buf[0], r.len, &err)) ||
+            if ((r.values_id >= 0 && record_values(&r, row, r.buf[0], &err)) ||
                 (r.grads_id >= 0 &&
                  dca_runfile_series_part(r.rf, r.grads_id, row, r.first, r.mine,
                                          r.tg ? dca_tangent_J(r.tg) : NULL, r.len * P, &err))) {

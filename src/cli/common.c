@@ -132,6 +132,13 @@ int cli_load(const cli_common *o, struct dca_config **cfg, struct dca_experiment
 int cli_load_share(const cli_common *o, dca_experiment_share_fn share, void *ctx,
                    struct dca_config **cfg, struct dca_experiment **ex)
 {
+    return cli_load_split(o, share, NULL, ctx, cfg, ex);
+}
+
+int cli_load_split(const cli_common *o, dca_experiment_share_fn share,
+                   dca_experiment_window_fn window, void *ctx, struct dca_config **cfg,
+                   struct dca_experiment **ex)
+{
     dca_error err;
     if (dca_config_load(o->config, o->sets, o->n_sets, cfg, &err))
         return cli_fail(EXIT_USAGE, "%s", err.msg);
@@ -139,7 +146,13 @@ int cli_load_share(const cli_common *o, dca_experiment_share_fn share, void *ctx
         return cli_fail_at(*cfg, "model", "kind",
                            "dca run, eval and search work on rule models; train and check this "
                            "model with dca train and dca gradcheck");
-    if (dca_experiment_build_share(*cfg, share, ctx, ex, &err))
+    if (!window && (*cfg)->split_lattice && par_many())
+        return cli_fail_at(*cfg, "run", "split",
+                           "only dca run splits the lattice among MPI ranks; this command shares "
+                           "configurations: set it to configurations");
+    if (window && (*cfg)->split_lattice && par_many()
+            ? dca_experiment_build_window(*cfg, window, ctx, ex, &err)
+            : dca_experiment_build_share(*cfg, share, ctx, ex, &err))
         return cli_fail(EXIT_USAGE, "%s", err.msg);
     return -1;
 }

@@ -7,6 +7,8 @@
 #ifdef DCA_MPI
 #include <mpi.h>
 
+#include "halo_mpi.h"
+
 static int rank_, size_ = 1, started, agreed;
 
 void par_exit_agreed(void) { agreed = 1; }
@@ -118,9 +120,17 @@ static const dca_reduction reduction = {NULL, chain, from_last, gather};
 
 const dca_reduction *par_reduction(void) { return size_ > 1 ? &reduction : NULL; }
 
+static MPI_Comm world = MPI_COMM_WORLD;
+
+struct dca_halo_hook par_halo(void)
+{
+    return (struct dca_halo_hook){size_ > 1 ? dca_mpi_halo : NULL, &world};
+}
+
 #else
 
 const dca_reduction *par_reduction(void) { return NULL; }
+struct dca_halo_hook par_halo(void) { return (struct dca_halo_hook){NULL, NULL}; }
 
 void par_init(int *argc, char ***argv)
 {

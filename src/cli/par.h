@@ -42,5 +42,8 @@ double par_max_f64(double v);
  * to rank in order, the last rank's loss broadcast, gradient blocks gathered
  * in rank order. NULL on one rank. */
 const dca_reduction *par_reduction(void);
+/* The halo hook of a lattice part plan over the ranks (rank r runs part r,
+ * src/cli/halo_mpi.c); an empty hook on one rank. */
+struct dca_halo_hook par_halo(void);
 
 #endif

@@ -200,6 +200,16 @@ static bool check_bit_parallel(dca_config *c, const char *v, char *why, size_t l
     return false;
 }
 
+static bool check_split(dca_config *c, const char *v, char *why, size_t len)
+{
+    if (strcmp(v, "configurations") == 0 || strcmp(v, "lattice") == 0) {
+        c->split_lattice = v[0] == 'l';
+        return true;
+    }
+    snprintf(why, len, "expected configurations or lattice");
+    return false;
+}
+
 static bool check_record(dca_config *c, const char *v, char *why, size_t len)
 {
     c->record_values = false;
@@ -897,6 +907,11 @@ static const base_key base_schema[] = {
      "dca run: auto steps a hard binary rule on exact 0/1 states (values only, no [task]) with "
      "the bit-parallel engine, 64 cells per machine word; no keeps the soft engine. Both give "
      "the same values; the bit-parallel one is about 60x faster on Life soups."},
+    {"run", "split", "configurations", check_split,
+     "dca run on several MPI ranks: configurations gives each rank a share of the batch; "
+     "lattice gives each rank a part of every configuration (domain decomposition with halo "
+     "exchange, for lattices larger than one process's memory; values only). One process "
+     "ignores it."},
     {"run", "record", "values", check_record,
      "What to store: values and/or gradients (forward mode), or none."},
     {"run", "record-configurations", "all", check_record_configurations,

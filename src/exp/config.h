@@ -45,6 +45,7 @@ typedef struct dca_config {
     int64_t record_every;
     dca_precision precision;
     bool bit_parallel; /* [run] bit-parallel = auto */
+    bool split_lattice; /* [run] split = lattice (dca run under mpirun) */
     /* [output] */
     const char *output_file;
     const char *output_rle; /* NULL: none */

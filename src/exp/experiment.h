@@ -32,6 +32,17 @@ typedef void (*dca_experiment_share_fn)(void *ctx, int64_t batch, int64_t params
                                         int64_t *count);
 dca_status dca_experiment_build_share(const dca_config *cfg, dca_experiment_share_fn share,
                                       void *ctx, dca_experiment **out, dca_error *err);
+/* The same, holding every configuration's window of the lattice (one MPI
+ * rank's lattice part, dca_part_info): window(ctx, ex, &cell0, &ncells,
+ * err) picks the lattice cells [cell0, cell0 + ncells) (row-major, wrapped)
+ * once the lattice and the rule are known, and may fail. x0 then holds
+ * batch configurations of window cells (config_len = ncells x values per
+ * cell). Generated kinds draw only those cells (dca_init_generate_window);
+ * file: and rle: sources are read whole and cut. */
+typedef dca_status (*dca_experiment_window_fn)(void *ctx, const dca_experiment *ex,
+                                               int64_t *cell0, int64_t *ncells, dca_error *err);
+dca_status dca_experiment_build_window(const dca_config *cfg, dca_experiment_window_fn window,
+                                       void *ctx, dca_experiment **out, dca_error *err);
 void dca_experiment_destroy(dca_experiment *ex);
 /* The task shape of ex for `batch` configurations, with the file: reader. */
 dca_task_shape dca_experiment_shape(const dca_config *cfg, const dca_experiment *ex,

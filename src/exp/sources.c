@@ -501,8 +501,46 @@ static dca_status cut_share(dca_experiment *ex, dca_experiment_share_fn share, v
     return DCA_OK;
 }
 
+/* A source read whole: keeps every configuration's window of cells
+ * [cell0, cell0 + n) (wrapped). */
+static dca_status cut_window(dca_experiment *ex, int64_t cell0, int64_t n, int cl,
+                             dca_error *err)
+{
+    const int64_t cells = dca_lattice_cells(&ex->lat), len = n * cl;
+    double *x = dca_alloc((size_t)((ex->count > 0 ? ex->count : 1) * len) * sizeof *x);
+    if (!x)
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    for (int64_t b = 0; b < ex->count; b++)
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t c = (cell0 + i) % cells;
+            memcpy(x + b * len + i * cl, ex->x0 + b * ex->config_len + c * cl,
+                   (size_t)cl * sizeof *x);
+        }
+    free(ex->x0);
+    ex->x0 = x;
+    ex->config_len = len;
+    return DCA_OK;
+}
+
+static dca_status build(const dca_config *cfg, dca_experiment_share_fn share,
+                        dca_experiment_window_fn window, void *ctx, dca_experiment **out,
+                        dca_error *err);
+
 dca_status dca_experiment_build_share(const dca_config *cfg, dca_experiment_share_fn share,
                                       void *ctx, dca_experiment **out, dca_error *err)
+{
+    return build(cfg, share, NULL, ctx, out, err);
+}
+
+dca_status dca_experiment_build_window(const dca_config *cfg, dca_experiment_window_fn window,
+                                       void *ctx, dca_experiment **out, dca_error *err)
+{
+    return build(cfg, NULL, window, ctx, out, err);
+}
+
+static dca_status build(const dca_config *cfg, dca_experiment_share_fn share,
+                        dca_experiment_window_fn window, void *ctx, dca_experiment **out,
+                        dca_error *err)
 {
     dca_experiment *ex = calloc(1, sizeof *ex);
     if (!ex)
@@ -525,9 +563,13 @@ dca_status dca_experiment_build_share(const dca_config *cfg, dca_experiment_shar
         goto fail;
     }
     int64_t cells = dca_lattice_cells(&ex->lat);
-    ex->config_len = cfg->mode == DCA_MODE_BINARY ? cells : cells * cfg->states;
+    const int cl = cfg->mode == DCA_MODE_BINARY ? 1 : cfg->states;
+    ex->config_len = cells * cl;
     const char *rest = dca_strip_prefix(cfg->init_kind, "file:");
     const char *rle = dca_strip_prefix(cfg->init_kind, "rle:");
+    /* A window (picked once the batch is known): generated kinds draw only
+     * its cells. */
+    int64_t cell0 = 0, ncells = cells;
     if (rest) {
         if ((st = dca_read_configurations(rest, dca_config_basedir(cfg, "init", "kind"), &ex->lat,
                                           cfg->states, cfg->mode, cfg->configurations, &ex->x0,
@@ -536,7 +578,9 @@ dca_status dca_experiment_build_share(const dca_config *cfg, dca_experiment_shar
             goto fail;
         }
         ex->count = ex->batch;
-        if ((st = cut_share(ex, share, ctx, err)))
+        if ((st = cut_share(ex, share, ctx, err)) ||
+            (window && ((st = window(ctx, ex, &cell0, &ncells, err)) ||
+                        (st = cut_window(ex, cell0, ncells, cl, err)))))
             goto fail;
     } else {
         ex->batch = cfg->configurations ? cfg->configurations : 1;
@@ -545,6 +589,10 @@ dca_status dca_experiment_build_share(const dca_config *cfg, dca_experiment_shar
          * every configuration, then cut. */
         if (share && !rle)
             share(ctx, ex->batch, dca_rule_params(ex->rule), &ex->first, &ex->count);
+        if (window && (st = window(ctx, ex, &cell0, &ncells, err)))
+            goto fail;
+        if (window && !rle)
+            ex->config_len = ncells * cl;
         double bytes = 8.0 * (double)(ex->count > 0 ? ex->count : 1) * (double)ex->config_len;
         if (bytes > (double)dca_mem_physical() / 4) {
             char a[64], b[64];
@@ -565,13 +613,15 @@ dca_status dca_experiment_build_share(const dca_config *cfg, dca_experiment_shar
         if (rle ? (st = read_rle_configurations(rle, dca_config_basedir(cfg, "init", "kind"),
                                                 &ex->lat, cfg->states, cfg->mode, ex->batch,
                                                 ex->x0, err)) != DCA_OK
-                : (st = dca_init_generate_part(cfg->init_kind, &ex->lat, cfg->states, cfg->mode,
-                                               ex->first, ex->count, cfg->init_seed, ex->x0,
-                                               err)) != DCA_OK) {
+                : (st = dca_init_generate_window(cfg->init_kind, &ex->lat, cfg->states,
+                                                 cfg->mode, ex->first, ex->count,
+                                                 cfg->init_seed, cell0, ncells, ex->x0,
+                                                 err)) != DCA_OK) {
             st = at_key(cfg, "init", "kind", st, err);
             goto fail;
         }
-        if (rle && (st = cut_share(ex, share, ctx, err)))
+        if (rle && ((st = cut_share(ex, share, ctx, err)) ||
+                    (window && (st = cut_window(ex, cell0, ncells, cl, err)))))
             goto fail;
     }
     dca_init_apply_eps(ex->x0, ex->count * ex->config_len, cfg->states, cfg->mode, cfg->eps);

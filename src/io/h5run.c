@@ -471,6 +471,97 @@ dca_status dca_runfile_series_part(dca_runfile *rf, int series_id, int64_t row, 
     return DCA_OK;
 }
 
+dca_status dca_runfile_series_cells(dca_runfile *rf, int series_id, int64_t row, int lattice_dims,
+                                    int64_t configs, int64_t cell0, int64_t ncells,
+                                    const double *data, int64_t config_stride, dca_error *err)
+{
+    series *s = &rf->s[series_id];
+    const int ld = lattice_dims;
+    if (ld < 1 || ld > 2 || s->rank < 2 + ld)
+        return dca_error_set(err, DCA_ERR_ARG, "%s: a series without %d lattice axes",
+                             rf->partial, ld);
+    const int64_t cols = ld == 2 ? (int64_t)s->dims[3] : (int64_t)s->dims[2];
+    const int64_t cells = ld == 2 ? (int64_t)s->dims[2] * cols : cols;
+    int64_t per_cell = 1; /* values per cell: the axes after the lattice's */
+    for (int i = 2 + ld; i < s->rank; i++)
+        per_cell *= (int64_t)s->dims[i];
+    if (configs < 1 || configs > (int64_t)s->dims[0] || cell0 < 0 || ncells < 1 ||
+        cell0 + ncells > cells)
+        return dca_error_set(err, DCA_ERR_ARG, "%s: cells %lld..%lld of %lld, %lld configurations",
+                             rf->partial, (long long)cell0, (long long)(cell0 + ncells),
+                             (long long)cells, (long long)configs);
+    /* Packed: configuration-major, cells in order, which is the order in
+     * which HDF5 walks the selection below. */
+    const int64_t run = ncells * per_cell;
+    double *pack = malloc((size_t)(configs * run) * sizeof *pack);
+    if (!pack)
+        return dca_error_set(err, DCA_ERR_NOMEM, "%s: no memory for a row of %lld values",
+                             rf->partial, (long long)(configs * run));
+    for (int64_t g = 0; g < configs; g++)
+        memcpy(pack + g * run, data + g * config_stride, (size_t)run * sizeof *pack);
+    hid_t fsp = H5Dget_space(s->dset);
+    herr_t e = 0;
+    /* The cells as at most three blocks: the rest of the first row, whole
+     * rows, the start of the last row (2D); one block on a ring. */
+    const int64_t end = cell0 + ncells;
+    int64_t blocks[3][3]; /* row, first column, columns ... or rows (block 1) */
+    int nb = 0;
+    if (ld == 1) {
+        blocks[nb][0] = 0, blocks[nb][1] = cell0, blocks[nb][2] = ncells, nb++;
+    } else {
+        const int64_t r0 = cell0 / cols, c0 = cell0 % cols, r1 = (end - 1) / cols,
+                      c1 = (end - 1) % cols;
+        if (r0 == r1) {
+            blocks[nb][0] = r0, blocks[nb][1] = c0, blocks[nb][2] = c1 - c0 + 1, nb++;
+        } else {
+            int64_t full0 = r0 + (c0 > 0), full1 = r1 - (c1 < cols - 1); /* whole rows */
+            if (c0 > 0)
+                blocks[nb][0] = r0, blocks[nb][1] = c0, blocks[nb][2] = cols - c0, nb++;
+            if (full1 >= full0)
+                blocks[nb][0] = full0, blocks[nb][1] = -1, blocks[nb][2] = full1 - full0 + 1,
+                nb++;
+            if (c1 < cols - 1)
+                blocks[nb][0] = r1, blocks[nb][1] = 0, blocks[nb][2] = c1 + 1, nb++;
+        }
+    }
+    for (int k = 0; k < nb && e >= 0; k++) {
+        hsize_t start[DCA_H5_MAX_RANK] = {0}, count[DCA_H5_MAX_RANK];
+        memcpy(count, s->dims, sizeof count);
+        count[0] = (hsize_t)configs;
+        start[1] = (hsize_t)row;
+        count[1] = 1;
+        if (ld == 1) {
+            start[2] = (hsize_t)blocks[k][1];
+            count[2] = (hsize_t)blocks[k][2];
+        } else if (blocks[k][1] < 0) {
+            start[2] = (hsize_t)blocks[k][0];
+            count[2] = (hsize_t)blocks[k][2];
+        } else {
+            start[2] = (hsize_t)blocks[k][0];
+            count[2] = 1;
+            start[3] = (hsize_t)blocks[k][1];
+            count[3] = (hsize_t)blocks[k][2];
+        }
+        e = H5Sselect_hyperslab(fsp, k == 0 ? H5S_SELECT_SET : H5S_SELECT_OR, start, NULL, count,
+                                NULL);
+    }
+    const hsize_t n = (hsize_t)(configs * run);
+    hid_t msp = H5Screate_simple(1, &n, NULL);
+    if (e >= 0)
+        e = H5Dwrite(s->dset, H5T_NATIVE_DOUBLE, msp, fsp, rf->dxpl, pack);
+    H5Sclose(msp);
+    H5Sclose(fsp);
+    free(pack);
+    if (e < 0)
+        return dca_h5_fail(err, DCA_ERR_IO, "%s: cannot write row %lld", rf->partial,
+                           (long long)row);
+    if (series_id == 0)
+        rf->rows_written = row + 1;
+    if (agree(rf, seconds_since(&rf->last_flush) >= rf->flush_seconds))
+        return flush(rf, err);
+    return DCA_OK;
+}
+
 dca_status dca_runfile_series_row(dca_runfile *rf, int series_id, int64_t row, const double *data,
                                   int64_t config_stride, dca_error *err)
 {

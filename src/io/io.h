@@ -74,6 +74,15 @@ dca_status dca_runfile_series_part(dca_runfile *rf, int series_id, int64_t row, 
                                    int64_t configs, const double *data, int64_t config_stride,
                                    dca_error *err);
 
+/* The same for lattice cells [cell0, cell0 + ncells) (row-major over the
+ * lattice axes, not wrapped) of configurations [0, configs): one MPI rank's
+ * lattice part (dca_part_info). data: per configuration ncells cells of
+ * prod(inner axes after the lattice's) doubles, config_stride apart.
+ * Collective with several ranks, as above. */
+dca_status dca_runfile_series_cells(dca_runfile *rf, int series_id, int64_t row, int lattice_dims,
+                                    int64_t configs, int64_t cell0, int64_t ncells,
+                                    const double *data, int64_t config_stride, dca_error *err);
+
 /* A whole float64 array (rank 0 for a scalar), e.g. /run/loss_gradient. */
 dca_status dca_runfile_array(dca_runfile *rf, const char *name, int rank, const int64_t *dims,
                              const double *data, dca_error *err);

@@ -220,10 +220,10 @@ static dca_status plan_part(dca_sim *s, const dca_lattice *lat, int64_t P,
     k = k < nt ? k : nt;
     if (k < R)
         return dca_error_set(err, DCA_ERR_ARG,
-                             "the lattice holds %lld %s (tiles of %lld cells); %d parts need "
-                             "at least as many",
-                             (long long)k, reverse ? "gradient blocks per configuration" : "tiles",
-                             (long long)s->tile, R);
+                             "the lattice holds %lld %s%s (tiles of %lld cells); %d parts "
+                             "need at least as many",
+                             (long long)k, reverse ? "gradient block" : "tile",
+                             k == 1 ? "" : "s", (long long)s->tile, R);
     /* The neighbourhood's reach. */
     const dca_nbhd *nbh = dca_rule_nbhd(s->rule);
     const int32_t *off = dca_nbhd_offsets(nbh);
