@@ -57,6 +57,22 @@ def same_file(a, b, skip=()):
     return ""
 
 
+def rank_pids(output):
+    """The process ids of the dca-mpi ranks writing `output`."""
+    pids = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{pid}/cmdline") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if comm == "dca-mpi" and output in cmd:
+            pids.append(int(pid))
+    return pids
+
+
 tmp = tempfile.mkdtemp(prefix="dca-mpi-test-")
 cfg = lambda name: os.path.join(configs, name)  # noqa: E731
 out = lambda name: os.path.join(tmp, name)  # noqa: E731
@@ -178,17 +194,7 @@ while time.time() - t0 < 120 and q.poll() is None:
     if done >= 4:
         break
     time.sleep(0.05)
-victims = []
-for pid in os.listdir("/proc"):
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            comm = f.read().strip()
-        with open(f"/proc/{pid}/cmdline") as f:
-            cmd = f.read()
-    except OSError:
-        continue
-    if comm == "dca-mpi" and kill in cmd:
-        victims.append(int(pid))
+victims = rank_pids(kill)
 if victims:
     os.kill(max(victims), signal.SIGKILL)  # one rank, not rank 0 alone
 try:
@@ -226,17 +232,7 @@ t0 = time.time()
 while not os.path.exists(kill + ".partial") and time.time() - t0 < 60:
     time.sleep(0.05)
 time.sleep(3.0)
-victims = []
-for pid in os.listdir("/proc"):
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            comm = f.read().strip()
-        with open(f"/proc/{pid}/cmdline") as f:
-            cmd = f.read()
-    except OSError:
-        continue
-    if comm == "dca-mpi" and kill in cmd:
-        victims.append(int(pid))
+victims = rank_pids(kill)
 if victims:
     os.kill(max(victims), signal.SIGKILL)
 try:

@@ -424,6 +424,26 @@ static dca_status flush(dca_runfile *rf, dca_error *err)
     return DCA_OK;
 }
 
+/* Writes one row's selections (closing both spaces; e < 0: the selection
+ * failed), counts it and flushes when it is time: the end of every row
+ * write. */
+static dca_status write_row(dca_runfile *rf, int series_id, int64_t row, hid_t msp, hid_t fsp,
+                            herr_t e, const double *data, dca_error *err)
+{
+    if (e >= 0)
+        e = H5Dwrite(rf->s[series_id].dset, H5T_NATIVE_DOUBLE, msp, fsp, rf->dxpl, data);
+    H5Sclose(msp);
+    H5Sclose(fsp);
+    if (e < 0)
+        return dca_h5_fail(err, DCA_ERR_IO, "%s: cannot write row %lld", rf->partial,
+                           (long long)row);
+    if (series_id == 0)
+        rf->rows_written = row + 1;
+    if (agree(rf, seconds_since(&rf->last_flush) >= rf->flush_seconds))
+        return flush(rf, err);
+    return DCA_OK;
+}
+
 dca_status dca_runfile_series_part(dca_runfile *rf, int series_id, int64_t row, int64_t first,
                                    int64_t configs, const double *data, int64_t config_stride,
                                    dca_error *err)
@@ -476,18 +496,7 @@ dca_status dca_runfile_series_part(dca_runfile *rf, int series_id, int64_t row, 
             e = H5Sselect_none(msp);
         data = &nothing;
     }
-    if (e >= 0)
-        e = H5Dwrite(s->dset, H5T_NATIVE_DOUBLE, msp, fsp, rf->dxpl, data);
-    H5Sclose(msp);
-    H5Sclose(fsp);
-    if (e < 0)
-        return dca_h5_fail(err, DCA_ERR_IO, "%s: cannot write row %lld", rf->partial,
-                           (long long)row);
-    if (series_id == 0)
-        rf->rows_written = row + 1;
-    if (agree(rf, seconds_since(&rf->last_flush) >= rf->flush_seconds))
-        return flush(rf, err);
-    return DCA_OK;
+    return write_row(rf, series_id, row, msp, fsp, e, data, err);
 }
 
 dca_status dca_runfile_series_cells(dca_runfile *rf, int series_id, int64_t row, int lattice_dims,
@@ -566,19 +575,9 @@ dca_status dca_runfile_series_cells(dca_runfile *rf, int series_id, int64_t row,
     }
     const hsize_t n = (hsize_t)(configs * run);
     hid_t msp = H5Screate_simple(1, &n, NULL);
-    if (e >= 0)
-        e = H5Dwrite(s->dset, H5T_NATIVE_DOUBLE, msp, fsp, rf->dxpl, pack);
-    H5Sclose(msp);
-    H5Sclose(fsp);
+    dca_status st = write_row(rf, series_id, row, msp, fsp, e, pack, err);
     free(pack);
-    if (e < 0)
-        return dca_h5_fail(err, DCA_ERR_IO, "%s: cannot write row %lld", rf->partial,
-                           (long long)row);
-    if (series_id == 0)
-        rf->rows_written = row + 1;
-    if (agree(rf, seconds_since(&rf->last_flush) >= rf->flush_seconds))
-        return flush(rf, err);
-    return DCA_OK;
+    return st;
 }
 
 dca_status dca_runfile_series_row(dca_runfile *rf, int series_id, int64_t row, const double *data,
