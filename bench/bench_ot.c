@@ -9,8 +9,14 @@
  * input, weights, loss and gradient of a second problem of the peer's size
  * (--peer-size, --peer-steps).
  *
+ * With --precision float32 the timed runs are single precision; before
+ * timing, the float32 loss and gradient of the timed problem's first 2
+ * configurations over 12 steps are checked against float64 (relative
+ * difference of the gradient <= 1e-3, reported as f64_max_diff).
+ *
  *   bench_ot [--size HxW] [--batch B] [--steps T] [--nb moore:1] [--threads K]
- *            [--reps R] [--out DIR --peer-size HxW --peer-steps T]
+ *            [--reps R] [--precision float64|float32]
+ *            [--out DIR --peer-size HxW --peer-steps T]
  */
 #include <math.h>
 #include <omp.h>
@@ -39,13 +45,15 @@ static double *soft_start(const dca_lattice *lat, int64_t B)
 }
 
 /* Loss and gradient of rule on lat (B configurations, T steps). */
-static double loss_grad(const dca_lattice *lat, dca_rule *rule, const double *x0,
-                        int64_t B, int64_t T, int threads, int64_t reps, double *grad,
-                        double *median, int64_t *bytes)
+static dca_precision precision = DCA_FLOAT64; /* of the timed runs (--precision) */
+
+static double loss_grad_p(const dca_lattice *lat, dca_rule *rule, const double *x0,
+                          int64_t B, int64_t T, int threads, int64_t reps, double *grad,
+                          double *median, int64_t *bytes, dca_precision prec)
 {
     dca_error e;
     dca_sim *sim;
-    dca_sim_options o = {.threads = threads, .gradients = DCA_GRAD_REVERSE};
+    dca_sim_options o = {.threads = threads, .gradients = DCA_GRAD_REVERSE, .precision = prec};
     if (dca_sim_create(lat, rule, B, &o, &sim, &e))
         bench_die("bench_ot", "plan", &e);
     dca_adjoint *adj;
@@ -71,6 +79,14 @@ static double loss_grad(const dca_lattice *lat, dca_rule *rule, const double *x0
     dca_adjoint_destroy(adj);
     dca_sim_destroy(sim);
     return E;
+}
+
+/* In float64: the verification against the full table. */
+static double loss_grad(const dca_lattice *lat, dca_rule *rule, const double *x0, int64_t B,
+                        int64_t T, int threads, int64_t reps, double *grad, double *median,
+                        int64_t *bytes)
+{
+    return loss_grad_p(lat, rule, x0, B, T, threads, reps, grad, median, bytes, DCA_FLOAT64);
 }
 
 /* The OT rule as a full table (weight of pattern y = weight of its entry). */
@@ -111,6 +127,8 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--out")) out = v;
         else if (!strcmp(k, "--peer-size")) peer_size = v;
         else if (!strcmp(k, "--peer-steps")) peer_T = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "--precision") && (!strcmp(v, "float64") || !strcmp(v, "float32")))
+            precision = v[5] == '3' ? DCA_FLOAT32 : DCA_FLOAT64;
         else {
             fprintf(stderr, "bench_ot: unknown option %s\n", k);
             return 2;
@@ -157,9 +175,31 @@ int main(int argc, char **argv)
 
     double *grad = malloc((size_t)P * 8);
     double *x0 = soft_start(&lat, B);
+    /* float32: its loss and gradient against float64 on the timed lattice. */
+    double f64_diff = 0;
+    if (precision == DCA_FLOAT32) {
+        double *g64 = malloc((size_t)P * 8), *g32 = malloc((size_t)P * 8);
+        const int64_t Bc = B < 2 ? B : 2, Tc = T < 12 ? T : 12;
+        double E64 = loss_grad_p(&lat, rule, x0, Bc, Tc, threads, 1, g64, NULL, NULL,
+                                 DCA_FLOAT64);
+        double E32 = loss_grad_p(&lat, rule, x0, Bc, Tc, threads, 1, g32, NULL, NULL,
+                                 DCA_FLOAT32);
+        double d = 0, mx = 0;
+        for (int64_t p = 0; p < P; p++) {
+            d = fmax(d, fabs(g32[p] - g64[p]));
+            mx = fmax(mx, fabs(g64[p]));
+        }
+        f64_diff = d / mx;
+        if (!(f64_diff <= 1e-3) || !(fabs(E32 - E64) <= 1e-4 * fabs(E64)) || f64_diff == 0) {
+            fprintf(stderr, "bench_ot: VERIFY FAILED: float32 vs float64: loss %.9g vs %.9g, "
+                            "gradient rel diff %g\n", E32, E64, f64_diff);
+            return 1;
+        }
+        free(g64), free(g32);
+    }
     int64_t bytes = 0;
     double med = 0;
-    double E = loss_grad(&lat, rule, x0, B, T, threads, reps, grad, &med, &bytes);
+    double E = loss_grad_p(&lat, rule, x0, B, T, threads, reps, grad, &med, &bytes, precision);
     const double cells = (double)dca_lattice_cells(&lat);
     /* The same at the peer's size, timed too (ratio at equal size). */
     double peer_rate = 0;
@@ -168,7 +208,8 @@ int main(int argc, char **argv)
         if (dca_lattice_parse(peer_size, &pl, &e))
             bench_die("bench_ot", "peer size", &e);
         double *px = soft_start(&pl, B), pmed = 0;
-        double pE = loss_grad(&pl, rule, px, B, peer_T, threads, reps, grad, &pmed, NULL);
+        double pE = loss_grad_p(&pl, rule, px, B, peer_T, threads, reps, grad, &pmed, NULL,
+                                precision);
         peer_rate = (double)dca_lattice_cells(&pl) * (double)B * (double)peer_T / pmed;
         bench_dump("bench_ot", out, "x0.bin", px, B * dca_lattice_cells(&pl));
         bench_dump("bench_ot", out, "w.bin", dca_rule_weights(rule), P);
@@ -182,10 +223,12 @@ int main(int argc, char **argv)
            "\"batch\": %lld, \"steps\": %lld, \"threads\": %d, \"median_seconds\": %.6g, "
            "\"cell_updates_per_second\": %.6g, \"loss\": %.17g, \"verify_max_diff\": %.3g, "
            "\"state_bytes\": %lld, \"peak_rss_mib\": %.1f, \"peer_size\": \"%s\", "
-           "\"peer_steps\": %lld, \"at_peer_size_cell_updates_per_second\": %.6g}\n",
+           "\"peer_steps\": %lld, \"at_peer_size_cell_updates_per_second\": %.6g, "
+           "\"precision\": \"%s\", \"f64_max_diff\": %.3g}\n",
            dca_blas_core(), size, nbspec, (long long)B, (long long)T, threads ? threads : omp_get_max_threads(),
            med, cells * (double)B * (double)T / med, E, verify, (long long)bytes,
-           (double)ru.ru_maxrss / 1024.0, out ? peer_size : "", (long long)peer_T, peer_rate);
+           (double)ru.ru_maxrss / 1024.0, out ? peer_size : "", (long long)peer_T, peer_rate,
+           precision == DCA_FLOAT32 ? "float32" : "float64", f64_diff);
     free(grad), free(x0);
     dca_rule_destroy(rule);
     dca_nbhd_destroy(nb);

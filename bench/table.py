@@ -57,6 +57,7 @@ if "w4_at_peer_size" in r:
 if "w5" in r:
     line("W5 2D Life-like 1024^2 B=4 T=100 value+grad", "w5")
     line("W5, 1 thread", "w5_1thread")
+    line("W5, float32", "w5_f32")
     if "w5_peer" in r:
         p = r["w5_peer"]
         d = r["w5"]["at_peer_size_cell_updates_per_second"]
@@ -138,7 +139,7 @@ for w in ("w1", "w2", "w4", "w5"):
         continue
     print(f"thread scaling {w.upper()}: {r[w]['cell_updates_per_second'] / r[w + '_1thread']['cell_updates_per_second']:.2f}x"
           f" from 1 to {r[w]['threads']} threads")
-for w in ("w1", "w2", "w4"):
+for w in ("w1", "w2", "w4", "w5"):
     if w + "_f32" in r:
         f = r[w + "_f32"]
         print(f"float32 {w.upper()}: {f['cell_updates_per_second'] / r[w]['cell_updates_per_second']:.2f}x "

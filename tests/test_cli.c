@@ -63,9 +63,10 @@ static const bad_case bad_cases[] = {
     {"float32 forward mode", HEAD "[run]\nprecision = float32\ngradients = forward\n"
                              "record = values,gradients\n",
      "bad.ini:4: [run] precision", "forward-mode gradients run in float64 only"},
-    {"float32 outer-totalistic", "[lattice]\nsize = 8x8\nneighborhood = moore:1\n[rule]\n"
-                                 "kind = outer-totalistic\n[run]\nprecision = float32\n",
-     "bad.ini:7: [run] precision", "implemented for table rules"},
+    {"float32 outer-totalistic forward", "[lattice]\nsize = 8x8\nneighborhood = moore:1\n"
+                                         "[rule]\nkind = outer-totalistic\n[run]\nprecision = "
+                                         "float32\ngradients = forward\nrecord = values,gradients\n",
+     "bad.ini:7: [run] precision", "forward-mode gradients run in float64 only"},
     {"record more than exist", HEAD "[init]\nconfigurations = 2\n[run]\nrecord-configurations = 3\n",
      "bad.ini:6: [run] record-configurations", "more configurations to record"},
     {"record unknown", HEAD "[run]\nrecord = values,pictures\n", "bad.ini:4: [run] record",

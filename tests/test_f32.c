@@ -1,5 +1,6 @@
 /* precision = float32 (DESIGN.md §4): the single-precision BLAS kernels
- * against the float64 reference twins, with tolerances of single precision,
+ * against the float64 reference twins, the outer-totalistic kernels against
+ * their float64 twins, with tolerances of single precision,
  * over one step and over a whole reverse-mode gradient; thread
  * independence; and the combinations a float32 plan refuses. */
 #include <math.h>
@@ -104,6 +105,58 @@ Test(f32, binary_ring_radius3) { against_reference("97", "radius:3", 2, DCA_MODE
 Test(f32, binary_torus_moore) { against_reference("13x11", "moore:1", 2, DCA_MODE_BINARY); }
 Test(f32, softmax_torus_3states) { against_reference("9x7", "vonneumann:1", 3, DCA_MODE_SOFTMAX); }
 
+/* Outer-totalistic (Life-like) rules in float32 against the float64 plan,
+ * with the tolerances above: one step, a 12-step gradient, and the thread
+ * count. The count recurrence sums M + 1 products per cell, fewer than a
+ * table's k^m, so the same bounds hold with room. */
+static void ot_fixture(fixture *f, const char *size, const char *nbspec)
+{
+    fixture_init(f, size, nbspec, 2, DCA_MODE_BINARY, 3);
+    dca_rule_destroy(f->rule);
+    dca_error e;
+    cr_assert_eq(dca_rule_create_outer_totalistic(f->nb, &f->rule, &e), DCA_OK, "%s", e.msg);
+    t_random_weights(f->rule, 2.0, 5);
+    f->P = dca_rule_params(f->rule);
+}
+
+static void ot_against_float64(const char *size, const char *nbspec)
+{
+    fixture f;
+    ot_fixture(&f, size, nbspec);
+    dca_sim *s32 = plan(&f, DCA_KERNEL_AUTO, DCA_FLOAT32, 2);
+    dca_sim *s64 = plan(&f, DCA_KERNEL_AUTO, DCA_FLOAT64, 1);
+    cr_assert_eq(dca_sim_kernel(s32), DCA_KERNEL_TOTALISTIC);
+    const int64_t n = f.B * f.len;
+    double *y32 = malloc((size_t)n * 8), *y64 = malloc((size_t)n * 8);
+    cr_assert_eq(dca_sim_step(s32, f.x0, y32), DCA_OK);
+    cr_assert_eq(dca_sim_step(s64, f.x0, y64), DCA_OK);
+    double d = 0;
+    for (int64_t i = 0; i < n; i++)
+        d = fmax(d, fabs(y32[i] - y64[i]));
+    cr_assert_leq(d, 2e-6, "%s %s: float32 values differ by %g", size, nbspec, d);
+    cr_assert_gt(d, 0.0, "%s %s: float32 gave float64 results bit for bit", size, nbspec);
+    double *g32 = malloc((size_t)f.P * 8), *g64 = malloc((size_t)f.P * 8);
+    double E32 = grad(&f, s32, 12, g32), E64 = grad(&f, s64, 12, g64);
+    cr_assert_leq(fabs(E32 - E64), 1e-5 * fabs(E64), "loss %.9g vs %.9g", E32, E64);
+    double r = t_rel_diff(g32, g64, f.P);
+    cr_assert_leq(r, 1e-4, "%s %s: float32 gradient rel diff %g", size, nbspec, r);
+    cr_assert_gt(r, 0.0, "%s %s: float32 gradient is float64's bit for bit", size, nbspec);
+    /* 1 and 2 threads: the same bits. */
+    dca_sim *s1 = plan(&f, DCA_KERNEL_AUTO, DCA_FLOAT32, 1);
+    double *g1 = malloc((size_t)f.P * 8);
+    double E1 = grad(&f, s1, 12, g1);
+    cr_assert(E1 == E32 && memcmp(g1, g32, (size_t)f.P * 8) == 0,
+              "%s %s: float32 gradients differ between 1 and 2 threads", size, nbspec);
+    free(y32), free(y64), free(g32), free(g64), free(g1);
+    dca_sim_destroy(s1);
+    dca_sim_destroy(s32);
+    dca_sim_destroy(s64);
+    fixture_fini(&f);
+}
+
+Test(f32, outer_totalistic_moore1) { ot_against_float64("40x36", "moore:1"); }
+Test(f32, outer_totalistic_moore2) { ot_against_float64("30x33", "moore:2"); }
+
 /* Thread count: same bits for 1 and 2 threads (the fixed block partition). */
 Test(f32, thread_independent)
 {
@@ -162,7 +215,8 @@ Test(f32, refusals)
     dca_rule *ot;
     dca_error e;
     cr_assert_eq(dca_rule_create_outer_totalistic(nb, &ot, &e), DCA_OK, "%s", e.msg);
-    refused(&lat, ot, (dca_sim_options){.precision = DCA_FLOAT32}, "outer-totalistic");
+    refused(&lat, ot, (dca_sim_options){.precision = DCA_FLOAT32, .gradients = DCA_GRAD_FORWARD},
+            "forward-mode");
     dca_rule_destroy(ot);
     dca_nbhd_destroy(nb);
 }

@@ -192,7 +192,8 @@ enum { DCA_GRAD_FORWARD = 1, DCA_GRAD_REVERSE = 2 };
  * from the plan are float64 either way; float32 computes each step (and
  * keeps the reverse-mode buffers) in single precision: about twice the
  * throughput, at a relative error of ~1e-6 per step (docs/performance.md).
- * float32 needs a table rule on the BLAS kernel and no forward mode. */
+ * float32 needs a table rule on the BLAS kernel or an outer-totalistic rule,
+ * and no forward mode. */
 typedef enum dca_precision { DCA_FLOAT64 = 0, DCA_FLOAT32 = 1 } dca_precision;
 
 typedef struct dca_part_info dca_part_info;     /* below */

@@ -902,7 +902,8 @@ static const base_key base_schema[] = {
      "float64 or float32: the arithmetic of value steps and reverse-mode gradients (dca run, dca "
      "train). float32 is 1.5-2x faster on table rules, with relative errors of about 1e-6 per "
      "step (docs/performance.md); states are still passed between steps and written as float64. "
-     "Table rules only, and not with gradients = forward; dca gradcheck always checks float64."},
+     "Table and outer-totalistic rules, not with gradients = forward; dca gradcheck always "
+     "checks float64."},
     {"run", "bit-parallel", "auto", check_bit_parallel,
      "dca run: auto steps a hard binary rule on exact 0/1 states (values only, no [task]) with "
      "the bit-parallel engine, 64 cells per machine word; no keeps the soft engine. Both give "
@@ -1715,16 +1716,12 @@ dca_status dca_config_load(const char *path, const char *const *sets, int n_sets
                            "(gradient diagrams) or set [task] target (the loss gradient)", where);
         goto fail;
     }
-    if (cfg->precision == DCA_FLOAT32 &&
-        (strcmp(cfg->gradients, "forward") == 0 || strcmp(cfg->rule_kind, "table") != 0)) {
+    if (cfg->precision == DCA_FLOAT32 && strcmp(cfg->gradients, "forward") == 0) {
         char where[512];
         dca_config_where(cfg, "run", "precision", where, sizeof where);
         st = dca_error_set(err, DCA_ERR_CONFIG, "%s: %s", where,
-                           strcmp(cfg->rule_kind, "table") != 0
-                               ? "float32 is implemented for table rules; outer-totalistic rules "
-                                 "run in float64"
-                               : "forward-mode gradients run in float64 only: use gradients = "
-                                 "reverse, or precision = float64");
+                           "forward-mode gradients run in float64 only: use gradients = "
+                           "reverse, or precision = float64");
         goto fail;
     }
     if (cfg->fresh && (cfg->minibatch || dca_strip_prefix(cfg->init_kind, "file:") ||

@@ -2,7 +2,7 @@
  * the centre cell and the number of live neighbours (a (2, m) table). The
  * pattern sum collapses to a sum over the neighbour count, whose
  * Poisson-binomial distribution kernel_ot.c computes by an O(m^2)
- * recurrence. float64 only. */
+ * recurrence. float64, or float32 for value steps and reverse mode. */
 #include "plan.h"
 
 /* About 256 KiB of workspace per tile, 64 to 1024 cells, a multiple of 8.
@@ -40,33 +40,70 @@ static void adjoint(const dca_sim *s, int64_t t, int64_t b, const double *x, con
     dca_kernel_adjoint_ot(&s->g, dca_rule_probabilities(s->rule), x, ybar, G, Gx, c0, c1, w);
 }
 
+static void values_f32(const dca_sim *s, int64_t t, int64_t b, const double *x, double *y,
+                       int64_t c0, int64_t c1, void *w)
+{
+    (void)t, (void)b;
+    dca_kernel_values_ot_f32(&s->g, s->rho_r, x, y, c0, c1, w);
+}
+
+static void adjoint_f32(const dca_sim *s, int64_t t, int64_t b, const double *x,
+                        const double *ybar, void *G, void *Gx, int64_t c0, int64_t c1, void *w)
+{
+    (void)t, (void)b;
+    dca_kernel_adjoint_ot_f32(&s->g, s->rho_r, x, ybar, G, Gx, c0, c1, w);
+}
+
 static dca_status plan(dca_sim *s, const dca_sim_options *o, dca_error *err)
 {
     if (o->kernel != DCA_KERNEL_AUTO && o->kernel != DCA_KERNEL_TOTALISTIC)
         return dca_error_set(err, DCA_ERR_ARG,
                              "outer-totalistic rules run on the totalistic kernel only");
-    if (s->precision == DCA_FLOAT32)
-        return dca_error_set(err, DCA_ERR_ARG,
-                             "float32 is implemented for table rules; outer-totalistic rules "
-                             "run in float64");
+    const bool f32 = s->precision == DCA_FLOAT32;
     s->kernel = DCA_KERNEL_TOTALISTIC;
+    /* The tile does not depend on the precision: float32 tiles hold as many
+     * (smaller) numbers, and its gradient blocks are float64's. Tiles sized
+     * by float32's bytes (twice the cells) ran no faster on W5. */
     s->tile = o->tile_cells ? o->tile_cells : choose_tile(&s->g, s->grad != 0);
     if (s->tile > s->g.cells)
         s->tile = s->g.cells;
     s->work_len = dca_kernel_ot_work(&s->g, s->tile, s->grad != 0);
-    s->values = values;
-    s->tangent = tangent;
-    s->adjoint = adjoint;
+    s->values = f32 ? values_f32 : values;
+    s->tangent = tangent; /* float64 only: sim.c refuses forward mode in float32 */
+    s->adjoint = f32 ? adjoint_f32 : adjoint;
+    s->rho_r_len = f32 ? dca_rule_params(s->rule) : 0;
     return DCA_OK;
 }
 
-static void set_params(dca_sim *s) { (void)s; /* the kernels read rho itself */ }
+/* float32: rho rounded once per parameter change; float64 kernels read
+ * rho itself. */
+static void set_params(dca_sim *s)
+{
+    if (!s->rho_r)
+        return;
+    const double *rho = dca_rule_probabilities(s->rule);
+    for (int64_t i = 0; i < dca_rule_params(s->rule); i++)
+        ((float *)s->rho_r)[i] = (float)rho[i];
+}
+
+/* Partial sums in the rule's order: float64, or float32 summed in double
+ * from here. */
+static void unpack_gradient(const dca_sim *s, const void *G, double *grad_rho)
+{
+    if (s->precision != DCA_FLOAT32) {
+        dca_unpack_gradient_plain(s, G, grad_rho);
+        return;
+    }
+    const float *G32 = G;
+    for (int64_t i = 0; i < dca_rule_params(s->rule); i++)
+        grad_rho[i] += (double)G32[i];
+}
 
 const dca_model_type dca_model_outer_totalistic = {
     .name = "outer-totalistic",
     .kind = DCA_RULE_OUTER_TOTALISTIC,
     .plan = plan,
     .set_params = set_params,
-    .unpack_gradient = dca_unpack_gradient_plain,
+    .unpack_gradient = unpack_gradient,
     .in_place = 0,
 };

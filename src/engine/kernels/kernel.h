@@ -243,3 +243,12 @@ void dca_kernel_adjoint_ot(const dca_geom *g, const double *restrict rho,
                            const double *restrict x, const double *restrict ybar,
                            double *restrict Grho, double *restrict Gx, int64_t c0, int64_t c1,
                            double *restrict work);
+/* float32 twins (precision = float32): rho, Grho, Gx and work (the same
+ * number of floats) in single precision; x, y and ybar stay double. */
+void dca_kernel_values_ot_f32(const dca_geom *g, const float *restrict rho,
+                              const double *restrict x, double *restrict y, int64_t c0,
+                              int64_t c1, float *restrict work);
+void dca_kernel_adjoint_ot_f32(const dca_geom *g, const float *restrict rho,
+                               const double *restrict x, const double *restrict ybar,
+                               float *restrict Grho, float *restrict Gx, int64_t c0, int64_t c1,
+                               float *restrict work);
