@@ -3,7 +3,7 @@
  * (x, y) and dE/dy stay double at the interface; everything else is REAL. */
 /* The count distribution for T cells from F. keep: store every stage. */
 static void SFX(count_distribution)(const dca_geom *g, const REAL *restrict F, int64_t T,
-                               REAL *restrict Q, int keep)
+                                    REAL *restrict Q, int keep)
 {
     const int M = g->m - 1;
     for (int64_t t = 0; t < T; t++)
@@ -45,7 +45,7 @@ static void SFX(count_distribution)(const dca_geom *g, const REAL *restrict F, i
 
 /* A0 = sum_n q(n) rho(0, n), A1 = sum_n q(n) rho(1, n). */
 static void SFX(centre_sums)(const dca_geom *g, const REAL *restrict rho, const REAL *restrict q,
-                        int64_t T, REAL *restrict A0, REAL *restrict A1)
+                             int64_t T, REAL *restrict A0, REAL *restrict A1)
 {
     const int m = g->m;
     for (int64_t t = 0; t < T; t++)
@@ -62,8 +62,9 @@ static void SFX(centre_sums)(const dca_geom *g, const REAL *restrict rho, const 
 
 static inline REAL SFX(clip01)(REAL v) { return v < 0 ? (REAL)0 : (v > 1 ? (REAL)1 : v); }
 
-void SFX(dca_kernel_values_ot)(const dca_geom *g, const REAL *restrict rho, const double *restrict x,
-                          double *restrict y, int64_t c0, int64_t c1, REAL *restrict work)
+void SFX(dca_kernel_values_ot)(const dca_geom *g, const REAL *restrict rho,
+                               const double *restrict x, double *restrict y, int64_t c0,
+                               int64_t c1, REAL *restrict work)
 {
     const int64_t T = c1 - c0;
     const int M = g->m - 1;
@@ -82,9 +83,9 @@ void SFX(dca_kernel_values_ot)(const dca_geom *g, const REAL *restrict rho, cons
  * (ps: the row stride, T for a tile buffer, or the lattice's cell count to
  * write the adjoint's Gx rows in place). */
 static void SFX(partials)(const dca_geom *g, const REAL *restrict rho, const REAL *restrict F,
-                     const REAL *restrict wt, int64_t T, REAL *restrict Q,
-                     REAL *restrict A0, REAL *restrict A1, REAL *restrict b,
-                     REAL *restrict part, int64_t ps)
+                          const REAL *restrict wt, int64_t T, REAL *restrict Q,
+                          REAL *restrict A0, REAL *restrict A1, REAL *restrict b,
+                          REAL *restrict part, int64_t ps)
 {
     const int m = g->m, M = m - 1;
     const REAL *xc = F + (int64_t)g->centre * T;
@@ -122,9 +123,9 @@ static void SFX(partials)(const dca_geom *g, const REAL *restrict rho, const REA
 }
 
 void SFX(dca_kernel_adjoint_ot)(const dca_geom *g, const REAL *restrict rho,
-                           const double *restrict x, const double *restrict ybar,
-                           REAL *restrict Grho, REAL *restrict Gx, int64_t c0, int64_t c1,
-                           REAL *restrict work)
+                                const double *restrict x, const double *restrict ybar,
+                                REAL *restrict Grho, REAL *restrict Gx, int64_t c0, int64_t c1,
+                                REAL *restrict work)
 {
     const int64_t T = c1 - c0;
     const int m = g->m, M = m - 1;
