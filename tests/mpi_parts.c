@@ -30,6 +30,7 @@ typedef struct tcase {
 } tcase;
 
 static MPI_Comm comm = MPI_COMM_WORLD;
+static dca_mpi_halo_ctx halo_ctx; /* comm set in main */
 static int rank_, size_;
 static double halo_seconds; /* time spent in the hook */
 
@@ -159,7 +160,7 @@ static int run_part(const tcase *c, model *m, const whole *w, outcome *out, dca_
                          .precision = c->precision,
                          .parts = size_,
                          .part = rank_,
-                         .halo = {timed_halo, &comm}};
+                         .halo = {timed_halo, &halo_ctx}};
     if (dca_sim_create(&m->lat, m->rule, c->B, &o, &sim, err))
         return 1;
     dca_part_info p;
@@ -293,7 +294,7 @@ static int tap(void)
         dca_error err = {0};
         dca_sim *sim = NULL;
         dca_sim_options o = {.gradients = c.grad, .tile_cells = c.tile, .parts = size_,
-                             .part = rank_, .halo = {timed_halo, &comm}};
+                             .part = rank_, .halo = {timed_halo, &halo_ctx}};
         int made = !model_make(&c, &m, &err) &&
                    dca_sim_create(&m.lat, m.rule, c.B, &o, &sim, &err) == DCA_OK;
         int64_t v = made, s = 0;
@@ -379,11 +380,13 @@ int main(int argc, char **argv)
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(comm, &rank_);
     MPI_Comm_size(comm, &size_);
+    halo_ctx.comm = comm;
     int rc;
     if (argc >= 4 && strcmp(argv[1], "--bench") == 0)
         rc = bench(argv[2], atoi(argv[3]), argc > 4 ? atoi(argv[4]) : 5);
     else
         rc = tap();
+    dca_mpi_halo_release(&halo_ctx);
     MPI_Finalize();
     return rc;
 }

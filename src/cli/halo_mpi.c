@@ -24,9 +24,17 @@ static void pack(const dca_part_info *pi, const dca_halo_buffer *buf, int64_t at
     }
 }
 
+void dca_mpi_halo_release(dca_mpi_halo_ctx *ctx)
+{
+    free(ctx->buf);
+    ctx->buf = NULL;
+    ctx->cap = 0;
+}
+
 dca_status dca_mpi_halo(void *ctx, const dca_part_info *pi, const dca_halo_buffer *buf)
 {
-    MPI_Comm comm = *(MPI_Comm *)ctx;
+    dca_mpi_halo_ctx *hc = ctx;
+    MPI_Comm comm = hc->comm;
     const double seg = (double)(buf->configs * buf->planes) * (double)buf->cell_len *
                        (double)buf->real;
     const int64_t before = pi->own_first, after = pi->cells - pi->own_first - pi->own_count;
@@ -38,10 +46,14 @@ dca_status dca_mpi_halo(void *ctx, const dca_part_info *pi, const dca_halo_buffe
         bytes[i] = (size_t)((double)n[i] * seg);
         total += bytes[i];
     }
-    char *mem = malloc(total ? total : 1);
-    if (!mem)
-        return DCA_ERR_NOMEM;
-    char *sp = mem, *sn = sp + bytes[0], *rp = sn + bytes[1], *rn = rp + bytes[2];
+    if (total > hc->cap) {
+        char *grown = realloc(hc->buf, total);
+        if (!grown)
+            return DCA_ERR_NOMEM;
+        hc->buf = grown;
+        hc->cap = total;
+    }
+    char *sp = hc->buf, *sn = sp + bytes[0], *rp = sn + bytes[1], *rn = rp + bytes[2];
     pack(pi, buf, pi->own_first, pi->to_prev, sp, 1);
     pack(pi, buf, pi->own_first + pi->own_count - pi->to_next, pi->to_next, sn, 1);
     MPI_Request rq[4];
@@ -54,7 +66,6 @@ dca_status dca_mpi_halo(void *ctx, const dca_part_info *pi, const dca_halo_buffe
         pack(pi, buf, 0, before, rp, 0);
         pack(pi, buf, pi->own_first + pi->own_count, after, rn, 0);
     }
-    free(mem);
     return rc == MPI_SUCCESS ? DCA_OK : DCA_ERR_IO;
 }
 

@@ -10,10 +10,20 @@
 
 #include "dca/dca.h"
 
-/* The hook: ctx points to an MPI_Comm whose rank r runs part r. Returns
- * DCA_ERR_ARG for a message larger than INT_MAX bytes, DCA_ERR_IO when MPI
- * reports an error. Call it from the thread that initialised MPI. */
+/* The hook's context: the communicator whose rank r runs part r, and the
+ * packing buffer, grown to the largest exchange and kept between steps
+ * (dca_mpi_halo_release frees it). Initialise with {.comm = ...}. */
+typedef struct dca_mpi_halo_ctx {
+    MPI_Comm comm;
+    char *buf;
+    size_t cap;
+} dca_mpi_halo_ctx;
+
+/* The hook: ctx points to a dca_mpi_halo_ctx. Returns DCA_ERR_ARG for a
+ * message larger than INT_MAX bytes, DCA_ERR_IO when MPI reports an error.
+ * Call it from the thread that initialised MPI. */
 dca_status dca_mpi_halo(void *ctx, const dca_part_info *part, const dca_halo_buffer *buf);
+void dca_mpi_halo_release(dca_mpi_halo_ctx *ctx);
 
 /* Every part's gradient blocks (dca_sim_adjoint_blocks: B configurations x
  * part->block_count blocks x P) gathered into `all` (B x

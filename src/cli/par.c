@@ -10,6 +10,7 @@
 #include "halo_mpi.h"
 
 static int rank_, size_ = 1, started, agreed;
+static dca_mpi_halo_ctx world_halo; /* the halo hook's context; comm set by par_init */
 
 void par_exit_agreed(void) { agreed = 1; }
 
@@ -23,6 +24,7 @@ void par_init(int *argc, char ***argv)
     started = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    world_halo.comm = MPI_COMM_WORLD;
 }
 
 int par_finish(int rc)
@@ -35,6 +37,7 @@ int par_finish(int rc)
      * other ranks waiting in a collective write: abort the job. */
     if (rc != 0 && rc != 2 && size_ > 1 && !agreed)
         MPI_Abort(MPI_COMM_WORLD, rc);
+    dca_mpi_halo_release(&world_halo);
     MPI_Finalize();
     return rc;
 }
@@ -120,11 +123,10 @@ static const dca_reduction reduction = {NULL, chain, from_last, gather};
 
 const dca_reduction *par_reduction(void) { return size_ > 1 ? &reduction : NULL; }
 
-static MPI_Comm world = MPI_COMM_WORLD;
 
 struct dca_halo_hook par_halo(void)
 {
-    return (struct dca_halo_hook){size_ > 1 ? dca_mpi_halo : NULL, &world};
+    return (struct dca_halo_hook){size_ > 1 ? dca_mpi_halo : NULL, &world_halo};
 }
 
 #else
