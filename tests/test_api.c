@@ -724,3 +724,74 @@ Test(trainer, misuse_of_slices_returns_arg)
     dca_rule_destroy(rule);
     dca_nbhd_destroy(nb);
 }
+
+/* The model type's descriptors: names, axes, values per cell, and labels
+ * that mean what the engine does: a hard binary table that is 1 only at
+ * pattern p turns on exactly the cells whose neighbourhood reads p's label. */
+Test(model, descriptors_and_labels_match_the_engine)
+{
+    dca_lattice lat;
+    cr_assert_eq(dca_lattice_parse("16", &lat, NULL), DCA_OK);
+    dca_nbhd *nb = t_nbhd("offsets:0,-1,2", 1);
+    dca_rule *rule = t_rule(nb, 2, DCA_MODE_BINARY);
+    const char *names[2];
+    cr_assert_str_eq(dca_rule_model(rule), "table");
+    cr_assert_eq(dca_rule_axes(rule, names), 1);
+    cr_assert_str_eq(names[0], "pattern");
+    cr_assert_eq(dca_rule_values_per_cell(rule), 1);
+    const double x[16] = {1, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 0, 1, 1};
+    double y[16], rho[8];
+    char label[16];
+    for (int64_t p = 0; p < 8; p++) {
+        cr_assert_eq(dca_rule_param_label(rule, p, label, sizeof label), DCA_OK);
+        cr_assert_eq(strlen(label), 3);
+        for (int q = 0; q < 8; q++)
+            rho[q] = q == p;
+        cr_assert_eq(dca_rule_set_probabilities(rule, rho, NULL), DCA_OK);
+        dca_sim *s;
+        cr_assert_eq(dca_sim_create(&lat, rule, 1, NULL, &s, NULL), DCA_OK);
+        cr_assert_eq(dca_sim_step(s, x, y), DCA_OK);
+        for (int c = 0; c < 16; c++) {
+            const int off[3] = {0, -1, 2};
+            bool match = true;
+            for (int j = 0; j < 3; j++)
+                match &= (int)x[(c + off[j] + 16) % 16] == label[j] - '0';
+            cr_assert_eq(y[c], match ? 1.0 : 0.0, "pattern %lld (%s), cell %d", (long long)p,
+                         label, c);
+        }
+        dca_sim_destroy(s);
+    }
+    /* Out of range, or a buffer too small: DCA_ERR_ARG and "". */
+    cr_assert_eq(dca_rule_param_label(rule, 8, label, sizeof label), DCA_ERR_ARG);
+    cr_assert_eq(dca_rule_param_label(rule, -1, label, sizeof label), DCA_ERR_ARG);
+    cr_assert_eq(dca_rule_param_label(rule, 5, label, 3), DCA_ERR_ARG);
+    cr_assert_str_eq(label, "");
+    cr_assert_eq(dca_rule_param_label(rule, 5, label, 4), DCA_OK);
+    cr_assert_str_eq(label, "101");
+    dca_rule_destroy(rule);
+
+    /* Softmax: the output after "->"; three numbers per cell. */
+    rule = t_rule(nb, 3, DCA_MODE_SOFTMAX);
+    cr_assert_eq(dca_rule_axes(rule, names), 2);
+    cr_assert_str_eq(names[1], "state");
+    cr_assert_eq(dca_rule_values_per_cell(rule), 3);
+    cr_assert_eq(dca_rule_param_label(rule, 3 * 5 + 2, label, sizeof label), DCA_OK);
+    cr_assert_str_eq(label, "012->2");
+    dca_rule_destroy(rule);
+    dca_nbhd_destroy(nb);
+
+    /* Outer-totalistic: centre state and live neighbours. */
+    nb = t_nbhd("moore:1", 2);
+    cr_assert_eq(dca_rule_create_outer_totalistic(nb, &rule, NULL), DCA_OK);
+    cr_assert_str_eq(dca_rule_model(rule), "outer-totalistic");
+    cr_assert_eq(dca_rule_axes(rule, names), 2);
+    cr_assert_str_eq(names[0], "centre");
+    cr_assert_str_eq(names[1], "live_neighbours");
+    cr_assert_eq(dca_rule_param_label(rule, 3, label, sizeof label), DCA_OK);
+    cr_assert_str_eq(label, "dead,n=3");
+    cr_assert_eq(dca_rule_param_label(rule, 9 + 2, label, sizeof label), DCA_OK);
+    cr_assert_str_eq(label, "live,n=2");
+    cr_assert_eq(dca_rule_param_label(rule, 18, label, sizeof label), DCA_ERR_ARG);
+    dca_rule_destroy(rule);
+    dca_nbhd_destroy(nb);
+}

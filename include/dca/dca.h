@@ -139,6 +139,22 @@ DCA_API int dca_rule_shape(const dca_rule *rule, int64_t dims[2]);
 DCA_API int dca_rule_outputs(const dca_rule *rule);
 /* patterns x outputs */
 DCA_API int64_t dca_rule_params(const dca_rule *rule);
+
+/* The rule's model type, described (one entry of the model-type table):
+ * its name ("table" or "outer-totalistic", HDF5 /rule@kind); the numbers
+ * per cell of a state (1 binary: P(1); k softmax); the names of the axes of
+ * dca_rule_shape ("pattern" and "state" for a table, "centre" and
+ * "live_neighbours" for an outer-totalistic rule; returns the rank); and a
+ * label for parameter p: a table entry's neighbourhood pattern in base-k
+ * digits, one per offset in the neighbourhood's order, with "->a" for the
+ * output a of a softmax table ("0110", "012->2"); an outer-totalistic
+ * entry's centre state and live-neighbour count ("dead,n=2", "live,n=3").
+ * dca_rule_param_label returns DCA_ERR_ARG for p outside [0, params) or
+ * when the label does not fit in len bytes (buf then holds ""). */
+DCA_API const char *dca_rule_model(const dca_rule *rule);
+DCA_API int dca_rule_values_per_cell(const dca_rule *rule);
+DCA_API int dca_rule_axes(const dca_rule *rule, const char *names[2]);
+DCA_API dca_status dca_rule_param_label(const dca_rule *rule, int64_t p, char *buf, size_t len);
 DCA_API const double *dca_rule_weights(const dca_rule *rule);
 DCA_API const double *dca_rule_probabilities(const dca_rule *rule);
 

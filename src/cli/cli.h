@@ -74,25 +74,48 @@ int cmd_eval(int argc, char **argv, char *command_line);
 int cmd_search(int argc, char **argv, char *command_line);
 int cmd_train(int argc, char **argv, char *command_line);
 int cmd_info(int argc, char **argv);
-/* Learners ([model] kind = ffnet or kuramoto): dca train and dca gradcheck
- * hand over to these once the configuration names such a model. */
-int cmd_learn_train(const cli_common *o, struct dca_config *base, const char *resume,
+/* The options of dca gradcheck (--tol, --step, --all). */
+typedef struct cli_gradcheck_opts {
+    double tol, step;
+    bool all;
+} cli_gradcheck_opts;
+
+/* The models other than rule tables ([model] kind, exp/learner.h): each
+ * entry names the drivers that dca train and dca gradcheck hand over to
+ * once the configuration names the model (models.c). Adding a model to the
+ * command line is adding its file and its entry. */
+typedef struct cli_model {
+    int kind; /* dca_model_kind */
+    int (*train)(const cli_common *o, struct dca_config *cfg, const char *resume,
+                 const char *command_line);
+    int (*gradcheck)(const cli_common *o, struct dca_config *cfg, const cli_gradcheck_opts *gc);
+    bool mpi; /* trains on several MPI ranks */
+} cli_model;
+/* The entry of kind (NULL for DCA_MODEL_RULE, which the commands drive). */
+const cli_model *cli_model_of(int kind);
+
+/* The drivers (ffnet and kuramoto: cmd_learn.c; si: cmd_slm.c; potts,
+ * segment, mk: cmd_potts.c, cmd_segment.c, cmd_mk.c). */
+int cmd_learn_train(const cli_common *o, struct dca_config *cfg, const char *resume,
                     const char *command_line);
-int cmd_learn_gradcheck(const cli_common *o, struct dca_config *cfg, double tol, double h,
-                        bool all);
-/* The stochastic lattice models ([model] kind = si). */
+int cmd_learn_gradcheck(const cli_common *o, struct dca_config *cfg,
+                        const cli_gradcheck_opts *gc);
 int cmd_slm_train(const cli_common *o, struct dca_config *cfg, const char *resume,
                   const char *command_line);
-int cmd_slm_gradcheck(const cli_common *o, struct dca_config *cfg, double tol, double h);
+int cmd_slm_gradcheck(const cli_common *o, struct dca_config *cfg,
+                      const cli_gradcheck_opts *gc);
 int cmd_potts_train(const cli_common *o, struct dca_config *cfg, const char *resume,
                     const char *command_line);
-int cmd_potts_gradcheck(const cli_common *o, struct dca_config *cfg, double tol);
+int cmd_potts_gradcheck(const cli_common *o, struct dca_config *cfg,
+                        const cli_gradcheck_opts *gc);
 int cmd_segment_train(const cli_common *o, struct dca_config *cfg, const char *resume,
                       const char *command_line);
-int cmd_segment_gradcheck(const cli_common *o, struct dca_config *cfg, double tol, double h);
+int cmd_segment_gradcheck(const cli_common *o, struct dca_config *cfg,
+                          const cli_gradcheck_opts *gc);
 int cmd_mk_train(const cli_common *o, struct dca_config *cfg, const char *resume,
                  const char *command_line);
-int cmd_mk_gradcheck(const cli_common *o, struct dca_config *cfg, double tol, double h);
+int cmd_mk_gradcheck(const cli_common *o, struct dca_config *cfg,
+                     const cli_gradcheck_opts *gc);
 /* Loads the configuration when it names a learner ([model] kind other than
  * rule): returns -1 with *cfg NULL for rule models, -1 with *cfg set for
  * learners, or an exit code after printing the error. */

@@ -36,14 +36,9 @@ static const char help[] =
     "initial weights: backpropagation of the network's mean squared error, or the\n"
     "adjoint of the Kuramoto Euler interval (from the initial phases) of |rbar - r0|.\n";
 
-typedef struct gc_opts {
-    double tol, step;
-    bool all;
-} gc_opts;
-
 static const char *gc_extra(int argc, char **argv, int *i, void *ctx)
 {
-    gc_opts *g = ctx;
+    cli_gradcheck_opts *g = ctx;
     const char *a = argv[*i];
     if (strcmp(a, "--all") == 0) {
         g->all = true;
@@ -76,7 +71,7 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
 {
     (void)command_line;
     cli_common o = {0};
-    gc_opts g = {.tol = 1e-6, .step = 1e-5};
+    cli_gradcheck_opts g = {.tol = 1e-6, .step = 1e-5};
     dca_config *cfg = NULL;
     dca_experiment *ex = NULL;
     dca_sim *sim = NULL;
@@ -94,15 +89,7 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
         if ((rc = cli_load_learner(&o, &lc)) >= 0)
             goto out;
         if (lc) {
-            rc = lc->learner.kind == DCA_MODEL_SI
-                     ? cmd_slm_gradcheck(&o, lc, g.tol, g.step)
-                 : lc->learner.kind == DCA_MODEL_POTTS
-                     ? cmd_potts_gradcheck(&o, lc, g.tol)
-                 : lc->learner.kind == DCA_MODEL_SEGMENT
-                     ? cmd_segment_gradcheck(&o, lc, g.tol, g.step)
-                 : lc->learner.kind == DCA_MODEL_MK
-                     ? cmd_mk_gradcheck(&o, lc, g.tol, g.step)
-                     : cmd_learn_gradcheck(&o, lc, g.tol, g.step, g.all);
+            rc = cli_model_of(lc->learner.kind)->gradcheck(&o, lc, &g);
             dca_config_destroy(lc);
             goto out;
         }
@@ -207,7 +194,10 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
     }
     qsort(rows, (size_t)nrows, sizeof *rows, by_error);
 
-    const int k = cfg->states, m = dca_nbhd_count(ex->nb), out = dca_rule_outputs(ex->rule);
+    /* Each parameter's label (the model type's: a table's pattern, an
+     * outer-totalistic entry's centre and count) when it fits the column. */
+    char pat[24];
+    const bool labels = dca_rule_param_label(ex->rule, 0, pat, sizeof pat) == DCA_OK;
     printf("gradcheck %s: %s loss, %s target, %lld steps, %lld configuration%s, h = %g\n",
            o.config, cfg->loss, cfg->target, (long long)T, (long long)B, B == 1 ? "" : "s",
            g.step);
@@ -215,26 +205,14 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
     int64_t show = g.all ? nrows : (nrows < 20 ? nrows : 20);
     printf("%s%s\n", g.all || nrows <= 20 ? "every parameter" : "the 20 worst parameters",
            skipped ? " (hard weights, +-inf, skipped)" : "");
-    printf("%8s %-12s %19s %19s %19s %9s %9s\n", "param", m <= 12 ? "pattern" : "", "forward",
+    printf("%8s %-12s %19s %19s %19s %9s %9s\n", "param", labels ? "pattern" : "", "forward",
            "reverse", "numeric", "err fwd", "err rev");
     for (int64_t i = 0; i < show; i++) {
         const row *q = &rows[i];
-        char pat[64] = "";
-        if (dca_rule_kind_of(ex->rule) == DCA_RULE_OUTER_TOTALISTIC) {
-            snprintf(pat, sizeof pat, "%s,n=%lld", q->p < m ? "dead" : "live",
-                     (long long)(q->p % m));
-        } else if (m <= 12) {
-            int64_t y = q->p / out;
-            for (int s = 0; s < m; s++) {
-                int64_t d = y;
-                for (int j = 0; j < m - 1 - s; j++)
-                    d /= k;
-                pat[s] = (char)('0' + d % k);
-            }
-            pat[m] = '\0';
-            if (out > 1)
-                snprintf(pat + m, sizeof pat - (size_t)m, "->%lld", (long long)(q->p % out));
-        }
+        if (!labels)
+            pat[0] = '\0';
+        else
+            dca_rule_param_label(ex->rule, q->p, pat, sizeof pat);
         printf("%8lld %-12s %19.12g %19.12g %19.12g %9.2e %9.2e\n", (long long)q->p, pat, q->fwd,
                q->rev, q->num, q->err_f, q->err_r);
     }

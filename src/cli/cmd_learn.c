@@ -616,8 +616,10 @@ out:
 
 /* ---- gradcheck ------------------------------------------------------------------- */
 
-int cmd_learn_gradcheck(const cli_common *o, dca_config *cfg, double tol, double h, bool all)
+int cmd_learn_gradcheck(const cli_common *o, dca_config *cfg, const cli_gradcheck_opts *gc)
 {
+    const double tol = gc->tol, h = gc->step;
+    const bool all = gc->all;
     dca_learner_data d;
     dca_error err;
     const dca_learner_options *lo = &cfg->learner;

@@ -432,8 +432,9 @@ static double mk_loss(const dca_mk *m, const dca_mk_params *p, const double *x0,
 
 /* The smoothed model's adjoint against central differences, from the
  * striped uniform state over min(stability-steps, 20) steps. */
-int cmd_mk_gradcheck(const cli_common *o, dca_config *cfg, double tol, double h)
+int cmd_mk_gradcheck(const cli_common *o, dca_config *cfg, const cli_gradcheck_opts *gc)
 {
+    const double tol = gc->tol, h = gc->step;
     int rc = mk_prologue(o, cfg);
     if (rc >= 0)
         return rc;

@@ -340,8 +340,9 @@ out:
 
 /* The estimators against central differences of the expected MSD with
  * common random numbers, over `batches` batches of [model] lattices. */
-int cmd_potts_gradcheck(const cli_common *o, dca_config *cfg, double tol)
+int cmd_potts_gradcheck(const cli_common *o, dca_config *cfg, const cli_gradcheck_opts *gc)
 {
+    const double tol = gc->tol;
     int rc = check_unused_potts(cfg);
     if (rc >= 0)
         return rc;

@@ -325,8 +325,9 @@ out:
     return rc;
 }
 
-int cmd_segment_gradcheck(const cli_common *o, dca_config *cfg, double tol, double h)
+int cmd_segment_gradcheck(const cli_common *o, dca_config *cfg, const cli_gradcheck_opts *gc)
 {
+    const double tol = gc->tol, h = gc->step;
     int rc = check_unused_segment(cfg);
     if (rc >= 0)
         return rc;

@@ -643,8 +643,9 @@ static double rollout(const dca_si *si, double beta, const dca_ste *ste, int64_t
     return L;
 }
 
-int cmd_slm_gradcheck(const cli_common *o, dca_config *cfg, double tol, double h)
+int cmd_slm_gradcheck(const cli_common *o, dca_config *cfg, const cli_gradcheck_opts *gc)
 {
+    const double tol = gc->tol, h = gc->step;
     int rc = check_unused_si(cfg);
     if (rc >= 0)
         return rc;

@@ -232,24 +232,15 @@ int cmd_train(int argc, char **argv, char *command_line)
         dca_config *lc;
         if ((rc = cli_load_learner(&t.o, &lc)) >= 0)
             goto out;
-        if (lc && par_many()) {
-            rc = cli_fail(EXIT_USAGE,
-                          "%s: dca train with [model] kind = %s runs on one process (rule "
-                          "tables train on several MPI ranks); start it without mpirun, or "
-                          "with mpirun -np 1", t.o.config, lc->learner.kind_name);
-            dca_config_destroy(lc);
-            goto out;
-        }
         if (lc) {
-            rc = lc->learner.kind == DCA_MODEL_SI
-                     ? cmd_slm_train(&t.o, lc, t.resume, command_line)
-                 : lc->learner.kind == DCA_MODEL_POTTS
-                     ? cmd_potts_train(&t.o, lc, t.resume, command_line)
-                 : lc->learner.kind == DCA_MODEL_SEGMENT
-                     ? cmd_segment_train(&t.o, lc, t.resume, command_line)
-                 : lc->learner.kind == DCA_MODEL_MK
-                     ? cmd_mk_train(&t.o, lc, t.resume, command_line)
-                     : cmd_learn_train(&t.o, lc, t.resume, command_line);
+            const cli_model *m = cli_model_of(lc->learner.kind);
+            if (!m->mpi && par_many())
+                rc = cli_fail(EXIT_USAGE,
+                              "%s: dca train with [model] kind = %s runs on one process (rule "
+                              "tables train on several MPI ranks); start it without mpirun, or "
+                              "with mpirun -np 1", t.o.config, lc->learner.kind_name);
+            else
+                rc = m->train(&t.o, lc, t.resume, command_line);
             dca_config_destroy(lc);
             goto out;
         }

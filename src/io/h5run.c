@@ -288,7 +288,7 @@ dca_status dca_runfile_write_rule(dca_runfile *rf, const dca_rule *rule, const c
                           dca_rule_weights(rule), err)) ||
         (st = write_array(rf, "/rule/probabilities", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, rank, wd,
                           dca_rule_probabilities(rule), err)) ||
-        (st = dca_runfile_attr_str(rf, "/rule", "kind", ot ? "outer-totalistic" : "table", err)) ||
+        (st = dca_runfile_attr_str(rf, "/rule", "kind", dca_rule_model(rule), err)) ||
         (st = dca_runfile_attr_str(rf, "/rule", "mode", binary ? "binary" : "softmax", err)) ||
         (st = dca_runfile_attr_i64(rf, "/rule", "states", dca_rule_states(rule), err)) ||
         (st = dca_runfile_attr_str(rf, "/rule", "neighborhood", nbhd_spec, err)) ||

@@ -50,10 +50,18 @@ struct dca_model_type {
     /* 1 when a step updates the lattice in place (sub-sweeps); 0 for
      * synchronous maps y = mu(x). */
     int in_place;
+    /* The parameters, described (dca.h, dca_rule_model): the weights'
+     * shape and its axis names (returns the rank), the numbers per cell of
+     * a state, and a label for parameter p (snprintf's contract: returns
+     * the length it needed). */
+    int (*param_shape)(const dca_rule *r, int64_t dims[2], const char *names[2]);
+    int (*values_per_cell)(const dca_rule *r);
+    int (*param_label)(const dca_rule *r, int64_t p, char *buf, size_t len);
 };
 
-/* The model types, one per rule kind (sim.c). */
+/* The model types, one per rule kind (sim.c), and the type of a kind. */
 extern const dca_model_type dca_model_table, dca_model_outer_totalistic;
+const dca_model_type *dca_model_of(dca_rule_kind kind);
 
 struct dca_sim {
     dca_rule *rule;

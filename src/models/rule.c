@@ -139,14 +139,36 @@ dca_rule_kind dca_rule_kind_of(const dca_rule *rule) { return rule->kind; }
 
 int dca_rule_shape(const dca_rule *rule, int64_t dims[2])
 {
-    if (rule->kind == DCA_RULE_OUTER_TOTALISTIC) {
-        dims[0] = 2;
-        dims[1] = rule->patterns / 2;
-        return 2;
+    const char *names[2];
+    return dca_model_of(rule->kind)->param_shape(rule, dims, names);
+}
+
+int dca_rule_axes(const dca_rule *rule, const char *names[2])
+{
+    int64_t dims[2];
+    return dca_model_of(rule->kind)->param_shape(rule, dims, names);
+}
+
+const char *dca_rule_model(const dca_rule *rule) { return dca_model_of(rule->kind)->name; }
+
+int dca_rule_values_per_cell(const dca_rule *rule)
+{
+    return dca_model_of(rule->kind)->values_per_cell(rule);
+}
+
+dca_status dca_rule_param_label(const dca_rule *rule, int64_t p, char *buf, size_t len)
+{
+    if (!rule || !buf || len == 0)
+        return DCA_ERR_ARG;
+    buf[0] = '\0';
+    if (p < 0 || p >= rule->params)
+        return DCA_ERR_ARG;
+    int n = dca_model_of(rule->kind)->param_label(rule, p, buf, len);
+    if (n < 0 || (size_t)n >= len) {
+        buf[0] = '\0';
+        return DCA_ERR_ARG;
     }
-    dims[0] = rule->patterns;
-    dims[1] = rule->outputs;
-    return rule->mode == DCA_MODE_BINARY ? 1 : 2;
+    return DCA_OK;
 }
 int dca_rule_states(const dca_rule *rule) { return rule->states; }
 dca_mode dca_rule_mode(const dca_rule *rule) { return rule->mode; }

@@ -35,6 +35,8 @@ static const dca_model_type *const model_types[] = {
     [DCA_RULE_OUTER_TOTALISTIC] = &dca_model_outer_totalistic,
 };
 
+const dca_model_type *dca_model_of(dca_rule_kind kind) { return model_types[kind]; }
+
 /* Scheduling. Each unit (and each gradient block) writes only its own
  * outputs and sums in a fixed order, so which thread runs it cannot change
  * a bit of the result: the loops are scheduled dynamically, in chunks of

@@ -2,6 +2,7 @@
  * softmax), on the BLAS kernel (split-neighbourhood GEMMs), the fused value
  * kernel (binary tables with 2..14 neighbours; gradients on BLAS) or the
  * reference kernel (plain pattern enumeration). */
+#include <stdio.h>
 #include <string.h>
 
 #include "plan.h"
@@ -216,6 +217,40 @@ static void unpack_gradient(const dca_sim *s, const void *G, double *grad_rho)
             }
 }
 
+/* The weights: (patterns,) binary, (patterns, k) softmax. */
+static int param_shape(const dca_rule *r, int64_t dims[2], const char *names[2])
+{
+    dims[0] = dca_rule_patterns(r);
+    dims[1] = dca_rule_outputs(r);
+    names[0] = "pattern";
+    names[1] = "state";
+    return dca_rule_mode(r) == DCA_MODE_BINARY ? 1 : 2;
+}
+
+static int values_per_cell(const dca_rule *r) { return dca_rule_outputs(r); }
+
+/* Pattern y = p / outputs in base-k digits, the first offset's the most
+ * significant (the pattern order of kernel.h), separated by dots when k >
+ * 10; then "->a" in softmax mode. k^m fits in 63 bits, so m < 64. */
+static int param_label(const dca_rule *r, int64_t p, char *buf, size_t len)
+{
+    const int m = dca_nbhd_count(dca_rule_nbhd(r)), k = dca_rule_states(r),
+              out = dca_rule_outputs(r);
+    int64_t digit[64], y = p / out;
+    for (int s = m - 1; s >= 0; s--, y /= k)
+        digit[s] = y % k;
+    size_t n = 0;
+    for (int s = 0; s <= m; s++) {
+        char *at = n < len ? buf + n : NULL;
+        size_t room = n < len ? len - n : 0;
+        n += (size_t)(s < m ? snprintf(at, room, "%s%lld", k > 10 && s ? "." : "",
+                                       (long long)digit[s])
+                    : out > 1 ? snprintf(at, room, "->%lld", (long long)(p % out))
+                              : 0);
+    }
+    return (int)n;
+}
+
 const dca_model_type dca_model_table = {
     .name = "table",
     .kind = DCA_RULE_TABLE,
@@ -223,4 +258,7 @@ const dca_model_type dca_model_table = {
     .set_params = set_params,
     .unpack_gradient = unpack_gradient,
     .in_place = 0,
+    .param_shape = param_shape,
+    .values_per_cell = values_per_cell,
+    .param_label = param_label,
 };

@@ -3,6 +3,8 @@
  * pattern sum collapses to a sum over the neighbour count, whose
  * Poisson-binomial distribution kernel_ot.c computes by an O(m^2)
  * recurrence. float64, or float32 for value steps and reverse mode. */
+#include <stdio.h>
+
 #include "plan.h"
 
 /* About 256 KiB of workspace per tile, 64 to 1024 cells, a multiple of 8.
@@ -99,6 +101,28 @@ static void unpack_gradient(const dca_sim *s, const void *G, double *grad_rho)
         grad_rho[i] += (double)G32[i];
 }
 
+/* The weights: (2, m), row = centre state, column = live neighbours. */
+static int param_shape(const dca_rule *r, int64_t dims[2], const char *names[2])
+{
+    dims[0] = 2;
+    dims[1] = dca_rule_patterns(r) / 2;
+    names[0] = "centre";
+    names[1] = "live_neighbours";
+    return 2;
+}
+
+static int values_per_cell(const dca_rule *r)
+{
+    (void)r;
+    return 1;
+}
+
+static int param_label(const dca_rule *r, int64_t p, char *buf, size_t len)
+{
+    const int64_t m = dca_rule_patterns(r) / 2;
+    return snprintf(buf, len, "%s,n=%lld", p < m ? "dead" : "live", (long long)(p % m));
+}
+
 const dca_model_type dca_model_outer_totalistic = {
     .name = "outer-totalistic",
     .kind = DCA_RULE_OUTER_TOTALISTIC,
@@ -106,4 +130,7 @@ const dca_model_type dca_model_outer_totalistic = {
     .set_params = set_params,
     .unpack_gradient = unpack_gradient,
     .in_place = 0,
+    .param_shape = param_shape,
+    .values_per_cell = values_per_cell,
+    .param_label = param_label,
 };
