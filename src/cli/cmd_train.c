@@ -18,6 +18,7 @@
 #include "mem.h"
 #include "dca/optim.h"
 #include "dca/task.h"
+#include "train_record.h"
 
 static const char help[] =
     "usage: dca train CONFIG [-o OUT.h5] [--resume OUT.h5] [--set S.K=V]... [--threads N]\n"
@@ -53,11 +54,8 @@ typedef struct trainer {
     dca_experiment *ex;
     dca_trainer *tr;
     dca_optim *opt;
-    double *phi, *w, *best_w;
-    /* histories: loss, gnorm, seconds (I), weights ((I+1) x P), steps (I x P) */
-    double *loss, *gnorm, *secs, *weights, *steps;
-    double best_E;
-    int64_t P, I, done;
+    double *phi, *w;
+    dca_train_record rec; /* the histories, the best weights (/train) */
     bool has_eval;
     dca_density_result eval;
     char *command_line;
@@ -84,25 +82,8 @@ static dca_status save(trainer *t, const char *path, bool finished, dca_error *e
     dca_status st = dca_runfile_create(path, &meta, &rf, err);
     if (st)
         return st;
-    const dca_rule *rule = t->ex->rule;
-    int64_t wd[3] = {0, 0, 0};
-    int wr = dca_rule_shape(rule, wd + 1);
-    int64_t n = t->done;
-    int64_t d1[1] = {n}, dw[3] = {n + 1, wd[1], wd[2]}, ds[3] = {n, wd[1], wd[2]};
-    int64_t dst[1] = {dca_optim_state_len(t->opt)};
-    if ((st = dca_runfile_write_rule(rf, rule, t->cfg->neighborhood, err)) ||
-        (st = dca_runfile_array(rf, "/train/loss", 1, d1, t->loss, err)) ||
-        (st = dca_runfile_array(rf, "/train/gradient_norm", 1, d1, t->gnorm, err)) ||
-        (st = dca_runfile_array(rf, "/train/wall_seconds", 1, d1, t->secs, err)) ||
-        (st = dca_runfile_array(rf, "/train/weights", 1 + wr, dw, t->weights, err)) ||
-        (st = dca_runfile_array(rf, "/train/step_size", 1 + wr, ds, t->steps, err)) ||
-        (st = dca_runfile_array(rf, "/train/best_weights", wr, wd + 1, t->best_w, err)) ||
-        (st = dca_runfile_array(rf, "/train/best_loss", 0, NULL, &t->best_E, err)) ||
-        (st = dca_runfile_array(rf, "/train/optimizer_state", 1, dst, dca_optim_state(t->opt),
-                                err)) ||
-        (st = dca_runfile_attr_i64(rf, "/train", "iterations", t->I, err)) ||
-        (st = dca_runfile_attr_i64(rf, "/train", "iterations_done", n, err)) ||
-        (st = dca_runfile_attr_i64(rf, "/train", "finished", finished, err)) ||
+    if ((st = dca_runfile_write_rule(rf, t->ex->rule, t->cfg->neighborhood, err)) ||
+        (st = dca_train_record_write(&t->rec, rf, t->opt, finished, err)) ||
         (st = dca_runfile_attr_str(rf, "/train", "method", t->cfg->method, err)) ||
         (st = dca_runfile_attr_str(rf, "/train", "target", t->cfg->target, err)) ||
         (st = dca_runfile_attr_str(rf, "/train", "loss", t->cfg->loss, err)) ||
@@ -149,50 +130,11 @@ static int fail_agreed(const char *msg)
 static int load_resume(trainer *t)
 {
     dca_error err;
-    double *v = NULL;
-    int rank;
-    int64_t dims[DCA_H5_MAX_RANK];
-    const char *path = t->resume;
-    const int rc = cli_resume_check(path, t->cfg);
+    const int rc = cli_resume_check(t->resume, t->cfg);
     if (rc >= 0)
         return rc;
-    int64_t done = 0;
-    if (dca_h5_read_i64_attr(path, "/train", "iterations_done", &done, &err))
+    if (dca_train_record_read(&t->rec, t->resume, t->opt, t->w, &err))
         return cli_fail(EXIT_USAGE, "--resume %s", err.msg);
-    if (done > t->I)
-        return cli_fail(EXIT_USAGE, "--resume %s: it has %lld iterations, more than [optimizer] "
-                                    "iterations = %lld", path, (long long)done, (long long)t->I);
-    struct {
-        const char *name;
-        double *dst;
-        int64_t n;
-    } parts[] = {
-        {"/train/loss", t->loss, done},
-        {"/train/gradient_norm", t->gnorm, done},
-        {"/train/wall_seconds", t->secs, done},
-        {"/train/weights", t->weights, (done + 1) * t->P},
-        {"/train/step_size", t->steps, done * t->P},
-        {"/train/best_weights", t->best_w, t->P},
-        {"/train/best_loss", &t->best_E, 1},
-        {"/train/optimizer_state", dca_optim_state(t->opt), dca_optim_state_len(t->opt)},
-    };
-    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
-        if (dca_h5_read_doubles(path, parts[i].name, &v, &rank, dims, &err))
-            return cli_fail(EXIT_USAGE, "--resume %s", err.msg);
-        int64_t n = 1;
-        for (int r = 0; r < rank; r++)
-            n *= dims[r];
-        if (n != parts[i].n) {
-            free(v);
-            return cli_fail(EXIT_USAGE, "--resume %s:%s holds %lld values, expected %lld", path,
-                            parts[i].name, (long long)n, (long long)parts[i].n);
-        }
-        memcpy(parts[i].dst, v, (size_t)n * sizeof *v);
-        free(v);
-    }
-    t->done = done;
-    dca_optim_set_iteration(t->opt, done);
-    memcpy(t->w, t->weights + done * t->P, (size_t)t->P * sizeof *t->w);
     return -1;
 }
 
@@ -211,8 +153,8 @@ static void train_share(void *ctx, int64_t batch, int64_t params, int64_t *first
 
 static void cleanup(trainer *t)
 {
-    free(t->phi), free(t->w), free(t->best_w);
-    free(t->loss), free(t->gnorm), free(t->secs), free(t->weights), free(t->steps);
+    free(t->phi), free(t->w);
+    dca_train_record_free(&t->rec);
     dca_optim_destroy(t->opt);
     dca_trainer_destroy(t->tr);
     dca_experiment_destroy(t->ex);
@@ -269,32 +211,19 @@ int cmd_train(int argc, char **argv, char *command_line)
     }
     double op[DCA_CONFIG_MAX_OPTIM_KEYS];
     dca_config_optim_params(t.cfg, op);
-    t.P = dca_rule_params(t.ex->rule);
-    t.I = t.cfg->iterations;
-    if (dca_optim_create(t.cfg->method, op, t.P, t.cfg->optim_seed, &t.opt, &err)) {
+    const int64_t P = dca_rule_params(t.ex->rule), I = t.cfg->iterations;
+    if (dca_optim_create(t.cfg->method, op, P, t.cfg->optim_seed, &t.opt, &err)) {
         cli_fail(EXIT_USAGE, "%s", err.msg);
         goto out;
     }
-    double hist = 8.0 * (double)t.P * (2.0 * (double)t.I + 1);
-    if (hist > (double)dca_mem_physical() / 4) {
-        char a[32], b[64];
-        cli_fail(EXIT_USAGE, "the training history (%lld iterations x %lld weights) needs %s, "
-                 "more than a quarter of %s", (long long)t.I, (long long)t.P,
-                 dca_mem_fmt(hist, a, sizeof a), dca_mem_budget(b, sizeof b));
+    if (dca_train_record_init(&t.rec, t.ex->rule, I, &err)) {
+        rc = cli_fail(err.status == DCA_ERR_NOMEM ? EXIT_RUNTIME : EXIT_USAGE, "%s", err.msg);
         goto out;
     }
-    const int64_t held = t.ex->count, n = (held > 0 ? held : 1) * t.ex->config_len, P = t.P,
-                  I = t.I;
+    const int64_t held = t.ex->count, n = (held > 0 ? held : 1) * t.ex->config_len;
     t.phi = malloc((size_t)n * 8);
     t.w = malloc((size_t)P * 8);
-    t.best_w = malloc((size_t)P * 8);
-    t.loss = calloc((size_t)I + 1, 8);
-    t.gnorm = calloc((size_t)I + 1, 8);
-    t.secs = calloc((size_t)I + 1, 8);
-    t.weights = calloc((size_t)((I + 1) * P), 8);
-    t.steps = calloc((size_t)(I * P + 1), 8);
-    if (!t.phi || !t.w || !t.best_w || !t.loss || !t.gnorm || !t.secs || !t.weights ||
-        !t.steps) {
+    if (!t.phi || !t.w) {
         rc = cli_fail(EXIT_RUNTIME, "out of memory");
         goto out;
     }
@@ -312,9 +241,6 @@ int cmd_train(int argc, char **argv, char *command_line)
         goto out;
     }
     memcpy(t.w, dca_rule_weights(t.ex->rule), (size_t)P * 8);
-    memcpy(t.weights, t.w, (size_t)P * 8);
-    memcpy(t.best_w, t.w, (size_t)P * 8);
-    t.best_E = INFINITY;
     if (t.resume && (rc = load_resume(&t)) >= 0)
         goto out;
     /* Every rank needs a share of each iteration's configurations; all
@@ -361,10 +287,11 @@ int cmd_train(int argc, char **argv, char *command_line)
     cli_catch_signals();
     progress pr;
     progress_init(&pr, t.o.quiet);
-    const double t_start = cli_now() - (t.done ? t.secs[t.done - 1] : 0.0);
+    dca_train_record *h = &t.rec;
+    const double t_start = cli_now() - (h->done ? h->secs[h->done - 1] : 0.0);
     const char *stopped = NULL;
-    while (t.done < I) {
-        const int64_t it = t.done;
+    while (h->done < I) {
+        const int64_t it = h->done;
         dca_train_report rep;
         dca_status st = dca_trainer_step(t.tr, it, t.w, &rep, &err);
         if (st && rep.fault != DCA_TRAIN_WEIGHT_NAN) {
@@ -383,12 +310,7 @@ int cmd_train(int argc, char **argv, char *command_line)
             goto out;
         }
         const double E = rep.loss;
-        t.loss[it] = E;
-        t.gnorm[it] = rep.gradient_norm; /* NaN for gradient-free methods */
-        if (E < t.best_E) {
-            t.best_E = E;
-            memcpy(t.best_w, t.weights + it * P, (size_t)P * 8);
-        }
+        dca_train_record_loss(h, it, &rep);
         if (st) {
             progress_end(&pr);
             char what[8192];
@@ -398,25 +320,23 @@ int cmd_train(int argc, char **argv, char *command_line)
             rc = fail_agreed(what);
             goto out;
         }
-        memcpy(t.weights + (it + 1) * P, t.w, (size_t)P * 8);
-        memcpy(t.steps + it * P, dca_optim_step_sizes(t.opt), (size_t)P * 8);
-        t.secs[it] = cli_now() - t_start;
-        par_bcast_f64(&t.secs[it], 1); /* rank 0's clock decides the time limit */
-        t.done = it + 1;
+        double el = cli_now() - t_start;
+        par_bcast_f64(&el, 1); /* rank 0's clock decides the time limit */
+        dca_train_record_step(h, it, t.w, dca_optim_step_sizes(t.opt), el);
         if (pr.on && !t.o.quiet) {
-            double el = t.secs[it];
             fprintf(stderr, "\r\033[K  iteration %lld/%lld  loss %.6g  best %.6g  |grad| %.3g  "
                             "%.2f it/s  ETA %.0f s",
-                    (long long)t.done, (long long)I, E, t.best_E, t.gnorm[it],
-                    (double)t.done / (el > 0 ? el : 1), el / (double)t.done * (double)(I - t.done));
+                    (long long)h->done, (long long)I, E, h->best_E, h->gnorm[it],
+                    (double)h->done / (el > 0 ? el : 1),
+                    el / (double)h->done * (double)(I - h->done));
         }
         if (E <= t.cfg->tolerance)
             stopped = "the loss reached [optimizer] tolerance";
-        else if (t.cfg->time_limit > 0 && t.secs[it] >= t.cfg->time_limit)
+        else if (t.cfg->time_limit > 0 && el >= t.cfg->time_limit)
             stopped = "the time limit was reached";
         else if (par_many() ? par_any(cli_interrupted()) : cli_interrupted())
             stopped = "interrupted";
-        if (stopped || t.done % t.cfg->checkpoint_every == 0 || t.done == I) {
+        if (stopped || h->done % t.cfg->checkpoint_every == 0 || h->done == I) {
             if (save_agreed(&t, outpath, false, &err)) {
                 progress_end(&pr);
                 rc = fail_agreed(err.msg);
@@ -430,7 +350,7 @@ int cmd_train(int argc, char **argv, char *command_line)
     if (stopped && strcmp(stopped, "interrupted") == 0) {
         char what[8192];
         snprintf(what, sizeof what, "interrupted after iteration %lld of %lld; the state is in "
-                 "%s (continue with --resume %s)", (long long)t.done, (long long)I, outpath,
+                 "%s (continue with --resume %s)", (long long)h->done, (long long)I, outpath,
                  outpath);
         rc = fail_agreed(what);
         goto out;
@@ -439,21 +359,21 @@ int cmd_train(int argc, char **argv, char *command_line)
     if (speak)
         cli_print_hardened(t.ex->rule);
     if (speak)
-        printf("iterations %lld, final loss %.10g, best loss %.10g%s%s\n", (long long)t.done,
-           t.done ? t.loss[t.done - 1] : NAN, t.best_E, stopped ? "; stopped: " : "",
-           stopped ? stopped : "");
+        printf("iterations %lld, final loss %.10g, best loss %.10g%s%s\n", (long long)h->done,
+               h->done ? h->loss[h->done - 1] : NAN, h->best_E, stopped ? "; stopped: " : "",
+               stopped ? stopped : "");
     if (strcmp(t.cfg->target, "majority") == 0 && t.cfg->states == 2) {
-        dca_hard *h = NULL;
+        dca_hard *hard = NULL;
         dca_density_result res;
         int64_t cells = dca_lattice_cells(&t.ex->lat);
-        if (dca_hard_create(&t.ex->lat, t.ex->rule, t.o.threads, &h, &err) ||
-            cli_eval_density(h, t.cfg, t.cfg->eval_steps ? t.cfg->eval_steps : 2 * cells, &res,
-                             &err)) {
-            dca_hard_destroy(h);
+        if (dca_hard_create(&t.ex->lat, t.ex->rule, t.o.threads, &hard, &err) ||
+            cli_eval_density(hard, t.cfg, t.cfg->eval_steps ? t.cfg->eval_steps : 2 * cells,
+                             &res, &err)) {
+            dca_hard_destroy(hard);
             cli_fail(EXIT_RUNTIME, "%s", err.msg);
             goto out;
         }
-        dca_hard_destroy(h);
+        dca_hard_destroy(hard);
         t.eval = res;
         t.has_eval = true;
         if (speak)
