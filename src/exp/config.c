@@ -935,8 +935,9 @@ static const base_key base_schema[] = {
      "dca eval: how samples are drawn: bernoulli:P or uniform-density."},
     {"eval", "seed", "1", check_eval_seed, "dca eval: seed of the samples."},
     {"optimizer", "method", "irprop+", check_method,
-     "The optimiser type: irprop+, irprop-, sgd, adam or autonomous (gradient-free). Each "
-     "method's own keys follow [optimizer] iterations (see below)."},
+     "The optimiser type, a name in the table of optimiser types (dca_optim_names(); a wrong "
+     "name is refused with the list). Each method's own keys follow [optimizer] iterations "
+     "(see below)."},
     {"optimizer", "iterations", "100", check_iterations, "Number of iterations."},
     {"optimizer", "tolerance", "0", check_tolerance, "Stop when the loss is at most this."},
     {"optimizer", "time-limit", "0", check_time_limit, "Stop after this many seconds (0: none)."},
