@@ -86,6 +86,24 @@ Test(optim, gradient_methods_descend_the_bowl)
     cr_assert_lt(descend("adam", adam, 1, 2000, w), 1e-3);
 }
 
+/* RMSprop is torch.optim.RMSprop: ten steps on the bowl from w = 0 with
+ * lr 0.05, decay (torch's alpha) 0.9, epsilon 1e-8 end where PyTorch 1.13
+ * (Debian's python3-torch, float64) ends:
+ *   w = torch.zeros(6, requires_grad=True)
+ *   opt = torch.optim.RMSprop([w], lr=0.05, alpha=0.9, eps=1e-8)
+ *   10 x (zero_grad, E = ((w - centre)**2).sum(), backward, step) */
+Test(optim, rmsprop_follows_pytorch)
+{
+    const double torch_w[P] = {0.6986015689792462, -0.7932053315338574, 0.48394145800799754,
+                               0.8200100889585878, -0.6986015689792462, 0.24999994106609585};
+    double par[3] = {0.05, 0.9, 1e-8}, w[P];
+    descend("rmsprop", par, 1, 10, w);
+    for (int i = 0; i < P; i++)
+        cr_assert_float_eq(w[i], torch_w[i], 1e-14, "w[%d] = %.17g, PyTorch %.17g", i, w[i],
+                           torch_w[i]);
+    cr_assert_lt(descend("rmsprop", par, 1, 3000, w), 1e-3);
+}
+
 /* The autonomous map descends the bowl with its delayed feedback, and with
  * epsilon = sigma = 0 it never moves. Measured while writing this test
  * (10 seeds, 20,000 iterations): the reconstructed map is slow near the

@@ -1,5 +1,6 @@
 /* The optimiser table and the object that runs one. The methods' files:
- * optim_gradient.c (iRprop+, iRprop-, SGD, Adam), optim_autonomous.c. */
+ * optim_gradient.c (iRprop+, iRprop-, SGD, Adam), optim_rmsprop.c,
+ * optim_autonomous.c. */
 #include "dca/optim.h"
 
 #include <math.h>
@@ -11,7 +12,7 @@
 
 static const dca_optim_type *const types[] = {
     &dca_optim_irprop_plus, &dca_optim_irprop_minus, &dca_optim_sgd, &dca_optim_adam,
-    &dca_optim_autonomous,
+    &dca_optim_rmsprop, &dca_optim_autonomous,
 };
 enum { n_types = sizeof types / sizeof *types };
 

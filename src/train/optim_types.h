@@ -6,6 +6,6 @@
 #include "dca/optim.h"
 
 extern const dca_optim_type dca_optim_irprop_plus, dca_optim_irprop_minus, dca_optim_sgd,
-    dca_optim_adam, dca_optim_autonomous;
+    dca_optim_adam, dca_optim_rmsprop, dca_optim_autonomous;
 
 #endif
