@@ -115,6 +115,10 @@ def load(path=None):
         "dca_rule_set_weights": (_c.c_int, [P, _dp, E]),
         "dca_rule_load_weights": (_c.c_int, [P, _c.c_char_p, _c.c_uint64, _c.c_char_p, E]),
         "dca_rule_hex": (_c.c_bool, [P, _c.c_char_p, _c.c_size_t]),
+        "dca_rule_model": (_c.c_char_p, [P]),
+        "dca_rule_axes": (_c.c_int, [P, _c.c_char_p * 2]),
+        "dca_rule_values_per_cell": (_c.c_int, [P]),
+        "dca_rule_param_label": (_c.c_int, [P, _i64, _c.c_char_p, _c.c_size_t]),
         "dca_sim_create": (_c.c_int, [_c.POINTER(_Lattice), P, _i64, _c.POINTER(_SimOptions),
                                       _c.POINTER(P), E]),
         "dca_sim_destroy": (None, [P]),
@@ -230,6 +234,30 @@ class Rule:
     def probabilities(self):
         p = load().dca_rule_probabilities(self._ptr)
         return np.ctypeslib.as_array(p, (self.params,)).copy().reshape(self._shape())
+
+    @property
+    def axes(self):
+        """The names of the weights' axes: ('pattern',) or ('pattern', 'state') for a
+        table, ('centre', 'live_neighbours') for an outer-totalistic rule."""
+        names = (_c.c_char_p * 2)()
+        rank = load().dca_rule_axes(self._ptr, names)
+        return tuple(n.decode() for n in names[:rank])
+
+    @property
+    def values_per_cell(self):
+        """Numbers per cell of a state: 1 (binary, P(1)) or k (softmax)."""
+        return int(load().dca_rule_values_per_cell(self._ptr))
+
+    def labels(self):
+        """A label per parameter, in the weights' flat order: a table entry's
+        neighbourhood pattern ('0110', '012->2'), an outer-totalistic entry's
+        centre and live-neighbour count ('live,n=3')."""
+        lib, buf, out = load(), _c.create_string_buffer(256), []
+        for p in range(self.params):
+            if lib.dca_rule_param_label(self._ptr, p, buf, len(buf)) != 0:
+                raise DcaError(f"parameter {p} has no label")
+            out.append(buf.value.decode())
+        return out
 
     def hex(self):
         buf = _c.create_string_buffer(self.params // 4 + 8)

@@ -41,6 +41,14 @@ for _ in range(20):
 check(xs.shape == (21, 3, 61), f"trajectory shape {xs.shape}")
 check(np.array_equal(xs, np.array(ref, dtype=float)), "wolfram:30 equals the numpy CA bit for bit")
 check(sim.model == "table" and rule.hex() == "1e", f"model {sim.model}, hex {rule.hex()}")
+# The model type's descriptors: labels read as the patterns rule 30 maps to 1.
+labels = rule.labels()
+ones = sorted(lab for lab, p in zip(labels, rule.probabilities) if p == 1)
+check(rule.axes == ("pattern",) and rule.values_per_cell == 1 and labels[6] == "110"
+      and ones == ["001", "010", "011", "100"], f"labels of wolfram:30's 1s: {ones}")
+ot = dcalib.Rule("moore:1", kind="outer-totalistic", weights="life:B3/S23")
+check(ot.axes == ("centre", "live_neighbours") and ot.labels()[9 + 3] == "live,n=3",
+      f"outer-totalistic axes {ot.axes}, label 12 {ot.labels()[12]}")
 
 # Objective: loss and reverse-mode gradient against central differences.
 soft = dcalib.Rule("radius:2", weights="normal:1", seed=3)
