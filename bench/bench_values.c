@@ -281,7 +281,7 @@ int main(int argc, char **argv)
            "\"cell_updates_per_second\": %.6g, \"verify_max_diff\": %.3g, \"peak_rss_mib\": %.1f, "
            "\"precision\": \"%s\", \"f64_max_diff\": %.3g}\n",
            dca_blas_core(), (long long)n, (long long)B, (long long)T, spec, dca_sim_threads(fast),
-           dca_sim_kernel(fast) == DCA_KERNEL_FUSED ? "fused" : "blas",
+           dca_kernel_name(dca_sim_kernel(fast)),
            (long long)dca_sim_tile_cells(fast), med, times[0],
            (double)n * (double)B * (double)T / med, worst, (double)ru.ru_maxrss / 1024.0,
            prec == DCA_FLOAT32 ? "float32" : "float64", full);

@@ -794,4 +794,7 @@ Test(model, descriptors_and_labels_match_the_engine)
     cr_assert_eq(dca_rule_param_label(rule, 18, label, sizeof label), DCA_ERR_ARG);
     dca_rule_destroy(rule);
     dca_nbhd_destroy(nb);
+    cr_assert_str_eq(dca_kernel_name(DCA_KERNEL_FUSED), "fused");
+    cr_assert_str_eq(dca_kernel_name(DCA_KERNEL_TOTALISTIC), "totalistic");
+    cr_assert_str_eq(dca_kernel_name((dca_kernel)99), "unknown");
 }

@@ -321,6 +321,8 @@ DCA_API int64_t dca_sim_batch(const dca_sim *sim);
 DCA_API int64_t dca_sim_params(const dca_sim *sim);
 DCA_API int dca_sim_threads(const dca_sim *sim);
 DCA_API dca_kernel dca_sim_kernel(const dca_sim *sim);
+/* "auto", "blas", "reference", "totalistic" or "fused" (HDF5 /run@kernel). */
+DCA_API const char *dca_kernel_name(dca_kernel kernel);
 DCA_API dca_precision dca_sim_precision(const dca_sim *sim);
 DCA_API int64_t dca_sim_tile_cells(const dca_sim *sim);
 DCA_API unsigned dca_sim_gradients(const dca_sim *sim);

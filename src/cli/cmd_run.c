@@ -200,14 +200,7 @@ static void write_run_attrs(run *r, int64_t done, double step_time, double wall,
     dca_runfile_attr_i64(r->rf, "/run", "threads",
                          r->cb ? dca_cellbits_threads(r->cb) : dca_sim_threads(r->sim), &e);
     dca_runfile_attr_str(r->rf, "/run", "kernel",
-                         r->cb ? "bit-parallel"
-                         : dca_sim_kernel(r->sim) == DCA_KERNEL_FUSED
-                             ? "fused"
-                         : dca_sim_kernel(r->sim) == DCA_KERNEL_BLAS
-                             ? "blas"
-                             : (dca_sim_kernel(r->sim) == DCA_KERNEL_TOTALISTIC ? "totalistic"
-                                                                                : "reference"),
-                         &e);
+                         r->cb ? "bit-parallel" : dca_kernel_name(dca_sim_kernel(r->sim)), &e);
     dca_runfile_attr_i64(r->rf, "/run", "tile_cells", dca_sim_tile_cells(r->sim), &e);
     dca_runfile_attr_f64(r->rf, "/run", "step_seconds", step_time, &e);
     dca_runfile_attr_f64(r->rf, "/run", "wall_seconds", wall, &e);

@@ -541,6 +541,19 @@ int64_t dca_sim_batch(const dca_sim *sim) { return sim->batch; }
 int dca_sim_threads(const dca_sim *sim) { return sim->threads; }
 int64_t dca_sim_params(const dca_sim *sim) { return dca_rule_params(sim->rule); }
 dca_kernel dca_sim_kernel(const dca_sim *sim) { return sim->kernel; }
+
+const char *dca_kernel_name(dca_kernel kernel)
+{
+    static const char *const names[] = {
+        [DCA_KERNEL_AUTO] = "auto",
+        [DCA_KERNEL_BLAS] = "blas",
+        [DCA_KERNEL_REFERENCE] = "reference",
+        [DCA_KERNEL_TOTALISTIC] = "totalistic",
+        [DCA_KERNEL_FUSED] = "fused",
+    };
+    return (unsigned)kernel < sizeof names / sizeof *names && names[kernel] ? names[kernel]
+                                                                             : "unknown";
+}
 dca_precision dca_sim_precision(const dca_sim *sim) { return sim->precision; }
 int64_t dca_sim_tile_cells(const dca_sim *sim) { return sim->tile; }
 unsigned dca_sim_gradients(const dca_sim *sim) { return sim->grad; }
