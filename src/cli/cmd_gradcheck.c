@@ -89,7 +89,9 @@ int cmd_gradcheck(int argc, char **argv, char *command_line)
         if ((rc = cli_load_learner(&o, &lc)) >= 0)
             goto out;
         if (lc) {
-            rc = cli_model_of(lc->learner.kind)->gradcheck(&o, lc, &g);
+            const cli_model *m = cli_model_of(lc->learner.kind);
+            rc = m ? m->gradcheck(&o, lc, &g)
+                   : cli_fail_at(lc, "model", "kind", "dca gradcheck has no driver for this model");
             dca_config_destroy(lc);
             goto out;
         }

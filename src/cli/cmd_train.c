@@ -176,7 +176,9 @@ int cmd_train(int argc, char **argv, char *command_line)
             goto out;
         if (lc) {
             const cli_model *m = cli_model_of(lc->learner.kind);
-            if (!m->mpi && par_many())
+            if (!m)
+                rc = cli_fail_at(lc, "model", "kind", "dca train has no driver for this model");
+            else if (!m->mpi && par_many())
                 rc = cli_fail(EXIT_USAGE,
                               "%s: dca train with [model] kind = %s runs on one process (rule "
                               "tables train on several MPI ranks); start it without mpirun, or "
