@@ -185,11 +185,114 @@ static void SFX(factor_row)(const dca_geom *g, const REAL *restrict F, int s, in
  * Suffix contractions S_j (k^j rows: offsets after j contracted) and prefix
  * products Pre_j (k^j rows) give dh/df_j[b] = sum_i Pre_j[i] S_{j+1}[i*k + b]
  * with no division: exact 0/1 states are fine. */
+/* The binary case of mlgrad below for r <= 5 offsets, one vector of cells
+ * at a time with every level in registers (the general code streams up to
+ * k^r rows of T cells through memory several times over; it was 26 % of
+ * W2). Each cell sees exactly the operations of the general code in the
+ * same order (0 + a*b + c*d for a suffix row, the products of the prefix
+ * rows, -o0 + o1 for the derivative), so the results are bit for bit the
+ * same: only the loops are interchanged. r is a constant in each call, so
+ * the loops unroll and the arrays stay in registers. */
+typedef REAL SFX(mlg_vec) __attribute__((vector_size(64)));
+
+static inline __attribute__((always_inline)) void
+SFX(mlgrad_binary_chunk)(const REAL *restrict F, int s0, const int r, int64_t ld,
+                         const REAL *restrict u, REAL *restrict out)
+{
+    typedef SFX(mlg_vec) V;
+    const V zero = {0}, one = zero + 1;
+    V p[5], S[32], pre[16], pre2[16];
+    _Pragma("GCC unroll 8")
+    for (int j = 0; j < r; j++)
+        memcpy(&p[j], F + (int64_t)(s0 + j) * ld, sizeof(V));
+    /* Suffix levels r-1 .. 1, each in S[2^j .. 2^(j+1)); level r is u. */
+    V U[32];
+    const int K = 1 << r;
+    _Pragma("GCC unroll 32")
+    for (int y = 0; y < K; y++)
+        memcpy(&U[y], u + (int64_t)y * ld, sizeof(V));
+    _Pragma("GCC unroll 8")
+    for (int j = r - 1; j >= 1; j--) {
+        const V f0 = one - p[j];
+        const int rows = 1 << j;
+        _Pragma("GCC unroll 16")
+        for (int i = 0; i < rows; i++) {
+            const V s0v = j + 1 == r ? U[2 * i] : S[(2 << j) + 2 * i];
+            const V s1v = j + 1 == r ? U[2 * i + 1] : S[(2 << j) + 2 * i + 1];
+            V d = zero;
+            d += s0v * f0;
+            d += s1v * p[j];
+            S[(1 << j) + i] = d;
+        }
+    }
+    pre[0] = one;
+    _Pragma("GCC unroll 8")
+    for (int j = 0; j < r; j++) {
+        const int rows = 1 << j;
+        V d = zero;
+        _Pragma("GCC unroll 2")
+        for (int b = 0; b < 2; b++) {
+            V o = zero;
+            _Pragma("GCC unroll 16")
+            for (int i = 0; i < rows; i++)
+                o += pre[i] * (j + 1 == r ? U[2 * i + b] : S[(2 << j) + 2 * i + b]);
+            if (b == 0)
+                d = -o;
+            else
+                d += o;
+        }
+        memcpy(out + (int64_t)j * ld, &d, sizeof(V));
+        if (j + 1 < r) {
+            const V f0 = one - p[j];
+            _Pragma("GCC unroll 16")
+            for (int i = 0; i < rows; i++) {
+                pre2[2 * i] = pre[i] * f0;
+                pre2[2 * i + 1] = pre[i] * p[j];
+            }
+            _Pragma("GCC unroll 32")
+            for (int i = 0; i < 2 * rows; i++)
+                pre[i] = pre2[i];
+        }
+    }
+}
+
+/* Cells [0, T) in vectors; the tail through zero-padded copies. */
+static inline __attribute__((always_inline)) void
+SFX(mlgrad_binary_r)(const REAL *restrict F, int s0, const int r, int64_t T,
+                     const REAL *restrict u, REAL *restrict out)
+{
+    enum { W = (int)(sizeof(SFX(mlg_vec)) / sizeof(REAL)) };
+    int64_t t = 0;
+    for (; t + W <= T; t += W)
+        SFX(mlgrad_binary_chunk)(F + t, s0, r, T, u + t, out + t);
+    if (t == T)
+        return;
+    REAL Fp[5 * W], up[32 * W], op[5 * W];
+    memset(Fp, 0, sizeof Fp);
+    memset(up, 0, sizeof up);
+    for (int j = 0; j < r; j++)
+        memcpy(Fp + j * W, F + (int64_t)(s0 + j) * T + t, (size_t)(T - t) * sizeof(REAL));
+    for (int y = 0; y < (1 << r); y++)
+        memcpy(up + y * W, u + (int64_t)y * T + t, (size_t)(T - t) * sizeof(REAL));
+    SFX(mlgrad_binary_chunk)(Fp, 0, r, W, up, op);
+    for (int j = 0; j < r; j++)
+        memcpy(out + (int64_t)j * T + t, op + j * W, (size_t)(T - t) * sizeof(REAL));
+}
+
 static void SFX(mlgrad)(const dca_geom *g, const REAL *restrict F, int s0, int r, int64_t T,
                         const REAL *restrict u, REAL *restrict out, REAL *restrict scratch)
 {
     if (r == 0)
         return;
+    if (g->binary && r <= 5) {
+        switch (r) {
+        case 1: SFX(mlgrad_binary_r)(F, s0, 1, T, u, out); return;
+        case 2: SFX(mlgrad_binary_r)(F, s0, 2, T, u, out); return;
+        case 3: SFX(mlgrad_binary_r)(F, s0, 3, T, u, out); return;
+        case 4: SFX(mlgrad_binary_r)(F, s0, 4, T, u, out); return;
+        default: SFX(mlgrad_binary_r)(F, s0, 5, T, u, out); return;
+        }
+    }
     const int k = g->k;
     const int64_t K = ipow(k, r);
     /* Suffix levels j = 1..r-1 at S + off[j]; level r is u itself. */
