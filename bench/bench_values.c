@@ -18,7 +18,7 @@
  *   bench_values [--mode values|reverse] [--n N] [--batch B] [--steps T]
  *                [--radius R] [--size HxW --nbhd SPEC] [--threads K] [--reps R]
  *                [--out DIR]
- *                [--precision float64|float32] [--kernel auto|blas|fused]
+ *                [--precision float64|float32] [--kernel auto|blas|fused] [--tile CELLS]
  */
 #include <math.h>
 #include <omp.h>
@@ -37,6 +37,7 @@
 
 static dca_precision prec = DCA_FLOAT64;
 static dca_kernel kern = DCA_KERNEL_AUTO;
+static int64_t tile = 0; /* --tile: cells per work unit of the timed plan (0: the plan's choice) */
 
 /* Loss and gradient with kernel k (precision pr) for the first B configurations. */
 static double loss_grad(const dca_lattice *lat, dca_rule *rule, const double *x0, int64_t B,
@@ -46,7 +47,7 @@ static double loss_grad(const dca_lattice *lat, dca_rule *rule, const double *x0
     dca_error e;
     dca_sim *sim;
     dca_sim_options o = {.kernel = k, .threads = threads, .gradients = DCA_GRAD_REVERSE,
-                         .precision = pr};
+                         .precision = pr, .tile_cells = tile};
     if (dca_sim_create(lat, rule, B, &o, &sim, &e))
         bench_die("bench", "plan", &e);
     dca_adjoint *adj;
@@ -168,6 +169,7 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--radius")) radius = v;
         else if (!strcmp(k, "--threads")) threads = (int)v;
         else if (!strcmp(k, "--reps")) reps = v;
+        else if (!strcmp(k, "--tile")) tile = v;
         else if (!strcmp(k, "--out")) out = argv[i + 1];
         else if (!strcmp(k, "--precision") && !strcmp(argv[i + 1], "float32")) prec = DCA_FLOAT32;
         else if (!strcmp(k, "--kernel") && !strcmp(argv[i + 1], "auto")) kern = DCA_KERNEL_AUTO;
@@ -213,7 +215,8 @@ int main(int argc, char **argv)
 
     if (!strcmp(mode, "reverse"))
         return bench_reverse(&lat, rule, x0, B, T, reps, threads, out);
-    dca_sim_options fo = {.kernel = kern, .threads = threads, .precision = prec};
+    dca_sim_options fo = {.kernel = kern, .threads = threads, .precision = prec,
+                          .tile_cells = tile};
     dca_sim_options ro = {.kernel = DCA_KERNEL_REFERENCE, .threads = threads};
     dca_sim *fast, *ref;
     if (dca_sim_create(&lat, rule, B, &fo, &fast, &e) || dca_sim_create(&lat, rule, B, &ro, &ref, &e))
