@@ -176,15 +176,6 @@ static void SFX(factor_row)(const dca_geom *g, const REAL *restrict F, int s, in
         row[t] = f[t];
 }
 
-/* Gradient of the multilinear form
- *   h(t) = sum_y u[y][t] prod_{j<r} f_{s0+j}[y_j](t)
- * (y over k^r patterns of offsets s0..s0+r-1, the first most significant)
- * with respect to each factor, for T cells:
- *   binary:  out[j*T + t]       = dh / d P(1) of offset s0+j
- *   softmax: out[(j*k + b)*T + t] = dh / d f_{s0+j}[b]
- * Suffix contractions S_j (k^j rows: offsets after j contracted) and prefix
- * products Pre_j (k^j rows) give dh/df_j[b] = sum_i Pre_j[i] S_{j+1}[i*k + b]
- * with no division: exact 0/1 states are fine. */
 /* The binary case of mlgrad below for r <= 5 offsets, one vector of cells
  * at a time with every level in registers (the general code streams up to
  * k^r rows of T cells through memory several times over; it was 26 % of
@@ -279,6 +270,15 @@ SFX(mlgrad_binary_r)(const REAL *restrict F, int s0, const int r, int64_t T,
         memcpy(out + (int64_t)j * T + t, op + j * W, (size_t)(T - t) * sizeof(REAL));
 }
 
+/* Gradient of the multilinear form
+ *   h(t) = sum_y u[y][t] prod_{j<r} f_{s0+j}[y_j](t)
+ * (y over k^r patterns of offsets s0..s0+r-1, the first most significant)
+ * with respect to each factor, for T cells:
+ *   binary:  out[j*T + t]       = dh / d P(1) of offset s0+j
+ *   softmax: out[(j*k + b)*T + t] = dh / d f_{s0+j}[b]
+ * Suffix contractions S_j (k^j rows: offsets after j contracted) and prefix
+ * products Pre_j (k^j rows) give dh/df_j[b] = sum_i Pre_j[i] S_{j+1}[i*k + b]
+ * with no division: exact 0/1 states are fine. */
 static void SFX(mlgrad)(const dca_geom *g, const REAL *restrict F, int s0, int r, int64_t T,
                         const REAL *restrict u, REAL *restrict out, REAL *restrict scratch)
 {
