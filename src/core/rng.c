@@ -36,11 +36,11 @@ double dca_rng_normal(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t 
     return sqrt(-2.0 * log(1.0 - u[0])) * cos(6.283185307179586 * u[1]);
 }
 
-/* Philox4x32-10 of 8 counters at once, structure of arrays (c[word][lane],
+/* Philox4x32-10 of 16 counters at once, structure of arrays (c[word][lane],
  * each 32-bit word held in a 64-bit slot so that the 32 x 32 -> 64-bit
  * products map onto vpmuludq without shuffles): the same numbers as
  * Random123's philox4x32, in a loop GCC vectorises. */
-enum { LANES = 8 };
+enum { LANES = 16 };
 __attribute__((noinline)) static void philox_lanes(uint32_t k0, uint32_t k1,
                                                    uint64_t c[4][LANES])
 {
@@ -60,8 +60,10 @@ __attribute__((noinline)) static void philox_lanes(uint32_t k0, uint32_t k1,
     }
 }
 
-void dca_rng_words(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0, int64_t count,
-                   uint32_t *out)
+/* Word w of draw sub0 + i into out[w * ws + i * is]. */
+static inline __attribute__((always_inline)) void
+words(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0, int64_t count,
+      uint32_t *out, int64_t ws, int64_t is)
 {
     const philox4x32_key_t k = key(seed);
     int64_t i = 0;
@@ -75,13 +77,25 @@ void dca_rng_words(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub
         philox_lanes(k.v[0], k.v[1], c);
         for (int l = 0; l < LANES; l++)
             for (int word = 0; word < 4; word++)
-                out[4 * (i + l) + word] = (uint32_t)c[word][l];
+                out[word * ws + (i + l) * is] = (uint32_t)c[word][l];
     }
     for (; i < count; i++) {
         philox4x32_ctr_t r = philox4x32(counter(purpose, index, sub0 + (uint64_t)i), k);
         for (int word = 0; word < 4; word++)
-            out[4 * i + word] = r.v[word];
+            out[word * ws + i * is] = r.v[word];
     }
+}
+
+void dca_rng_words(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0, int64_t count,
+                   uint32_t *out)
+{
+    words(seed, purpose, index, sub0, count, out, 1, 4);
+}
+
+void dca_rng_words_soa(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0,
+                       int64_t count, uint32_t *out, int64_t stride)
+{
+    words(seed, purpose, index, sub0, count, out, stride, 1);
 }
 
 void dca_rng_first_uniforms(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0,
@@ -115,7 +129,7 @@ void dca_rng_normals(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t s
      * four 32-bit words as two Box-Muller pairs of uniforms with 24 bits
      * each, computed in single precision (logf, sincosf: about twice as fast
      * as double, and 24 bits are plenty for noise; the tails end at
-     * |x| = sqrt(2 ln 2^24) = 5.77). Whole groups of 8 counters go through
+     * |x| = sqrt(2 ln 2^24) = 5.77). Whole groups of LANES counters go through
      * the vectorised Philox, the edges through Random123's: any chunking
      * gives the same numbers. */
     const philox4x32_key_t k = key(seed);

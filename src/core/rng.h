@@ -30,9 +30,13 @@ void dca_rng_first_uniforms(uint64_t seed, uint32_t purpose, uint64_t index, uin
                             int64_t count, double *out);
 /* The four 32-bit words of Philox draws sub0 .. sub0 + count - 1 of the
  * stream (seed, purpose, index): out[4 i + w] is word w of draw sub0 + i.
- * The same words as Random123's philox4x32, 8 draws at a time. */
+ * The same words as Random123's philox4x32, 16 draws at a time. */
 void dca_rng_words(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0, int64_t count,
                    uint32_t *out);
+/* The same words, one array per word: out[w * stride + i] is word w of draw
+ * sub0 + i (stride >= count). */
+void dca_rng_words_soa(uint64_t seed, uint32_t purpose, uint64_t index, uint64_t sub0,
+                       int64_t count, uint32_t *out, int64_t stride);
 /* count standard normals, numbers sub0 .. sub0 + count - 1 of the stream
  * (seed, purpose, index): four from each Philox draw, by Box–Muller in
  * single precision (both halves), so the noise of a large parameter vector

@@ -65,37 +65,64 @@ void dca_mk_destroy(dca_mk *m) { free(m); }
 int64_t dca_mk_cells(const dca_mk *m) { return m->C; }
 int dca_mk_particles(const dca_mk *m) { return m->N; }
 
-/* The reaction probability of channel r (0..5) and its derivatives in A, B
- * and in its rate constant. */
-static inline double react(const dca_mk *m, const dca_mk_params *p, int r, double A, double B,
-                           double *dA, double *dB, double *dk)
+/* The constants of the reaction probabilities: N, q = 1 / ((N - 1)(N - 2)),
+ * gamma, and gamma k1..k3. */
+typedef struct mk_consts {
+    double N, q, g, gk[3];
+} mk_consts;
+
+static mk_consts consts(const dca_mk *m, const dca_mk_params *p)
 {
-    const double N = m->N, g = m->gamma, q = 1.0 / ((N - 1) * (N - 2));
-    double f, fA, fB;
-    switch (r) {
-    case 0: /* +A: (N - A) A^2 q */
-        f = (N - A) * A * A * q, fA = (2 * A * (N - A) - A * A) * q, fB = 0;
-        break;
-    case 1: /* -A: A (N - A)^2 q */
-        f = A * (N - A) * (N - A) * q, fA = ((N - A) * (N - A) - 2 * A * (N - A)) * q, fB = 0;
-        break;
-    case 2: /* +A: (N - A) B / N */
-        f = (N - A) * B / N, fA = -B / N, fB = (N - A) / N;
-        break;
-    case 3: /* -A: A (N - B) / N */
-        f = A * (N - B) / N, fA = (N - B) / N, fB = -A / N;
-        break;
-    case 4: /* +B: (N - A)(N - B) / N */
-        f = (N - A) * (N - B) / N, fA = -(N - B) / N, fB = -(N - A) / N;
-        break;
-    default: /* -B: A B / N */
-        f = A * B / N, fA = B / N, fB = A / N;
-        break;
-    }
-    const double k = r < 2 ? p->k1 : r < 4 ? p->k2 : p->k3;
-    if (dA)
-        *dA = g * k * fA, *dB = g * k * fB, *dk = g * f;
-    return g * k * f;
+    const double N = m->N, g = m->gamma;
+    return (mk_consts){N, 1.0 / ((N - 1) * (N - 2)), g, {g * p->k1, g * p->k2, g * p->k3}};
+}
+
+/* The reaction probability p of channel r (0..5) and its derivatives in A,
+ * B and in the channel's rate constant:
+ *   r = 0, +A: gamma k1 (N - A) A^2 q     r = 1, -A: gamma k1 A (N - A)^2 q
+ *   r = 2, +A: gamma k2 (N - A) B / N     r = 3, -A: gamma k2 A (N - B) / N
+ *   r = 4, +B: gamma k3 (N - A)(N - B) / N  r = 5, -B: gamma k3 A B / N
+ * Written as selections between operands rather than a branch on r, so that
+ * a row of cells with random channels vectorises; each channel's numbers
+ * are the same operations on the same operands as written out above. */
+typedef struct mk_rate {
+    double p, dA, dB, dk;
+} mk_rate;
+
+/* c ? a : b as a blend of bit patterns. GCC turns a plain selection
+ * between computed values into branches (jump threading, PRE), and then
+ * does not vectorise the loop; the blend stays a blend. */
+static inline double sel(uint64_t c, double a, double b)
+{
+    uint64_t ua, ub;
+    memcpy(&ua, &a, sizeof ua), memcpy(&ub, &b, sizeof ub);
+    const uint64_t m = (uint64_t)0 - (uint64_t)(c != 0), u = (ua & m) | (ub & ~m);
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+static inline mk_rate rate(const mk_consts *K, uint64_t r, double A, double B)
+{
+    /* every operand is computed, then selected */
+    const double N = K->N, q = K->q, NA = N - A, NB = N - B;
+    const uint64_t cubic = r < 2;
+    /* f = a1 a2 a2 q (r < 2) or a1 a2 / N; a2 at r = 2, 5: B, at 3, 4: N - B */
+    const double a1 = sel(r & 1, A, NA);
+    const double a2 = sel(r == 0, A, sel(r == 1, NA, sel((r + 1) & 2, B, NB)));
+    const double prod = a1 * a2;
+    const double fc = prod * a2 * q, fl = prod / N;
+    /* df/dA: (2A(N - A) - A^2) q, ((N - A)^2 - 2A(N - A)) q, then -B/N,
+     * (N - B)/N, -(N - B)/N, B/N; df/dB: 0, 0, (N - A)/N, -A/N, -(N - A)/N,
+     * A/N */
+    const double P2 = 2 * A * NA;
+    const double fA0 = (P2 - A * A) * q, fA1 = (NA * NA - P2) * q;
+    const double fAl = sel(r & 1, a2, -a2) / N;        /* negated at r = 2, 4 */
+    const double fBl = sel((r + 1) & 2, a1, -a1) / N;  /* negated at r = 3, 4 */
+    const double f = sel(cubic, fc, fl);
+    const double fA = sel(r == 0, fA0, sel(r == 1, fA1, fAl)), fB = sel(cubic, 0, fBl);
+    const double gk = sel(r < 2, K->gk[0], sel(r < 4, K->gk[1], K->gk[2]));
+    return (mk_rate){gk * f, gk * fA, gk * fB, K->g * f};
 }
 
 dca_status dca_mk_check(const dca_mk *m, const dca_mk_params *p, dca_error *err)
@@ -112,15 +139,17 @@ dca_status dca_mk_check(const dca_mk *m, const dca_mk_params *p, dca_error *err)
         if (!(k[i] >= 0) || !isfinite(k[i]))
             return dca_error_set(err, DCA_ERR_ARG, "k%d = %.17g: expected a rate >= 0", i + 1,
                                  k[i]);
-    for (int r = 0; r < 6; r++)
+    const mk_consts K = consts(m, p);
+    for (uint32_t r = 0; r < 6; r++)
         for (int a = 0; a <= m->N; a++)
             for (int b = 0; b <= m->N; b++) {
-                const double pr = react(m, p, r, a, b, NULL, NULL, NULL);
+                const double pr = rate(&K, r, a, b).p;
                 if (pr > 1)
                     return dca_error_set(err, DCA_ERR_ARG,
                                          "p%d = %.4g > 1 at A = %d, B = %d (gamma = %g, k%d = "
                                          "%g, N = %d): lower gamma or the rate",
-                                         r + 1, pr, a, b, m->gamma, r / 2 + 1, k[r / 2], m->N);
+                                         (int)r + 1, pr, a, b, m->gamma, (int)r / 2 + 1, k[r / 2],
+                                         m->N);
             }
     return DCA_OK;
 }
@@ -138,45 +167,68 @@ static void logits(double D, double *l, double *dl)
 
 static inline double unit(uint32_t w) { return ((double)w + 0.5) * 0x1.0p-32; }
 
-/* The step's noise: per cell 4 words (draws 0 .. C-1), then 20 words of
- * Gumbels (draws C .. C+4: 9 for A, 9 for B). draws() makes the Gumbel words;
- * step() draws the cells' words row by row on its threads (the same
- * numbers in any chunking). */
+/* The reaction channel 0..5 of a cell from its word 2. */
+static inline uint32_t channel(uint32_t w) { return (uint32_t)(((uint64_t)w * 6) >> 32); }
+
+/* The step's noise, the stream (seed, DCA_RNG_MK, conf << 32 | t): draw c < C
+ * gives cell c four words (0, 1: the excitations of A and B; 2: the reaction
+ * channel; 3: its acceptance); draws C .. C+4 give 20 words, the first 18 of
+ * them the offsets' Gumbels (9 for A, 9 for B). Every draw is a pure
+ * function of its index: whichever thread draws a row gets the same numbers. */
 static inline uint64_t noise_index(int64_t conf, int64_t t)
 {
     return (uint64_t)conf << 32 | (uint64_t)(uint32_t)t;
 }
 
-static void draws(const dca_mk *m, int64_t conf, int64_t t, uint32_t *w)
+/* The words of row i into w (4 C words, one array of C per word: word k of
+ * cell c at w[k C + c]). */
+static void row_words(const dca_mk *m, int64_t conf, int64_t t, int64_t i, uint32_t *w)
 {
-    dca_rng_words(m->seed, DCA_RNG_MK, noise_index(conf, t), (uint64_t)m->C, 5, w + 4 * m->C);
+    dca_rng_words_soa(m->seed, DCA_RNG_MK, noise_index(conf, t), (uint64_t)(i * m->W), m->W,
+                      w + i * m->W, m->C);
 }
 
-/* The chosen offset of species s (0: A, 1: B) and the softmax s_j. */
-static int choose(const dca_mk *m, double D, const uint32_t *w, int s, double *soft,
-                  double *dl)
+/* Per step, what the offsets need: the choice k, the weights y (one-hot on
+ * k, or the softmax itself in the relaxed model), the softmax s_j and the
+ * logits' derivatives in D. */
+typedef struct mk_offsets {
+    int k[2];
+    double y[2][9], soft[2][9], dl[2][9];
+} mk_offsets;
+
+/* The Gumbel-max choice of one species from its 9 Gumbel words G, the
+ * softmax of (l + G) / tau into soft, and the logits' derivatives. */
+static int choose(const dca_mk *m, double D, const uint32_t *G, double *soft, double *dl)
 {
     double l[9], z[9], mx = -INFINITY;
     logits(D, l, dl);
     int best = 0;
     for (int j = 0; j < 9; j++) {
-        const double G = -log(-log(unit(w[4 * m->C + 9 * s + j])));
-        z[j] = l[j] + G;
+        z[j] = l[j] - log(-log(unit(G[j])));
         if (z[j] > z[best])
             best = j;
     }
-    if (soft) {
-        for (int j = 0; j < 9; j++)
-            mx = fmax(mx, z[j] / m->tau);
-        double sum = 0;
-        for (int j = 0; j < 9; j++)
-            sum += soft[j] = exp(z[j] / m->tau - mx);
-        for (int j = 0; j < 9; j++)
-            soft[j] /= sum;
-    }
+    for (int j = 0; j < 9; j++)
+        mx = fmax(mx, z[j] / m->tau);
+    double sum = 0;
+    for (int j = 0; j < 9; j++)
+        sum += soft[j] = exp(z[j] / m->tau - mx);
+    for (int j = 0; j < 9; j++)
+        soft[j] /= sum;
     return best;
 }
 
+static void offsets(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t,
+                    mk_offsets *o)
+{
+    uint32_t G[20];
+    dca_rng_words(m->seed, DCA_RNG_MK, noise_index(conf, t), (uint64_t)m->C, 5, G);
+    for (int s = 0; s < 2; s++) {
+        o->k[s] = choose(m, s ? p->D_B : p->D_A, G + 9 * s, o->soft[s], o->dl[s]);
+        for (int j = 0; j < 9; j++)
+            o->y[s][j] = m->ste.relaxed ? o->soft[s][j] : (j == o->k[s]);
+    }
+}
 
 static inline double hv(double z) { return z > 0 ? 1.0 : 0.0; }
 
@@ -205,17 +257,6 @@ static inline double node(const dca_ste *s, double z)
     return s->relaxed ? 1.0 / (1.0 + exp(-z / s->width)) : hv(z);
 }
 
-/* The offset weights y (9) of species s: one-hot on the Gumbel-max choice,
- * or the softmax itself in the relaxed model; returns the choice. */
-static int weights(const dca_mk *m, double D, const uint32_t *w, int s, double *y)
-{
-    double soft[9], dl[9];
-    const int k = choose(m, D, w, s, soft, dl);
-    for (int j = 0; j < 9; j++)
-        y[j] = m->ste.relaxed ? soft[j] : (j == k);
-    return k;
-}
-
 /* Row i of mid (2 x C), the state after both diffusions: x - E plus E
  * moved by the chosen offset k[s] (the relaxed model: every offset q,
  * weighted by y[s][q]). */
@@ -226,12 +267,19 @@ static void diffuse_row(const dca_mk *m, int64_t i, const int k[2], const double
     const bool relaxed = m->ste.relaxed;
     for (int s = 0; s < 2; s++) {
         const int64_t o = s * C + i * W;
+        if (!relaxed) { /* one pass: (x - E) + 1.0 E[src] is (x - E) + E[src] */
+            int64_t sh;
+            const double *src = row_at(m, E + s * C, i, k[s], -1, &sh);
+            for (int64_t j = 0; j < W - sh; j++)
+                mid[o + j] = (x[o + j] - E[o + j]) + src[j + sh];
+            for (int64_t j = W - sh; j < W; j++)
+                mid[o + j] = (x[o + j] - E[o + j]) + src[j + sh - W];
+            continue;
+        }
         for (int64_t j = 0; j < W; j++)
             mid[o + j] = x[o + j] - E[o + j];
         for (int q = 0; q < 9; q++) {
-            if (!relaxed && q != k[s])
-                continue;
-            const double wq = relaxed ? y[s][q] : 1.0;
+            const double wq = y[s][q];
             int64_t sh;
             const double *src = row_at(m, E + s * C, i, q, -1, &sh);
             for (int64_t j = 0; j < W - sh; j++)
@@ -242,44 +290,121 @@ static void diffuse_row(const dca_mk *m, int64_t i, const int k[2], const double
     }
 }
 
-/* One forward step x (2 x C) -> out, with the excitations in E (2 x C) and
- * the state after both diffusions in mid (2 x C): the excitations, then each
- * row's diffusion and reaction together. tape (C bytes, may be NULL)
- * receives each cell's E_A | E_B << 1 | channel << 2. */
-static void step(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t, uint32_t *w,
-                 const double *x, double *E, double *mid, double *out, double y[2][9],
-                 uint8_t *tape)
+/* The excitations of row i: E = H(X - N xi) for both species. The hard
+ * model's loop has no call in it, so it vectorises. */
+static void excite_row(const dca_mk *m, int64_t i, const uint32_t *w, const double *x, double *E)
 {
     const int64_t C = m->C, W = m->W;
     const double N = m->N;
-    draws(m, conf, t, w);
-    const int k[2] = {weights(m, p->D_A, w, 0, y[0]), weights(m, p->D_B, w, 1, y[1])};
+    if (m->ste.relaxed) {
+        for (int64_t c = i * W; c < (i + 1) * W; c++)
+            for (int s = 0; s < 2; s++)
+                E[s * C + c] = node(&m->ste, x[s * C + c] - N * unit(w[s * C + c]));
+        return;
+    }
+    for (int64_t c = i * W; c < (i + 1) * W; c++)
+        for (int s = 0; s < 2; s++)
+            E[s * C + c] = hv(x[s * C + c] - N * unit(w[s * C + c]));
+}
+
+/* The reaction on row i: out = mid plus or minus the accepted channel's
+ * particle; tape (C bytes, may be NULL) receives E_A | E_B << 1 | r << 2. */
+static inline __attribute__((always_inline)) void
+react_row_as(const dca_mk *m, const mk_consts *K, bool relaxed, int64_t i,
+             const uint32_t *restrict w, const double *restrict mid, const double *restrict E,
+             double *restrict out, uint8_t *restrict tape)
+{
+    const int64_t C = m->C, W = m->W;
+    const mk_consts Kl = *K; /* a local copy: its loads are not masked in the loop */
+    for (int64_t c = i * W; c < (i + 1) * W; c++) {
+        const uint64_t r = channel(w[2 * C + c]);
+        const double A = mid[c], B = mid[C + c];
+        const double z = rate(&Kl, r, A, B).p - unit(w[3 * C + c]);
+        const double h = relaxed ? node(&m->ste, z) : hv(z);
+        const double d = sel(r & 1, -1.0, 1.0) * h;
+        out[c] = A + sel(r < 4, d, 0);
+        out[C + c] = B + sel(r >= 4, d, 0);
+    }
+    if (tape) /* the step's discrete outcomes, for a taped adjoint */
+        for (int64_t c = i * W; c < (i + 1) * W; c++)
+            tape[c] = (uint8_t)((E[c] > 0) | (E[C + c] > 0) << 1 | channel(w[2 * C + c]) << 2);
+}
+
+__attribute__((noinline)) static void react_row(const dca_mk *m, const mk_consts *K, int64_t i,
+                                                const uint32_t *w, const double *mid,
+                                                const double *E, double *out, uint8_t *tape)
+{
+    if (m->ste.relaxed)
+        react_row_as(m, K, true, i, w, mid, E, out, tape);
+    else
+        react_row_as(m, K, false, i, w, mid, E, out, tape);
+}
+
+/* The rows [lo, hi) of thread id of nt, a contiguous block. */
+static void row_block(int64_t H, int id, int nt, int64_t *lo, int64_t *hi)
+{
+    *lo = H * id / nt, *hi = H * (id + 1) / nt;
+}
+
+/* T steps: step t maps x_t (x0 for t = 0, else outs + (t - 1) 2C) to
+ * outs + t 2C, with tape + t C its outcomes (tape may be NULL). One parallel
+ * region for the whole run and one barrier a step: each thread owns a block
+ * of rows and draws the words and excitations of its rows and of the row on
+ * either side (the diffusion reads them) into its own buffers, so that no
+ * thread waits for another within a step. The offsets of every step are
+ * drawn first, shared out among the threads. If w, E and mid are given (the
+ * replaying adjoint, T = 1), they receive the step's words, excitations and
+ * state after diffusion. */
+static void forward(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
+                    int64_t T, const double *x0, double *outs, uint8_t *tape, mk_offsets *off,
+                    uint32_t *w_out, double *E_out, double *mid_out)
+{
+    const int64_t C = m->C, H = m->H, W = m->W;
+    const mk_consts K = consts(m, p);
+    /* per thread: the words (4 C), the excitations (2 C) and mid (2 C) */
+    const size_t per = (size_t)C * (4 * sizeof(uint32_t) + 4 * sizeof(double));
+    char *buf = malloc((size_t)omp_get_max_threads() * per);
 #pragma omp parallel
     {
+        const int id = omp_get_thread_num();
+        uint32_t *w = (uint32_t *)(buf + (size_t)id * per);
+        double *E = (double *)(w + 4 * C), *mid = E + 2 * C;
+        int64_t lo, hi;
+        row_block(H, id, omp_get_num_threads(), &lo, &hi);
+        /* the rows to excite: the block and one on either side, or all */
+        const bool all = hi - lo + 2 >= H;
+        const int64_t e0 = all ? 0 : lo - 1, e1 = all ? H : hi + 1;
 #pragma omp for schedule(static)
-        for (int64_t i = 0; i < m->H; i++) {
-            dca_rng_words(m->seed, DCA_RNG_MK, noise_index(conf, t), (uint64_t)(i * W), W,
-                          w + 4 * i * W);
-            for (int64_t c = i * W; c < (i + 1) * W; c++)
-                for (int s = 0; s < 2; s++)
-                    E[s * C + c] = node(&m->ste, x[s * C + c] - N * unit(w[4 * c + s]));
-        }
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < m->H; i++) {
-            diffuse_row(m, i, k, (const double(*)[9])y, x, E, mid);
-            for (int64_t c = i * W; c < (i + 1) * W; c++) {
-                const int r = (int)(((uint64_t)w[4 * c + 2] * 6) >> 32);
-                const double A = mid[c], B = mid[C + c];
-                const double pr = react(m, p, r, A, B, NULL, NULL, NULL);
-                const double h = node(&m->ste, pr - unit(w[4 * c + 3]));
-                const double sign = (r % 2 == 0) ? 1.0 : -1.0;
-                out[c] = A + (r < 4 ? sign * h : 0);
-                out[C + c] = B + (r >= 4 ? sign * h : 0);
-                if (tape) /* the step's discrete outcomes, for a taped adjoint */
-                    tape[c] = (uint8_t)((E[c] > 0) | (E[C + c] > 0) << 1 | r << 2);
+        for (int64_t t = 0; t < T; t++)
+            offsets(m, p, conf, t0 + t, off + t);
+        for (int64_t t = 0; t < T; t++) {
+            const double *x = t ? outs + (t - 1) * 2 * C : x0;
+            double *out = outs + t * 2 * C;
+            const mk_offsets *o = off + t;
+            if (lo < hi) {
+                for (int64_t r = e0; r < e1; r++) {
+                    const int64_t i = (r + H) % H;
+                    row_words(m, conf, t0 + t, i, w);
+                    excite_row(m, i, w, x, E);
+                }
+                for (int64_t i = lo; i < hi; i++) {
+                    diffuse_row(m, i, o->k, (const double(*)[9])o->y, x, E, mid);
+                    react_row(m, &K, i, w, mid, E, out, tape ? tape + t * C : NULL);
+                }
+                if (w_out) {
+                    const size_t n = (size_t)((hi - lo) * W);
+                    for (int k = 0; k < 4; k++)
+                        memcpy(w_out + k * C + lo * W, w + k * C + lo * W, n * sizeof *w);
+                    for (int s = 0; s < 2; s++) {
+                        memcpy(E_out + s * C + lo * W, E + s * C + lo * W, n * sizeof *E);
+                        memcpy(mid_out + s * C + lo * W, mid + s * C + lo * W, n * sizeof *E);
+                    }
+                }
             }
+#pragma omp barrier
         }
     }
+    free(buf);
 }
 
 /* dL/dy_q for the 9 offsets of row i: d[q] = sum_j gr[j] E[(i - dy_q) mod H,
@@ -322,15 +447,9 @@ bool dca_mk_tape_usable(const dca_mk *m)
 void dca_mk_run_tape(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
                      int64_t T, double *states, uint8_t *tape)
 {
-    const int64_t C = m->C;
-    uint32_t *w = malloc((size_t)(4 * (C + 5)) * sizeof *w);
-    double *E = malloc((size_t)(4 * C) * sizeof *E), *mid = E + 2 * C;
-    for (int64_t t = 0; t < T; t++) {
-        double y[2][9];
-        step(m, p, conf, t0 + t, w, states + t * 2 * C, E, mid, states + (t + 1) * 2 * C, y,
-             tape ? tape + t * C : NULL);
-    }
-    free(w), free(E);
+    mk_offsets *off = malloc((size_t)(T > 0 ? T : 1) * sizeof *off);
+    forward(m, p, conf, t0, T, states, states + 2 * m->C, tape, off, NULL, NULL, NULL);
+    free(off);
 }
 
 void dca_mk_run(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0, int64_t T,
@@ -346,29 +465,50 @@ void dca_mk_adjoint(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64
 }
 
 /* The reaction's adjoint on row i: gm = dL/dmid from g = dL/d(out), and
- * the row's dL/dk1..3 into dk. tp: the step's tape (identity surrogate),
- * or NULL to read the replayed words w. */
-static void adjoint_react_row(const dca_mk *m, const dca_mk_params *p, int64_t i,
-                              const uint8_t *tp, const uint32_t *w, const double *mid,
-                              const double *g, double *gm, double dk_out[3])
+ * the row's dL/dk1..3 into dk_out. tp: the step's tape (identity surrogate),
+ * or NULL to read the replayed words w. tmp (3 W): the thread's scratch for
+ * the channels and for the products that dL/dk sums, in cell order, after
+ * the vectorised loop. */
+static inline __attribute__((always_inline)) void
+adjoint_react_row_as(const dca_mk *m, const mk_consts *K, bool taped, int64_t i,
+                     const uint8_t *restrict tp, const uint32_t *restrict w,
+                     const double *restrict mid, const double *restrict g, double *restrict gm,
+                     double *restrict tmp, double dk_out[3])
 {
     const int64_t C = m->C, W = m->W;
-    double dk[3] = {0, 0, 0};
+    /* indexed by the cell c of row i: tmp[0, W), [W, 2 W), then W words */
+    double *restrict qs = tmp - i * W, *restrict ks = tmp + W - i * W;
+    uint32_t *restrict rs = (uint32_t *)(tmp + 2 * W) - i * W;
+    for (int64_t c = i * W; c < (i + 1) * W; c++)
+        rs[c] = taped ? (uint32_t)(tp[c] >> 2) : channel(w[2 * C + c]);
+    const mk_consts Kl = *K; /* a local copy: its loads are not masked in the loop */
     for (int64_t c = i * W; c < (i + 1) * W; c++) {
-        const int r = tp ? tp[c] >> 2 : (int)(((uint64_t)w[4 * c + 2] * 6) >> 32);
+        const uint64_t r = rs[c];
         const double A = mid[c], B = mid[C + c];
-        double dA, dB, dkr;
-        const double pr = react(m, p, r, A, B, &dA, &dB, &dkr);
-        const double sign = (r % 2 == 0) ? 1.0 : -1.0;
-        /* taped: the identity surrogate, 1 (surr()'s value) */
-        const double q = (r < 4 ? g[c] : g[C + c]) * sign *
-                         (tp ? 1.0 : surr(&m->ste, pr - unit(w[4 * c + 3])));
-        gm[c] = g[c] + q * dA;
-        gm[C + c] = g[C + c] + q * dB;
-        dk[r / 2] += q * dkr;
+        const mk_rate R = rate(&Kl, r, A, B);
+        const double gs = sel(r < 4, g[c], g[C + c]) * sel(r & 1, -1.0, 1.0);
+        /* taped: the identity surrogate, 1 */
+        const double q = taped ? gs * 1.0 : gs * surr(&m->ste, R.p - unit(w[3 * C + c]));
+        gm[c] = g[c] + q * R.dA;
+        gm[C + c] = g[C + c] + q * R.dB;
+        qs[c] = q, ks[c] = R.dk;
     }
+    double dk[3] = {0, 0, 0};
+    for (int64_t c = i * W; c < (i + 1) * W; c++)
+        dk[rs[c] >> 1] += qs[c] * ks[c];
     for (int j = 0; j < 3; j++)
         dk_out[j] = dk[j];
+}
+
+__attribute__((noinline)) static void
+adjoint_react_row(const dca_mk *m, const mk_consts *K, int64_t i, const uint8_t *tp,
+                  const uint32_t *w, const double *mid, const double *g, double *gm, double *tmp,
+                  double dk_out[3])
+{
+    if (tp)
+        adjoint_react_row_as(m, K, true, i, tp, w, mid, g, gm, tmp, dk_out);
+    else
+        adjoint_react_row_as(m, K, false, i, tp, w, mid, g, gm, tmp, dk_out);
 }
 
 /* The diffusion's adjoint on row i: dL/dy_q into dy (2 x 9) and g =
@@ -399,18 +539,11 @@ static void adjoint_diffuse_row(const dca_mk *m, int64_t i, const int k[2],
         }
         for (int64_t j = 0; j < W; j++) {
             const int64_t c = i * W + j;
-            const double h = tp ? 1.0 : surr(&m->ste, x[s * C + c] - N * unit(w[4 * c + s]));
+            const double h = tp ? 1.0 : surr(&m->ste, x[s * C + c] - N * unit(w[s * C + c]));
             g[s * C + c] = gr[j] + gE[j] * h;
         }
     }
 }
-
-/* Per step t, what the offsets need: the choice k, the weights y, the
- * softmax and the logits' derivatives in D (from the step's Gumbel words). */
-typedef struct mk_offsets {
-    int k[2];
-    double y[2][9], soft[2][9], dl[2][9];
-} mk_offsets;
 
 /* acc += the step's dL/dk (rows[i][0..2]) and dL/dD through the offsets
  * (rows[i][3..20]: dL/dy), the rows in order. */
@@ -433,82 +566,109 @@ static void accumulate(const dca_mk *m, const double *rows, const mk_offsets *o,
     }
 }
 
+/* The taped adjoint: one parallel region for the whole sweep and one
+ * barrier a step. Each thread owns a block of rows; from the tape it
+ * rebuilds the excitations of its block and two rows on either side, the
+ * state after diffusion and dL/dmid of its block and one row on either side
+ * (what the diffusion's adjoint of its own rows reads), then dL/dx of its
+ * own rows. dL/d(out) alternates between two buffers, so a step's rows are
+ * written while a neighbour still reads the last step's. The rows' sums
+ * wait for the sweep's end (rows: T x H x 21). */
+static void adjoint_taped(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
+                          int64_t T, const double *states, const uint8_t *tape, const double *gT,
+                          double *g0, double *rows, mk_offsets *off)
+{
+    const int64_t C = m->C, H = m->H, W = m->W;
+    const mk_consts K = consts(m, p);
+    double *gb = malloc((size_t)(4 * C) * sizeof *gb);
+    memcpy(gb + (T & 1) * 2 * C, gT, (size_t)(2 * C) * sizeof *gb);
+    /* per thread: E, mid, dL/dmid (2 C each), dL/dE (W), offset_dots' rows
+     * (3 (W + 2)), adjoint_react_row's scratch (3 W) */
+    const size_t per = (size_t)(6 * C + 7 * W + 6);
+    double *buf = malloc((size_t)omp_get_max_threads() * per * sizeof *buf);
+#pragma omp parallel
+    {
+        double *E = buf + (size_t)omp_get_thread_num() * per, *mid = E + 2 * C,
+               *gm = mid + 2 * C, *gE = gm + 2 * C, *ext = gE + W, *tmp = ext + 3 * (W + 2);
+        int64_t lo, hi;
+        row_block(H, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        const bool allE = hi - lo + 4 >= H, allM = hi - lo + 2 >= H;
+        const int64_t e0 = allE ? 0 : lo - 2, e1 = allE ? H : hi + 2;
+        const int64_t m0 = allM ? 0 : lo - 1, m1 = allM ? H : hi + 1;
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < T; t++)
+            offsets(m, p, conf, t0 + t, off + t);
+        for (int64_t t = T - 1; t >= 0; t--) {
+            const double *x = states + t * 2 * C, *g = gb + ((t + 1) & 1) * 2 * C;
+            const uint8_t *tp = tape + t * C;
+            const mk_offsets *o = off + t;
+            double *rt = rows + t * H * 21;
+            if (lo < hi) {
+                for (int64_t r = e0; r < e1; r++)
+                    for (int64_t c = (r + H) % H * W, e = c + W; c < e; c++) {
+                        E[c] = tp[c] & 1 ? 1.0 : 0.0;
+                        E[C + c] = tp[c] & 2 ? 1.0 : 0.0;
+                    }
+                /* the rows' diffusion as the forward step made it, then the
+                 * reaction's adjoint (a row outside the block: its dL/dk is
+                 * its owner's) */
+                for (int64_t r = m0; r < m1; r++) {
+                    const int64_t i = (r + H) % H;
+                    double dk[3];
+                    diffuse_row(m, i, o->k, (const double(*)[9])o->y, x, E, mid);
+                    adjoint_react_row(m, &K, i, tp, NULL, mid, g, gm, tmp,
+                                      i >= lo && i < hi ? rt + i * 21 : dk);
+                }
+                for (int64_t i = lo; i < hi; i++)
+                    adjoint_diffuse_row(m, i, o->k, (const double(*)[9])o->y, E, gm, x, tp, NULL,
+                                        gb + (t & 1) * 2 * C, gE, ext, rt + i * 21 + 3);
+            }
+#pragma omp barrier
+        }
+    }
+    if (g0)
+        memcpy(g0, gb, (size_t)(2 * C) * sizeof *g0);
+    free(gb), free(buf);
+}
+
 void dca_mk_adjoint_tape(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
                          int64_t T, const double *states, const uint8_t *tape, const double *gT,
                          double *g0, double grad[5])
 {
     const int64_t C = m->C, H = m->H, W = m->W;
     const bool taped = tape && dca_mk_tape_usable(m);
-    /* taped: the rows of every step (the sums wait for the sweep's end) */
-    const int64_t nrows = taped ? T * H * 21 : H * 21;
-    uint32_t *w = malloc((size_t)(4 * (C + 5)) * sizeof *w);
-    double *E = malloc((size_t)(8 * C) * sizeof *E), *mid = E + 4 * C, *y = E + 6 * C;
-    double *g = malloc((size_t)(4 * C) * sizeof *g), *gm = g + 2 * C; /* g: after, gm: mid */
-    double *rows = malloc((size_t)nrows * sizeof *rows);
-    mk_offsets *off = malloc((size_t)(taped ? T : 1) * sizeof *off);
-    const int nthreads = omp_get_max_threads();
-    /* per-thread row scratch: dL/dE (W) and offset_dots' rows (3 x (W + 2)) */
-    double *scratch = malloc((size_t)(nthreads * (4 * W + 6)) * sizeof *scratch);
-    memcpy(g, gT, (size_t)(2 * C) * sizeof *g);
     double acc[5] = {0, 0, 0, 0, 0};
     if (taped) {
-        /* One parallel region for the whole sweep, two barriers a step. E
-         * alternates between two buffers, so a step's excitations can be
-         * written while a slower thread still reads the last step's. */
-        for (int64_t t = 0; t < T; t++) {
-            mk_offsets *o = off + t;
-            draws(m, conf, t0 + t, w);
-            o->k[0] = weights(m, p->D_A, w, 0, o->y[0]);
-            o->k[1] = weights(m, p->D_B, w, 1, o->y[1]);
-            choose(m, p->D_A, w, 0, o->soft[0], o->dl[0]);
-            choose(m, p->D_B, w, 1, o->soft[1], o->dl[1]);
-        }
-#pragma omp parallel
-        {
-            double *gE = scratch + (size_t)omp_get_thread_num() * (size_t)(4 * W + 6);
-            double *ext = gE + W;
-            for (int64_t t = T - 1; t >= 0; t--) {
-                const double *x = states + t * 2 * C;
-                const uint8_t *tp = tape + t * C;
-                double *Et = E + (t & 1) * 2 * C, *rt = rows + t * H * 21;
-                const mk_offsets *o = off + t;
-#pragma omp for schedule(static)
-                for (int64_t c = 0; c < C; c++) {
-                    Et[c] = tp[c] & 1 ? 1.0 : 0.0;
-                    Et[C + c] = tp[c] & 2 ? 1.0 : 0.0;
-                }
-                /* the row's diffusion as step() made it, then the reaction's adjoint */
-#pragma omp for schedule(static)
-                for (int64_t i = 0; i < H; i++) {
-                    diffuse_row(m, i, o->k, (const double(*)[9])o->y, x, Et, mid);
-                    adjoint_react_row(m, p, i, tp, NULL, mid, g, gm, rt + i * 21);
-                }
-#pragma omp for schedule(static) nowait
-                for (int64_t i = 0; i < H; i++)
-                    adjoint_diffuse_row(m, i, o->k, (const double(*)[9])o->y, Et, gm, x, tp,
-                                        NULL, g, gE, ext, rt + i * 21 + 3);
-            }
-        }
+        double *rows = malloc((size_t)(T * H * 21) * sizeof *rows);
+        mk_offsets *off = malloc((size_t)(T > 0 ? T : 1) * sizeof *off);
+        adjoint_taped(m, p, conf, t0, T, states, tape, gT, g0, rows, off);
         for (int64_t t = T - 1; t >= 0; t--)
             accumulate(m, rows + t * H * 21, off + t, acc);
+        free(rows), free(off);
     } else {
+        /* Replay: each step's words, excitations and mid from forward(),
+         * then its adjoint, two parallel regions a step. */
+        uint32_t *w = malloc((size_t)(4 * C) * sizeof *w);
+        double *E = malloc((size_t)(6 * C) * sizeof *E), *mid = E + 2 * C, *y = E + 4 * C;
+        double *g = malloc((size_t)(4 * C) * sizeof *g), *gm = g + 2 * C; /* g: after, gm: mid */
+        double *rows = malloc((size_t)(H * 21) * sizeof *rows);
+        const int nthreads = omp_get_max_threads();
+        /* per-thread row scratch: dL/dE (W), offset_dots' rows (3 x (W + 2)),
+         * adjoint_react_row's scratch (3 W) */
+        double *scratch = malloc((size_t)(nthreads * (7 * W + 6)) * sizeof *scratch);
+        const mk_consts K = consts(m, p);
+        memcpy(g, gT, (size_t)(2 * C) * sizeof *g);
         for (int64_t t = T - 1; t >= 0; t--) {
             const double *x = states + t * 2 * C;
             mk_offsets o;
-            step(m, p, conf, t0 + t, w, x, E, mid, y, o.y, NULL);
-            o.k[0] = o.k[1] = 0;
-            for (int s = 0; s < 2; s++)
-                for (int j = 0; j < 9; j++)
-                    o.k[s] = o.y[s][j] > o.y[s][o.k[s]] ? j : o.k[s];
-            choose(m, p->D_A, w, 0, o.soft[0], o.dl[0]);
-            choose(m, p->D_B, w, 1, o.soft[1], o.dl[1]);
+            forward(m, p, conf, t0 + t, 1, x, y, NULL, &o, w, E, mid);
 #pragma omp parallel
             {
-                double *gE = scratch + (size_t)omp_get_thread_num() * (size_t)(4 * W + 6);
-                double *ext = gE + W;
+                double *gE = scratch + (size_t)omp_get_thread_num() * (size_t)(7 * W + 6);
+                double *ext = gE + W, *tmp = ext + 3 * (W + 2);
 #pragma omp for schedule(static)
                 for (int64_t i = 0; i < H; i++)
-                    adjoint_react_row(m, p, i, NULL, w, mid, g, gm, rows + i * 21);
+                    adjoint_react_row(m, &K, i, NULL, w, mid, g, gm, tmp, rows + i * 21);
 #pragma omp for schedule(static)
                 for (int64_t i = 0; i < H; i++)
                     adjoint_diffuse_row(m, i, o.k, (const double(*)[9])o.y, E, gm, x, NULL, w,
@@ -516,26 +676,22 @@ void dca_mk_adjoint_tape(const dca_mk *m, const dca_mk_params *p, int64_t conf, 
             }
             accumulate(m, rows, &o, acc);
         }
+        if (g0)
+            memcpy(g0, g, (size_t)(2 * C) * sizeof *g);
+        free(w), free(E), free(g), free(rows), free(scratch);
     }
     for (int j = 0; j < 5; j++)
         grad[j] += acc[j];
-    if (g0)
-        memcpy(g0, g, (size_t)(2 * C) * sizeof *g);
-    free(w), free(E), free(g), free(rows), free(off), free(scratch);
 }
 
 void dca_mk_offset_score(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
                          int64_t T, double score[2])
 {
-    uint32_t *w = malloc((size_t)(4 * (m->C + 5)) * sizeof *w);
     score[0] = score[1] = 0;
     for (int64_t t = 0; t < T; t++) {
-        draws(m, conf, t0 + t, w);
-        for (int s = 0; s < 2; s++) {
-            double dl[9];
-            const int k = choose(m, s ? p->D_B : p->D_A, w, s, NULL, dl);
-            score[s] += dl[k];
-        }
+        mk_offsets o;
+        offsets(m, p, conf, t0 + t, &o);
+        for (int s = 0; s < 2; s++)
+            score[s] += o.dl[s][o.k[s]];
     }
-    free(w);
 }
