@@ -232,14 +232,17 @@ static void offsets(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64
 
 static inline double hv(double z) { return z > 0 ? 1.0 : 0.0; }
 
+/* i mod n for -n <= i < 2n, without a division. */
+static inline int64_t wrap(int64_t i, int64_t n) { return i < 0 ? i + n : i >= n ? i - n : i; }
+
 /* Row i of field f read at offset sign * o_k: out[j] = f[(i + sign dy) mod H,
  * (j + sign dx) mod W], as a pointer pair (the row and its column shift s:
  * entries j < W - s come from row[j + s], the rest from row[j + s - W]). */
 static inline const double *row_at(const dca_mk *m, const double *f, int64_t i, int k, int sign,
                                    int64_t *s)
 {
-    const int64_t r = ((i + sign * OFF[k][0]) % m->H + m->H) % m->H;
-    *s = ((sign * OFF[k][1]) % m->W + m->W) % m->W;
+    const int64_t r = wrap(i + sign * OFF[k][0], m->H), dx = sign * OFF[k][1];
+    *s = dx < 0 ? dx + m->W : dx;
     return f + r * m->W;
 }
 
@@ -308,7 +311,9 @@ static void excite_row(const dca_mk *m, int64_t i, const uint32_t *w, const doub
 }
 
 /* The reaction on row i: out = mid plus or minus the accepted channel's
- * particle; tape (C bytes, may be NULL) receives E_A | E_B << 1 | r << 2. */
+ * particle; tape (C bytes, may be NULL) receives E_A | E_B << 1 | r << 2 |
+ * h << 5, h whether the channel fired (what the taped adjoint needs to
+ * recover mid from out). */
 static inline __attribute__((always_inline)) void
 react_row_as(const dca_mk *m, const mk_consts *K, bool relaxed, int64_t i,
              const uint32_t *restrict w, const double *restrict mid, const double *restrict E,
@@ -327,7 +332,9 @@ react_row_as(const dca_mk *m, const mk_consts *K, bool relaxed, int64_t i,
     }
     if (tape) /* the step's discrete outcomes, for a taped adjoint */
         for (int64_t c = i * W; c < (i + 1) * W; c++)
-            tape[c] = (uint8_t)((E[c] > 0) | (E[C + c] > 0) << 1 | channel(w[2 * C + c]) << 2);
+            tape[c] = (uint8_t)((uint32_t)(E[c] > 0) | (uint32_t)(E[C + c] > 0) << 1 |
+                                channel(w[2 * C + c]) << 2 |
+                                (uint32_t)(out[c] != mid[c] || out[C + c] != mid[C + c]) << 5);
 }
 
 __attribute__((noinline)) static void react_row(const dca_mk *m, const mk_consts *K, int64_t i,
@@ -383,7 +390,7 @@ static void forward(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64
             const mk_offsets *o = off + t;
             if (lo < hi) {
                 for (int64_t r = e0; r < e1; r++) {
-                    const int64_t i = (r + H) % H;
+                    const int64_t i = wrap(r, H);
                     row_words(m, conf, t0 + t, i, w);
                     excite_row(m, i, w, x, E);
                 }
@@ -407,36 +414,71 @@ static void forward(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64
     free(buf);
 }
 
-/* dL/dy_q for the 9 offsets of row i: d[q] = sum_j gr[j] E[(i - dy_q) mod H,
- * (j - dx_q) mod W], each sum in j order, product then sum (no fused
- * multiply-add: the same bits as one loop per offset). The 9 sums advance
- * together, so they are not one long chain of dependent additions. ext:
- * 3 x (W + 2) scratch, the three source rows with one cell of wrap-around
- * on each side. */
-__attribute__((optimize("fp-contract=off"))) static void
-offset_dots(const dca_mk *m, const double *E, int64_t i, const double *gr, double *ext,
-            double d[9])
+/* Eight doubles, eight 64-bit and eight 32-bit integers (GCC's vector
+ * extension: the target's vectors, or pairs of halves where they are
+ * shorter), and the fixed tree that sums the lanes of a double vector. */
+typedef double mk_v8 __attribute__((vector_size(8 * sizeof(double))));
+typedef int64_t mk_i8 __attribute__((vector_size(8 * sizeof(int64_t))));
+typedef uint32_t mk_u8 __attribute__((vector_size(8 * sizeof(uint32_t))));
+
+static inline double hsum(mk_v8 a)
+{
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/* dL/dy_q for the 9 offsets of a row: d[q] = sum_j gr[j] E[(i - dy_q) mod H,
+ * (j - dx_q) mod W], from rows[dy + 1], the source row i - dy with one cell
+ * of wrap-around on each side (rows[.][0] is column W - 1, rows[.][W + 1]
+ * column 0). Each sum runs in 8 lanes (lane l adds the terms j = l mod 8 in
+ * j order; the last W mod 8 terms padded with zeros) closed by a fixed
+ * tree: the 9 sums advance as 9 vectors, the same numbers on any thread
+ * count. */
+static void dots9(const double *const rows[3], int64_t W, const double *gr, double d[9])
+{
+    const double *src[9];
+    for (int q = 0; q < 9; q++)
+        src[q] = rows[OFF[q][0] + 1] + 1 - OFF[q][1];
+    mk_v8 a[9] = {{0}};
+    int64_t j = 0;
+    for (; j + 8 <= W; j += 8) {
+        mk_v8 g, e;
+        memcpy(&g, gr + j, sizeof g);
+        for (int q = 0; q < 9; q++) {
+            memcpy(&e, src[q] + j, sizeof e);
+            a[q] += g * e;
+        }
+    }
+    if (j < W) { /* the last W mod 8 terms, padded with zeros */
+        double gt[8] = {0}, et[8] = {0};
+        memcpy(gt, gr + j, (size_t)(W - j) * sizeof *gt);
+        mk_v8 g, e;
+        memcpy(&g, gt, sizeof g);
+        for (int q = 0; q < 9; q++) {
+            memcpy(et, src[q] + j, (size_t)(W - j) * sizeof *et);
+            memcpy(&e, et, sizeof e);
+            a[q] += g * e;
+        }
+    }
+    for (int q = 0; q < 9; q++)
+        d[q] = hsum(a[q]);
+}
+
+/* dots9 of row i of E (C cells, rows of W): ext (3 x (W + 2)) receives the
+ * three source rows with their wrap-around. */
+static void offset_dots(const dca_mk *m, const double *E, int64_t i, const double *gr,
+                        double *ext, double d[9])
 {
     const int64_t H = m->H, W = m->W;
+    const double *rows[3];
     for (int dy = -1; dy <= 1; dy++) {
-        const double *row = E + ((i - dy) % H + H) % H * W;
+        const double *row = E + wrap(i - dy, H) * W;
         double *e = ext + (dy + 1) * (W + 2);
         e[0] = row[W - 1];
         memcpy(e + 1, row, (size_t)W * sizeof *e);
         e[W + 1] = row[0];
+        rows[dy + 1] = e;
     }
-    const double *src[9];
-    for (int q = 0; q < 9; q++)
-        src[q] = ext + (OFF[q][0] + 1) * (W + 2) + 1 - OFF[q][1];
-    double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0;
-    for (int64_t j = 0; j < W; j++) {
-        const double g = gr[j];
-        a0 += g * src[0][j], a1 += g * src[1][j], a2 += g * src[2][j];
-        a3 += g * src[3][j], a4 += g * src[4][j], a5 += g * src[5][j];
-        a6 += g * src[6][j], a7 += g * src[7][j], a8 += g * src[8][j];
-    }
-    d[0] = a0, d[1] = a1, d[2] = a2, d[3] = a3, d[4] = a4;
-    d[5] = a5, d[6] = a6, d[7] = a7, d[8] = a8;
+    dots9(rows, W, gr, d);
 }
 
 bool dca_mk_tape_usable(const dca_mk *m)
@@ -464,55 +506,68 @@ void dca_mk_adjoint(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64
     dca_mk_adjoint_tape(m, p, conf, t0, T, states, NULL, gT, g0, grad);
 }
 
-/* The reaction's adjoint on row i: gm = dL/dmid from g = dL/d(out), and
- * the row's dL/dk1..3 into dk_out. tp: the step's tape (identity surrogate),
- * or NULL to read the replayed words w. tmp (3 W): the thread's scratch for
- * the channels and for the products that dL/dk sums, in cell order, after
- * the vectorised loop. */
-static inline __attribute__((always_inline)) void
-adjoint_react_row_as(const dca_mk *m, const mk_consts *K, bool taped, int64_t i,
-                     const uint8_t *restrict tp, const uint32_t *restrict w,
-                     const double *restrict mid, const double *restrict g, double *restrict gm,
-                     double *restrict tmp, double dk_out[3])
+/* dL/dk_j of row i: the products qs[c] ks[c] of the cells whose channel
+ * (rs[c] >> shift & 7) is 2 j or 2 j + 1, summed in 8 lanes (lane l: the
+ * cells c = l mod 8 in order; the row's last W mod 8 cells padded with
+ * zeros) and closed by a fixed tree. */
+static void react_dk(int64_t i, int64_t W, const double *qs, const double *ks,
+                     const uint32_t *rs, int shift, double dk_out[3])
+{
+    mk_v8 dk[3] = {{0}};
+    for (int64_t c = i * W; c < (i + 1) * W; c += 8) {
+        const int64_t n = (i + 1) * W - c < 8 ? (i + 1) * W - c : 8;
+        double qt[8] = {0}, kt[8] = {0};
+        uint32_t rt[8] = {0};
+        const double *qp = qs + c, *kp = ks + c;
+        const uint32_t *rp = rs + c;
+        if (n < 8) {
+            memcpy(qt, qs + c, (size_t)n * sizeof *qt), memcpy(kt, ks + c, (size_t)n * sizeof *kt);
+            memcpy(rt, rs + c, (size_t)n * sizeof *rt);
+            qp = qt, kp = kt, rp = rt;
+        }
+        mk_v8 qv, kv;
+        mk_u8 r32;
+        memcpy(&qv, qp, sizeof qv), memcpy(&kv, kp, sizeof kv), memcpy(&r32, rp, sizeof r32);
+        const mk_i8 r = __builtin_convertvector(r32, mk_i8) >> shift & 7, v = (mk_i8)(qv * kv);
+        dk[0] += (mk_v8)(v & (r < 2));
+        dk[1] += (mk_v8)(v & ((r >> 1) == 1));
+        dk[2] += (mk_v8)(v & (r >= 4));
+    }
+    for (int j = 0; j < 3; j++)
+        dk_out[j] = hsum(dk[j]);
+}
+
+/* The reaction's adjoint on row i in the replay: gm = dL/dmid from g =
+ * dL/d(out), and the row's dL/dk1..3 into dk_out, from the step's words w.
+ * tmp (3 W): the thread's scratch. */
+static void adjoint_react_row(const dca_mk *m, const mk_consts *K, int64_t i,
+                              const uint32_t *restrict w, const double *restrict mid,
+                              const double *restrict g, double *restrict gm,
+                              double *restrict tmp, double dk_out[3])
 {
     const int64_t C = m->C, W = m->W;
     /* indexed by the cell c of row i: tmp[0, W), [W, 2 W), then W words */
     double *restrict qs = tmp - i * W, *restrict ks = tmp + W - i * W;
     uint32_t *restrict rs = (uint32_t *)(tmp + 2 * W) - i * W;
     for (int64_t c = i * W; c < (i + 1) * W; c++)
-        rs[c] = taped ? (uint32_t)(tp[c] >> 2) : channel(w[2 * C + c]);
-    const mk_consts Kl = *K; /* a local copy: its loads are not masked in the loop */
+        rs[c] = channel(w[2 * C + c]);
     for (int64_t c = i * W; c < (i + 1) * W; c++) {
         const uint64_t r = rs[c];
-        const double A = mid[c], B = mid[C + c];
-        const mk_rate R = rate(&Kl, r, A, B);
+        const mk_rate R = rate(K, r, mid[c], mid[C + c]);
         const double gs = sel(r < 4, g[c], g[C + c]) * sel(r & 1, -1.0, 1.0);
-        /* taped: the identity surrogate, 1 */
-        const double q = taped ? gs * 1.0 : gs * surr(&m->ste, R.p - unit(w[3 * C + c]));
+        const double q = gs * surr(&m->ste, R.p - unit(w[3 * C + c]));
         gm[c] = g[c] + q * R.dA;
         gm[C + c] = g[C + c] + q * R.dB;
         qs[c] = q, ks[c] = R.dk;
     }
-    double dk[3] = {0, 0, 0};
-    for (int64_t c = i * W; c < (i + 1) * W; c++)
-        dk[rs[c] >> 1] += qs[c] * ks[c];
-    for (int j = 0; j < 3; j++)
-        dk_out[j] = dk[j];
-}
-
-__attribute__((noinline)) static void
-adjoint_react_row(const dca_mk *m, const mk_consts *K, int64_t i, const uint8_t *tp,
-                  const uint32_t *w, const double *mid, const double *g, double *gm, double *tmp,
-                  double dk_out[3])
-{
-    if (tp)
-        adjoint_react_row_as(m, K, true, i, tp, w, mid, g, gm, tmp, dk_out);
-    else
-        adjoint_react_row_as(m, K, false, i, tp, w, mid, g, gm, tmp, dk_out);
+    react_dk(i, W, qs, ks, rs, 0, dk_out);
 }
 
 /* The diffusion's adjoint on row i: dL/dy_q into dy (2 x 9) and g =
- * dL/dx from gm. gE (W) and ext (3 x (W + 2)): the thread's scratch. */
+ * dL/dx from gm; tp: the step's tape (the hard model with the identity
+ * surrogate, h' = 1; E then has rows of W + 2, padded as dots9 reads them,
+ * H of them a species), or NULL for the replay (w: the step's words; E has
+ * rows of W). gE (W) and ext (3 x (W + 2)): the thread's scratch. */
 static void adjoint_diffuse_row(const dca_mk *m, int64_t i, const int k[2],
                                 const double y[2][9], const double *E, const double *gm,
                                 const double *x, const uint8_t *tp, const uint32_t *w,
@@ -523,6 +578,20 @@ static void adjoint_diffuse_row(const dca_mk *m, int64_t i, const int k[2],
     const bool relaxed = m->ste.relaxed;
     for (int s = 0; s < 2; s++) {
         const double *gr = gm + s * C + i * W;
+        double *gs = g + s * C + i * W;
+        if (tp) { /* the taped hard model, one pass: dL/dE = -gr + 1.0 gr[src], h = 1 */
+            const int64_t H = m->H, P = W + 2;
+            const double *Es = E + s * H * P;
+            const double *rows[3] = {Es + wrap(i + 1, H) * P, Es + i * P, Es + wrap(i - 1, H) * P};
+            dots9(rows, W, gr, dy + 9 * s);
+            int64_t sh;
+            const double *src = row_at(m, gm + s * C, i, k[s], 1, &sh);
+            for (int64_t j = 0; j < W - sh; j++)
+                gs[j] = gr[j] + (-gr[j] + src[j + sh]);
+            for (int64_t j = W - sh; j < W; j++)
+                gs[j] = gr[j] + (-gr[j] + src[j + sh - W]);
+            continue;
+        }
         offset_dots(m, E + s * C, i, gr, ext, dy + 9 * s);
         for (int64_t j = 0; j < W; j++)
             gE[j] = -gr[j];
@@ -539,8 +608,7 @@ static void adjoint_diffuse_row(const dca_mk *m, int64_t i, const int k[2],
         }
         for (int64_t j = 0; j < W; j++) {
             const int64_t c = i * W + j;
-            const double h = tp ? 1.0 : surr(&m->ste, x[s * C + c] - N * unit(w[s * C + c]));
-            g[s * C + c] = gr[j] + gE[j] * h;
+            gs[j] = gr[j] + gE[j] * surr(&m->ste, x[s * C + c] - N * unit(w[s * C + c]));
         }
     }
 }
@@ -566,12 +634,47 @@ static void accumulate(const dca_mk *m, const double *rows, const mk_offsets *o,
     }
 }
 
+/* The taped adjoint of row i's reaction in one pass over the tape: the
+ * excitations into EA and EB (the row, padded as dots9 reads it), the state
+ * after diffusion, and from it and g = dL/d(out) gm = dL/dmid and the row's
+ * dL/dk1..3 (as adjoint_react_row). The state after diffusion is the state
+ * after the reaction, out, minus the particle the channel added or removed:
+ * exact for whole particle counts below 2^52 (the model's states),
+ * (A + 1) - 1 = A. tmp (3 W): the thread's scratch. */
+__attribute__((noinline)) static void
+adjoint_taped_row(const dca_mk *m, const mk_consts *K, int64_t i, const uint8_t *restrict tp,
+                  const double *restrict out, const double *restrict g, double *restrict gm,
+                  double *restrict EA, double *restrict EB, double *restrict tmp,
+                  double dk_out[3])
+{
+    const int64_t C = m->C, W = m->W;
+    /* indexed by the cell c of row i: tmp[0, W), [W, 2 W), then W words */
+    double *restrict qs = tmp - i * W, *restrict ks = tmp + W - i * W;
+    uint32_t *restrict bs = (uint32_t *)(tmp + 2 * W) - i * W;
+    for (int64_t c = i * W; c < (i + 1) * W; c++)
+        bs[c] = tp[c];
+    const mk_consts Kl = *K; /* a local copy: its loads are not masked in the loop */
+    double *restrict ea = EA + 1 - i * W, *restrict eb = EB + 1 - i * W;
+    for (int64_t c = i * W; c < (i + 1) * W; c++) {
+        const uint64_t b = bs[c], r = b >> 2 & 7;
+        ea[c] = sel(b & 1, 1.0, 0.0), eb[c] = sel(b & 2, 1.0, 0.0);
+        const double d = sel(b & 32, sel(r & 1, -1.0, 1.0), 0.0);
+        const double A = out[c] - sel(r < 4, d, 0.0), B = out[C + c] - sel(r >= 4, d, 0.0);
+        const mk_rate R = rate(&Kl, r, A, B);
+        const double q = sel(r < 4, g[c], g[C + c]) * sel(r & 1, -1.0, 1.0);
+        gm[c] = g[c] + q * R.dA;
+        gm[C + c] = g[C + c] + q * R.dB;
+        qs[c] = q, ks[c] = R.dk;
+    }
+    EA[0] = EA[W], EA[W + 1] = EA[1], EB[0] = EB[W], EB[W + 1] = EB[1];
+    react_dk(i, W, qs, ks, bs, 2, dk_out);
+}
+
 /* The taped adjoint: one parallel region for the whole sweep and one
- * barrier a step. Each thread owns a block of rows; from the tape it
- * rebuilds the excitations of its block and two rows on either side, the
- * state after diffusion and dL/dmid of its block and one row on either side
- * (what the diffusion's adjoint of its own rows reads), then dL/dx of its
- * own rows. dL/d(out) alternates between two buffers, so a step's rows are
+ * barrier a step. Each thread owns a block of rows and one row on either
+ * side (what the diffusion's adjoint of its own rows reads): it rebuilds
+ * their excitations and states after diffusion from the tape and the next
+ * state, and their dL/dmid, then dL/dx of its own rows. dL/d(out) alternates between two buffers, so a step's rows are
  * written while a neighbour still reads the last step's. The rows' sums
  * wait for the sweep's end (rows: T x H x 21). */
 static void adjoint_taped(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
@@ -582,46 +685,41 @@ static void adjoint_taped(const dca_mk *m, const dca_mk_params *p, int64_t conf,
     const mk_consts K = consts(m, p);
     double *gb = malloc((size_t)(4 * C) * sizeof *gb);
     memcpy(gb + (T & 1) * 2 * C, gT, (size_t)(2 * C) * sizeof *gb);
-    /* per thread: E, mid, dL/dmid (2 C each), dL/dE (W), offset_dots' rows
-     * (3 (W + 2)), adjoint_react_row's scratch (3 W) */
-    const size_t per = (size_t)(6 * C + 7 * W + 6);
+    /* per thread: E (2 H (W + 2), rows padded for dots9), dL/dmid (2 C),
+     * adjoint_taped_row's scratch (3 W) */
+    const size_t per = (size_t)(2 * H * (W + 2) + 2 * C + 3 * W);
     double *buf = malloc((size_t)omp_get_max_threads() * per * sizeof *buf);
 #pragma omp parallel
     {
-        double *E = buf + (size_t)omp_get_thread_num() * per, *mid = E + 2 * C,
-               *gm = mid + 2 * C, *gE = gm + 2 * C, *ext = gE + W, *tmp = ext + 3 * (W + 2);
+        double *E = buf + (size_t)omp_get_thread_num() * per, *gm = E + 2 * H * (W + 2),
+               *tmp = gm + 2 * C;
         int64_t lo, hi;
         row_block(H, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        const bool allE = hi - lo + 4 >= H, allM = hi - lo + 2 >= H;
-        const int64_t e0 = allE ? 0 : lo - 2, e1 = allE ? H : hi + 2;
-        const int64_t m0 = allM ? 0 : lo - 1, m1 = allM ? H : hi + 1;
+        const bool all = hi - lo + 2 >= H;
+        const int64_t m0 = all ? 0 : lo - 1, m1 = all ? H : hi + 1;
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < T; t++)
             offsets(m, p, conf, t0 + t, off + t);
         for (int64_t t = T - 1; t >= 0; t--) {
-            const double *x = states + t * 2 * C, *g = gb + ((t + 1) & 1) * 2 * C;
+            const double *x = states + t * 2 * C, *out = x + 2 * C;
+            const double *g = gb + ((t + 1) & 1) * 2 * C;
             const uint8_t *tp = tape + t * C;
             const mk_offsets *o = off + t;
             double *rt = rows + t * H * 21;
             if (lo < hi) {
-                for (int64_t r = e0; r < e1; r++)
-                    for (int64_t c = (r + H) % H * W, e = c + W; c < e; c++) {
-                        E[c] = tp[c] & 1 ? 1.0 : 0.0;
-                        E[C + c] = tp[c] & 2 ? 1.0 : 0.0;
-                    }
-                /* the rows' diffusion as the forward step made it, then the
+                /* the rows' excitations, states after diffusion and the
                  * reaction's adjoint (a row outside the block: its dL/dk is
-                 * its owner's) */
+                 * its owner's), then the diffusion's adjoint of the block */
                 for (int64_t r = m0; r < m1; r++) {
-                    const int64_t i = (r + H) % H;
+                    const int64_t i = wrap(r, H);
                     double dk[3];
-                    diffuse_row(m, i, o->k, (const double(*)[9])o->y, x, E, mid);
-                    adjoint_react_row(m, &K, i, tp, NULL, mid, g, gm, tmp,
+                    adjoint_taped_row(m, &K, i, tp, out, g, gm, E + i * (W + 2),
+                                      E + (H + i) * (W + 2), tmp,
                                       i >= lo && i < hi ? rt + i * 21 : dk);
                 }
                 for (int64_t i = lo; i < hi; i++)
                     adjoint_diffuse_row(m, i, o->k, (const double(*)[9])o->y, E, gm, x, tp, NULL,
-                                        gb + (t & 1) * 2 * C, gE, ext, rt + i * 21 + 3);
+                                        gb + (t & 1) * 2 * C, NULL, NULL, rt + i * 21 + 3);
             }
 #pragma omp barrier
         }
@@ -668,7 +766,7 @@ void dca_mk_adjoint_tape(const dca_mk *m, const dca_mk_params *p, int64_t conf, 
                 double *ext = gE + W, *tmp = ext + 3 * (W + 2);
 #pragma omp for schedule(static)
                 for (int64_t i = 0; i < H; i++)
-                    adjoint_react_row(m, &K, i, NULL, w, mid, g, gm, tmp, rows + i * 21);
+                    adjoint_react_row(m, &K, i, w, mid, g, gm, tmp, rows + i * 21);
 #pragma omp for schedule(static)
                 for (int64_t i = 0; i < H; i++)
                     adjoint_diffuse_row(m, i, o.k, (const double(*)[9])o.y, E, gm, x, NULL, w,
