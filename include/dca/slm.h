@@ -204,12 +204,13 @@ DCA_API void dca_mk_adjoint(const dca_mk *m, const dca_mk_params *p, int64_t con
 /* A tape keeps each step's discrete outcomes, one byte per cell and step
  * (T x C bytes: the two excitations, the reaction channel and whether it
  * fired), so that the adjoint rebuilds the step from it and the states
- * instead of replaying the noise: the same gradient, bit for bit, in under a
- * third of the time (64x64, 500 steps: 14.7 against 50.8 ms on one thread). (It takes the state after diffusion to be the next
- * state minus the reaction's particle: exact for whole particle counts, the
- * model's states.) Only the hard
- * model with the identity surrogate has one (dca_mk_tape_usable); for the
- * others dca_mk_adjoint_tape ignores the tape and replays. tape may be NULL. */
+ * instead of replaying the noise: the same gradient, bit for bit, in under
+ * a third of the time (64x64, 500 steps: 14.7 against 50.8 ms on one
+ * thread). It takes the state after diffusion to be the next state minus
+ * the reaction's particle: exact for whole particle counts, the model's
+ * states. Only the hard model with the identity surrogate has one
+ * (dca_mk_tape_usable); for the others dca_mk_adjoint_tape ignores the tape
+ * and replays. tape may be NULL. */
 DCA_API bool dca_mk_tape_usable(const dca_mk *m);
 DCA_API void dca_mk_run_tape(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
                              int64_t T, double *states, uint8_t *tape);
