@@ -68,13 +68,14 @@ int dca_mk_particles(const dca_mk *m) { return m->N; }
 /* The constants of the reaction probabilities: N, q = 1 / ((N - 1)(N - 2)),
  * gamma, and gamma k1..k3. */
 typedef struct mk_consts {
-    double N, q, g, gk[3];
+    double N, q, g, gk[3], invN;
 } mk_consts;
 
 static mk_consts consts(const dca_mk *m, const dca_mk_params *p)
 {
     const double N = m->N, g = m->gamma;
-    return (mk_consts){N, 1.0 / ((N - 1) * (N - 2)), g, {g * p->k1, g * p->k2, g * p->k3}};
+    return (mk_consts){N, 1.0 / ((N - 1) * (N - 2)), g, {g * p->k1, g * p->k2, g * p->k3},
+                       1.0 / N};
 }
 
 /* The reaction probability p of channel r (0..5) and its derivatives in A,
@@ -102,27 +103,38 @@ static inline double sel(uint64_t c, double a, double b)
     return d;
 }
 
-static inline mk_rate rate(const mk_consts *K, uint64_t r, double A, double B)
+static inline mk_rate rate_as(const mk_consts *K, bool adjoint, uint64_t r, double A, double B)
 {
-    /* every operand is computed, then selected */
+    /* every operand is computed, then selected. The adjoint multiplies by
+     * 1/N where the forward divides by N (three divisions a cell cost a
+     * third of the adjoint's reaction): its p is the forward's to an ulp,
+     * the derivatives to an ulp of what they were. */
+    const double iN = K->invN;
     const double N = K->N, q = K->q, NA = N - A, NB = N - B;
     const uint64_t cubic = r < 2;
     /* f = a1 a2 a2 q (r < 2) or a1 a2 / N; a2 at r = 2, 5: B, at 3, 4: N - B */
     const double a1 = sel(r & 1, A, NA);
     const double a2 = sel(r == 0, A, sel(r == 1, NA, sel((r + 1) & 2, B, NB)));
     const double prod = a1 * a2;
-    const double fc = prod * a2 * q, fl = prod / N;
+    const double fc = prod * a2 * q, fl = adjoint ? prod * iN : prod / N;
     /* df/dA: (2A(N - A) - A^2) q, ((N - A)^2 - 2A(N - A)) q, then -B/N,
      * (N - B)/N, -(N - B)/N, B/N; df/dB: 0, 0, (N - A)/N, -A/N, -(N - A)/N,
      * A/N */
     const double P2 = 2 * A * NA;
     const double fA0 = (P2 - A * A) * q, fA1 = (NA * NA - P2) * q;
-    const double fAl = sel(r & 1, a2, -a2) / N;        /* negated at r = 2, 4 */
-    const double fBl = sel((r + 1) & 2, a1, -a1) / N;  /* negated at r = 3, 4 */
+    /* negated at r = 2, 4 and at r = 3, 4 */
+    const double fAl = adjoint ? sel(r & 1, a2, -a2) * iN : sel(r & 1, a2, -a2) / N;
+    const double fBl = adjoint ? sel((r + 1) & 2, a1, -a1) * iN : sel((r + 1) & 2, a1, -a1) / N;
     const double f = sel(cubic, fc, fl);
     const double fA = sel(r == 0, fA0, sel(r == 1, fA1, fAl)), fB = sel(cubic, 0, fBl);
     const double gk = sel(r < 2, K->gk[0], sel(r < 4, K->gk[1], K->gk[2]));
     return (mk_rate){gk * f, gk * fA, gk * fB, K->g * f};
+}
+
+/* The forward's probability p. */
+static inline double rate(const mk_consts *K, uint64_t r, double A, double B)
+{
+    return rate_as(K, false, r, A, B).p;
 }
 
 dca_status dca_mk_check(const dca_mk *m, const dca_mk_params *p, dca_error *err)
@@ -143,7 +155,7 @@ dca_status dca_mk_check(const dca_mk *m, const dca_mk_params *p, dca_error *err)
     for (uint32_t r = 0; r < 6; r++)
         for (int a = 0; a <= m->N; a++)
             for (int b = 0; b <= m->N; b++) {
-                const double pr = rate(&K, r, a, b).p;
+                const double pr = rate(&K, r, a, b);
                 if (pr > 1)
                     return dca_error_set(err, DCA_ERR_ARG,
                                          "p%d = %.4g > 1 at A = %d, B = %d (gamma = %g, k%d = "
@@ -324,7 +336,7 @@ react_row_as(const dca_mk *m, const mk_consts *K, bool relaxed, int64_t i,
     for (int64_t c = i * W; c < (i + 1) * W; c++) {
         const uint64_t r = channel(w[2 * C + c]);
         const double A = mid[c], B = mid[C + c];
-        const double z = rate(&Kl, r, A, B).p - unit(w[3 * C + c]);
+        const double z = rate(&Kl, r, A, B) - unit(w[3 * C + c]);
         const double h = relaxed ? node(&m->ste, z) : hv(z);
         const double d = sel(r & 1, -1.0, 1.0) * h;
         out[c] = A + sel(r < 4, d, 0);
@@ -553,7 +565,7 @@ static void adjoint_react_row(const dca_mk *m, const mk_consts *K, int64_t i,
         rs[c] = channel(w[2 * C + c]);
     for (int64_t c = i * W; c < (i + 1) * W; c++) {
         const uint64_t r = rs[c];
-        const mk_rate R = rate(K, r, mid[c], mid[C + c]);
+        const mk_rate R = rate_as(K, true, r, mid[c], mid[C + c]);
         const double gs = sel(r < 4, g[c], g[C + c]) * sel(r & 1, -1.0, 1.0);
         const double q = gs * surr(&m->ste, R.p - unit(w[3 * C + c]));
         gm[c] = g[c] + q * R.dA;
@@ -613,14 +625,17 @@ static void adjoint_diffuse_row(const dca_mk *m, int64_t i, const int k[2],
     }
 }
 
-/* acc += the step's dL/dk (rows[i][0..2]) and dL/dD through the offsets
- * (rows[i][3..20]: dL/dy), the rows in order. */
-static void accumulate(const dca_mk *m, const double *rows, const mk_offsets *o, double acc[5])
+/* The step's contribution to the gradient, into d[5]: dL/dk (rows[i][0..2])
+ * and dL/dD through the offsets (rows[i][3..20]: dL/dy), the rows in order.
+ * The callers add the steps' contributions in order. */
+static void step_grad(const dca_mk *m, const double *rows, const mk_offsets *o, double d[5])
 {
     double dy[2][9] = {{0}};
+    for (int j = 0; j < 5; j++)
+        d[j] = 0;
     for (int64_t i = 0; i < m->H; i++) {
         for (int j = 0; j < 3; j++)
-            acc[2 + j] += rows[i * 21 + j];
+            d[2 + j] += rows[i * 21 + j];
         for (int s = 0; s < 2; s++)
             for (int j = 0; j < 9; j++)
                 dy[s][j] += rows[i * 21 + 3 + 9 * s + j];
@@ -630,7 +645,7 @@ static void accumulate(const dca_mk *m, const double *rows, const mk_offsets *o,
         for (int j = 0; j < 9; j++)
             mean += o->soft[s][j] * dy[s][j];
         for (int j = 0; j < 9; j++)
-            acc[s] += o->soft[s][j] * (dy[s][j] - mean) / m->tau * o->dl[s][j];
+            d[s] += o->soft[s][j] * (dy[s][j] - mean) / m->tau * o->dl[s][j];
     }
 }
 
@@ -660,7 +675,7 @@ adjoint_taped_row(const dca_mk *m, const mk_consts *K, int64_t i, const uint8_t 
         ea[c] = sel(b & 1, 1.0, 0.0), eb[c] = sel(b & 2, 1.0, 0.0);
         const double d = sel(b & 32, sel(r & 1, -1.0, 1.0), 0.0);
         const double A = out[c] - sel(r < 4, d, 0.0), B = out[C + c] - sel(r >= 4, d, 0.0);
-        const mk_rate R = rate(&Kl, r, A, B);
+        const mk_rate R = rate_as(&Kl, true, r, A, B);
         const double q = sel(r < 4, g[c], g[C + c]) * sel(r & 1, -1.0, 1.0);
         gm[c] = g[c] + q * R.dA;
         gm[C + c] = g[C + c] + q * R.dB;
@@ -674,12 +689,14 @@ adjoint_taped_row(const dca_mk *m, const mk_consts *K, int64_t i, const uint8_t 
  * barrier a step. Each thread owns a block of rows and one row on either
  * side (what the diffusion's adjoint of its own rows reads): it rebuilds
  * their excitations and states after diffusion from the tape and the next
- * state, and their dL/dmid, then dL/dx of its own rows. dL/d(out) alternates between two buffers, so a step's rows are
- * written while a neighbour still reads the last step's. The rows' sums
- * wait for the sweep's end (rows: T x H x 21). */
+ * state, and their dL/dmid, then dL/dx of its own rows. dL/d(out)
+ * alternates between two buffers, so a step's rows are written while a
+ * neighbour still reads the last step's. The rows' sums wait for the
+ * sweep's end (rows: T x H x 21); then each step's contribution goes into
+ * d (T x 5), the steps shared out. */
 static void adjoint_taped(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
                           int64_t T, const double *states, const uint8_t *tape, const double *gT,
-                          double *g0, double *rows, mk_offsets *off)
+                          double *g0, double *rows, mk_offsets *off, double *d)
 {
     const int64_t C = m->C, H = m->H, W = m->W;
     const mk_consts K = consts(m, p);
@@ -723,6 +740,9 @@ static void adjoint_taped(const dca_mk *m, const dca_mk_params *p, int64_t conf,
             }
 #pragma omp barrier
         }
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < T; t++)
+            step_grad(m, rows + t * H * 21, off + t, d + 5 * t);
     }
     if (g0)
         memcpy(g0, gb, (size_t)(2 * C) * sizeof *g0);
@@ -739,10 +759,12 @@ void dca_mk_adjoint_tape(const dca_mk *m, const dca_mk_params *p, int64_t conf, 
     if (taped) {
         double *rows = malloc((size_t)(T * H * 21) * sizeof *rows);
         mk_offsets *off = malloc((size_t)(T > 0 ? T : 1) * sizeof *off);
-        adjoint_taped(m, p, conf, t0, T, states, tape, gT, g0, rows, off);
+        double *d = malloc((size_t)(T > 0 ? 5 * T : 1) * sizeof *d);
+        adjoint_taped(m, p, conf, t0, T, states, tape, gT, g0, rows, off, d);
         for (int64_t t = T - 1; t >= 0; t--)
-            accumulate(m, rows + t * H * 21, off + t, acc);
-        free(rows), free(off);
+            for (int j = 0; j < 5; j++)
+                acc[j] += d[5 * t + j];
+        free(rows), free(off), free(d);
     } else {
         /* Replay: each step's words, excitations and mid from forward(),
          * then its adjoint, two parallel regions a step. */
@@ -772,7 +794,10 @@ void dca_mk_adjoint_tape(const dca_mk *m, const dca_mk_params *p, int64_t conf, 
                     adjoint_diffuse_row(m, i, o.k, (const double(*)[9])o.y, E, gm, x, NULL, w,
                                         g, gE, ext, rows + i * 21 + 3);
             }
-            accumulate(m, rows, &o, acc);
+            double d[5];
+            step_grad(m, rows, &o, d);
+            for (int j = 0; j < 5; j++)
+                acc[j] += d[j];
         }
         if (g0)
             memcpy(g0, g, (size_t)(2 * C) * sizeof *g);
