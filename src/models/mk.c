@@ -691,9 +691,10 @@ adjoint_taped_row(const dca_mk *m, const mk_consts *K, int64_t i, const uint8_t 
  * their excitations and states after diffusion from the tape and the next
  * state, and their dL/dmid, then dL/dx of its own rows. dL/d(out)
  * alternates between two buffers, so a step's rows are written while a
- * neighbour still reads the last step's. The rows' sums wait for the
- * sweep's end (rows: T x H x 21); then each step's contribution goes into
- * d (T x 5), the steps shared out. */
+ * neighbour still reads the last step's. So do the rows' gradient terms
+ * (rows: 2 x H x 21): step t's are summed, its contribution into d (T x 5),
+ * during step t - 1 by thread t mod (threads), and step 0's after the
+ * sweep. */
 static void adjoint_taped(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
                           int64_t T, const double *states, const uint8_t *tape, const double *gT,
                           double *g0, double *rows, mk_offsets *off, double *d)
@@ -708,10 +709,10 @@ static void adjoint_taped(const dca_mk *m, const dca_mk_params *p, int64_t conf,
     double *buf = malloc((size_t)omp_get_max_threads() * per * sizeof *buf);
 #pragma omp parallel
     {
-        double *E = buf + (size_t)omp_get_thread_num() * per, *gm = E + 2 * H * (W + 2),
-               *tmp = gm + 2 * C;
+        const int id = omp_get_thread_num(), nt = omp_get_num_threads();
+        double *E = buf + (size_t)id * per, *gm = E + 2 * H * (W + 2), *tmp = gm + 2 * C;
         int64_t lo, hi;
-        row_block(H, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        row_block(H, id, nt, &lo, &hi);
         const bool all = hi - lo + 2 >= H;
         const int64_t m0 = all ? 0 : lo - 1, m1 = all ? H : hi + 1;
 #pragma omp for schedule(static)
@@ -722,7 +723,9 @@ static void adjoint_taped(const dca_mk *m, const dca_mk_params *p, int64_t conf,
             const double *g = gb + ((t + 1) & 1) * 2 * C;
             const uint8_t *tp = tape + t * C;
             const mk_offsets *o = off + t;
-            double *rt = rows + t * H * 21;
+            double *rt = rows + (t & 1) * H * 21;
+            if (t + 1 < T && (t + 1) % nt == id) /* the last step's rows are complete */
+                step_grad(m, rows + ((t + 1) & 1) * H * 21, off + t + 1, d + 5 * (t + 1));
             if (lo < hi) {
                 /* the rows' excitations, states after diffusion and the
                  * reaction's adjoint (a row outside the block: its dL/dk is
@@ -740,9 +743,8 @@ static void adjoint_taped(const dca_mk *m, const dca_mk_params *p, int64_t conf,
             }
 #pragma omp barrier
         }
-#pragma omp for schedule(static)
-        for (int64_t t = 0; t < T; t++)
-            step_grad(m, rows + t * H * 21, off + t, d + 5 * t);
+        if (T > 0 && id == 0)
+            step_grad(m, rows, off, d);
     }
     if (g0)
         memcpy(g0, gb, (size_t)(2 * C) * sizeof *g0);
@@ -757,7 +759,7 @@ void dca_mk_adjoint_tape(const dca_mk *m, const dca_mk_params *p, int64_t conf, 
     const bool taped = tape && dca_mk_tape_usable(m);
     double acc[5] = {0, 0, 0, 0, 0};
     if (taped) {
-        double *rows = malloc((size_t)(T * H * 21) * sizeof *rows);
+        double *rows = malloc((size_t)(2 * H * 21) * sizeof *rows);
         mk_offsets *off = malloc((size_t)(T > 0 ? T : 1) * sizeof *off);
         double *d = malloc((size_t)(T > 0 ? 5 * T : 1) * sizeof *d);
         adjoint_taped(m, p, conf, t0, T, states, tape, gT, g0, rows, off, d);
