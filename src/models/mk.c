@@ -438,6 +438,26 @@ static inline double hsum(mk_v8 a)
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
+/* d[k] = hsum(the k-th of a..h), the same tree for the eight at once:
+ * pairs of lanes, then pairs of pairs, then halves, each level an add of
+ * two shuffles. */
+static inline void hsum8(mk_v8 a, mk_v8 b, mk_v8 c, mk_v8 d, mk_v8 e, mk_v8 f, mk_v8 g, mk_v8 h,
+                         double out[8])
+{
+    const mk_i8 lo = {0, 8, 2, 10, 4, 12, 6, 14}, hi = {1, 9, 3, 11, 5, 13, 7, 15};
+    /* [x0+x1, y0+y1, x2+x3, y2+y3, x4+x5, y4+y5, x6+x7, y6+y7] */
+#define PAIRS(x, y) (__builtin_shuffle(x, y, lo) + __builtin_shuffle(x, y, hi))
+    const mk_v8 ab = PAIRS(a, b), cd = PAIRS(c, d), ef = PAIRS(e, f), gh = PAIRS(g, h);
+#undef PAIRS
+    const mk_i8 q0 = {0, 1, 8, 9, 4, 5, 12, 13}, q1 = {2, 3, 10, 11, 6, 7, 14, 15};
+    /* [a0123, b0123, c0123, d0123, a4567, b4567, c4567, d4567] */
+    const mk_v8 abcd = __builtin_shuffle(ab, cd, q0) + __builtin_shuffle(ab, cd, q1);
+    const mk_v8 efgh = __builtin_shuffle(ef, gh, q0) + __builtin_shuffle(ef, gh, q1);
+    const mk_i8 h0 = {0, 1, 2, 3, 8, 9, 10, 11}, h1 = {4, 5, 6, 7, 12, 13, 14, 15};
+    const mk_v8 all = __builtin_shuffle(abcd, efgh, h0) + __builtin_shuffle(abcd, efgh, h1);
+    memcpy(out, &all, sizeof all);
+}
+
 /* dL/dy_q for the 9 offsets of a row: d[q] = sum_j gr[j] E[(i - dy_q) mod H,
  * (j - dx_q) mod W], from rows[dy + 1], the source row i - dy with one cell
  * of wrap-around on each side (rows[.][0] is column W - 1, rows[.][W + 1]
@@ -447,32 +467,35 @@ static inline double hsum(mk_v8 a)
  * count. */
 static void dots9(const double *const rows[3], int64_t W, const double *gr, double d[9])
 {
-    const double *src[9];
-    for (int q = 0; q < 9; q++)
-        src[q] = rows[OFF[q][0] + 1] + 1 - OFF[q][1];
-    mk_v8 a[9] = {{0}};
+    /* the nine accumulators as named values (an array of them went through
+     * memory, zeroed by a call to memset) */
+#define DOTS9(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
+#define SRC(q) const double *s##q = rows[OFF[q][0] + 1] + 1 - OFF[q][1];
+#define ZERO(q) mk_v8 a##q = {0};
+#define STEP(q) memcpy(&e, s##q + j, sizeof e), a##q += g * e;
+#define TAIL(q) memcpy(et, s##q + j, (size_t)(W - j) * sizeof *et), memcpy(&e, et, sizeof e), a##q += g * e;
+    DOTS9(SRC)
+    DOTS9(ZERO)
     int64_t j = 0;
     for (; j + 8 <= W; j += 8) {
         mk_v8 g, e;
         memcpy(&g, gr + j, sizeof g);
-        for (int q = 0; q < 9; q++) {
-            memcpy(&e, src[q] + j, sizeof e);
-            a[q] += g * e;
-        }
+        DOTS9(STEP)
     }
     if (j < W) { /* the last W mod 8 terms, padded with zeros */
         double gt[8] = {0}, et[8] = {0};
         memcpy(gt, gr + j, (size_t)(W - j) * sizeof *gt);
         mk_v8 g, e;
         memcpy(&g, gt, sizeof g);
-        for (int q = 0; q < 9; q++) {
-            memcpy(et, src[q] + j, (size_t)(W - j) * sizeof *et);
-            memcpy(&e, et, sizeof e);
-            a[q] += g * e;
-        }
+        DOTS9(TAIL)
     }
-    for (int q = 0; q < 9; q++)
-        d[q] = hsum(a[q]);
+    hsum8(a0, a1, a2, a3, a4, a5, a6, a7, d);
+    d[8] = hsum(a8);
+#undef DOTS9
+#undef SRC
+#undef ZERO
+#undef STEP
+#undef TAIL
 }
 
 /* dots9 of row i of E (C cells, rows of W): ext (3 x (W + 2)) receives the
