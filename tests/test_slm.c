@@ -695,6 +695,37 @@ Test(mk, smoothed_adjoint_replay_threads)
         cr_assert_eq(memcmp(gt, gr[0], sizeof gt), 0, "taped gradient (run %d)", run);
         cr_assert_eq(memcmp(gx[0], gx[1], (size_t)(2 * C) * 8), 0, "taped dL/dx0 (run %d)", run);
     }
+    /* without the intermediate states: dca_mk_run_final leaves the same
+     * final state and tape, and dca_mk_adjoint_final, rebuilding the states
+     * from them, the same gradient and dL/dx0, bit for bit (1 and 3
+     * threads) */
+    double *xf = malloc((size_t)(2 * C) * 8);
+    uint8_t *tape2 = malloc((size_t)(T * C));
+    for (int run = 0; run < 2; run++) {
+        omp_set_num_threads(run ? 3 : 1);
+        memcpy(xf, st, (size_t)(2 * C) * 8);
+        memset(tape2, 0xff, (size_t)(T * C));
+        dca_mk_run_final(m, &p, 4, 0, T, xf, tape2);
+        cr_assert_eq(memcmp(xf, st + T * 2 * C, (size_t)(2 * C) * 8), 0, "final state (run %d)",
+                     run);
+        cr_assert_eq(memcmp(tape2, tape, (size_t)(T * C)), 0, "final tape (run %d)", run);
+        for (int j = 0; j < 5; j++)
+            gt[j] = 0;
+        cr_assert_eq(dca_mk_adjoint_final(m, &p, 4, 0, T, xf, tape2, wt, gx[1], gt, &err), DCA_OK,
+                     "%s", err.msg);
+        cr_assert_eq(memcmp(gt, gr[0], sizeof gt), 0, "gradient from the final state (run %d)",
+                     run);
+        cr_assert_eq(memcmp(gx[0], gx[1], (size_t)(2 * C) * 8), 0, "dL/dx0 from the final state");
+    }
+    /* a corrupted tape rebuilds other states: the gradient changes */
+    for (int64_t c = 3; c < T * C; c += 11)
+        tape2[c] ^= 32;
+    for (int j = 0; j < 5; j++)
+        gt[j] = 0;
+    cr_assert_eq(dca_mk_adjoint_final(m, &p, 4, 0, T, xf, tape2, wt, NULL, gt, &err), DCA_OK);
+    cr_assert_neq(memcmp(gt, gr[0], sizeof gt), 0, "a corrupted tape went unnoticed");
+    cr_assert_eq(dca_mk_adjoint_final(m, &p, 4, 0, T, xf, NULL, wt, NULL, gt, &err), DCA_ERR_ARG);
+    free(xf), free(tape2);
     omp_set_num_threads(2);
     /* a tape that does not match the run changes the gradient: it is read */
     for (int64_t c = 0; c < T * C; c += 7)
@@ -705,6 +736,46 @@ Test(mk, smoothed_adjoint_replay_threads)
     cr_assert_neq(memcmp(gt, gr[0], sizeof gt), 0, "a corrupted tape went unnoticed");
     free(tape), free(gx[0]), free(gx[1]);
     free(st), free(x0), free(wt), free(g0), free(s1);
+    dca_mk_destroy(m);
+}
+
+/* The adjoint from the final state against the one with every state, on a
+ * lattice split into blocks of 2 to 12 rows (1 to 6 threads) and with the
+ * particles moving most steps (D near 1): every block edge rebuilds rows
+ * from excitations a row beyond its block. */
+Test(mk, final_state_adjoint_threads)
+{
+    const int64_t H = 12, W = 7, C = H * W, T = 40;
+    const dca_lattice lat = {2, {H, W}};
+    const dca_ste id = {DCA_SURROGATE_IDENTITY, 0, false};
+    dca_error err;
+    dca_mk *m;
+    cr_assert_eq(dca_mk_create(&lat, 10, 0.05, 0.7, &id, 3, &m, &err), DCA_OK, "%s", err.msg);
+    const dca_mk_params p = {0.9, 0.85, 0.8, 0.5, 0.4};
+    cr_assert_eq(dca_mk_check(m, &p, &err), DCA_OK, "%s", err.msg);
+    double *st = malloc((size_t)((T + 1) * 2 * C) * 8), *x = malloc((size_t)(2 * C) * 8);
+    double *wt = malloc((size_t)(2 * C) * 8), g0[2][2 * 84], gr[2][5];
+    uint8_t *tape = malloc((size_t)(T * C)), *tape2 = malloc((size_t)(T * C));
+    for (int64_t c = 0; c < 2 * C; c++)
+        st[c] = (double)((c * 7) % 11), wt[c] = (double)((c * 5) % 9) - 4;
+    omp_set_num_threads(1);
+    dca_mk_run_tape(m, &p, 1, 0, T, st, tape);
+    memset(gr[0], 0, sizeof gr[0]);
+    dca_mk_adjoint_tape(m, &p, 1, 0, T, st, tape, wt, g0[0], gr[0]);
+    for (int threads = 1; threads <= 6; threads++) {
+        omp_set_num_threads(threads);
+        memcpy(x, st, (size_t)(2 * C) * 8);
+        dca_mk_run_final(m, &p, 1, 0, T, x, tape2);
+        cr_assert_eq(memcmp(x, st + T * 2 * C, (size_t)(2 * C) * 8), 0, "%d threads", threads);
+        cr_assert_eq(memcmp(tape, tape2, (size_t)(T * C)), 0, "%d threads", threads);
+        memset(gr[1], 0, sizeof gr[1]);
+        cr_assert_eq(dca_mk_adjoint_final(m, &p, 1, 0, T, x, tape2, wt, g0[1], gr[1], &err),
+                     DCA_OK);
+        cr_assert_eq(memcmp(gr[0], gr[1], sizeof gr[0]), 0, "gradient, %d threads", threads);
+        cr_assert_eq(memcmp(g0[0], g0[1], sizeof g0[0]), 0, "dL/dx0, %d threads", threads);
+    }
+    omp_set_num_threads(2);
+    free(st), free(x), free(wt), free(tape), free(tape2);
     dca_mk_destroy(m);
 }
 

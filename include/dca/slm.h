@@ -218,6 +218,21 @@ DCA_API void dca_mk_adjoint_tape(const dca_mk *m, const dca_mk_params *p, int64_
                                  int64_t t0, int64_t T, const double *states,
                                  const uint8_t *tape, const double *gT, double *g0,
                                  double grad[5]);
+/* A fit's iteration without its intermediate states: dca_mk_run_final
+ * advances x (2 x C) by T steps in place, recording the tape (T x C bytes;
+ * NULL for a plain simulation), and dca_mk_adjoint_final takes the final
+ * state and the tape and rebuilds each earlier state on its way back (the
+ * reaction and the diffusion undone: exact for whole particle counts, the
+ * model's states). The same final state, tape, gradient and dL/dx0 (g0,
+ * may be NULL), bit for bit, as dca_mk_run_tape and dca_mk_adjoint_tape,
+ * in 2 x C doubles of states instead of (T + 1) x 2 x C. The adjoint needs
+ * a tape (dca_mk_tape_usable): otherwise DCA_ERR_ARG. */
+DCA_API void dca_mk_run_final(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
+                              int64_t T, double *x, uint8_t *tape);
+DCA_API dca_status dca_mk_adjoint_final(const dca_mk *m, const dca_mk_params *p, int64_t conf,
+                                        int64_t t0, int64_t T, const double *xT,
+                                        const uint8_t *tape, const double *gT, double *g0,
+                                        double grad[5], dca_error *err);
 
 /* The score of the offset draws over T steps of configuration conf from t0:
  * score[s] = sum_t d log pi_{k_t}(D_s) / dD_s for A (s = 0) and B (s = 1),

@@ -58,19 +58,18 @@ static void mk_initial(int64_t H, int64_t W, int N, double *x)
     }
 }
 
-/* steps from x in place (two state buffers, chunked), with a progress line
- * (pg may be NULL); false when interrupted (Ctrl-C, SIGTERM) part-way. */
+/* steps from x in place (chunked, for the progress line and Ctrl-C), with
+ * a progress line (pg may be NULL); false when interrupted (Ctrl-C,
+ * SIGTERM) part-way. */
 static bool mk_advance(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t steps,
-                       double *x, double *buf /* 2 x (chunk + 1) x 2C */, progress *pg)
+                       double *x, progress *pg)
 {
     const int64_t C = dca_mk_cells(m), chunk = 256;
     for (int64_t t = 0; t < steps; t += chunk) {
         if (cli_interrupted())
             return false;
         const int64_t n = steps - t < chunk ? steps - t : chunk;
-        memcpy(buf, x, (size_t)(2 * C) * 8);
-        dca_mk_run(m, p, conf, t, n, buf);
-        memcpy(x, buf + n * 2 * C, (size_t)(2 * C) * 8);
+        dca_mk_run_final(m, p, conf, t, n, x, NULL);
         if (pg)
             progress_update(pg, t + n, steps, (double)(t + n) * (double)C, "cell-steps");
     }
@@ -206,7 +205,7 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
     const int64_t ntests = (every > 0 ? I / every + 1 : 0) + 1;
     mk_fit f = {.cfg = cfg, .command_line = command_line, .N = N, .H = H, .W = W, .C = C,
                 .Tst = Tst};
-    double *states = NULL, *gT = NULL, *buf = NULL, *x = NULL;
+    double *states = NULL, *gT = NULL, *x = NULL;
     uint8_t *tape = NULL; /* the forward's outcomes for the adjoint (dca/slm.h) */
     rc = EXIT_RUNTIME;
     if (dca_mk_create(&cfg->lattice, N, cfg->learner.gamma, cfg->slm.tau, &cfg->slm.ste,
@@ -224,20 +223,23 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
         goto out;
     }
     f.ref = malloc((size_t)(2 * C) * 8), x = malloc((size_t)(2 * C) * 8);
-    states = malloc((size_t)((Tst + 1) * 2 * C) * 8), gT = malloc((size_t)(2 * C) * 8);
-    buf = malloc((size_t)(257 * 2 * C) * 8);
+    /* with a tape, the final state only (the adjoint rebuilds the others);
+     * the replay needs them all */
+    const bool taped = dca_mk_tape_usable(m);
+    const int64_t nstates = taped ? 1 : Tst + 1;
+    states = malloc((size_t)(nstates * 2 * C) * 8), gT = malloc((size_t)(2 * C) * 8);
     f.params = malloc((size_t)(5 * (I + 1)) * 8), f.loss = malloc((size_t)(I + 1) * 8);
     f.grads = malloc((size_t)(5 * (I + 1)) * 8), f.gdste = malloc((size_t)(2 * (I + 1)) * 8);
     f.tvar = malloc((size_t)ntests * 8), f.tit = malloc((size_t)ntests * 8);
     f.tpat = malloc((size_t)(ntests * C));
-    if (dca_mk_tape_usable(m) && !(tape = malloc((size_t)(Tst * C)))) {
+    if (taped && !(tape = malloc((size_t)(Tst * C)))) {
         rc = cli_fail(EXIT_RUNTIME, "out of memory");
         goto out;
     }
-    if (!f.ref || !x || !states || !gT || !buf || !f.params || !f.loss || !f.grads || !f.tvar ||
-        !f.tit || !f.tpat || !f.gdste) {
+    if (!f.ref || !x || !states || !gT || !f.params || !f.loss || !f.grads || !f.tvar || !f.tit ||
+        !f.tpat || !f.gdste) {
         rc = cli_fail(EXIT_RUNTIME, "out of memory (%lld stability steps keep %.3g MB of states)",
-                      (long long)Tst, (double)((Tst + 1) * 2 * C) * 8e-6);
+                      (long long)Tst, (double)(nstates * 2 * C) * 8e-6);
         goto out;
     }
     const bool fitD = strcmp(cfg->slm.fit, "k") != 0, fitk = strcmp(cfg->slm.fit, "D") != 0;
@@ -275,7 +277,7 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
         progress pg;
         progress_init(&pg, o->quiet);
         const bool made =
-            mk_advance(mref, &cfg->slm.mk_reference, 0, cfg->slm.pattern_steps, f.ref, buf, &pg);
+            mk_advance(mref, &cfg->slm.mk_reference, 0, cfg->slm.pattern_steps, f.ref, &pg);
         progress_end(&pg);
         dca_mk_destroy(mref);
         if (!made) {
@@ -310,7 +312,7 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
             progress pt;
             progress_init(&pt, o->quiet || f.done < I);
             const bool ran =
-                mk_advance(m, &P, ((int64_t)1 << 31) + f.nt, cfg->slm.test_steps, x, buf, &pt);
+                mk_advance(m, &P, ((int64_t)1 << 31) + f.nt, cfg->slm.test_steps, x, &pt);
             progress_end(&pt);
             if (ran) {
                 f.tvar[f.nt] = variance_A(x, C, N);
@@ -324,8 +326,11 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
         if (i == I || f.left || cli_interrupted())
             break;
         memcpy(states, f.ref, (size_t)(2 * C) * 8);
-        dca_mk_run_tape(m, &P, i, 0, Tst, states, tape);
-        const double *xT = states + Tst * 2 * C;
+        if (taped)
+            dca_mk_run_final(m, &P, i, 0, Tst, states, tape);
+        else
+            dca_mk_run(m, &P, i, 0, Tst, states);
+        const double *xT = states + (nstates - 1) * 2 * C;
         double L = 0;
         for (int64_t c = 0; c < 2 * C; c++) { /* the MSE in particle counts */
             const double e = xT[c] - f.ref[c];
@@ -334,7 +339,13 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
         }
         f.loss[i] = L / (2.0 * (double)C);
         double g[5] = {0, 0, 0, 0, 0};
-        dca_mk_adjoint_tape(m, &P, i, 0, Tst, states, tape, gT, NULL, g);
+        if (taped) {
+            if (dca_mk_adjoint_final(m, &P, i, 0, Tst, xT, tape, gT, NULL, g, &err)) {
+                rc = cli_fail(EXIT_RUNTIME, "%s", err.msg);
+                goto out;
+            }
+        } else
+            dca_mk_adjoint(m, &P, i, 0, Tst, states, gT, NULL, g);
         f.gdste[2 * i] = g[0], f.gdste[2 * i + 1] = g[1];
         if (cfg->slm.offset_score) {
             /* the baseline: a moving average of the earlier iterations' losses
@@ -405,7 +416,7 @@ int cmd_mk_train(const cli_common *o, dca_config *cfg, const char *resume,
 out:
     dca_mk_destroy(m);
     dca_optim_destroy(f.opt);
-    free(f.ref), free(x), free(states), free(gT), free(buf), free(f.params), free(f.loss);
+    free(f.ref), free(x), free(states), free(gT), free(f.params), free(f.loss);
     free(f.grads), free(f.gdste), free(f.tvar), free(f.tit), free(f.tpat), free(tape);
     return rc;
 }

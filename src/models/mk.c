@@ -365,8 +365,9 @@ static void row_block(int64_t H, int id, int nt, int64_t *lo, int64_t *hi)
     *lo = H * id / nt, *hi = H * (id + 1) / nt;
 }
 
-/* T steps: step t maps x_t (x0 for t = 0, else outs + (t - 1) 2C) to
- * outs + t 2C, with tape + t C its outcomes (tape may be NULL). One parallel
+/* T steps: step t maps x_t (x0 for t = 0, else the last step's output) to
+ * outs + t 2C, or with ring (the run keeps no states) to the slot t mod 2
+ * of outs (2 x 2C), with tape + t C its outcomes (tape may be NULL). One parallel
  * region for the whole run and one barrier a step: each thread owns a block
  * of rows and draws the words and excitations of its rows and of the row on
  * either side (the diffusion reads them) into its own buffers, so that no
@@ -375,8 +376,8 @@ static void row_block(int64_t H, int id, int nt, int64_t *lo, int64_t *hi)
  * replaying adjoint, T = 1), they receive the step's words, excitations and
  * state after diffusion. */
 static void forward(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
-                    int64_t T, const double *x0, double *outs, uint8_t *tape, mk_offsets *off,
-                    uint32_t *w_out, double *E_out, double *mid_out)
+                    int64_t T, const double *x0, double *outs, bool ring, uint8_t *tape,
+                    mk_offsets *off, uint32_t *w_out, double *E_out, double *mid_out)
 {
     const int64_t C = m->C, H = m->H, W = m->W;
     const mk_consts K = consts(m, p);
@@ -397,8 +398,9 @@ static void forward(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64
         for (int64_t t = 0; t < T; t++)
             offsets(m, p, conf, t0 + t, off + t);
         for (int64_t t = 0; t < T; t++) {
-            const double *x = t ? outs + (t - 1) * 2 * C : x0;
-            double *out = outs + t * 2 * C;
+            const int64_t slot = ring ? t & 1 : t, last = ring ? (t - 1) & 1 : t - 1;
+            const double *x = t ? outs + last * 2 * C : x0;
+            double *out = outs + slot * 2 * C;
             const mk_offsets *o = off + t;
             if (lo < hi) {
                 for (int64_t r = e0; r < e1; r++) {
@@ -525,8 +527,21 @@ void dca_mk_run_tape(const dca_mk *m, const dca_mk_params *p, int64_t conf, int6
                      int64_t T, double *states, uint8_t *tape)
 {
     mk_offsets *off = malloc((size_t)(T > 0 ? T : 1) * sizeof *off);
-    forward(m, p, conf, t0, T, states, states + 2 * m->C, tape, off, NULL, NULL, NULL);
+    forward(m, p, conf, t0, T, states, states + 2 * m->C, false, tape, off, NULL, NULL, NULL);
     free(off);
+}
+
+void dca_mk_run_final(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
+                      int64_t T, double *x, uint8_t *tape)
+{
+    const int64_t C = m->C;
+    if (T <= 0)
+        return;
+    mk_offsets *off = malloc((size_t)T * sizeof *off);
+    double *slots = malloc((size_t)(4 * C) * sizeof *slots);
+    forward(m, p, conf, t0, T, x, slots, true, tape, off, NULL, NULL, NULL);
+    memcpy(x, slots + ((T - 1) & 1) * 2 * C, (size_t)(2 * C) * sizeof *x);
+    free(off), free(slots);
 }
 
 void dca_mk_run(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0, int64_t T,
@@ -682,8 +697,8 @@ static void step_grad(const dca_mk *m, const double *rows, const mk_offsets *o, 
 __attribute__((noinline)) static void
 adjoint_taped_row(const dca_mk *m, const mk_consts *K, int64_t i, const uint8_t *restrict tp,
                   const double *restrict out, const double *restrict g, double *restrict gm,
-                  double *restrict EA, double *restrict EB, double *restrict tmp,
-                  double dk_out[3])
+                  double *restrict mid, double *restrict EA, double *restrict EB,
+                  double *restrict tmp, double dk_out[3])
 {
     const int64_t C = m->C, W = m->W;
     /* indexed by the cell c of row i: tmp[0, W), [W, 2 W), then W words */
@@ -698,6 +713,7 @@ adjoint_taped_row(const dca_mk *m, const mk_consts *K, int64_t i, const uint8_t 
         ea[c] = sel(b & 1, 1.0, 0.0), eb[c] = sel(b & 2, 1.0, 0.0);
         const double d = sel(b & 32, sel(r & 1, -1.0, 1.0), 0.0);
         const double A = out[c] - sel(r < 4, d, 0.0), B = out[C + c] - sel(r >= 4, d, 0.0);
+        mid[c] = A, mid[C + c] = B;
         const mk_rate R = rate_as(&Kl, true, r, A, B);
         const double q = sel(r < 4, g[c], g[C + c]) * sel(r & 1, -1.0, 1.0);
         gm[c] = g[c] + q * R.dA;
@@ -706,6 +722,36 @@ adjoint_taped_row(const dca_mk *m, const mk_consts *K, int64_t i, const uint8_t 
     }
     EA[0] = EA[W], EA[W + 1] = EA[1], EB[0] = EB[W], EB[W + 1] = EB[1];
     react_dk(i, W, qs, ks, bs, 2, dk_out);
+}
+
+/* Row i's excitations from the tape into EA and EB, padded as dots9
+ * reads them. */
+static void excite_taped_row(const dca_mk *m, int64_t i, const uint8_t *tp, double *EA,
+                             double *EB)
+{
+    const int64_t W = m->W;
+    const uint8_t *b = tp + i * W;
+    for (int64_t j = 0; j < W; j++)
+        EA[1 + j] = b[j] & 1 ? 1.0 : 0.0, EB[1 + j] = b[j] & 2 ? 1.0 : 0.0;
+    EA[0] = EA[W], EA[W + 1] = EA[1], EB[0] = EB[W], EB[W + 1] = EB[1];
+}
+
+/* Row i of the state before the step, x, from the state after diffusion,
+ * mid (adjoint_taped_row's): the diffusion undone, (x - E) + E[src] minus
+ * E[src] plus E. Exact for whole particle counts below 2^52. E: the step's
+ * excitations, padded (the rows i - 1 .. i + 1). */
+static void rebuild_row(const dca_mk *m, int64_t i, const int k[2], const double *restrict E,
+                        const double *restrict mid, double *restrict x)
+{
+    const int64_t C = m->C, H = m->H, W = m->W, P = W + 2;
+    for (int s = 0; s < 2; s++) {
+        const double *Es = E + s * H * P, *e = Es + i * P + 1;
+        const double *src = Es + wrap(i - OFF[k[s]][0], H) * P + 1 - OFF[k[s]][1];
+        const double *ms = mid + s * C + i * W;
+        double *xs = x + s * C + i * W;
+        for (int64_t j = 0; j < W; j++)
+            xs[j] = (ms[j] - src[j]) + e[j];
+    }
 }
 
 /* The taped adjoint: one parallel region for the whole sweep and one
@@ -719,30 +765,39 @@ adjoint_taped_row(const dca_mk *m, const mk_consts *K, int64_t i, const uint8_t 
  * during step t - 1 by thread t mod (threads), and step 0's after the
  * sweep. */
 static void adjoint_taped(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
-                          int64_t T, const double *states, const uint8_t *tape, const double *gT,
-                          double *g0, double *rows, mk_offsets *off, double *d)
+                          int64_t T, const double *states, const double *xT, const uint8_t *tape,
+                          const double *gT, double *g0, double *rows, mk_offsets *off, double *d)
 {
     const int64_t C = m->C, H = m->H, W = m->W;
     const mk_consts K = consts(m, p);
     double *gb = malloc((size_t)(4 * C) * sizeof *gb);
     memcpy(gb + (T & 1) * 2 * C, gT, (size_t)(2 * C) * sizeof *gb);
     /* per thread: E (2 H (W + 2), rows padded for dots9), dL/dmid (2 C),
-     * adjoint_taped_row's scratch (3 W) */
-    const size_t per = (size_t)(2 * H * (W + 2) + 2 * C + 3 * W);
+     * adjoint_taped_row's scratch (3 W), the states after diffusion (2 C)
+     * and without states the rebuilt state (2 C) */
+    const size_t per = (size_t)(2 * H * (W + 2) + 4 * C + 3 * W + (xT ? 2 * C : 0));
     double *buf = malloc((size_t)omp_get_max_threads() * per * sizeof *buf);
 #pragma omp parallel
     {
         const int id = omp_get_thread_num(), nt = omp_get_num_threads();
         double *E = buf + (size_t)id * per, *gm = E + 2 * H * (W + 2), *tmp = gm + 2 * C;
+        double *mid = tmp + 3 * W, *xb = xT ? mid + 2 * C : NULL;
         int64_t lo, hi;
         row_block(H, id, nt, &lo, &hi);
         const bool all = hi - lo + 2 >= H;
         const int64_t m0 = all ? 0 : lo - 1, m1 = all ? H : hi + 1;
+        if (xT && lo < hi)
+            for (int64_t r = m0; r < m1; r++)
+                for (int s = 0; s < 2; s++) {
+                    const int64_t o = s * C + wrap(r, H) * W;
+                    memcpy(xb + o, xT + o, (size_t)W * sizeof *xb);
+                }
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < T; t++)
             offsets(m, p, conf, t0 + t, off + t);
         for (int64_t t = T - 1; t >= 0; t--) {
-            const double *x = states + t * 2 * C, *out = x + 2 * C;
+            const double *x = xT ? NULL : states + t * 2 * C;
+            const double *out = xT ? xb : states + (t + 1) * 2 * C;
             const double *g = gb + ((t + 1) & 1) * 2 * C;
             const uint8_t *tp = tape + t * C;
             const mk_offsets *o = off + t;
@@ -756,13 +811,21 @@ static void adjoint_taped(const dca_mk *m, const dca_mk_params *p, int64_t conf,
                 for (int64_t r = m0; r < m1; r++) {
                     const int64_t i = wrap(r, H);
                     double dk[3];
-                    adjoint_taped_row(m, &K, i, tp, out, g, gm, E + i * (W + 2),
+                    adjoint_taped_row(m, &K, i, tp, out, g, gm, mid, E + i * (W + 2),
                                       E + (H + i) * (W + 2), tmp,
                                       i >= lo && i < hi ? rt + i * 21 : dk);
                 }
                 for (int64_t i = lo; i < hi; i++)
                     adjoint_diffuse_row(m, i, o->k, (const double(*)[9])o->y, E, gm, x, tp, NULL,
                                         gb + (t & 1) * 2 * C, NULL, NULL, rt + i * 21 + 3);
+                if (xT) { /* x_t from x_t+1: the rows' sources need E a row further out */
+                    if (!all)
+                        for (int64_t r = lo - 2; r <= hi + 1; r += hi - lo + 3)
+                            excite_taped_row(m, wrap(r, H), tp, E + wrap(r, H) * (W + 2),
+                                             E + (H + wrap(r, H)) * (W + 2));
+                    for (int64_t r = m0; r < m1; r++)
+                        rebuild_row(m, wrap(r, H), o->k, E, mid, xb);
+                }
             }
 #pragma omp barrier
         }
@@ -774,6 +837,38 @@ static void adjoint_taped(const dca_mk *m, const dca_mk_params *p, int64_t conf,
     free(gb), free(buf);
 }
 
+/* The taped adjoint with its buffers, from the states or, without them,
+ * from the final state xT; the steps' contributions added in order into
+ * acc. */
+static void taped_grad(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
+                       int64_t T, const double *states, const double *xT, const uint8_t *tape,
+                       const double *gT, double *g0, double acc[5])
+{
+    double *rows = malloc((size_t)(2 * m->H * 21) * sizeof *rows);
+    mk_offsets *off = malloc((size_t)(T > 0 ? T : 1) * sizeof *off);
+    double *d = malloc((size_t)(T > 0 ? 5 * T : 1) * sizeof *d);
+    adjoint_taped(m, p, conf, t0, T, states, xT, tape, gT, g0, rows, off, d);
+    for (int64_t t = T - 1; t >= 0; t--)
+        for (int j = 0; j < 5; j++)
+            acc[j] += d[5 * t + j];
+    free(rows), free(off), free(d);
+}
+
+dca_status dca_mk_adjoint_final(const dca_mk *m, const dca_mk_params *p, int64_t conf,
+                                int64_t t0, int64_t T, const double *xT, const uint8_t *tape,
+                                const double *gT, double *g0, double grad[5], dca_error *err)
+{
+    if (!tape || !dca_mk_tape_usable(m))
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "the adjoint from the final state needs the run's tape, which only "
+                             "the hard model with the identity surrogate keeps");
+    double acc[5] = {0, 0, 0, 0, 0};
+    taped_grad(m, p, conf, t0, T, NULL, xT, tape, gT, g0, acc);
+    for (int j = 0; j < 5; j++)
+        grad[j] += acc[j];
+    return DCA_OK;
+}
+
 void dca_mk_adjoint_tape(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
                          int64_t T, const double *states, const uint8_t *tape, const double *gT,
                          double *g0, double grad[5])
@@ -781,16 +876,9 @@ void dca_mk_adjoint_tape(const dca_mk *m, const dca_mk_params *p, int64_t conf, 
     const int64_t C = m->C, H = m->H, W = m->W;
     const bool taped = tape && dca_mk_tape_usable(m);
     double acc[5] = {0, 0, 0, 0, 0};
-    if (taped) {
-        double *rows = malloc((size_t)(2 * H * 21) * sizeof *rows);
-        mk_offsets *off = malloc((size_t)(T > 0 ? T : 1) * sizeof *off);
-        double *d = malloc((size_t)(T > 0 ? 5 * T : 1) * sizeof *d);
-        adjoint_taped(m, p, conf, t0, T, states, tape, gT, g0, rows, off, d);
-        for (int64_t t = T - 1; t >= 0; t--)
-            for (int j = 0; j < 5; j++)
-                acc[j] += d[5 * t + j];
-        free(rows), free(off), free(d);
-    } else {
+    if (taped)
+        taped_grad(m, p, conf, t0, T, states, NULL, tape, gT, g0, acc);
+    else {
         /* Replay: each step's words, excitations and mid from forward(),
          * then its adjoint, two parallel regions a step. */
         uint32_t *w = malloc((size_t)(4 * C) * sizeof *w);
@@ -806,7 +894,7 @@ void dca_mk_adjoint_tape(const dca_mk *m, const dca_mk_params *p, int64_t conf, 
         for (int64_t t = T - 1; t >= 0; t--) {
             const double *x = states + t * 2 * C;
             mk_offsets o;
-            forward(m, p, conf, t0 + t, 1, x, y, NULL, &o, w, E, mid);
+            forward(m, p, conf, t0 + t, 1, x, y, false, NULL, &o, w, E, mid);
 #pragma omp parallel
             {
                 double *gE = scratch + (size_t)omp_get_thread_num() * (size_t)(7 * W + 6);
