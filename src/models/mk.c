@@ -475,7 +475,8 @@ static void dots9(const double *const rows[3], int64_t W, const double *gr, doub
 #define SRC(q) const double *s##q = rows[OFF[q][0] + 1] + 1 - OFF[q][1];
 #define ZERO(q) mk_v8 a##q = {0};
 #define STEP(q) memcpy(&e, s##q + j, sizeof e), a##q += g * e;
-#define TAIL(q) memcpy(et, s##q + j, (size_t)(W - j) * sizeof *et), memcpy(&e, et, sizeof e), a##q += g * e;
+#define TAIL(q)                                                                              \
+    memcpy(et, s##q + j, (size_t)(W - j) * sizeof *et), memcpy(&e, et, sizeof e), a##q += g * e;
     DOTS9(SRC)
     DOTS9(ZERO)
     int64_t j = 0;
