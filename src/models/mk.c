@@ -103,6 +103,21 @@ static inline double sel(uint64_t c, double a, double b)
     return d;
 }
 
+/* Eight doubles, eight 64-bit and eight 32-bit integers, eight bytes
+ * (GCC's vector extension: the target's vectors, or pairs of halves where
+ * they are shorter); vsel is sel on eight lanes (m: 0 or -1 a lane, as a
+ * comparison gives). */
+typedef double mk_v8 __attribute__((vector_size(8 * sizeof(double))));
+typedef int64_t mk_i8 __attribute__((vector_size(8 * sizeof(int64_t))));
+typedef uint64_t mk_q8 __attribute__((vector_size(8 * sizeof(uint64_t))));
+typedef uint32_t mk_u8 __attribute__((vector_size(8 * sizeof(uint32_t))));
+typedef uint8_t mk_b8 __attribute__((vector_size(8)));
+
+static inline mk_v8 vsel(mk_i8 m, mk_v8 a, mk_v8 b)
+{
+    return (mk_v8)(((mk_i8)a & m) | ((mk_i8)b & ~m));
+}
+
 static inline mk_rate rate_as(const mk_consts *K, bool adjoint, uint64_t r, double A, double B)
 {
     /* every operand is computed, then selected. The adjoint multiplies by
@@ -322,41 +337,99 @@ static void excite_row(const dca_mk *m, int64_t i, const uint32_t *w, const doub
             E[s * C + c] = hv(x[s * C + c] - N * unit(w[s * C + c]));
 }
 
-/* The reaction on row i: out = mid plus or minus the accepted channel's
- * particle; tape (C bytes, may be NULL) receives E_A | E_B << 1 | r << 2 |
- * h << 5, h whether the channel fired (what the taped adjoint needs to
- * recover mid from out). */
-static inline __attribute__((always_inline)) void
-react_row_as(const dca_mk *m, const mk_consts *K, bool relaxed, int64_t i,
-             const uint32_t *restrict w, const double *restrict mid, const double *restrict E,
-             double *restrict out, uint8_t *restrict tape)
+/* The relaxed model's reaction on row i: out = mid plus or minus h, the
+ * smoothed acceptance of the cell's channel. */
+static void react_row_relaxed(const dca_mk *m, const mk_consts *K, int64_t i, const uint32_t *w,
+                              const double *mid, double *out)
 {
     const int64_t C = m->C, W = m->W;
-    const mk_consts Kl = *K; /* a local copy: its loads are not masked in the loop */
     for (int64_t c = i * W; c < (i + 1) * W; c++) {
         const uint64_t r = channel(w[2 * C + c]);
         const double A = mid[c], B = mid[C + c];
-        const double z = rate(&Kl, r, A, B) - unit(w[3 * C + c]);
-        const double h = relaxed ? node(&m->ste, z) : hv(z);
+        const double h = node(&m->ste, rate(K, r, A, B) - unit(w[3 * C + c]));
         const double d = sel(r & 1, -1.0, 1.0) * h;
         out[c] = A + sel(r < 4, d, 0);
         out[C + c] = B + sel(r >= 4, d, 0);
     }
-    if (tape) /* the step's discrete outcomes, for a taped adjoint */
-        for (int64_t c = i * W; c < (i + 1) * W; c++)
-            tape[c] = (uint8_t)((uint32_t)(E[c] > 0) | (uint32_t)(E[C + c] > 0) << 1 |
-                                channel(w[2 * C + c]) << 2 |
-                                (uint32_t)(out[c] != mid[c] || out[C + c] != mid[C + c]) << 5);
 }
 
+/* A cell's tape byte: E_A | E_B << 1 | r << 2 | h << 5, h whether the
+ * channel fired (what the taped adjoint needs to recover mid from out). */
+static inline uint8_t tape_byte(double EA, double EB, uint64_t r, bool fired)
+{
+    return (uint8_t)((uint32_t)(EA > 0) | (uint32_t)(EB > 0) << 1 | (uint32_t)r << 2 |
+                     (uint32_t)fired << 5);
+}
+
+/* The hard model's reaction on row i, eight cells at a time with the
+ * operations of rate() (the same numbers, bit for bit): the rate constant
+ * and the particle's sign looked up by channel in a vector (a permute each)
+ * instead of selected, the particle added as +0 where the channel did not
+ * fire (A + 0 is A + (-0): counts are never -0), and the tape's bytes (tape
+ * may be NULL) made in the same pass. The row's last W mod 8 cells one at
+ * a time. */
+static void react_row_hard(const dca_mk *m, const mk_consts *K, int64_t i,
+                           const uint32_t *restrict w, const double *restrict mid,
+                           const double *restrict E, double *restrict out,
+                           uint8_t *restrict tape)
+{
+    const int64_t C = m->C, W = m->W, end = (i + 1) * W;
+    const double N = K->N, q = K->q;
+    const mk_v8 gktab = {K->gk[0], K->gk[0], K->gk[1], K->gk[1], K->gk[2], K->gk[2], 0, 0};
+    const mk_v8 sgntab = {1, -1, 1, -1, 1, -1, 1, -1};
+    int64_t c = i * W;
+    for (; c + 8 <= end; c += 8) {
+        mk_u8 w2, w3;
+        mk_v8 A, B;
+        memcpy(&w2, w + 2 * C + c, sizeof w2), memcpy(&w3, w + 3 * C + c, sizeof w3);
+        memcpy(&A, mid + c, sizeof A), memcpy(&B, mid + C + c, sizeof B);
+        const mk_q8 r = __builtin_convertvector(w2, mk_q8) * 6 >> 32;
+        const mk_i8 ri = (mk_i8)r, odd = (r & 1) != 0, cub = r < 2, bsel = ((r + 1) & 2) != 0;
+        const mk_v8 NA = N - A, NB = N - B;
+        const mk_v8 a1 = vsel(odd, A, NA), a2 = vsel(cub, vsel(odd, NA, A), vsel(bsel, B, NB));
+        const mk_v8 prod = a1 * a2;
+        const mk_v8 fc = prod * a2 * q, fl = prod / N;
+        const mk_v8 f = vsel(cub, fc, fl), gk = __builtin_shuffle(gktab, ri);
+        const mk_v8 u = (__builtin_convertvector(w3, mk_v8) + 0.5) * 0x1.0p-32;
+        const mk_v8 z = gk * f - u;
+        const mk_i8 fired = z > 0, d = fired & (mk_i8)__builtin_shuffle(sgntab, ri);
+        const mk_v8 oA = A + (mk_v8)(d & (ri < 4)), oB = B + (mk_v8)(d & (ri >= 4));
+        memcpy(out + c, &oA, sizeof oA), memcpy(out + C + c, &oB, sizeof oB);
+        if (tape) {
+            mk_v8 EA, EB;
+            memcpy(&EA, E + c, sizeof EA), memcpy(&EB, E + C + c, sizeof EB);
+            const mk_i8 t = ((EA > 0) & 1) | ((EB > 0) & 2) | ri << 2 | (fired & 32);
+            const mk_b8 tb = __builtin_convertvector(t, mk_b8);
+            memcpy(tape + c, &tb, sizeof tb);
+        }
+    }
+    for (; c < end; c++) {
+        const uint64_t r = channel(w[2 * C + c]);
+        const double A = mid[c], B = mid[C + c];
+        const double z = rate(K, r, A, B) - unit(w[3 * C + c]);
+        const double d = sel(r & 1, -1.0, 1.0) * hv(z);
+        out[c] = A + sel(r < 4, d, 0);
+        out[C + c] = B + sel(r >= 4, d, 0);
+        if (tape)
+            tape[c] = tape_byte(E[c], E[C + c], r, z > 0);
+    }
+}
+
+/* The reaction on row i: out = mid plus or minus the accepted channel's
+ * particle; tape (C bytes, may be NULL) receives the step's outcomes. */
 __attribute__((noinline)) static void react_row(const dca_mk *m, const mk_consts *K, int64_t i,
                                                 const uint32_t *w, const double *mid,
                                                 const double *E, double *out, uint8_t *tape)
 {
-    if (m->ste.relaxed)
-        react_row_as(m, K, true, i, w, mid, E, out, tape);
-    else
-        react_row_as(m, K, false, i, w, mid, E, out, tape);
+    if (!m->ste.relaxed) {
+        react_row_hard(m, K, i, w, mid, E, out, tape);
+        return;
+    }
+    react_row_relaxed(m, K, i, w, mid, out);
+    if (tape) /* (not read: the relaxed model's adjoint replays) */
+        for (int64_t c = i * m->W; c < (i + 1) * m->W; c++)
+            tape[c] = tape_byte(E[c], E[m->C + c], channel(w[2 * m->C + c]), out[c] != mid[c] ||
+                                out[m->C + c] != mid[m->C + c]);
 }
 
 /* The rows [lo, hi) of thread id of nt, a contiguous block. */
@@ -428,13 +501,7 @@ static void forward(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64
     free(buf);
 }
 
-/* Eight doubles, eight 64-bit and eight 32-bit integers (GCC's vector
- * extension: the target's vectors, or pairs of halves where they are
- * shorter), and the fixed tree that sums the lanes of a double vector. */
-typedef double mk_v8 __attribute__((vector_size(8 * sizeof(double))));
-typedef int64_t mk_i8 __attribute__((vector_size(8 * sizeof(int64_t))));
-typedef uint32_t mk_u8 __attribute__((vector_size(8 * sizeof(uint32_t))));
-
+/* The fixed tree that sums the lanes of a double vector. */
 static inline double hsum(mk_v8 a)
 {
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
