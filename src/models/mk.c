@@ -755,41 +755,108 @@ static void step_grad(const dca_mk *m, const double *rows, const mk_offsets *o, 
     }
 }
 
+/* Eight cells of the taped adjoint's reaction (adjoint_taped_row): from
+ * the tape bytes tb, the state after the reaction (oA, oB) and its dL
+ * (gA, gB), the excitations, the state after diffusion, dL/dmid and the
+ * products that dL/dk sums, with the operations of rate_as (the adjoint's)
+ * and of unreacting, operand for operand. */
+typedef struct mk_lanes {
+    mk_v8 ea, eb, A, B, gmA, gmB, v;
+    mk_i8 r;
+} mk_lanes;
+
+static inline mk_lanes adjoint_lanes(const mk_consts *K, mk_b8 tb, mk_v8 oA, mk_v8 oB, mk_v8 gA,
+                                     mk_v8 gB)
+{
+    const mk_v8 one = {1, 1, 1, 1, 1, 1, 1, 1}, zero = {0};
+    const mk_v8 sgntab = {1, -1, 1, -1, 1, -1, 1, -1};
+    const mk_v8 gktab = {K->gk[0], K->gk[0], K->gk[1], K->gk[1], K->gk[2], K->gk[2], 0, 0};
+    const double N = K->N, q = K->q, iN = K->invN;
+    mk_lanes o;
+    const mk_q8 b = __builtin_convertvector(tb, mk_q8), r = b >> 2 & 7;
+    const mk_i8 ri = (mk_i8)r, fired = (b & 32) != 0, low = ri < 4;
+    const mk_i8 odd = (r & 1) != 0, cub = r < 2, bsel = ((r + 1) & 2) != 0;
+    o.r = ri;
+    o.ea = (mk_v8)(((b & 1) != 0) & (mk_i8)one), o.eb = (mk_v8)(((b & 2) != 0) & (mk_i8)one);
+    const mk_v8 sgn = __builtin_shuffle(sgntab, ri), d = (mk_v8)(fired & (mk_i8)sgn);
+    const mk_v8 A = oA - (mk_v8)((mk_i8)d & low), B = oB - (mk_v8)((mk_i8)d & ~low);
+    o.A = A, o.B = B;
+    /* rate_as(K, true, r, A, B) */
+    const mk_v8 NA = N - A, NB = N - B;
+    const mk_v8 a1 = vsel(odd, A, NA), a2 = vsel(cub, vsel(odd, NA, A), vsel(bsel, B, NB));
+    const mk_v8 prod = a1 * a2;
+    const mk_v8 fc = prod * a2 * q, fl = prod * iN;
+    const mk_v8 P2 = 2 * A * NA;
+    const mk_v8 fA0 = (P2 - A * A) * q, fA1 = (NA * NA - P2) * q;
+    const mk_v8 fAl = vsel(odd, a2, -a2) * iN;
+    const mk_v8 fBl = vsel(bsel, a1, -a1) * iN;
+    const mk_v8 f = vsel(cub, fc, fl);
+    const mk_v8 fA = vsel(cub, vsel(odd, fA1, fA0), fAl), fB = vsel(cub, zero, fBl);
+    const mk_v8 gk = __builtin_shuffle(gktab, ri);
+    const mk_v8 dA = gk * fA, dB = gk * fB, dk = K->g * f;
+    const mk_v8 qv = vsel(low, gA, gB) * sgn;
+    o.gmA = gA + qv * dA;
+    o.gmB = gB + qv * dB;
+    o.v = qv * dk;
+    return o;
+}
+
 /* The taped adjoint of row i's reaction in one pass over the tape: the
- * excitations into EA and EB (the row, padded as dots9 reads it), the state
- * after diffusion, and from it and g = dL/d(out) gm = dL/dmid and the row's
- * dL/dk1..3 (as adjoint_react_row). The state after diffusion is the state
+ * excitations into EA and EB (the row, padded as dots9 reads them), the
+ * state after diffusion into mid, and from it and g = dL/d(out) gm =
+ * dL/dmid and the row's dL/dk1..3. The state after diffusion is the state
  * after the reaction, out, minus the particle the channel added or removed:
  * exact for whole particle counts below 2^52 (the model's states),
- * (A + 1) - 1 = A. tmp (3 W): the thread's scratch. */
+ * (A + 1) - 1 = A. Eight cells at a time; dL/dk_j sums the products of
+ * the channels 2 j, 2 j + 1 in 8 lanes (lane l: the cells c = l mod 8 in
+ * order; the row's last W mod 8 cells padded with zeros), closed by a
+ * fixed tree. */
 __attribute__((noinline)) static void
 adjoint_taped_row(const dca_mk *m, const mk_consts *K, int64_t i, const uint8_t *restrict tp,
                   const double *restrict out, const double *restrict g, double *restrict gm,
                   double *restrict mid, double *restrict EA, double *restrict EB,
-                  double *restrict tmp, double dk_out[3])
+                  double dk_out[3])
 {
-    const int64_t C = m->C, W = m->W;
-    /* indexed by the cell c of row i: tmp[0, W), [W, 2 W), then W words */
-    double *restrict qs = tmp - i * W, *restrict ks = tmp + W - i * W;
-    uint32_t *restrict bs = (uint32_t *)(tmp + 2 * W) - i * W;
-    for (int64_t c = i * W; c < (i + 1) * W; c++)
-        bs[c] = tp[c];
-    const mk_consts Kl = *K; /* a local copy: its loads are not masked in the loop */
-    double *restrict ea = EA + 1 - i * W, *restrict eb = EB + 1 - i * W;
-    for (int64_t c = i * W; c < (i + 1) * W; c++) {
-        const uint64_t b = bs[c], r = b >> 2 & 7;
-        ea[c] = sel(b & 1, 1.0, 0.0), eb[c] = sel(b & 2, 1.0, 0.0);
-        const double d = sel(b & 32, sel(r & 1, -1.0, 1.0), 0.0);
-        const double A = out[c] - sel(r < 4, d, 0.0), B = out[C + c] - sel(r >= 4, d, 0.0);
-        mid[c] = A, mid[C + c] = B;
-        const mk_rate R = rate_as(&Kl, true, r, A, B);
-        const double q = sel(r < 4, g[c], g[C + c]) * sel(r & 1, -1.0, 1.0);
-        gm[c] = g[c] + q * R.dA;
-        gm[C + c] = g[C + c] + q * R.dB;
-        qs[c] = q, ks[c] = R.dk;
+    const int64_t C = m->C, W = m->W, i0 = i * W, end = i0 + W;
+    const mk_consts Kl = *K;
+    mk_v8 dk0 = {0}, dk1 = {0}, dk2 = {0};
+#define LANES_DK(o)                                                                              \
+    do {                                                                                         \
+        const mk_i8 v = (mk_i8)(o).v;                                                            \
+        dk0 += (mk_v8)(v & ((o).r < 2));                                                         \
+        dk1 += (mk_v8)(v & (((o).r >> 1) == 1));                                                 \
+        dk2 += (mk_v8)(v & ((o).r >= 4));                                                        \
+    } while (0)
+    int64_t c = i0;
+    for (; c + 8 <= end; c += 8) {
+        mk_b8 tb;
+        mk_v8 oA, oB, gA, gB;
+        memcpy(&tb, tp + c, sizeof tb);
+        memcpy(&oA, out + c, sizeof oA), memcpy(&oB, out + C + c, sizeof oB);
+        memcpy(&gA, g + c, sizeof gA), memcpy(&gB, g + C + c, sizeof gB);
+        const mk_lanes o = adjoint_lanes(&Kl, tb, oA, oB, gA, gB);
+        memcpy(EA + 1 + (c - i0), &o.ea, sizeof o.ea);
+        memcpy(EB + 1 + (c - i0), &o.eb, sizeof o.eb);
+        memcpy(mid + c, &o.A, sizeof o.A), memcpy(mid + C + c, &o.B, sizeof o.B);
+        memcpy(gm + c, &o.gmA, sizeof o.gmA), memcpy(gm + C + c, &o.gmB, sizeof o.gmB);
+        LANES_DK(o);
     }
+    if (c < end) { /* the last W mod 8 cells, padded with zeros */
+        const size_t n = (size_t)(end - c), nd = n * sizeof(double);
+        mk_b8 tb = {0};
+        mk_v8 oA = {0}, oB = {0}, gA = {0}, gB = {0};
+        memcpy(&tb, tp + c, n);
+        memcpy(&oA, out + c, nd), memcpy(&oB, out + C + c, nd);
+        memcpy(&gA, g + c, nd), memcpy(&gB, g + C + c, nd);
+        const mk_lanes o = adjoint_lanes(&Kl, tb, oA, oB, gA, gB);
+        memcpy(EA + 1 + (c - i0), &o.ea, nd), memcpy(EB + 1 + (c - i0), &o.eb, nd);
+        memcpy(mid + c, &o.A, nd), memcpy(mid + C + c, &o.B, nd);
+        memcpy(gm + c, &o.gmA, nd), memcpy(gm + C + c, &o.gmB, nd);
+        LANES_DK(o);
+    }
+#undef LANES_DK
     EA[0] = EA[W], EA[W + 1] = EA[1], EB[0] = EB[W], EB[W + 1] = EB[1];
-    react_dk(i, W, qs, ks, bs, 2, dk_out);
+    dk_out[0] = hsum(dk0), dk_out[1] = hsum(dk1), dk_out[2] = hsum(dk2);
 }
 
 /* Row i's excitations from the tape into EA and EB, padded as dots9
@@ -840,16 +907,16 @@ static void adjoint_taped(const dca_mk *m, const dca_mk_params *p, int64_t conf,
     const mk_consts K = consts(m, p);
     double *gb = malloc((size_t)(4 * C) * sizeof *gb);
     memcpy(gb + (T & 1) * 2 * C, gT, (size_t)(2 * C) * sizeof *gb);
-    /* per thread: E (2 H (W + 2), rows padded for dots9), dL/dmid (2 C),
-     * adjoint_taped_row's scratch (3 W), the states after diffusion (2 C)
-     * and without states the rebuilt state (2 C) */
-    const size_t per = (size_t)(2 * H * (W + 2) + 4 * C + 3 * W + (xT ? 2 * C : 0));
+    /* per thread: E (2 H (W + 2), rows padded for dots9), dL/dmid and the
+     * states after diffusion (2 C each), and without states the rebuilt
+     * state (2 C) */
+    const size_t per = (size_t)(2 * H * (W + 2) + 4 * C + (xT ? 2 * C : 0));
     double *buf = malloc((size_t)omp_get_max_threads() * per * sizeof *buf);
 #pragma omp parallel
     {
         const int id = omp_get_thread_num(), nt = omp_get_num_threads();
-        double *E = buf + (size_t)id * per, *gm = E + 2 * H * (W + 2), *tmp = gm + 2 * C;
-        double *mid = tmp + 3 * W, *xb = xT ? mid + 2 * C : NULL;
+        double *E = buf + (size_t)id * per, *gm = E + 2 * H * (W + 2), *mid = gm + 2 * C;
+        double *xb = xT ? mid + 2 * C : NULL;
         int64_t lo, hi;
         row_block(H, id, nt, &lo, &hi);
         const bool all = hi - lo + 2 >= H;
@@ -880,8 +947,7 @@ static void adjoint_taped(const dca_mk *m, const dca_mk_params *p, int64_t conf,
                     const int64_t i = wrap(r, H);
                     double dk[3];
                     adjoint_taped_row(m, &K, i, tp, out, g, gm, mid, E + i * (W + 2),
-                                      E + (H + i) * (W + 2), tmp,
-                                      i >= lo && i < hi ? rt + i * 21 : dk);
+                                      E + (H + i) * (W + 2), i >= lo && i < hi ? rt + i * 21 : dk);
                 }
                 for (int64_t i = lo; i < hi; i++)
                     adjoint_diffuse_row(m, i, o->k, (const double(*)[9])o->y, E, gm, x, tp, NULL,
