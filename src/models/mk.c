@@ -287,25 +287,15 @@ static inline double node(const dca_ste *s, double z)
     return s->relaxed ? 1.0 / (1.0 + exp(-z / s->width)) : hv(z);
 }
 
-/* Row i of mid (2 x C), the state after both diffusions: x - E plus E
- * moved by the chosen offset k[s] (the relaxed model: every offset q,
- * weighted by y[s][q]). */
-static void diffuse_row(const dca_mk *m, int64_t i, const int k[2], const double y[2][9],
-                        const double *x, const double *E, double *mid)
+/* Row i of mid (2 x C), the state after both diffusions in the relaxed
+ * model: x - E plus E moved by every offset q, weighted by y[s][q] (the
+ * hard model's, one offset: step_row_hard). */
+static void diffuse_row(const dca_mk *m, int64_t i, const double y[2][9], const double *x,
+                        const double *E, double *mid)
 {
     const int64_t C = m->C, W = m->W;
-    const bool relaxed = m->ste.relaxed;
     for (int s = 0; s < 2; s++) {
         const int64_t o = s * C + i * W;
-        if (!relaxed) { /* one pass: (x - E) + 1.0 E[src] is (x - E) + E[src] */
-            int64_t sh;
-            const double *src = row_at(m, E + s * C, i, k[s], -1, &sh);
-            for (int64_t j = 0; j < W - sh; j++)
-                mid[o + j] = (x[o + j] - E[o + j]) + src[j + sh];
-            for (int64_t j = W - sh; j < W; j++)
-                mid[o + j] = (x[o + j] - E[o + j]) + src[j + sh - W];
-            continue;
-        }
         for (int64_t j = 0; j < W; j++)
             mid[o + j] = x[o + j] - E[o + j];
         for (int q = 0; q < 9; q++) {
@@ -361,28 +351,54 @@ static inline uint8_t tape_byte(double EA, double EB, uint64_t r, bool fired)
                      (uint32_t)fired << 5);
 }
 
-/* The hard model's reaction on row i, eight cells at a time with the
- * operations of rate() (the same numbers, bit for bit): the rate constant
+/* Eight values of a row from column jj (jj < 2 W) on, wrapping at W. */
+static inline mk_v8 row8(const double *row, int64_t jj, int64_t W)
+{
+    mk_v8 v;
+    jj -= jj >= W ? W : 0;
+    if (jj + 8 <= W) {
+        memcpy(&v, row + jj, sizeof v);
+        return v;
+    }
+    double t[8];
+    for (int l = 0; l < 8; l++)
+        t[l] = row[jj + l < W ? jj + l : jj + l - W];
+    memcpy(&v, t, sizeof v);
+    return v;
+}
+
+/* The hard model's step on row i after its excitations, eight cells at a
+ * time: the diffusion (mid = (x - E) + E moved by the offset k, into mid
+ * when it is not NULL) and the reaction, with the operations of
+ * diffuse_row and rate() (the same numbers, bit for bit): the rate constant
  * and the particle's sign looked up by channel in a vector (a permute each)
  * instead of selected, the particle added as +0 where the channel did not
  * fire (A + 0 is A + (-0): counts are never -0), and the tape's bytes (tape
  * may be NULL) made in the same pass. The row's last W mod 8 cells one at
  * a time. */
-static void react_row_hard(const dca_mk *m, const mk_consts *K, int64_t i,
-                           const uint32_t *restrict w, const double *restrict mid,
-                           const double *restrict E, double *restrict out,
-                           uint8_t *restrict tape)
+static void step_row_hard(const dca_mk *m, const mk_consts *K, int64_t i, const int k[2],
+                          const uint32_t *restrict w, const double *restrict x,
+                          const double *restrict E, double *restrict mid, double *restrict out,
+                          uint8_t *restrict tape)
 {
-    const int64_t C = m->C, W = m->W, end = (i + 1) * W;
+    const int64_t C = m->C, W = m->W, i0 = i * W, end = i0 + W;
     const double N = K->N, q = K->q;
     const mk_v8 gktab = {K->gk[0], K->gk[0], K->gk[1], K->gk[1], K->gk[2], K->gk[2], 0, 0};
     const mk_v8 sgntab = {1, -1, 1, -1, 1, -1, 1, -1};
-    int64_t c = i * W;
+    int64_t shA, shB;
+    const double *srcA = row_at(m, E, i, k[0], -1, &shA);
+    const double *srcB = row_at(m, E + C, i, k[1], -1, &shB);
+    int64_t c = i0;
     for (; c + 8 <= end; c += 8) {
         mk_u8 w2, w3;
-        mk_v8 A, B;
+        mk_v8 xA, xB, EA, EB;
         memcpy(&w2, w + 2 * C + c, sizeof w2), memcpy(&w3, w + 3 * C + c, sizeof w3);
-        memcpy(&A, mid + c, sizeof A), memcpy(&B, mid + C + c, sizeof B);
+        memcpy(&xA, x + c, sizeof xA), memcpy(&xB, x + C + c, sizeof xB);
+        memcpy(&EA, E + c, sizeof EA), memcpy(&EB, E + C + c, sizeof EB);
+        const mk_v8 A = (xA - EA) + row8(srcA, c - i0 + shA, W);
+        const mk_v8 B = (xB - EB) + row8(srcB, c - i0 + shB, W);
+        if (mid)
+            memcpy(mid + c, &A, sizeof A), memcpy(mid + C + c, &B, sizeof B);
         const mk_q8 r = __builtin_convertvector(w2, mk_q8) * 6 >> 32;
         const mk_i8 ri = (mk_i8)r, odd = (r & 1) != 0, cub = r < 2, bsel = ((r + 1) & 2) != 0;
         const mk_v8 NA = N - A, NB = N - B;
@@ -396,16 +412,18 @@ static void react_row_hard(const dca_mk *m, const mk_consts *K, int64_t i,
         const mk_v8 oA = A + (mk_v8)(d & (ri < 4)), oB = B + (mk_v8)(d & (ri >= 4));
         memcpy(out + c, &oA, sizeof oA), memcpy(out + C + c, &oB, sizeof oB);
         if (tape) {
-            mk_v8 EA, EB;
-            memcpy(&EA, E + c, sizeof EA), memcpy(&EB, E + C + c, sizeof EB);
             const mk_i8 t = ((EA > 0) & 1) | ((EB > 0) & 2) | ri << 2 | (fired & 32);
             const mk_b8 tb = __builtin_convertvector(t, mk_b8);
             memcpy(tape + c, &tb, sizeof tb);
         }
     }
     for (; c < end; c++) {
+        const int64_t jA = c - i0 + shA, jB = c - i0 + shB;
+        const double A = (x[c] - E[c]) + srcA[jA < W ? jA : jA - W];
+        const double B = (x[C + c] - E[C + c]) + srcB[jB < W ? jB : jB - W];
+        if (mid)
+            mid[c] = A, mid[C + c] = B;
         const uint64_t r = channel(w[2 * C + c]);
-        const double A = mid[c], B = mid[C + c];
         const double z = rate(K, r, A, B) - unit(w[3 * C + c]);
         const double d = sel(r & 1, -1.0, 1.0) * hv(z);
         out[c] = A + sel(r < 4, d, 0);
@@ -415,18 +433,18 @@ static void react_row_hard(const dca_mk *m, const mk_consts *K, int64_t i,
     }
 }
 
-/* The reaction on row i: out = mid plus or minus the accepted channel's
- * particle; tape (C bytes, may be NULL) receives the step's outcomes. */
-__attribute__((noinline)) static void react_row(const dca_mk *m, const mk_consts *K, int64_t i,
-                                                const uint32_t *w, const double *mid,
-                                                const double *E, double *out, uint8_t *tape)
+/* The relaxed model's step on row i after its excitations: the diffusion
+ * into mid, then the reaction; tape (C bytes, may be NULL) receives the
+ * step's outcomes (not read: the relaxed model's adjoint replays). */
+__attribute__((noinline)) static void step_row_relaxed(const dca_mk *m, const mk_consts *K,
+                                                       int64_t i, const mk_offsets *o,
+                                                       const uint32_t *w, const double *x,
+                                                       const double *E, double *mid,
+                                                       double *out, uint8_t *tape)
 {
-    if (!m->ste.relaxed) {
-        react_row_hard(m, K, i, w, mid, E, out, tape);
-        return;
-    }
+    diffuse_row(m, i, (const double(*)[9])o->y, x, E, mid);
     react_row_relaxed(m, K, i, w, mid, out);
-    if (tape) /* (not read: the relaxed model's adjoint replays) */
+    if (tape)
         for (int64_t c = i * m->W; c < (i + 1) * m->W; c++)
             tape[c] = tape_byte(E[c], E[m->C + c], channel(w[2 * m->C + c]), out[c] != mid[c] ||
                                 out[m->C + c] != mid[m->C + c]);
@@ -481,10 +499,12 @@ static void forward(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64
                     row_words(m, conf, t0 + t, i, w);
                     excite_row(m, i, w, x, E);
                 }
-                for (int64_t i = lo; i < hi; i++) {
-                    diffuse_row(m, i, o->k, (const double(*)[9])o->y, x, E, mid);
-                    react_row(m, &K, i, w, mid, E, out, tape ? tape + t * C : NULL);
-                }
+                uint8_t *tp = tape ? tape + t * C : NULL;
+                for (int64_t i = lo; i < hi; i++)
+                    if (m->ste.relaxed)
+                        step_row_relaxed(m, &K, i, o, w, x, E, mid, out, tp);
+                    else
+                        step_row_hard(m, &K, i, o->k, w, x, E, w_out ? mid : NULL, out, tp);
                 if (w_out) {
                     const size_t n = (size_t)((hi - lo) * W);
                     for (int k = 0; k < 4; k++)
