@@ -553,8 +553,11 @@ static inline void hsum8(mk_v8 a, mk_v8 b, mk_v8 c, mk_v8 d, mk_v8 e, mk_v8 f, m
  * column 0). Each sum runs in 8 lanes (lane l adds the terms j = l mod 8 in
  * j order; the last W mod 8 terms padded with zeros) closed by a fixed
  * tree: the 9 sums advance as 9 vectors, the same numbers on any thread
- * count. */
-static void dots9(const double *const rows[3], int64_t W, const double *gr, double d[9])
+ * count. With gs, the same pass also writes the taped hard model's dL/dx
+ * row, gs[j] = gr[j] + (-gr[j] + src[(j + sh) mod W]) (dL/dE = -gr + the
+ * moved gr, h' = 1). */
+static void dots9(const double *const rows[3], int64_t W, const double *gr, double d[9],
+                  const double *src, int64_t sh, double *gs)
 {
     /* the nine accumulators as named values (an array of them went through
      * memory, zeroed by a call to memset) */
@@ -571,7 +574,14 @@ static void dots9(const double *const rows[3], int64_t W, const double *gr, doub
         mk_v8 g, e;
         memcpy(&g, gr + j, sizeof g);
         DOTS9(STEP)
+        if (gs) {
+            const mk_v8 o = g + (-g + row8(src, j + sh, W));
+            memcpy(gs + j, &o, sizeof o);
+        }
     }
+    if (gs)
+        for (int64_t jj = j; jj < W; jj++)
+            gs[jj] = gr[jj] + (-gr[jj] + src[jj + sh < W ? jj + sh : jj + sh - W]);
     if (j < W) { /* the last W mod 8 terms, padded with zeros */
         double gt[8] = {0}, et[8] = {0};
         memcpy(gt, gr + j, (size_t)(W - j) * sizeof *gt);
@@ -603,7 +613,7 @@ static void offset_dots(const dca_mk *m, const double *E, int64_t i, const doubl
         e[W + 1] = row[0];
         rows[dy + 1] = e;
     }
-    dots9(rows, W, gr, d);
+    dots9(rows, W, gr, d, NULL, 0, NULL);
 }
 
 bool dca_mk_tape_usable(const dca_mk *m)
@@ -721,13 +731,9 @@ static void adjoint_diffuse_row(const dca_mk *m, int64_t i, const int k[2],
             const int64_t H = m->H, P = W + 2;
             const double *Es = E + s * H * P;
             const double *rows[3] = {Es + wrap(i + 1, H) * P, Es + i * P, Es + wrap(i - 1, H) * P};
-            dots9(rows, W, gr, dy + 9 * s);
             int64_t sh;
             const double *src = row_at(m, gm + s * C, i, k[s], 1, &sh);
-            for (int64_t j = 0; j < W - sh; j++)
-                gs[j] = gr[j] + (-gr[j] + src[j + sh]);
-            for (int64_t j = W - sh; j < W; j++)
-                gs[j] = gr[j] + (-gr[j] + src[j + sh - W]);
+            dots9(rows, W, gr, dy + 9 * s, src, sh, gs);
             continue;
         }
         offset_dots(m, E + s * C, i, gr, ext, dy + 9 * s);
