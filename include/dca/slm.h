@@ -204,8 +204,8 @@ DCA_API void dca_mk_adjoint(const dca_mk *m, const dca_mk_params *p, int64_t con
 /* A tape keeps each step's discrete outcomes, one byte per cell and step
  * (T x C bytes: the two excitations, the reaction channel and whether it
  * fired), so that the adjoint rebuilds the step from it and the states
- * instead of replaying the noise: the same gradient, bit for bit, in under
- * a quarter of the time (64x64, 500 steps: 10.9 against 47.1 ms on one
+ * instead of replaying the noise: the same gradient, bit for bit, in about
+ * a fifth of the time (64x64, 500 steps: 9.6 against 45.1 ms on one
  * thread). It takes the state after diffusion to be the next state minus
  * the reaction's particle: exact for whole particle counts, the model's
  * states. Only the hard model with the identity surrogate has one
