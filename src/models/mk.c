@@ -654,12 +654,12 @@ void dca_mk_adjoint(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64
     dca_mk_adjoint_tape(m, p, conf, t0, T, states, NULL, gT, g0, grad);
 }
 
-/* dL/dk_j of row i: the products qs[c] ks[c] of the cells whose channel
- * (rs[c] >> shift & 7) is 2 j or 2 j + 1, summed in 8 lanes (lane l: the
+/* dL/dk_j of row i in the replay: the products qs[c] ks[c] of the cells
+ * whose channel rs[c] is 2 j or 2 j + 1, summed in 8 lanes (lane l: the
  * cells c = l mod 8 in order; the row's last W mod 8 cells padded with
- * zeros) and closed by a fixed tree. */
+ * zeros) and closed by a fixed tree, as adjoint_taped_row sums them. */
 static void react_dk(int64_t i, int64_t W, const double *qs, const double *ks,
-                     const uint32_t *rs, int shift, double dk_out[3])
+                     const uint32_t *rs, double dk_out[3])
 {
     mk_v8 dk[3] = {{0}};
     for (int64_t c = i * W; c < (i + 1) * W; c += 8) {
@@ -676,7 +676,7 @@ static void react_dk(int64_t i, int64_t W, const double *qs, const double *ks,
         mk_v8 qv, kv;
         mk_u8 r32;
         memcpy(&qv, qp, sizeof qv), memcpy(&kv, kp, sizeof kv), memcpy(&r32, rp, sizeof r32);
-        const mk_i8 r = __builtin_convertvector(r32, mk_i8) >> shift & 7, v = (mk_i8)(qv * kv);
+        const mk_i8 r = __builtin_convertvector(r32, mk_i8), v = (mk_i8)(qv * kv);
         dk[0] += (mk_v8)(v & (r < 2));
         dk[1] += (mk_v8)(v & ((r >> 1) == 1));
         dk[2] += (mk_v8)(v & (r >= 4));
@@ -708,7 +708,7 @@ static void adjoint_react_row(const dca_mk *m, const mk_consts *K, int64_t i,
         gm[C + c] = g[C + c] + q * R.dB;
         qs[c] = q, ks[c] = R.dk;
     }
-    react_dk(i, W, qs, ks, rs, 0, dk_out);
+    react_dk(i, W, qs, ks, rs, dk_out);
 }
 
 /* The diffusion's adjoint on row i: dL/dy_q into dy (2 x 9) and g =
