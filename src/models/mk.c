@@ -482,9 +482,10 @@ static void forward(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64
         double *E = (double *)(w + 4 * C), *mid = E + 2 * C;
         int64_t lo, hi;
         row_block(H, id, omp_get_num_threads(), &lo, &hi);
-        /* the rows to excite: the block and one on either side, or all */
+        /* the rows to excite: the block and the row on either side that a
+         * diffusion reads (the hard model: only where a species' offset
+         * comes from; the relaxed model mixes all offsets), or all */
         const bool all = hi - lo + 2 >= H;
-        const int64_t e0 = all ? 0 : lo - 1, e1 = all ? H : hi + 1;
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < T; t++)
             offsets(m, p, conf, t0 + t, off + t);
@@ -494,6 +495,12 @@ static void forward(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64
             double *out = outs + slot * 2 * C;
             const mk_offsets *o = off + t;
             if (lo < hi) {
+                bool up = true, down = true; /* row lo - 1, row hi */
+                if (!m->ste.relaxed) {
+                    const int oyA = OFF[o->k[0]][0], oyB = OFF[o->k[1]][0];
+                    up = oyA == 1 || oyB == 1, down = oyA == -1 || oyB == -1;
+                }
+                const int64_t e0 = all ? 0 : lo - up, e1 = all ? H : hi + down;
                 for (int64_t r = e0; r < e1; r++) {
                     const int64_t i = wrap(r, H);
                     row_words(m, conf, t0 + t, i, w);
