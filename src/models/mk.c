@@ -152,6 +152,41 @@ static inline double rate(const mk_consts *K, uint64_t r, double A, double B)
     return rate_as(K, false, r, A, B).p;
 }
 
+/* rate_as on eight lanes (r: the channels), operand for operand, so the
+ * same numbers bit for bit; the rate constant looked up by a permute on
+ * the channel instead of selected. */
+typedef struct mk_rate8 {
+    mk_v8 p, dA, dB, dk;
+} mk_rate8;
+
+static inline mk_rate8 rate8(const mk_consts *K, bool adjoint, mk_q8 r, mk_v8 A, mk_v8 B)
+{
+    const double N = K->N, q = K->q, iN = K->invN;
+    const mk_v8 zero = {0};
+    const mk_v8 gktab = {K->gk[0], K->gk[0], K->gk[1], K->gk[1], K->gk[2], K->gk[2], 0, 0};
+    const mk_i8 odd = (r & 1) != 0, cub = r < 2, bsel = ((r + 1) & 2) != 0;
+    const mk_v8 NA = N - A, NB = N - B;
+    const mk_v8 a1 = vsel(odd, A, NA), a2 = vsel(cub, vsel(odd, NA, A), vsel(bsel, B, NB));
+    const mk_v8 prod = a1 * a2;
+    const mk_v8 fc = prod * a2 * q, fl = adjoint ? prod * iN : prod / N;
+    const mk_v8 P2 = 2 * A * NA;
+    const mk_v8 fA0 = (P2 - A * A) * q, fA1 = (NA * NA - P2) * q;
+    const mk_v8 fAl = adjoint ? vsel(odd, a2, -a2) * iN : vsel(odd, a2, -a2) / N;
+    const mk_v8 fBl = adjoint ? vsel(bsel, a1, -a1) * iN : vsel(bsel, a1, -a1) / N;
+    const mk_v8 f = vsel(cub, fc, fl);
+    const mk_v8 fA = vsel(cub, vsel(odd, fA1, fA0), fAl), fB = vsel(cub, zero, fBl);
+    const mk_v8 gk = __builtin_shuffle(gktab, (mk_i8)r);
+    return (mk_rate8){gk * f, gk * fA, gk * fB, K->g * f};
+}
+
+/* The particle's sign of channels r: +1 for the even (adding) channels,
+ * -1 for the odd. */
+static inline mk_v8 sign8(mk_i8 r)
+{
+    const mk_v8 sgntab = {1, -1, 1, -1, 1, -1, 1, -1};
+    return __builtin_shuffle(sgntab, r);
+}
+
 dca_status dca_mk_check(const dca_mk *m, const dca_mk_params *p, dca_error *err)
 {
     const char *names[2] = {"D_A", "D_B"};
@@ -382,9 +417,7 @@ static void step_row_hard(const dca_mk *m, const mk_consts *K, int64_t i, const 
                           uint8_t *restrict tape)
 {
     const int64_t C = m->C, W = m->W, i0 = i * W, end = i0 + W;
-    const double N = K->N, q = K->q;
-    const mk_v8 gktab = {K->gk[0], K->gk[0], K->gk[1], K->gk[1], K->gk[2], K->gk[2], 0, 0};
-    const mk_v8 sgntab = {1, -1, 1, -1, 1, -1, 1, -1};
+    const mk_consts Kl = *K; /* a local copy: its loads stay out of the loop */
     int64_t shA, shB;
     const double *srcA = row_at(m, E, i, k[0], -1, &shA);
     const double *srcB = row_at(m, E + C, i, k[1], -1, &shB);
@@ -400,15 +433,10 @@ static void step_row_hard(const dca_mk *m, const mk_consts *K, int64_t i, const 
         if (mid)
             memcpy(mid + c, &A, sizeof A), memcpy(mid + C + c, &B, sizeof B);
         const mk_q8 r = __builtin_convertvector(w2, mk_q8) * 6 >> 32;
-        const mk_i8 ri = (mk_i8)r, odd = (r & 1) != 0, cub = r < 2, bsel = ((r + 1) & 2) != 0;
-        const mk_v8 NA = N - A, NB = N - B;
-        const mk_v8 a1 = vsel(odd, A, NA), a2 = vsel(cub, vsel(odd, NA, A), vsel(bsel, B, NB));
-        const mk_v8 prod = a1 * a2;
-        const mk_v8 fc = prod * a2 * q, fl = prod / N;
-        const mk_v8 f = vsel(cub, fc, fl), gk = __builtin_shuffle(gktab, ri);
+        const mk_i8 ri = (mk_i8)r;
         const mk_v8 u = (__builtin_convertvector(w3, mk_v8) + 0.5) * 0x1.0p-32;
-        const mk_v8 z = gk * f - u;
-        const mk_i8 fired = z > 0, d = fired & (mk_i8)__builtin_shuffle(sgntab, ri);
+        const mk_v8 z = rate8(&Kl, false, r, A, B).p - u;
+        const mk_i8 fired = z > 0, d = fired & (mk_i8)sign8(ri);
         const mk_v8 oA = A + (mk_v8)(d & (ri < 4)), oB = B + (mk_v8)(d & (ri >= 4));
         memcpy(out + c, &oA, sizeof oA), memcpy(out + C + c, &oB, sizeof oB);
         if (tape) {
@@ -661,6 +689,16 @@ void dca_mk_adjoint(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64
     dca_mk_adjoint_tape(m, p, conf, t0, T, states, NULL, gT, g0, grad);
 }
 
+/* Adds the products v of eight cells to the lanes of dL/dk1..3 by their
+ * channels r (2 j and 2 j + 1 to dk_j; +0 to the other two). */
+static inline void dk_add(mk_v8 *dk0, mk_v8 *dk1, mk_v8 *dk2, mk_v8 v, mk_i8 r)
+{
+    const mk_i8 vi = (mk_i8)v;
+    *dk0 += (mk_v8)(vi & (r < 2));
+    *dk1 += (mk_v8)(vi & ((r >> 1) == 1));
+    *dk2 += (mk_v8)(vi & (r >= 4));
+}
+
 /* dL/dk_j of row i in the replay: the products qs[c] ks[c] of the cells
  * whose channel rs[c] is 2 j or 2 j + 1, summed in 8 lanes (lane l: the
  * cells c = l mod 8 in order; the row's last W mod 8 cells padded with
@@ -668,7 +706,7 @@ void dca_mk_adjoint(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64
 static void react_dk(int64_t i, int64_t W, const double *qs, const double *ks,
                      const uint32_t *rs, double dk_out[3])
 {
-    mk_v8 dk[3] = {{0}};
+    mk_v8 dk0 = {0}, dk1 = {0}, dk2 = {0};
     for (int64_t c = i * W; c < (i + 1) * W; c += 8) {
         const int64_t n = (i + 1) * W - c < 8 ? (i + 1) * W - c : 8;
         double qt[8] = {0}, kt[8] = {0};
@@ -683,13 +721,9 @@ static void react_dk(int64_t i, int64_t W, const double *qs, const double *ks,
         mk_v8 qv, kv;
         mk_u8 r32;
         memcpy(&qv, qp, sizeof qv), memcpy(&kv, kp, sizeof kv), memcpy(&r32, rp, sizeof r32);
-        const mk_i8 r = __builtin_convertvector(r32, mk_i8), v = (mk_i8)(qv * kv);
-        dk[0] += (mk_v8)(v & (r < 2));
-        dk[1] += (mk_v8)(v & ((r >> 1) == 1));
-        dk[2] += (mk_v8)(v & (r >= 4));
+        dk_add(&dk0, &dk1, &dk2, qv * kv, __builtin_convertvector(r32, mk_i8));
     }
-    for (int j = 0; j < 3; j++)
-        dk_out[j] = hsum(dk[j]);
+    dk_out[0] = hsum(dk0), dk_out[1] = hsum(dk1), dk_out[2] = hsum(dk2);
 }
 
 /* The reaction's adjoint on row i in the replay: gm = dL/dmid from g =
@@ -801,36 +835,20 @@ typedef struct mk_lanes {
 static inline mk_lanes adjoint_lanes(const mk_consts *K, mk_b8 tb, mk_v8 oA, mk_v8 oB, mk_v8 gA,
                                      mk_v8 gB)
 {
-    const mk_v8 one = {1, 1, 1, 1, 1, 1, 1, 1}, zero = {0};
-    const mk_v8 sgntab = {1, -1, 1, -1, 1, -1, 1, -1};
-    const mk_v8 gktab = {K->gk[0], K->gk[0], K->gk[1], K->gk[1], K->gk[2], K->gk[2], 0, 0};
-    const double N = K->N, q = K->q, iN = K->invN;
+    const mk_v8 one = {1, 1, 1, 1, 1, 1, 1, 1};
     mk_lanes o;
     const mk_q8 b = __builtin_convertvector(tb, mk_q8), r = b >> 2 & 7;
     const mk_i8 ri = (mk_i8)r, fired = (b & 32) != 0, low = ri < 4;
-    const mk_i8 odd = (r & 1) != 0, cub = r < 2, bsel = ((r + 1) & 2) != 0;
     o.r = ri;
     o.ea = (mk_v8)(((b & 1) != 0) & (mk_i8)one), o.eb = (mk_v8)(((b & 2) != 0) & (mk_i8)one);
-    const mk_v8 sgn = __builtin_shuffle(sgntab, ri), d = (mk_v8)(fired & (mk_i8)sgn);
+    const mk_v8 sgn = sign8(ri), d = (mk_v8)(fired & (mk_i8)sgn);
     const mk_v8 A = oA - (mk_v8)((mk_i8)d & low), B = oB - (mk_v8)((mk_i8)d & ~low);
     o.A = A, o.B = B;
-    /* rate_as(K, true, r, A, B) */
-    const mk_v8 NA = N - A, NB = N - B;
-    const mk_v8 a1 = vsel(odd, A, NA), a2 = vsel(cub, vsel(odd, NA, A), vsel(bsel, B, NB));
-    const mk_v8 prod = a1 * a2;
-    const mk_v8 fc = prod * a2 * q, fl = prod * iN;
-    const mk_v8 P2 = 2 * A * NA;
-    const mk_v8 fA0 = (P2 - A * A) * q, fA1 = (NA * NA - P2) * q;
-    const mk_v8 fAl = vsel(odd, a2, -a2) * iN;
-    const mk_v8 fBl = vsel(bsel, a1, -a1) * iN;
-    const mk_v8 f = vsel(cub, fc, fl);
-    const mk_v8 fA = vsel(cub, vsel(odd, fA1, fA0), fAl), fB = vsel(cub, zero, fBl);
-    const mk_v8 gk = __builtin_shuffle(gktab, ri);
-    const mk_v8 dA = gk * fA, dB = gk * fB, dk = K->g * f;
+    const mk_rate8 R = rate8(K, true, r, A, B);
     const mk_v8 qv = vsel(low, gA, gB) * sgn;
-    o.gmA = gA + qv * dA;
-    o.gmB = gB + qv * dB;
-    o.v = qv * dk;
+    o.gmA = gA + qv * R.dA;
+    o.gmB = gB + qv * R.dB;
+    o.v = qv * R.dk;
     return o;
 }
 
@@ -853,13 +871,6 @@ adjoint_taped_row(const dca_mk *m, const mk_consts *K, int64_t i, const uint8_t 
     const int64_t C = m->C, W = m->W, i0 = i * W, end = i0 + W;
     const mk_consts Kl = *K;
     mk_v8 dk0 = {0}, dk1 = {0}, dk2 = {0};
-#define LANES_DK(o)                                                                              \
-    do {                                                                                         \
-        const mk_i8 v = (mk_i8)(o).v;                                                            \
-        dk0 += (mk_v8)(v & ((o).r < 2));                                                         \
-        dk1 += (mk_v8)(v & (((o).r >> 1) == 1));                                                 \
-        dk2 += (mk_v8)(v & ((o).r >= 4));                                                        \
-    } while (0)
     int64_t c = i0;
     for (; c + 8 <= end; c += 8) {
         mk_b8 tb;
@@ -872,7 +883,7 @@ adjoint_taped_row(const dca_mk *m, const mk_consts *K, int64_t i, const uint8_t 
         memcpy(EB + 1 + (c - i0), &o.eb, sizeof o.eb);
         memcpy(mid + c, &o.A, sizeof o.A), memcpy(mid + C + c, &o.B, sizeof o.B);
         memcpy(gm + c, &o.gmA, sizeof o.gmA), memcpy(gm + C + c, &o.gmB, sizeof o.gmB);
-        LANES_DK(o);
+        dk_add(&dk0, &dk1, &dk2, o.v, o.r);
     }
     if (c < end) { /* the last W mod 8 cells, padded with zeros */
         const size_t n = (size_t)(end - c), nd = n * sizeof(double);
@@ -885,9 +896,8 @@ adjoint_taped_row(const dca_mk *m, const mk_consts *K, int64_t i, const uint8_t 
         memcpy(EA + 1 + (c - i0), &o.ea, nd), memcpy(EB + 1 + (c - i0), &o.eb, nd);
         memcpy(mid + c, &o.A, nd), memcpy(mid + C + c, &o.B, nd);
         memcpy(gm + c, &o.gmA, nd), memcpy(gm + C + c, &o.gmB, nd);
-        LANES_DK(o);
+        dk_add(&dk0, &dk1, &dk2, o.v, o.r);
     }
-#undef LANES_DK
     EA[0] = EA[W], EA[W + 1] = EA[1], EB[0] = EB[W], EB[W + 1] = EB[1];
     dk_out[0] = hsum(dk0), dk_out[1] = hsum(dk1), dk_out[2] = hsum(dk2);
 }
@@ -964,7 +974,6 @@ static void adjoint_taped(const dca_mk *m, const dca_mk_params *p, int64_t conf,
         for (int64_t t = 0; t < T; t++)
             offsets(m, p, conf, t0 + t, off + t);
         for (int64_t t = T - 1; t >= 0; t--) {
-            const double *x = xT ? NULL : states + t * 2 * C;
             const double *out = xT ? xb : states + (t + 1) * 2 * C;
             const double *g = gb + ((t + 1) & 1) * 2 * C;
             const uint8_t *tp = tape + t * C;
@@ -983,7 +992,7 @@ static void adjoint_taped(const dca_mk *m, const dca_mk_params *p, int64_t conf,
                                       E + (H + i) * (W + 2), i >= lo && i < hi ? rt + i * 21 : dk);
                 }
                 for (int64_t i = lo; i < hi; i++)
-                    adjoint_diffuse_row(m, i, o->k, (const double(*)[9])o->y, E, gm, x, tp, NULL,
+                    adjoint_diffuse_row(m, i, o->k, (const double(*)[9])o->y, E, gm, NULL, tp, NULL,
                                         gb + (t & 1) * 2 * C, NULL, NULL, rt + i * 21 + 3);
                 if (xT) { /* x_t from x_t+1: the rows' sources need E a row further out */
                     if (!all)
