@@ -178,3 +178,85 @@ Test(search, bad_options_are_refused)
     dca_rule_destroy(rule);
     dca_nbhd_destroy(nb);
 }
+
+/* [search] symmetry = complement-reflection: the partner of a radius-3
+ * pattern is its bit reversal complemented (slot 0 is the top bit). GKL,
+ * built from its definition, has the symmetry and a one-entry change of it
+ * has not; every strategy's rules keep it (every generation's best and the
+ * result), at 1 and 2 threads alike. */
+static int rev7c(int i)
+{
+    int q = 0;
+    for (int k = 0; k < 7; k++)
+        q |= ((i >> k) & 1) << (6 - k);
+    return ~q & 127;
+}
+
+Test(search, symmetry_is_kept_by_every_strategy)
+{
+    dca_lattice lat = {.dims = 1, .shape = {59, 1}};
+    dca_nbhd *nb = t_nbhd("radius:3", 1);
+    dca_rule *rule = t_rule(nb, 2, DCA_MODE_BINARY);
+    dca_search_options o = small("ga");
+    o.symmetry = "complement-reflection";
+    dca_search *s;
+    dca_error e;
+    cr_assert_eq(dca_search_create(&lat, rule, &o, &s, &e), DCA_OK, "%s", e.msg);
+    uint8_t gkl[128];
+    for (int p = 0; p < 128; p++) {
+        int x[7];
+        for (int k = 0; k < 7; k++)
+            x[k] = (p >> (6 - k)) & 1; /* offset k - 3 */
+        int v = x[3] + (x[3] ? x[4] + x[6] : x[2] + x[0]);
+        gkl[p] = v >= 2;
+    }
+    cr_assert(dca_search_symmetric(s, gkl), "GKL is complement-reflection symmetric");
+    gkl[5] ^= 1;
+    cr_assert(!dca_search_symmetric(s, gkl));
+    dca_search_destroy(s);
+    int n;
+    const dca_search_strategy *st = dca_search_strategies(&n);
+    for (int i = 0; i < n; i++) {
+        o = small(st[i].name);
+        o.symmetry = "complement-reflection";
+        result a = run(o, 0);
+        o.threads = 1;
+        result b = run(o, 0);
+        cr_assert(same(&a, &b), "%s: 1 and 2 threads differ", st[i].name);
+        o.symmetry = "none";
+        result c = run(o, 0);
+        cr_assert(!same(&a, &c), "%s: the symmetry changed nothing", st[i].name);
+        for (int g = 0; g <= 4; g++) {
+            const uint8_t *t = g < 4 ? a.rules + g * 128 : a.final_rule;
+            for (int p = 0; p < 128; p++)
+                cr_assert_neq(t[p], t[rev7c(p)], "%s: generation %d, pattern %d", st[i].name,
+                              g, p);
+        }
+    }
+    dca_rule_destroy(rule);
+    dca_nbhd_destroy(nb);
+}
+
+Test(search, symmetry_needs_a_mirrored_neighbourhood)
+{
+    dca_lattice lat = {.dims = 1, .shape = {59, 1}};
+    dca_nbhd *nb = t_nbhd("offsets:-1,0,1,2", 1);
+    dca_rule *rule = t_rule(nb, 2, DCA_MODE_BINARY);
+    dca_search_options o = small("ga");
+    o.symmetry = "complement-reflection";
+    dca_search *s;
+    dca_error e;
+    cr_assert_eq(dca_search_create(&lat, rule, &o, &s, &e), DCA_ERR_ARG);
+    cr_assert(strstr(e.msg, "own mirror image"), "%s", e.msg);
+    o.symmetry = "mirror";
+    dca_rule_destroy(rule);
+    dca_nbhd_destroy(nb);
+    nb = t_nbhd("offsets:-1,1", 1);
+    rule = t_rule(nb, 2, DCA_MODE_BINARY);
+    cr_assert_eq(dca_search_create(&lat, rule, &o, &s, &e), DCA_ERR_ARG);
+    o.symmetry = "complement-reflection";
+    cr_assert_eq(dca_search_create(&lat, rule, &o, &s, &e), DCA_ERR_ARG);
+    cr_assert(strstr(e.msg, "own mirror complement"), "%s", e.msg);
+    dca_rule_destroy(rule);
+    dca_nbhd_destroy(nb);
+}

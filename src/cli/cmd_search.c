@@ -148,6 +148,9 @@ static int write_file(search_state *s, const char *path, const dca_experiment *e
     if (!st)
         st = dca_runfile_attr_str(rf, "/search", "strategy", o->strategy, &err);
     if (!st)
+        st = dca_runfile_attr_str(rf, "/search", "symmetry", o->symmetry ? o->symmetry : "none",
+                                  &err);
+    if (!st)
         st = dca_runfile_attr_i64(rf, "/search", "runs", R, &err);
     if (!st)
         st = dca_runfile_attr_i64(rf, "/search", "runs_planned", s->R, &err);
@@ -214,6 +217,16 @@ static int resume_from(search_state *s, const char *path, int64_t *done)
     free(strategy);
     if (!same)
         return cli_fail(EXIT_USAGE, "--resume %s: it was made by another [search] strategy",
+                        path);
+    /* Files from before [search] symmetry have none. */
+    char *sym = NULL;
+    const char *want = s->cfg->search.symmetry ? s->cfg->search.symmetry : "none";
+    same = dca_h5_read_string_attr(path, "/search", "symmetry", &sym, &err) != DCA_OK
+               ? strcmp(want, "none") == 0
+               : strcmp(sym, want) == 0;
+    free(sym);
+    if (!same)
+        return cli_fail(EXIT_USAGE, "--resume %s: it was made with another [search] symmetry",
                         path);
     const int64_t G = s->G, P = s->P, T = s->tests;
     int64_t d2[2] = {0, G}, d3[3] = {0, G, P}, dt[2] = {0, T}, dr[2] = {0, P}, d1[1] = {0};
@@ -319,9 +332,12 @@ int cmd_search(int argc, char **argv, char *command_line)
     s.generations_done = done * G;
     const double t0 = cli_now();
     printf("search: %s, %lld runs x %lld generations, population %lld, %lld configurations "
-           "per generation (%s), %lld-entry tables\n",
+           "per generation (%s), %lld-entry tables%s\n",
            opt.strategy, (long long)R, (long long)G, (long long)opt.population,
-           (long long)opt.configurations, opt.kind, (long long)P);
+           (long long)opt.configurations, opt.kind, (long long)P,
+           opt.symmetry && strcmp(opt.symmetry, "none") != 0
+               ? " (complement-reflection symmetric: half of them free)"
+               : "");
     if (done)
         printf("resumed: %lld runs from %s\n", (long long)done, resume);
     /* Independent runs go side by side, each on one thread (a run's result

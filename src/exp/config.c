@@ -431,6 +431,15 @@ static bool check_search_test_kind(dca_config *c, const char *v, char *why, size
     return check_kind_into(c, v, &c->search.test_kind, why, len);
 }
 
+static bool check_search_symmetry(dca_config *c, const char *v, char *why, size_t len)
+{
+    c->search.symmetry = v;
+    if (strcmp(v, "none") == 0 || strcmp(v, "complement-reflection") == 0)
+        return true;
+    snprintf(why, len, "expected none or complement-reflection");
+    return false;
+}
+
 static bool check_search_seed(dca_config *c, const char *v, char *why, size_t len)
 {
     return parse_seed(v, &c->search.seed, why, len);
@@ -998,6 +1007,10 @@ static const base_key base_schema[] = {
      "dca search, nes: Adam's step size on the logits theta."},
     {"search", "ic-sigma", "0.05", check_search_ic_sigma,
      "dca search, coevolution: standard deviation of an IC density's mutation."},
+    {"search", "symmetry", "none", check_search_symmetry,
+     "dca search: none, or complement-reflection: every rule searched maps the mirror image "
+     "of a neighbourhood with 0 and 1 swapped to the opposite state (as GKL does), so only "
+     "half the table is free."},
     {"model", "kind", "rule", check_model_kind,
      "rule (the cellular automaton of [lattice] and [rule]), ffnet (a feed-forward network, "
      "seeds 003/004) or kuramoto (phase oscillators, seed 003). ffnet and kuramoto are trained "

@@ -102,6 +102,11 @@ struct dca_search {
     int m;
     int64_t P, n, T, rows, cols;
     int32_t *dy, *dx;
+    /* [search] symmetry = complement-reflection: partner[i] is the pattern
+     * that is i mirrored with 0 and 1 swapped; a rule has t[partner[i]] =
+     * 1 - t[i]. The lower index of each pair is free. NULL: no symmetry. */
+    int64_t *partner;
+    int64_t free_entries;
     int threads;
     /* The generation's configurations, bit-sliced (W words per cell). */
     int W;
@@ -144,7 +149,7 @@ void dca_search_destroy(dca_search *s)
 {
     if (!s)
         return;
-    free(s->dy), free(s->dx), free(s->x0), free(s->major), free(s->cells);
+    free(s->dy), free(s->dx), free(s->partner), free(s->x0), free(s->major), free(s->cells);
     free(s->test_x), free(s->test_major);
     for (int t = 0; s->gu && t < s->threads; t++) {
         dca_objective_destroy(s->gu[t].obj);
@@ -202,6 +207,76 @@ static dca_status draw_test_set(dca_search *s, dca_error *err)
         free(a);
     }
     return DCA_OK;
+}
+
+/* Complement-reflection partners of the patterns (see struct dca_search):
+ * slot k of the neighbourhood (offset o) reads, in the mirror image, the
+ * slot at offset -o; the pattern index has slot 0 as its top bit. */
+static dca_status make_partners(dca_search *s, const dca_lattice *lat, dca_rule *rule,
+                                dca_error *err)
+{
+    if (strcmp(s->o.symmetry, "complement-reflection") != 0)
+        return dca_error_set(err, DCA_ERR_ARG,
+                             "[search] symmetry is none or complement-reflection, not '%s'",
+                             s->o.symmetry);
+    const int m = s->m, d = lat->dims == 1 ? 1 : 2;
+    const int32_t *off = dca_nbhd_offsets(dca_rule_nbhd(rule));
+    int mirror[32];
+    for (int k = 0; k < m; k++) {
+        mirror[k] = -1;
+        for (int j = 0; j < m && mirror[k] < 0; j++) {
+            int same = 1;
+            for (int a = 0; a < d; a++)
+                same &= off[d * j + a] == -off[d * k + a];
+            if (same)
+                mirror[k] = j;
+        }
+        if (mirror[k] < 0)
+            return dca_error_set(err, DCA_ERR_ARG,
+                                 "[search] symmetry = complement-reflection needs a "
+                                 "neighbourhood that is its own mirror image; offset %d of it "
+                                 "has no mirror offset in it",
+                                 k);
+    }
+    s->partner = malloc((size_t)s->P * sizeof *s->partner);
+    if (!s->partner)
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory");
+    s->free_entries = 0;
+    for (int64_t i = 0; i < s->P; i++) {
+        int64_t q = 0;
+        for (int k = 0; k < m; k++) {
+            const int bit = (int)((i >> (m - 1 - mirror[k])) & 1);
+            q |= (int64_t)(1 - bit) << (m - 1 - k);
+        }
+        if (q == i)
+            return dca_error_set(err, DCA_ERR_ARG,
+                                 "[search] symmetry = complement-reflection: pattern %lld is its "
+                                 "own mirror complement, so no rule has the symmetry (a "
+                                 "neighbourhood with its centre cell has none such)",
+                                 (long long)i);
+        s->partner[i] = q;
+        s->free_entries += q > i;
+    }
+    return DCA_OK;
+}
+
+/* Imposes the symmetry: each pair's higher entry is the complement of its
+ * lower one. */
+static void symmetrize(const dca_search *s, uint8_t *t)
+{
+    if (!s->partner)
+        return;
+    for (int64_t i = 0; i < s->P; i++)
+        if (s->partner[i] > i)
+            t[s->partner[i]] = (uint8_t)!t[i];
+}
+
+int dca_search_symmetric(const dca_search *s, const uint8_t *t)
+{
+    for (int64_t i = 0; s->partner && i < s->P; i++)
+        if (t[s->partner[i]] == t[i])
+            return 0;
+    return 1;
 }
 
 dca_status dca_search_create(const dca_lattice *lat, dca_rule *rule,
@@ -267,6 +342,12 @@ dca_status dca_search_create(const dca_lattice *lat, dca_rule *rule,
         return dca_error_set(err, DCA_ERR_UNSUPPORTED,
                              "dca search takes neighbourhoods of up to 20 cells (tables of 2^20 "
                              "entries); this one has %d", g.m);
+    }
+    s->free_entries = s->P;
+    if (opt->symmetry && strcmp(opt->symmetry, "none") != 0 &&
+        (st = make_partners(s, lat, rule, err))) {
+        dca_search_destroy(s);
+        return st;
     }
     s->T = opt->steps ? opt->steps : 2 * s->n;
     s->W = (int)((opt->configurations + 63) / 64);
@@ -485,12 +566,55 @@ static dca_status gains_of_all(dca_search *s, const uint8_t *const *rules, int64
     return first;
 }
 
+/* mutate() under the symmetry: `mutations` distinct pairs flipped (both
+ * entries), uniformly among the pairs not yet flipped, or in proportion to
+ * the positive part of the pair's summed gain. */
+static void mutate_symmetric(const dca_search *s, int64_t run, int64_t gen, uint64_t id,
+                             uint8_t *table, const double *gain, double *wbuf)
+{
+    const int64_t P = s->P, F = s->free_entries, count = s->o.mutations < F ? s->o.mutations : F;
+    for (int64_t i = 0; i < P; i++) {
+        const int64_t j = s->partner[i];
+        const double g = gain ? gain[i] + gain[j] : 0;
+        wbuf[i] = j < i ? -1 : g > 0 ? g : 0; /* -1: taken, or the pair's higher entry */
+    }
+    for (int64_t k = 0; k < count; k++) {
+        const double u = U(s, run, gen, R_MUTATE, id * (uint64_t)count + (uint64_t)k);
+        double total = 0;
+        for (int64_t i = 0; i < P; i++)
+            total += wbuf[i] > 0 ? wbuf[i] : 0;
+        int64_t pick = -1;
+        if (total > 0) {
+            double acc = 0, target = u * total;
+            for (int64_t i = 0; i < P && pick < 0; i++)
+                if (wbuf[i] > 0 && (acc += wbuf[i]) > target)
+                    pick = i;
+            for (int64_t i = P - 1; i >= 0 && pick < 0; i--) /* rounding */
+                if (wbuf[i] > 0)
+                    pick = i;
+        } else {
+            int64_t nth = (int64_t)(u * (double)(F - k));
+            nth = nth < F - k ? nth : F - k - 1;
+            for (int64_t i = 0; i < P && pick < 0; i++)
+                if (wbuf[i] >= 0 && nth-- == 0)
+                    pick = i;
+        }
+        table[pick] ^= 1;
+        table[s->partner[pick]] ^= 1;
+        wbuf[pick] = -1;
+    }
+}
+
 /* `mutations` distinct entries of the table to flip: uniformly, or with
  * probability proportional to the positive part of gain (uniformly among
  * the rest once no positive gain is left). wbuf: P doubles of scratch. */
 static void mutate(const dca_search *s, int64_t run, int64_t gen, uint64_t id, uint8_t *table,
                    const double *gain, double *wbuf)
 {
+    if (s->partner) {
+        mutate_symmetric(s, run, gen, id, table, gain, wbuf);
+        return;
+    }
     const int64_t P = s->P, count = s->o.mutations < P ? s->o.mutations : P;
     for (int64_t i = 0; i < P; i++)
         wbuf[i] = gain && gain[i] > 0 ? gain[i] : 0; /* -1 marks an entry taken */
@@ -551,6 +675,7 @@ static void random_rule(const dca_search *s, int64_t run, uint64_t id, uint8_t *
     double lambda = U(s, run, 0, R_INIT_LAMBDA, id);
     for (int64_t i = 0; i < s->P; i++)
         t[i] = U(s, run, 0, R_INIT_BITS, id * (uint64_t)s->P + (uint64_t)i) < lambda;
+    symmetrize(s, t);
 }
 
 typedef struct run_state {
@@ -705,6 +830,7 @@ static dca_status run_population(run_state *rs, dca_error *err)
                 const uint8_t *first = child ? pb : pa, *second = child ? pa : pb;
                 memcpy(c, first, (size_t)cut);
                 memcpy(c + cut, second + cut, (size_t)(P - cut));
+                symmetrize(s, c);
                 if (grad) {
                     /* The first parent's gains; an entry that crossover
                      * changed has the opposite sign in the child. */
@@ -837,6 +963,8 @@ static dca_status run_nes(run_state *rs, dca_error *err)
             for (int64_t i = 0; i < P; i++)
                 pop[r * P + i] = U(s, run, g, R_NES, (uint64_t)(r * P + i)) <
                                  1.0 / (1.0 + exp(-theta[i]));
+        for (int64_t r = 0; r < N; r++)
+            symmetrize(s, pop + r * P);
         draw_generation(s, run, g, NULL);
         double mean;
         if ((st = score_rules(s, rs, pop, N, ok, fit, &mean, err)))
@@ -852,7 +980,7 @@ static dca_status run_nes(run_state *rs, dca_error *err)
             double acc = 0;
             for (int64_t r = 0; r < N; r++)
                 acc += util[r] * ((double)pop[r * P + i] - rho);
-            grad[i] = -acc / (double)N;
+            grad[i] = s->partner && s->partner[i] < i ? 0 : -acc / (double)N;
         }
         dca_optim_step(opt, 1.0 - mean / (double)N, grad, theta);
     }

@@ -36,6 +36,7 @@ typedef struct dca_search_options {
     double temperature_start, temperature_end; /* annealing, in units of fitness */
     double nes_rate;          /* NES: Adam's step size on the logits */
     double ic_sigma;          /* coevolution: mutation of an IC's density */
+    const char *symmetry;     /* none or complement-reflection (NULL: none) */
     int threads;              /* 0: all */
 } dca_search_options;
 
@@ -78,6 +79,8 @@ dca_status dca_search_create(const dca_lattice *lat, dca_rule *rule,
                              const dca_search_options *opt, dca_search **out, dca_error *err);
 void dca_search_destroy(dca_search *s);
 int64_t dca_search_patterns(const dca_search *s);
+/* 1 when table has the search's symmetry (always, without one). */
+int dca_search_symmetric(const dca_search *s, const uint8_t *table);
 /* Runs run number `run` (0-based; its randomness is keyed by it). */
 dca_status dca_search_run(dca_search *s, int64_t run, dca_search_history *h,
                           dca_search_progress progress, void *ctx, dca_error *err);
