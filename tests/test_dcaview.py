@@ -170,6 +170,37 @@ with tempfile.TemporaryDirectory() as tmp:
     check("dca search: unknown strategy names the key and the choices",
           p.returncode == 2 and "search.strategy=hill" in p.stderr and "ga-gradient" in p.stderr,
           p.stderr)
+    # [search] symmetry: the attribute, symmetric results, --resume refuses another symmetry,
+    # a bad value names the key and the choices, dcaview names it.
+    sym = os.path.join(tmp, "sym.h5")
+    p = subprocess.run([dca, "search", cfg, "-o", sym, "--set", "search.runs=2",
+                        "--set", "search.symmetry=complement-reflection", "--quiet"],
+                       capture_output=True, text=True)
+    with h5py.File(sym, "r") as f:
+        rules = f["search/best_rule"][()].reshape(-1, 128)
+        mirror = [~int(f"{i:07b}"[::-1], 2) & 127 for i in range(128)]
+        ok = bool((rules != rules[:, mirror]).all())
+        attr = f["search"].attrs.get("symmetry", b"")
+        attr = attr.decode() if isinstance(attr, bytes) else attr
+    check("dca search symmetry=complement-reflection: symmetric rules, /search symmetry",
+          p.returncode == 0 and ok and attr == "complement-reflection", p.stderr)
+    with h5py.File(srun, "r") as f:
+        attr = f["search"].attrs.get("symmetry", b"")
+        attr = attr.decode() if isinstance(attr, bytes) else attr
+    check("dca search without the key: /search symmetry is none", attr == "none", attr)
+    p = subprocess.run([dca, "search", cfg, "--resume", sym, "--set", "search.runs=3",
+                        "--quiet"], capture_output=True, text=True)
+    check("dca search --resume of a symmetric search without the key: exit 2, says why",
+          p.returncode == 2 and "another [search] symmetry" in p.stderr, p.stderr)
+    p = subprocess.run([dca, "search", cfg, "--set", "search.symmetry=mirror", "--quiet"],
+                       capture_output=True, text=True)
+    check("dca search: a bad symmetry names the key and the choices",
+          p.returncode == 2 and "search.symmetry=mirror" in p.stderr and
+          "complement-reflection" in p.stderr, p.stderr)
+    png = os.path.join(tmp, "sym.png")
+    p = dcaview("search", sym, "-o", png, "--size", "8x2", "--dpi", "50")
+    check("dcaview search of a symmetric search", p.returncode == 0 and
+          png_size(png) == (400, 100), p.stderr)
 
     # ... and on a real dca train run file.
     cfg = os.path.join(tmp, "tr.ini")
