@@ -566,79 +566,57 @@ static dca_status gains_of_all(dca_search *s, const uint8_t *const *rules, int64
     return first;
 }
 
-/* mutate() under the symmetry: `mutations` distinct pairs flipped (both
- * entries), uniformly among the pairs not yet flipped, or in proportion to
- * the positive part of the pair's summed gain. */
-static void mutate_symmetric(const dca_search *s, int64_t run, int64_t gen, uint64_t id,
-                             uint8_t *table, const double *gain, double *wbuf)
+/* An entry drawn with probability proportional to the positive entries of
+ * w (u uniform on [0, 1)), or -1 when none is positive. */
+static int64_t pick_weighted(const double *w, int64_t P, double u)
+{
+    double total = 0;
+    for (int64_t i = 0; i < P; i++)
+        total += w[i] > 0 ? w[i] : 0;
+    if (!(total > 0))
+        return -1;
+    double acc = 0, target = u * total;
+    for (int64_t i = 0; i < P; i++)
+        if (w[i] > 0 && (acc += w[i]) > target)
+            return i;
+    for (int64_t i = P - 1; i >= 0; i--) /* rounding */
+        if (w[i] > 0)
+            return i;
+    return -1;
+}
+
+/* `mutations` distinct entries of the table to flip: uniformly, or with
+ * probability proportional to the positive part of gain (uniformly among
+ * the rest once no positive gain is left). Under the symmetry, pairs: the
+ * lower entry is drawn (weighed by the pair's summed gain) and both flip.
+ * wbuf: P doubles of scratch. */
+static void mutate(const dca_search *s, int64_t run, int64_t gen, uint64_t id, uint8_t *table,
+                   const double *gain, double *wbuf)
 {
     const int64_t P = s->P, F = s->free_entries, count = s->o.mutations < F ? s->o.mutations : F;
-    for (int64_t i = 0; i < P; i++) {
-        const int64_t j = s->partner[i];
-        const double g = gain ? gain[i] + gain[j] : 0;
-        wbuf[i] = j < i ? -1 : g > 0 ? g : 0; /* -1: taken, or the pair's higher entry */
+    const int64_t *partner = s->partner;
+    for (int64_t i = 0; i < P; i++) { /* -1 marks an entry taken (or a pair's higher entry) */
+        const double g = !gain ? 0 : partner ? gain[i] + gain[partner[i]] : gain[i];
+        wbuf[i] = partner && partner[i] < i ? -1 : g > 0 ? g : 0;
     }
     for (int64_t k = 0; k < count; k++) {
         const double u = U(s, run, gen, R_MUTATE, id * (uint64_t)count + (uint64_t)k);
-        double total = 0;
-        for (int64_t i = 0; i < P; i++)
-            total += wbuf[i] > 0 ? wbuf[i] : 0;
-        int64_t pick = -1;
-        if (total > 0) {
-            double acc = 0, target = u * total;
-            for (int64_t i = 0; i < P && pick < 0; i++)
-                if (wbuf[i] > 0 && (acc += wbuf[i]) > target)
-                    pick = i;
-            for (int64_t i = P - 1; i >= 0 && pick < 0; i--) /* rounding */
-                if (wbuf[i] > 0)
-                    pick = i;
-        } else {
+        int64_t pick = pick_weighted(wbuf, P, u);
+        if (pick < 0 && partner) { /* uniform among the pairs left */
             int64_t nth = (int64_t)(u * (double)(F - k));
             nth = nth < F - k ? nth : F - k - 1;
             for (int64_t i = 0; i < P && pick < 0; i++)
                 if (wbuf[i] >= 0 && nth-- == 0)
                     pick = i;
-        }
-        table[pick] ^= 1;
-        table[s->partner[pick]] ^= 1;
-        wbuf[pick] = -1;
-    }
-}
-
-/* `mutations` distinct entries of the table to flip: uniformly, or with
- * probability proportional to the positive part of gain (uniformly among
- * the rest once no positive gain is left). wbuf: P doubles of scratch. */
-static void mutate(const dca_search *s, int64_t run, int64_t gen, uint64_t id, uint8_t *table,
-                   const double *gain, double *wbuf)
-{
-    if (s->partner) {
-        mutate_symmetric(s, run, gen, id, table, gain, wbuf);
-        return;
-    }
-    const int64_t P = s->P, count = s->o.mutations < P ? s->o.mutations : P;
-    for (int64_t i = 0; i < P; i++)
-        wbuf[i] = gain && gain[i] > 0 ? gain[i] : 0; /* -1 marks an entry taken */
-    for (int64_t k = 0; k < count; k++) {
-        const double u = U(s, run, gen, R_MUTATE, id * (uint64_t)count + (uint64_t)k);
-        double total = 0;
-        for (int64_t i = 0; i < P; i++)
-            total += wbuf[i] > 0 ? wbuf[i] : 0;
-        int64_t pick = -1;
-        if (total > 0) {
-            double acc = 0, target = u * total;
-            for (int64_t i = 0; i < P && pick < 0; i++)
-                if (wbuf[i] > 0 && (acc += wbuf[i]) > target)
-                    pick = i;
-            for (int64_t i = P - 1; i >= 0 && pick < 0; i--) /* rounding */
-                if (wbuf[i] > 0)
-                    pick = i;
-        } else {
+        } else if (pick < 0) {
             pick = (int64_t)(u * (double)P);
             pick = pick < P ? pick : P - 1;
             while (wbuf[pick] < 0)
                 pick = (pick + 1) % P;
         }
         table[pick] ^= 1;
+        if (partner)
+            table[partner[pick]] ^= 1;
         wbuf[pick] = -1;
     }
 }
