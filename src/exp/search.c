@@ -231,12 +231,18 @@ static dca_status make_partners(dca_search *s, const dca_lattice *lat, dca_rule 
             if (same)
                 mirror[k] = j;
         }
-        if (mirror[k] < 0)
+        if (mirror[k] < 0) {
+            char o[32];
+            if (d == 1)
+                snprintf(o, sizeof o, "%d", (int)off[k]);
+            else
+                snprintf(o, sizeof o, "(%d,%d)", (int)off[2 * k], (int)off[2 * k + 1]);
             return dca_error_set(err, DCA_ERR_ARG,
                                  "[search] symmetry = complement-reflection needs a "
-                                 "neighbourhood that is its own mirror image; offset %d of it "
-                                 "has no mirror offset in it",
-                                 k);
+                                 "neighbourhood that is its own mirror image; its offset %s has "
+                                 "no mirror offset in it",
+                                 o);
+        }
     }
     s->partner = malloc((size_t)s->P * sizeof *s->partner);
     if (!s->partner)
