@@ -25,6 +25,8 @@ static const char help[] =
     "run file (rewritten as runs finish: a stopped search keeps the runs it finished)\n"
     "and the best rule found to /rule, so that `dca eval CONFIG --rule OUT.h5` scores\n"
     "it on more samples. Prints each run's result and the distribution over runs.\n"
+    "[search] symmetry = complement-reflection searches only rules with GKL's symmetry\n"
+    "(the mirror image of a neighbourhood with 0 and 1 swapped gets the opposite state).\n"
     "\n"
     "Independent runs go side by side, one per thread (--threads N: N at a time); a\n"
     "run's result does not depend on that. A search of one run uses every thread.\n"
