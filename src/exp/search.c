@@ -193,19 +193,28 @@ static dca_status draw_test_set(dca_search *s, dca_error *err)
     if (!s->test_x || !s->test_major)
         return dca_error_set(err, DCA_ERR_NOMEM, "out of memory for %lld test configurations",
                              (long long)S);
+    /* By blocks of 256 configurations: pack() ORs bits into words shared by
+     * 64 configurations, so two threads must never fill one block (they
+     * did, racing, when the loop was split by configuration). */
+    int nomem = 0;
 #pragma omp parallel num_threads(s->threads)
     {
         uint8_t *a = malloc((size_t)n);
-#pragma omp for schedule(static)
-        for (int64_t j = 0; j < S; j++) {
-            if (!a)
-                continue;
-            int64_t ones = dca_density_draw(s->o.test_seed, uniform, p, j, n, a);
-            s->test_major[j] = 2 * ones > n;
-            pack(s->test_x + (j / 256) * n * 4, 4, n, a, j % 256);
+        if (!a) {
+#pragma omp atomic write
+            nomem = 1;
         }
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < s->test_blocks; k++)
+            for (int64_t j = 256 * k; a && j < S && j < 256 * (k + 1); j++) {
+                int64_t ones = dca_density_draw(s->o.test_seed, uniform, p, j, n, a);
+                s->test_major[j] = 2 * ones > n;
+                pack(s->test_x + k * n * 4, 4, n, a, j % 256);
+            }
         free(a);
     }
+    if (nomem)
+        return dca_error_set(err, DCA_ERR_NOMEM, "out of memory drawing the test set");
     return DCA_OK;
 }
 
