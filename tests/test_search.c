@@ -116,6 +116,25 @@ Test(search, test_accuracy_is_dca_evals)
     dca_nbhd_destroy(nb);
 }
 
+/* The fixed test set is drawn by 2 threads: the same in every repetition.
+ * When the loop was split by configuration, a 64-configuration word could
+ * be filled by both threads at once, losing bits; 100 configurations put
+ * both threads' first draws into word 0 at the same moment. */
+Test(search, test_set_is_the_same_every_time)
+{
+    dca_search_options o = small("ga");
+    o.generations = 2;
+    o.test_every = 1;
+    o.test_samples = 100;
+    result first = run(o, 0);
+    for (int rep = 1; rep < 200; rep++) {
+        result r = run(o, 0);
+        cr_assert_eq(memcmp(r.test, first.test, sizeof r.test), 0,
+                     "repetition %d: test accuracy %.6f, first %.6f", rep, r.test[0],
+                     first.test[0]);
+    }
+}
+
 /* The GA does what it is for: on a 59-cell ring, 3 runs of 30 generations
  * of 40 rules lift the best fitness from about 1/2 (constant rules) to
  * above 0.9 in at least one run (block-expanding rules), and the test
