@@ -35,6 +35,9 @@ int64_t dca_kernel_ot_work(const dca_geom *g, int64_t tile, int grad)
     return rows * tile;
 }
 
+/* The largest M of the register-blocked kernels (kernel_ot_t.h). */
+#define OTF_MAX 8
+
 /* Neighbour j (0-based, centre skipped) -> its offset. */
 static inline int nb_offset(const dca_geom *g, int j) { return j < g->centre ? j : j + 1; }
 

@@ -62,6 +62,207 @@ static void SFX(centre_sums)(const dca_geom *g, const REAL *restrict rho, const 
 
 static inline REAL SFX(clip01)(REAL v) { return v < 0 ? (REAL)0 : (v > 1 ? (REAL)1 : v); }
 
+/* ---- register-blocked kernels for small neighbourhoods -------------------
+ * The same arithmetic as the row kernels above, element by element (the
+ * portable build's results are bitwise the same; with FMA the contractions
+ * may differ in the last bit), but SVL cells at a time held in vector
+ * registers: M is a compile-time constant in each instance (always_inline,
+ * called with a literal), the loops over n and j unroll, the count
+ * distribution, the sums and the adjoint vectors b stay in registers, and
+ * the stages the adjoint reads back sit in a small stack array that is only
+ * written on the way up. The row kernels make three loads and a store per
+ * operation on rows of the tile. */
+#define SVL (32 / (int)sizeof(REAL))
+typedef REAL SFX(otvec) __attribute__((vector_size(32)));
+
+/* Lanes [0, nl) of row r from t0; the rest 0. */
+__attribute__((always_inline)) static inline SFX(otvec)
+SFX(ot_load)(const REAL *r, int64_t t0, const int nl)
+{
+    SFX(otvec) v;
+    if (nl == SVL) {
+        memcpy(&v, r + t0, sizeof v);
+        return v;
+    }
+    v = (SFX(otvec)){0};
+    for (int l = 0; l < nl; l++)
+        v[l] = r[t0 + l];
+    return v;
+}
+
+__attribute__((always_inline)) static inline void SFX(ot_store)(REAL *r, SFX(otvec) v,
+                                                                const int nl)
+{
+    if (nl == SVL) {
+        memcpy(r, &v, sizeof v);
+        return;
+    }
+    for (int l = 0; l < nl; l++)
+        r[l] = v[l];
+}
+
+/* The count distribution of the group at t0 into q (M + 1 vectors); with
+ * Q, every stage j at Q[j (j + 1) / 2 ..] too. */
+__attribute__((always_inline)) static inline void
+SFX(ot_counts)(const SFX(otvec) *p, SFX(otvec) *restrict q, SFX(otvec) *restrict Q, const int M)
+{
+    q[0] = (SFX(otvec)){0} + (REAL)1;
+    if (Q)
+        Q[0] = q[0];
+#pragma GCC unroll 32
+    for (int j = 1; j <= M; j++) {
+        const SFX(otvec) pj = p[j - 1];
+        /* From the top count down, in place (as count_distribution). */
+        q[j] = q[j - 1] * pj;
+#pragma GCC unroll 32
+        for (int n = j - 1; n >= 1; n--)
+            q[n] = q[n] * ((REAL)1 - pj) + q[n - 1] * pj;
+        q[0] *= (REAL)1 - pj;
+        if (Q)
+#pragma GCC unroll 32
+            for (int n = 0; n <= j; n++)
+                Q[j * (j + 1) / 2 + n] = q[n];
+    }
+}
+
+__attribute__((always_inline)) static inline void
+SFX(values_group)(const dca_geom *g, const REAL *restrict rho, const REAL *restrict F, int64_t T,
+                  double *restrict y, int64_t t0, const int nl, const int M)
+{
+    const int m = M + 1;
+    SFX(otvec) p[OTF_MAX], q[OTF_MAX + 1];
+#pragma GCC unroll 32
+    for (int j = 0; j < M; j++)
+        p[j] = SFX(ot_load)(F + (int64_t)nb_offset(g, j) * T, t0, nl);
+    SFX(ot_counts)(p, q, NULL, M);
+    SFX(otvec) A0 = {0}, A1 = {0};
+#pragma GCC unroll 32
+    for (int n = 0; n < m; n++) {
+        A0 += q[n] * rho[n];
+        A1 += q[n] * rho[m + n];
+    }
+    const SFX(otvec) xc = SFX(ot_load)(F + (int64_t)g->centre * T, t0, nl);
+    const SFX(otvec) mu = A0 + xc * (A1 - A0);
+    for (int l = 0; l < nl; l++)
+        y[t0 + l] = (double)SFX(clip01)(mu[l]);
+}
+
+__attribute__((always_inline)) static inline void
+SFX(values_fixed)(const dca_geom *g, const REAL *restrict rho, const REAL *restrict F, int64_t T,
+                  double *restrict y, const int M)
+{
+    int64_t t0 = 0;
+    for (; t0 + SVL <= T; t0 += SVL)
+        SFX(values_group)(g, rho, F, T, y, t0, SVL, M);
+    if (t0 < T)
+        SFX(values_group)(g, rho, F, T, y, t0, (int)(T - t0), M);
+}
+
+/* The adjoint of the group at t0 (partials with weights wt, written to part
+ * rows of stride ps; the rule gradient's terms added to a0, a1 lane by lane
+ * in cell order, as the row kernel sums them). */
+__attribute__((always_inline)) static inline void
+SFX(adjoint_group)(const dca_geom *g, const REAL *restrict rho, const REAL *restrict F,
+                   const REAL *restrict wt, int64_t T, REAL *restrict part, int64_t ps,
+                   REAL *restrict a0, REAL *restrict a1, int64_t t0, const int nl, const int M)
+{
+    const int m = M + 1;
+    SFX(otvec) p[OTF_MAX], q[OTF_MAX + 1], Q[(OTF_MAX + 1) * (OTF_MAX + 2) / 2];
+#pragma GCC unroll 32
+    for (int j = 0; j < M; j++)
+        p[j] = SFX(ot_load)(F + (int64_t)nb_offset(g, j) * T, t0, nl);
+    SFX(ot_counts)(p, q, Q, M);
+    SFX(otvec) A0 = {0}, A1 = {0};
+#pragma GCC unroll 32
+    for (int n = 0; n < m; n++) {
+        A0 += q[n] * rho[n];
+        A1 += q[n] * rho[m + n];
+    }
+    const SFX(otvec) xc = SFX(ot_load)(F + (int64_t)g->centre * T, t0, nl);
+    const SFX(otvec) w = SFX(ot_load)(wt, t0, nl);
+    SFX(ot_store)(part + (int64_t)g->centre * ps + t0, w * (A1 - A0), nl);
+    SFX(otvec) b[OTF_MAX + 1];
+#pragma GCC unroll 32
+    for (int n = 0; n <= M; n++) {
+        const REAL r0 = rho[n], r1 = rho[m + n];
+        b[n] = w * (r0 + xc * (r1 - r0));
+    }
+#pragma GCC unroll 32
+    for (int j = M; j >= 1; j--) {
+        const SFX(otvec) *prev = Q + (j - 1) * j / 2, pj = p[j - 1];
+        SFX(otvec) d = {0};
+#pragma GCC unroll 32
+        for (int n = 0; n < j; n++) {
+            d += prev[n] * (b[n + 1] - b[n]);
+            b[n] = b[n] * ((REAL)1 - pj) + b[n + 1] * pj;
+        }
+        SFX(ot_store)(part + (int64_t)nb_offset(g, j - 1) * ps + t0, d, nl);
+    }
+    const SFX(otvec) w1 = w * xc, w0 = w * ((REAL)1 - xc);
+    for (int l = 0; l < nl; l++)
+#pragma GCC unroll 32
+        for (int n = 0; n < m; n++) {
+            a1[n] += w1[l] * q[n][l];
+            a0[n] += w0[l] * q[n][l];
+        }
+}
+
+__attribute__((always_inline)) static inline void
+SFX(adjoint_fixed)(const dca_geom *g, const REAL *restrict rho, const REAL *restrict F,
+                   const REAL *restrict wt, int64_t T, REAL *restrict part, int64_t ps,
+                   REAL *restrict s0, REAL *restrict s1, const int M)
+{
+    /* The tile's sums in locals the compiler keeps in registers. */
+    REAL a0[OTF_MAX + 1], a1[OTF_MAX + 1];
+#pragma GCC unroll 32
+    for (int n = 0; n <= M; n++)
+        a0[n] = a1[n] = 0;
+    int64_t t0 = 0;
+    for (; t0 + SVL <= T; t0 += SVL)
+        SFX(adjoint_group)(g, rho, F, wt, T, part, ps, a0, a1, t0, SVL, M);
+    if (t0 < T)
+        SFX(adjoint_group)(g, rho, F, wt, T, part, ps, a0, a1, t0, (int)(T - t0), M);
+#pragma GCC unroll 32
+    for (int n = 0; n <= M; n++) {
+        s0[n] = a0[n];
+        s1[n] = a1[n];
+    }
+}
+
+/* The register-blocked instances (M <= OTF_MAX): Moore radius 1
+ * (Life-like, M = 8) and von Neumann radius 1 (M = 4). 0: no instance for
+ * this neighbourhood. */
+static int SFX(values_fused)(const dca_geom *g, const REAL *rho, const REAL *F, int64_t T,
+                             double *y)
+{
+    switch (g->m - 1) {
+    case 8:
+        SFX(values_fixed)(g, rho, F, T, y, 8);
+        return 1;
+    case 4:
+        SFX(values_fixed)(g, rho, F, T, y, 4);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int SFX(adjoint_fused)(const dca_geom *g, const REAL *rho, const REAL *F, const REAL *wt,
+                              int64_t T, REAL *part, int64_t ps, REAL *s0, REAL *s1)
+{
+    switch (g->m - 1) {
+    case 8:
+        SFX(adjoint_fixed)(g, rho, F, wt, T, part, ps, s0, s1, 8);
+        return 1;
+    case 4:
+        SFX(adjoint_fixed)(g, rho, F, wt, T, part, ps, s0, s1, 4);
+        return 1;
+    default:
+        return 0;
+    }
+}
+#undef SVL
+
 void SFX(dca_kernel_values_ot)(const dca_geom *g, const REAL *restrict rho,
                                const double *restrict x, double *restrict y, int64_t c0,
                                int64_t c1, REAL *restrict work)
@@ -70,6 +271,8 @@ void SFX(dca_kernel_values_ot)(const dca_geom *g, const REAL *restrict rho,
     const int M = g->m - 1;
     REAL *F = work, *Q = F + (int64_t)g->m * T, *A0 = Q + (int64_t)(M + 1) * T, *A1 = A0 + T;
     SFX(dca_kernel_gather)(g, x, c0, T, F);
+    if (SFX(values_fused)(g, rho, F, T, y + c0))
+        return;
     SFX(count_distribution)(g, F, T, Q, 0);
     SFX(centre_sums)(g, rho, Q, T, A0, A1);
     const REAL *xc = F + (int64_t)g->centre * T;
@@ -137,6 +340,15 @@ void SFX(dca_kernel_adjoint_ot)(const dca_geom *g, const REAL *restrict rho,
     for (int64_t t = 0; t < T; t++)
         wt[t] = (REAL)ybar[c0 + t];
     SFX(dca_kernel_gather)(g, x, c0, T, F);
+    /* The rule gradient's sums per entry (centre 0, then 1), in Q's room. */
+    REAL *sum0 = Q, *sum1 = Q + m;
+    if (SFX(adjoint_fused)(g, rho, F, wt, T, Gx + c0, g->cells, sum0, sum1)) {
+        for (int n = 0; n < m; n++) {
+            Grho[n] += sum0[n];
+            Grho[m + n] += sum1[n];
+        }
+        return;
+    }
     SFX(partials)(g, rho, F, wt, T, Q, A0, A1, b, Gx + c0, g->cells);
     const REAL *q = Q + (int64_t)M * (M + 1) / 2 * T;
     const REAL *xc = F + (int64_t)g->centre * T;
