@@ -81,5 +81,6 @@ med = sorted(times)[len(times) // 2]
 print(json.dumps({
     "peer": "pytorch-autograd-ot", "torch": torch.__version__, "threads": a.threads,
     "size": a.size, "batch": a.batch, "steps": a.steps,
-    "median_seconds": med, "cell_updates_per_second": H * W * a.batch * a.steps / med,
+    "median_seconds": med, "first_seconds": first,
+    "cell_updates_per_second": H * W * a.batch * a.steps / med,
     "verify_loss_diff": dE, "verify_grad_rel_diff": dg, "peak_rss_mib": rss()}))
