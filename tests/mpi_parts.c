@@ -246,6 +246,12 @@ static const tcase cases[] = {
      DCA_MODE_BINARY, 1, 2, 6, 48, DCA_FLOAT64, DCA_GRAD_REVERSE},
     {"Life-like radius 2, values + reverse", "60x33", "moore:2", 2, DCA_MODE_BINARY, 1, 1, 4, 64,
      DCA_FLOAT64, DCA_GRAD_REVERSE},
+    /* The whole plans of these two run the stripe adjoint (no Gx; a ring of
+     * rows), the parts the Gx path with its halo exchange. */
+    {"Life-like float32, default tiles, values + reverse", "64x29", "moore:1", 2,
+     DCA_MODE_BINARY, 1, 2, 5, 0, DCA_FLOAT32, DCA_GRAD_REVERSE},
+    {"outer-totalistic von Neumann, values + reverse", "45x31", "vonneumann:1", 2,
+     DCA_MODE_BINARY, 1, 3, 5, 40, DCA_FLOAT64, DCA_GRAD_REVERSE},
     {"2D von Neumann softmax k=3, values + reverse", "36x30", "vonneumann:1", 3,
      DCA_MODE_SOFTMAX, 0, 2, 4, 40, DCA_FLOAT64, DCA_GRAD_REVERSE},
     {"1D ring radius 3, values + reverse", "700", "radius:3", 2, DCA_MODE_BINARY, 0, 2, 8, 48,

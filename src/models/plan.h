@@ -35,6 +35,14 @@ typedef void (*dca_adjoint_unit_fn)(const dca_sim *s, int64_t t, int64_t b, cons
                                     const double *ybar, void *Gacc, void *Gx, int64_t c0,
                                     int64_t c1, void *work);
 
+/* Optional: the adjoint of units [u0, u1) of one configuration straight
+ * into xbar (the configuration's dE/dx), with each unit's rule gradient
+ * added to its block's Gacc as the unit function would, and the per-offset
+ * parts kept out of Gx; bitwise the unit function followed by the gather.
+ * x, ybar, xbar: the whole batch's. */
+typedef void (*dca_adjoint_stripe_fn)(const dca_sim *s, const double *x, const double *ybar,
+                                      double *xbar, int64_t u0, int64_t u1, void *work);
+
 struct dca_model_type {
     const char *name;
     dca_rule_kind kind;
@@ -83,6 +91,8 @@ struct dca_sim {
     dca_values_unit_fn values;
     dca_tangent_unit_fn tangent;   /* NULL without forward mode */
     dca_adjoint_unit_fn adjoint;   /* NULL without reverse mode */
+    dca_adjoint_stripe_fn stripe;  /* optional, whole-lattice plans only (see above) */
+    int64_t stripe_rows;           /* the stripe function's ring (the model's use) */
     int64_t tile, ntiles;
     int64_t work_len;              /* numbers (of `real` bytes) per thread */
     int64_t mr_len, rho_r_len;     /* numbers in Mr and rho_r (0: none) */

@@ -349,7 +349,7 @@ static plan_sizes sizes_of(const dca_sim *s)
         .mr = rb * (double)s->mr_len,
         .rho_r = rb * (double)s->rho_r_len,
         .gacc = rb * (double)s->nblocks * P,
-        .gx = s->grad & DCA_GRAD_REVERSE
+        .gx = (s->grad & DCA_GRAD_REVERSE) && !s->stripe
                   ? rb * (double)s->batch * s->g.m * s->g.cell_len * (double)s->g.cells
                   : 0.0,
         .grad = s->grad ? 16.0 * P : 0.0, /* Mv and drho */
@@ -434,7 +434,7 @@ dca_status dca_sim_create(const dca_lattice *lat, dca_rule *rule, int64_t batch,
     if (!(s->grad & DCA_GRAD_FORWARD))
         s->tangent = NULL;
     if (!(s->grad & DCA_GRAD_REVERSE))
-        s->adjoint = NULL;
+        s->adjoint = NULL, s->stripe = NULL;
     const int64_t P = dca_rule_params(rule);
     if (o.parts < 0) {
         dca_sim_destroy(s);
@@ -482,9 +482,9 @@ dca_status dca_sim_create(const dca_lattice *lat, dca_rule *rule, int64_t batch,
             goto nomem;
     }
     if (s->grad & DCA_GRAD_REVERSE) {
-        s->Gx = dca_alloc((size_t)z.gx);
+        s->Gx = z.gx > 0 ? dca_alloc((size_t)z.gx) : NULL; /* none: the stripe function */
         s->Gacc = dca_calloc((size_t)z.gacc);
-        if (!s->Gx || !s->Gacc)
+        if ((z.gx > 0 && !s->Gx) || !s->Gacc)
             goto nomem;
     }
     dca_sim_set_params(s, NULL, NULL);
@@ -711,6 +711,30 @@ dca_status dca_sim_adjoint_step_at(dca_sim *sim, int64_t t, const double *x, con
     const int64_t own0 = sim->own0, own1 = sim->own1;
     /* A lattice part fills the halo of Gx between the two halves. */
     const bool split = sim->part.parts > 1;
+    if (sim->stripe && !split) {
+        /* Runs of whole blocks, about 4 per thread, cut at configurations:
+         * the model's stripe function needs no Gx and no gather pass. */
+        const dca_adjoint_stripe_fn stripe = sim->stripe;
+        const int64_t items = nblocks < 4 * (int64_t)sim->threads ? nblocks
+                                                                   : 4 * (int64_t)sim->threads;
+#pragma omp parallel num_threads(team) default(none) \
+    shared(s, x, ybar, xbar, work, bstart) firstprivate(items, nblocks, ntiles, stripe)
+        {
+            omp_set_num_threads(1); /* see dca_sim_step_at */
+            void *w = work[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t i = 0; i < items; i++) {
+                const int64_t u1 = bstart[(i + 1) * nblocks / items];
+                for (int64_t u = bstart[i * nblocks / items]; u < u1;) {
+                    const int64_t end = (u / ntiles + 1) * ntiles; /* the configuration's */
+                    const int64_t v = end < u1 ? end : u1;
+                    stripe(s, x, ybar, xbar, u, v, w);
+                    u = v;
+                }
+            }
+        }
+        return DCA_OK;
+    }
 
 #pragma omp parallel num_threads(team) default(none) \
     shared(s, g, x, ybar, xbar, work, Gx, Gacc, bstart) \

@@ -3,6 +3,7 @@
  * pattern sum collapses to a sum over the neighbour count, whose
  * Poisson-binomial distribution kernel_ot.c computes by an O(m^2)
  * recurrence. float64, or float32 for value steps and reverse mode. */
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "plan.h"
@@ -56,6 +57,48 @@ static void adjoint_f32(const dca_sim *s, int64_t t, int64_t b, const double *x,
     dca_kernel_adjoint_ot_f32(&s->g, s->rho_r, x, ybar, G, Gx, c0, c1, w);
 }
 
+/* Units [u0, u1) of one configuration through the stripe kernel: the
+ * tiles' first cells and their blocks' sums first in the workspace. */
+static void stripe(const dca_sim *s, const double *x, const double *ybar, double *xbar,
+                   int64_t u0, int64_t u1, void *w)
+{
+    const int64_t nt = s->ntiles, tile = s->tile, cells = s->g.cells, b = u0 / nt;
+    const int64_t n = u1 - u0, P = dca_rule_params(s->rule);
+    const int64_t *bstart = s->block_start;
+    int64_t *tiles = w;
+    char *G = (char *)(tiles + nt + 1), *rest = G + (size_t)nt * sizeof(void *);
+    int64_t j = 0;
+    while (bstart[j + 1] <= u0)
+        j++;
+    const bool f32 = s->precision == DCA_FLOAT32;
+    for (int64_t k = 0; k < n; k++) {
+        while (bstart[j + 1] <= u0 + k)
+            j++;
+        tiles[k] = ((u0 + k) % nt) * tile;
+        char *Gj = (char *)s->Gacc + (size_t)(j * P) * s->real;
+        if (f32)
+            ((float **)(void *)G)[k] = (float *)(void *)Gj;
+        else
+            ((double **)(void *)G)[k] = (double *)(void *)Gj;
+    }
+    tiles[n] = tiles[n - 1] + tile < cells ? tiles[n - 1] + tile : cells;
+    const int64_t off = b * cells;
+    if (f32)
+        dca_kernel_adjoint_ot_stripe_f32(&s->g, s->rho_r, x + off, ybar + off, xbar + off, tiles,
+                                         n, (float *const *)(void *)G, tile, s->stripe_rows,
+                                         (float *)(void *)rest);
+    else
+        dca_kernel_adjoint_ot_stripe(&s->g, dca_rule_probabilities(s->rule), x + off,
+                                     ybar + off, xbar + off, tiles, n,
+                                     (double *const *)(void *)G, tile, s->stripe_rows,
+                                     (double *)(void *)rest);
+}
+
+/* The stripe kernel's workspace may take this much per thread; beyond it
+ * (the ring is the whole lattice of a large configuration) the adjoint
+ * goes through Gx. */
+#define STRIPE_BUDGET (64.0 * 1024 * 1024)
+
 static dca_status plan(dca_sim *s, const dca_sim_options *o, dca_error *err)
 {
     if (o->kernel != DCA_KERNEL_AUTO && o->kernel != DCA_KERNEL_TOTALISTIC)
@@ -74,6 +117,18 @@ static dca_status plan(dca_sim *s, const dca_sim_options *o, dca_error *err)
     s->tangent = tangent; /* float64 only: sim.c refuses forward mode in float32 */
     s->adjoint = f32 ? adjoint_f32 : adjoint;
     s->rho_r_len = f32 ? dca_rule_params(s->rule) : 0;
+    const int64_t K = dca_kernel_ot_stripe_rows(&s->g, s->tile);
+    if ((s->grad & DCA_GRAD_REVERSE) && o->parts <= 1 && K > 0) {
+        const int64_t nt = (s->g.cells + s->tile - 1) / s->tile;
+        /* tiles[] and the blocks' sums, in numbers of s->real bytes */
+        const int64_t lists = ((nt + 1) * 8 + nt * (int64_t)sizeof(void *)) / (int64_t)s->real;
+        const int64_t need = dca_kernel_ot_stripe_work(&s->g, s->tile, K) + lists + 8;
+        if ((double)need * (double)s->real <= STRIPE_BUDGET) {
+            s->stripe = stripe;
+            s->stripe_rows = K;
+            s->work_len = need > s->work_len ? need : s->work_len;
+        }
+    }
     return DCA_OK;
 }
 

@@ -243,6 +243,28 @@ void dca_kernel_adjoint_ot(const dca_geom *g, const double *restrict rho,
                            const double *restrict x, const double *restrict ybar,
                            double *restrict Grho, double *restrict Gx, int64_t c0, int64_t c1,
                            double *restrict work);
+/* The adjoint of a stripe of one configuration (tiles[0] .. tiles[ntiles]:
+ * consecutive tiles of the plan's size `tile`, in order) straight into dE/dx
+ * (xbar), without a lattice-wide Gx: the parts the stripe's cells gather are
+ * computed a tile at a time into a ring of K lattice rows (halo rows either
+ * side recomputed) and gathered while in cache. Grho[k]: the block sum that
+ * tile k's rule gradient is added to. Bitwise the unit kernel followed by
+ * dca_kernel_adjoint_gather. For 4 and 8 neighbours (von Neumann and Moore
+ * radius 1) on 2D lattices: dca_kernel_ot_stripe_rows gives K (0: not
+ * offered; K = rows: the ring is the lattice) and dca_kernel_ot_stripe_work
+ * the workspace, in numbers of the kernel's precision. */
+int64_t dca_kernel_ot_stripe_rows(const dca_geom *g, int64_t tile);
+int64_t dca_kernel_ot_stripe_work(const dca_geom *g, int64_t tile, int64_t K);
+void dca_kernel_adjoint_ot_stripe(const dca_geom *g, const double *restrict rho,
+                                  const double *restrict x, const double *restrict ybar,
+                                  double *restrict xbar, const int64_t *restrict tiles,
+                                  int64_t ntiles, double *const *Grho, int64_t tile, int64_t K,
+                                  double *restrict work);
+void dca_kernel_adjoint_ot_stripe_f32(const dca_geom *g, const float *restrict rho,
+                                      const double *restrict x, const double *restrict ybar,
+                                      double *restrict xbar, const int64_t *restrict tiles,
+                                      int64_t ntiles, float *const *Grho, int64_t tile,
+                                      int64_t K, float *restrict work);
 /* float32 twins (precision = float32): rho, Grho, Gx and work (the same
  * number of floats) in single precision; x, y and ybar stay double. */
 void dca_kernel_values_ot_f32(const dca_geom *g, const float *restrict rho,

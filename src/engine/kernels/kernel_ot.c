@@ -18,6 +18,7 @@
  * per quantity), so every operation is elementwise over the tile and
  * vectorises. Stage j of the recurrence (j + 1 rows) sits at row
  * j (j + 1) / 2 of Q; the value kernel keeps only the last stage. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernel.h"
@@ -33,6 +34,32 @@ int64_t dca_kernel_ot_work(const dca_geom *g, int64_t tile, int grad)
     if (grad)
         rows += (M + 2) + g->m;
     return rows * tile;
+}
+
+/* Cells per vector group in the register-blocked kernels, at most (float32). */
+#define SVL_MAX 8
+
+int64_t dca_kernel_ot_stripe_rows(const dca_geom *g, int64_t tile)
+{
+    if (g->m - 1 != 8 && g->m - 1 != 4)
+        return 0; /* no register-blocked kernel */
+    if (g->cell_len != 1 || g->rows < 2)
+        return 0;
+    int64_t hy = 0;
+    for (int s = 0; s < g->m; s++) {
+        int64_t d = g->dy[s] <= g->rows - g->dy[s] ? g->dy[s] : g->rows - g->dy[s];
+        hy = d > hy ? d : hy;
+    }
+    const int64_t K = 2 * ((tile + g->cols - 1) / g->cols) + 2 * hy + 3;
+    return K < g->rows ? K : g->rows;
+}
+
+int64_t dca_kernel_ot_stripe_work(const dca_geom *g, int64_t tile, int64_t K)
+{
+    /* ring, sums; F, wt and the scratch parts of a tile widened to whole
+     * vector groups */
+    return (int64_t)g->m * K * g->cols + 2 * g->m +
+           (int64_t)(2 * g->m + 1) * (tile + 2 * SVL_MAX);
 }
 
 /* The largest M of the register-blocked kernels (kernel_ot_t.h). */

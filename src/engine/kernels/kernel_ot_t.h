@@ -90,6 +90,18 @@ SFX(ot_load)(const REAL *r, int64_t t0, const int nl)
     return v;
 }
 
+/* Lanes [l0, l1) of v to r[i0 + l] (i0 + l0 >= 0). */
+__attribute__((always_inline)) static inline void
+SFX(ot_store_win)(REAL *r, int64_t i0, SFX(otvec) v, int l0, int l1)
+{
+    if (l0 == 0 && l1 == SVL) {
+        memcpy(r + i0, &v, sizeof v);
+        return;
+    }
+    for (int l = l0; l < l1; l++)
+        r[i0 + l] = v[l];
+}
+
 __attribute__((always_inline)) static inline void SFX(ot_store)(REAL *r, SFX(otvec) v,
                                                                 const int nl)
 {
@@ -164,7 +176,8 @@ SFX(values_fixed)(const dca_geom *g, const REAL *restrict rho, const REAL *restr
 __attribute__((always_inline)) static inline void
 SFX(adjoint_group)(const dca_geom *g, const REAL *restrict rho, const REAL *restrict F,
                    const REAL *restrict wt, int64_t T, REAL *restrict part, int64_t ps,
-                   REAL *restrict a0, REAL *restrict a1, int64_t t0, const int nl, const int M)
+                   REAL *restrict a0, REAL *restrict a1, int64_t t0, const int nl, int sums,
+                   int64_t toff, int l0, int l1, const int M)
 {
     const int m = M + 1;
     SFX(otvec) p[OTF_MAX], q[OTF_MAX + 1], Q[(OTF_MAX + 1) * (OTF_MAX + 2) / 2];
@@ -180,7 +193,7 @@ SFX(adjoint_group)(const dca_geom *g, const REAL *restrict rho, const REAL *rest
     }
     const SFX(otvec) xc = SFX(ot_load)(F + (int64_t)g->centre * T, t0, nl);
     const SFX(otvec) w = SFX(ot_load)(wt, t0, nl);
-    SFX(ot_store)(part + (int64_t)g->centre * ps + t0, w * (A1 - A0), nl);
+    SFX(ot_store_win)(part + (int64_t)g->centre * ps, t0 - toff, w * (A1 - A0), l0, l1);
     SFX(otvec) b[OTF_MAX + 1];
 #pragma GCC unroll 32
     for (int n = 0; n <= M; n++) {
@@ -196,10 +209,12 @@ SFX(adjoint_group)(const dca_geom *g, const REAL *restrict rho, const REAL *rest
             d += prev[n] * (b[n + 1] - b[n]);
             b[n] = b[n] * ((REAL)1 - pj) + b[n + 1] * pj;
         }
-        SFX(ot_store)(part + (int64_t)nb_offset(g, j - 1) * ps + t0, d, nl);
+        SFX(ot_store_win)(part + (int64_t)nb_offset(g, j - 1) * ps, t0 - toff, d, l0, l1);
     }
+    if (!sums)
+        return;
     const SFX(otvec) w1 = w * xc, w0 = w * ((REAL)1 - xc);
-    for (int l = 0; l < nl; l++)
+    for (int l = l0; l < l1; l++)
 #pragma GCC unroll 32
         for (int n = 0; n < m; n++) {
             a1[n] += w1[l] * q[n][l];
@@ -209,19 +224,36 @@ SFX(adjoint_group)(const dca_geom *g, const REAL *restrict rho, const REAL *rest
 
 __attribute__((always_inline)) static inline void
 SFX(adjoint_fixed)(const dca_geom *g, const REAL *restrict rho, const REAL *restrict F,
-                   const REAL *restrict wt, int64_t T, REAL *restrict part, int64_t ps,
-                   REAL *restrict s0, REAL *restrict s1, const int M)
+                   const REAL *restrict wt, int64_t T, int64_t toff, int64_t nwin,
+                   REAL *restrict part, int64_t ps, REAL *restrict s0, REAL *restrict s1,
+                   const int M)
 {
+    const int sums = s0 != NULL;
     /* The tile's sums in locals the compiler keeps in registers. */
     REAL a0[OTF_MAX + 1], a1[OTF_MAX + 1];
 #pragma GCC unroll 32
     for (int n = 0; n <= M; n++)
         a0[n] = a1[n] = 0;
+    /* Groups of SVL cells from F's first (an SVL-aligned cell, so that a
+     * cell is always computed in the same lanes by the same code); only
+     * cells [toff, toff + nwin) are stored and summed. */
     int64_t t0 = 0;
-    for (; t0 + SVL <= T; t0 += SVL)
-        SFX(adjoint_group)(g, rho, F, wt, T, part, ps, a0, a1, t0, SVL, M);
-    if (t0 < T)
-        SFX(adjoint_group)(g, rho, F, wt, T, part, ps, a0, a1, t0, (int)(T - t0), M);
+    for (; t0 + SVL <= T; t0 += SVL) {
+        const int l0 = toff > t0 ? (int)(toff - t0) : 0;
+        const int l1 = toff + nwin - t0 < SVL ? (int)(toff + nwin - t0) : SVL;
+        if (l0 < l1)
+            SFX(adjoint_group)(g, rho, F, wt, T, part, ps, a0, a1, t0, SVL, sums, toff, l0, l1,
+                               M);
+    }
+    if (t0 < T) {
+        const int nl = (int)(T - t0);
+        const int l0 = toff > t0 ? (int)(toff - t0) : 0;
+        const int l1 = toff + nwin - t0 < nl ? (int)(toff + nwin - t0) : nl;
+        if (l0 < l1)
+            SFX(adjoint_group)(g, rho, F, wt, T, part, ps, a0, a1, t0, nl, sums, toff, l0, l1, M);
+    }
+    if (!sums)
+        return;
 #pragma GCC unroll 32
     for (int n = 0; n <= M; n++) {
         s0[n] = a0[n];
@@ -248,20 +280,20 @@ static int SFX(values_fused)(const dca_geom *g, const REAL *rho, const REAL *F, 
 }
 
 static int SFX(adjoint_fused)(const dca_geom *g, const REAL *rho, const REAL *F, const REAL *wt,
-                              int64_t T, REAL *part, int64_t ps, REAL *s0, REAL *s1)
+                              int64_t T, int64_t toff, int64_t n, REAL *part, int64_t ps,
+                              REAL *s0, REAL *s1)
 {
     switch (g->m - 1) {
     case 8:
-        SFX(adjoint_fixed)(g, rho, F, wt, T, part, ps, s0, s1, 8);
+        SFX(adjoint_fixed)(g, rho, F, wt, T, toff, n, part, ps, s0, s1, 8);
         return 1;
     case 4:
-        SFX(adjoint_fixed)(g, rho, F, wt, T, part, ps, s0, s1, 4);
+        SFX(adjoint_fixed)(g, rho, F, wt, T, toff, n, part, ps, s0, s1, 4);
         return 1;
     default:
         return 0;
     }
 }
-#undef SVL
 
 void SFX(dca_kernel_values_ot)(const dca_geom *g, const REAL *restrict rho,
                                const double *restrict x, double *restrict y, int64_t c0,
@@ -342,7 +374,7 @@ void SFX(dca_kernel_adjoint_ot)(const dca_geom *g, const REAL *restrict rho,
     SFX(dca_kernel_gather)(g, x, c0, T, F);
     /* The rule gradient's sums per entry (centre 0, then 1), in Q's room. */
     REAL *sum0 = Q, *sum1 = Q + m;
-    if (SFX(adjoint_fused)(g, rho, F, wt, T, Gx + c0, g->cells, sum0, sum1)) {
+    if (SFX(adjoint_fused)(g, rho, F, wt, T, 0, T, Gx + c0, g->cells, sum0, sum1)) {
         for (int n = 0; n < m; n++) {
             Grho[n] += sum0[n];
             Grho[m + n] += sum1[n];
@@ -364,3 +396,144 @@ void SFX(dca_kernel_adjoint_ot)(const dca_geom *g, const REAL *restrict rho,
         Grho[m + n] += s1;
     }
 }
+
+/* ---- the adjoint without a lattice-wide Gx ----------------------------------
+ * dca_kernel_adjoint_ot_stripe: see kernel.h. The per-offset parts of the
+ * cells a stripe's gather reads (its rows and hy rows either side) are
+ * computed tile by tile into a ring of K lattice rows (ring row = position
+ * row mod K) and gathered as soon as a tile's sources are in; the ring
+ * stays in cache where the lattice-wide Gx went to memory and back. The
+ * parts, the per-tile rule-gradient sums and the gather's order are the
+ * unit kernels', so the results are bitwise theirs. */
+
+/* Parts of positions [p, q) (one lattice lap, at most a tile and a
+ * group) into the ring, through the scratch rows S (the ring may wrap in
+ * the middle): the cells' SVL-aligned groups, as the unit kernel's tiles
+ * have them, so that every cell is computed by the same code in the same
+ * lanes. With Grho (a whole tile of the stripe): its rule gradient added.
+ * F, wt: the gathered rows and weights; sums: 2m. */
+static void SFX(stripe_chunk)(const dca_geom *g, const REAL *rho, const double *x,
+                              const double *ybar, REAL *ring, int64_t Wn, int64_t p, int64_t q,
+                              REAL *Grho, REAL *F, REAL *wt, REAL *S, int64_t Sn, REAL *sums)
+{
+    const int m = g->m;
+    const int64_t c0 = ((p % g->cells) + g->cells) % g->cells, n = q - p, c1 = c0 + n;
+    const int64_t a0 = c0 - c0 % SVL;
+    int64_t a1 = c1 % SVL ? c1 + SVL - c1 % SVL : c1;
+    a1 = a1 < g->cells ? a1 : g->cells;
+    const int64_t T = a1 - a0;
+    for (int64_t t = 0; t < T; t++)
+        wt[t] = (REAL)ybar[a0 + t];
+    SFX(dca_kernel_gather)(g, x, a0, T, F);
+    REAL *s0 = Grho ? sums : NULL, *s1 = sums + m;
+    SFX(adjoint_fused)(g, rho, F, wt, T, c0 - a0, n, S, Sn, s0, s1);
+    if (Grho)
+        for (int i = 0; i < m; i++) {
+            Grho[i] += s0[i];
+            Grho[m + i] += s1[i];
+        }
+    const int64_t rp = ((p % Wn) + Wn) % Wn, first = n < Wn - rp ? n : Wn - rp;
+    for (int s = 0; s < m; s++) {
+        const REAL *src = S + (int64_t)s * Sn;
+        REAL *dst = ring + (int64_t)s * Wn;
+        memcpy(dst + rp, src, (size_t)first * sizeof(REAL));
+        memcpy(dst, src + first, (size_t)(n - first) * sizeof(REAL));
+    }
+}
+
+/* dE/dx of cells [c0, c1) from the ring (K rows of cols, position row
+ * mod K): per cell the parts in offset order from 0, as
+ * dca_kernel_adjoint_gather adds them. dys: the signed row offsets. */
+static void SFX(stripe_gather)(const dca_geom *g, const REAL *ring, int64_t K,
+                               const int64_t *dys, double *restrict xbar, int64_t c0, int64_t c1)
+{
+    const int64_t cols = g->cols, Wn = K * cols;
+    int64_t c = c0;
+    while (c < c1) {
+        const int64_t row = c / cols, col = c - row * cols;
+        const int64_t seg = c1 - c < cols - col ? c1 - c : cols - col;
+        double *restrict dst = xbar + c;
+        for (int64_t j = 0; j < seg; j++)
+            dst[j] = 0.0;
+        for (int s = 0; s < g->m; s++) {
+            int64_t rk = (row - dys[s]) % K, cc = col - g->dx[s];
+            rk += rk < 0 ? K : 0;
+            cc += cc < 0 ? cols : 0;
+            const REAL *restrict src = ring + (int64_t)s * Wn + rk * cols;
+            const int64_t first = seg < cols - cc ? seg : cols - cc;
+            for (int64_t j = 0; j < first; j++)
+                dst[j] += (double)src[cc + j];
+            for (int64_t j = first; j < seg; j++)
+                dst[j] += (double)src[j - first];
+        }
+        c += seg;
+    }
+}
+
+void SFX(dca_kernel_adjoint_ot_stripe)(const dca_geom *g, const REAL *restrict rho,
+                                       const double *restrict x, const double *restrict ybar,
+                                       double *restrict xbar, const int64_t *restrict tiles,
+                                       int64_t ntiles, REAL *const *Grho, int64_t tile,
+                                       int64_t K, REAL *restrict work)
+{
+    const int64_t cols = g->cols, cells = g->cells, Wn = K * cols, T = tile;
+    const int m = g->m;
+    const int64_t Sn = T + 2 * SVL_MAX; /* a tile and a group each side */
+    REAL *ring = work, *sums = ring + (int64_t)m * Wn, *F = sums + 2 * m, *wt = F + m * Sn;
+    REAL *S = wt + Sn;
+    int64_t dys[OTF_MAX + 1], hy = 0;
+    for (int s = 0; s < m; s++) {
+        dys[s] = g->dy[s] <= g->rows - g->dy[s] ? g->dy[s] : g->dy[s] - g->rows;
+        hy = llabs(dys[s]) > hy ? llabs(dys[s]) : hy;
+    }
+    const int64_t C0 = tiles[0], C1 = tiles[ntiles];
+    if (K >= g->rows) {
+        /* The ring is the lattice: every cell once (the stripe's tiles with
+         * their sums), then the gather. */
+        for (int s = 0; s < m; s++)
+            dys[s] = g->dy[s];
+        for (int64_t p = 0; p < C0; p += T)
+            SFX(stripe_chunk)(g, rho, x, ybar, ring, cells, p, p + T < C0 ? p + T : C0, NULL, F,
+                              wt, S, Sn, sums);
+        for (int64_t k = 0; k < ntiles; k++)
+            SFX(stripe_chunk)(g, rho, x, ybar, ring, cells, tiles[k], tiles[k + 1], Grho[k], F,
+                              wt, S, Sn, sums);
+        for (int64_t p = C1; p < cells; p += T)
+            SFX(stripe_chunk)(g, rho, x, ybar, ring, cells, p, p + T < cells ? p + T : cells,
+                              NULL, F, wt, S, Sn, sums);
+        SFX(stripe_gather)(g, ring, g->rows, dys, xbar, C0, C1);
+        return;
+    }
+    /* Positions: the stripe's cells, with hy rows before (negative
+     * positions are the lattice's last rows) and after. */
+    const int64_t P0 = (C0 / cols - hy) * cols, P1 = ((C1 - 1) / cols + hy + 1) * cols;
+    int64_t done = P0, next = 0; /* positions computed; the next tile to gather */
+    for (int phase = 0; phase < 3; phase++) {
+        const int64_t n = phase == 1 ? ntiles : (phase == 0 ? (C0 - P0 + T - 1) / T
+                                                            : (P1 - C1 + T - 1) / T);
+        for (int64_t k = 0; k < n; k++) {
+            /* The next chunk: a tile of the stripe (with its sums) or of a halo. */
+            int64_t q = phase == 1 ? tiles[k + 1] : done + T;
+            q = phase == 0 && q > C0 ? C0 : (phase == 2 && q > P1 ? P1 : q);
+            REAL *G = phase == 1 ? Grho[k] : NULL;
+            /* Split at lattice laps (halo chunks only: a tile of the stripe
+             * lies in the lattice). */
+            while (done < q) {
+                const int64_t lap = ((done % cells) + cells) % cells;
+                const int64_t e = q - done < cells - lap ? q : done + cells - lap;
+                SFX(stripe_chunk)(g, rho, x, ybar, ring, Wn, done, e, G, F, wt, S, Sn, sums);
+                done = e;
+            }
+            /* Gather every tile whose sources are all in. */
+            while (next < ntiles) {
+                int64_t need = ((tiles[next + 1] - 1) / cols + hy + 1) * cols;
+                need = need < P1 ? need : P1;
+                if (done < need)
+                    break;
+                SFX(stripe_gather)(g, ring, K, dys, xbar, tiles[next], tiles[next + 1]);
+                next++;
+            }
+        }
+    }
+}
+#undef SVL
