@@ -230,8 +230,10 @@ void dca_kernel_adjoint_ref(const dca_geom *g, const double *restrict rho,
  * Binary, g->centre >= 0; rho and drho are the 2m entries (centre state,
  * live-neighbour count). Same contracts as the table kernels: the tangent
  * kernel writes Jn (cells x 2m) for [c0, c1); the adjoint kernel adds the
- * tile's dE/d rho to Grho (2m, rho's layout) in cell order and writes Gx as
- * dca_kernel_adjoint_gather expects. work: dca_kernel_ot_work doubles. */
+ * tile's dE/d rho to Grho (2m, rho's layout) as one sum (cell by cell; for 4
+ * and 8 neighbours, lane sums of the vector kernel added in lane order) and
+ * writes Gx as dca_kernel_adjoint_gather expects. work: dca_kernel_ot_work
+ * doubles. */
 int64_t dca_kernel_ot_work(const dca_geom *g, int64_t tile, int grad);
 void dca_kernel_values_ot(const dca_geom *g, const double *restrict rho, const double *restrict x,
                           double *restrict y, int64_t c0, int64_t c1, double *restrict work);
