@@ -140,23 +140,34 @@ SFX(ot_counts)(const SFX(otvec) *p, SFX(otvec) *restrict q, SFX(otvec) *restrict
     }
 }
 
+/* The group at t0 of both kernels: its neighbours p (M), centre xc, count
+ * distribution q (and, with Q, its stages) and centre sums A0, A1. */
+__attribute__((always_inline)) static inline void
+SFX(ot_front)(const dca_geom *g, const REAL *restrict rho, const REAL *restrict F, int64_t T,
+              int64_t t0, const int nl, SFX(otvec) *p, SFX(otvec) *q, SFX(otvec) *Q,
+              SFX(otvec) *xc, SFX(otvec) *A0, SFX(otvec) *A1, const int M)
+{
+    const int m = M + 1;
+#pragma GCC unroll 32
+    for (int j = 0; j < M; j++)
+        p[j] = SFX(ot_load)(F + (int64_t)nb_offset(g, j) * T, t0, nl);
+    SFX(ot_counts)(p, q, Q, M);
+    SFX(otvec) a = {0}, b = {0};
+#pragma GCC unroll 32
+    for (int n = 0; n < m; n++) {
+        a += q[n] * rho[n];
+        b += q[n] * rho[m + n];
+    }
+    *A0 = a, *A1 = b;
+    *xc = SFX(ot_load)(F + (int64_t)g->centre * T, t0, nl);
+}
+
 __attribute__((always_inline)) static inline void
 SFX(values_group)(const dca_geom *g, const REAL *restrict rho, const REAL *restrict F, int64_t T,
                   double *restrict y, int64_t t0, const int nl, const int M)
 {
-    const int m = M + 1;
-    SFX(otvec) p[OTF_MAX], q[OTF_MAX + 1];
-#pragma GCC unroll 32
-    for (int j = 0; j < M; j++)
-        p[j] = SFX(ot_load)(F + (int64_t)nb_offset(g, j) * T, t0, nl);
-    SFX(ot_counts)(p, q, NULL, M);
-    SFX(otvec) A0 = {0}, A1 = {0};
-#pragma GCC unroll 32
-    for (int n = 0; n < m; n++) {
-        A0 += q[n] * rho[n];
-        A1 += q[n] * rho[m + n];
-    }
-    const SFX(otvec) xc = SFX(ot_load)(F + (int64_t)g->centre * T, t0, nl);
+    SFX(otvec) p[OTF_MAX], q[OTF_MAX + 1], xc, A0, A1;
+    SFX(ot_front)(g, rho, F, T, t0, nl, p, q, NULL, &xc, &A0, &A1, M);
     const SFX(otvec) mu = A0 + xc * (A1 - A0);
     for (int l = 0; l < nl; l++)
         y[t0 + l] = (double)SFX(clip01)(mu[l]);
@@ -180,22 +191,11 @@ __attribute__((always_inline)) static inline void
 SFX(adjoint_group)(const dca_geom *g, const REAL *restrict rho, const REAL *restrict F,
                    const REAL *restrict wt, int64_t T, REAL *restrict part, int64_t ps,
                    SFX(otvec) *restrict a0, SFX(otvec) *restrict a1, int64_t t0, const int nl,
-                   int sums,
-                   int64_t toff, int l0, int l1, const int M)
+                   int sums, int64_t toff, int l0, int l1, const int M)
 {
     const int m = M + 1;
-    SFX(otvec) p[OTF_MAX], q[OTF_MAX + 1], Q[(OTF_MAX + 1) * (OTF_MAX + 2) / 2];
-#pragma GCC unroll 32
-    for (int j = 0; j < M; j++)
-        p[j] = SFX(ot_load)(F + (int64_t)nb_offset(g, j) * T, t0, nl);
-    SFX(ot_counts)(p, q, Q, M);
-    SFX(otvec) A0 = {0}, A1 = {0};
-#pragma GCC unroll 32
-    for (int n = 0; n < m; n++) {
-        A0 += q[n] * rho[n];
-        A1 += q[n] * rho[m + n];
-    }
-    const SFX(otvec) xc = SFX(ot_load)(F + (int64_t)g->centre * T, t0, nl);
+    SFX(otvec) p[OTF_MAX], q[OTF_MAX + 1], Q[(OTF_MAX + 1) * (OTF_MAX + 2) / 2], xc, A0, A1;
+    SFX(ot_front)(g, rho, F, T, t0, nl, p, q, Q, &xc, &A0, &A1, M);
     const SFX(otvec) w = SFX(ot_load)(wt, t0, nl);
     SFX(ot_store_win)(part + (int64_t)g->centre * ps, t0 - toff, w * (A1 - A0), l0, l1);
     SFX(otvec) b[OTF_MAX + 1];
