@@ -105,17 +105,6 @@ SFX(ot_store_win)(REAL *r, int64_t i0, SFX(otvec) v, int l0, int l1)
         r[i0 + l] = v[l];
 }
 
-__attribute__((always_inline)) static inline void SFX(ot_store)(REAL *r, SFX(otvec) v,
-                                                                const int nl)
-{
-    if (nl == SVL) {
-        memcpy(r, &v, sizeof v);
-        return;
-    }
-    for (int l = 0; l < nl; l++)
-        r[l] = v[l];
-}
-
 /* The count distribution of the group at t0 into q (M + 1 vectors); with
  * Q, every stage j at Q[j (j + 1) / 2 ..] too. */
 __attribute__((always_inline)) static inline void
