@@ -478,10 +478,20 @@ __attribute__((noinline)) static void step_row_relaxed(const dca_mk *m, const mk
                                 out[m->C + c] != mid[m->C + c]);
 }
 
-/* The rows [lo, hi) of thread id of nt, a contiguous block. */
+/* The adjoint sums the rows' gradient terms in groups of MK_GROUP rows
+ * (the last group may be shorter), and then the groups, each in order:
+ * the same numbers on any thread count, and a thread's groups are summed
+ * where their rows are, in its cache. */
+enum { MK_GROUP = 4 };
+
+static inline int64_t row_groups(int64_t H) { return (H + MK_GROUP - 1) / MK_GROUP; }
+
+/* The rows [lo, hi) of thread id of nt, a contiguous block of whole
+ * groups. */
 static void row_block(int64_t H, int id, int nt, int64_t *lo, int64_t *hi)
 {
-    *lo = H * id / nt, *hi = H * (id + 1) / nt;
+    const int64_t ng = row_groups(H), g1 = MK_GROUP * (ng * (id + 1) / nt);
+    *lo = MK_GROUP * (ng * id / nt), *hi = g1 < H ? g1 : H;
 }
 
 /* T steps: step t maps x_t (x0 for t = 0, else the last step's output) to
@@ -798,27 +808,48 @@ static void adjoint_diffuse_row(const dca_mk *m, int64_t i, const int k[2],
     }
 }
 
-/* The step's contribution to the gradient, into d[5]: dL/dk (rows[i][0..2])
- * and dL/dD through the offsets (rows[i][3..20]: dL/dy), the rows in order.
- * The callers add the steps' contributions in order. */
-static void step_grad(const dca_mk *m, const double *rows, const mk_offsets *o, double d[5])
+/* The sums of the rows' gradient terms (rows: H x 21) over the groups
+ * [g0, g1), each in row order, into grp (a group's 21 at grp + 21 g). */
+static void group_sums(int64_t H, const double *rows, int64_t g0, int64_t g1, double *grp)
 {
-    double dy[2][9] = {{0}};
-    for (int j = 0; j < 5; j++)
-        d[j] = 0;
-    for (int64_t i = 0; i < m->H; i++) {
-        for (int j = 0; j < 3; j++)
-            d[2 + j] += rows[i * 21 + j];
-        for (int s = 0; s < 2; s++)
-            for (int j = 0; j < 9; j++)
-                dy[s][j] += rows[i * 21 + 3 + 9 * s + j];
+    for (int64_t g = g0; g < g1; g++) {
+        const int64_t i1 = (g + 1) * MK_GROUP < H ? (g + 1) * MK_GROUP : H;
+        double a[21] = {0};
+        for (int64_t i = g * MK_GROUP; i < i1; i++)
+            for (int j = 0; j < 21; j++)
+                a[j] += rows[i * 21 + j];
+        memcpy(grp + 21 * g, a, sizeof a);
     }
-    for (int s = 0; s < 2; s++) {
-        double mean = 0;
+}
+
+/* The step's contribution to the gradient, into d[5], from its group sums
+ * (grp, group_sums'): dL/dk (grp[g][0..2]) and dL/dD through the offsets
+ * (grp[g][3..20]: dL/dy), the groups in order. part 0: d[0] and d[2..4]
+ * (the columns 0..11), part 1: d[1] (12..20), part 2: both. The callers
+ * add the steps' contributions in order. */
+static void step_grad(const dca_mk *m, const double *grp, const mk_offsets *o, int part,
+                      double d[5])
+{
+    const int s0 = part == 1 ? 1 : 0, s1 = part == 0 ? 1 : 2;
+    double dy[2][9] = {{0}}, dk[3] = {0, 0, 0};
+    for (int64_t g = 0; g < row_groups(m->H); g++) {
+        if (part != 1)
+            for (int j = 0; j < 3; j++)
+                dk[j] += grp[g * 21 + j];
+        for (int s = s0; s < s1; s++)
+            for (int j = 0; j < 9; j++)
+                dy[s][j] += grp[g * 21 + 3 + 9 * s + j];
+    }
+    if (part != 1)
+        for (int j = 0; j < 3; j++)
+            d[2 + j] = dk[j];
+    for (int s = s0; s < s1; s++) {
+        double mean = 0, ds = 0;
         for (int j = 0; j < 9; j++)
             mean += o->soft[s][j] * dy[s][j];
         for (int j = 0; j < 9; j++)
-            d[s] += o->soft[s][j] * (dy[s][j] - mean) / m->tau * o->dl[s][j];
+            ds += o->soft[s][j] * (dy[s][j] - mean) / m->tau * o->dl[s][j];
+        d[s] = ds;
     }
 }
 
@@ -933,80 +964,87 @@ static void rebuild_row(const dca_mk *m, int64_t i, const int k[2], const double
 }
 
 /* The taped adjoint: one parallel region for the whole sweep and one
- * barrier a step. Each thread owns a block of rows and one row on either
- * side (what the diffusion's adjoint of its own rows reads): it rebuilds
- * their excitations and states after diffusion from the tape and the next
- * state, and their dL/dmid, then dL/dx of its own rows. dL/d(out)
- * alternates between two buffers, so a step's rows are written while a
- * neighbour still reads the last step's. So do the rows' gradient terms
- * (rows: 2 x H x 21): step t's are summed, its contribution into d (T x 5),
- * during step t - 1 by thread t mod (threads), and step 0's after the
- * sweep. */
+ * barrier a step. Each thread owns a block of rows. For them it rebuilds
+ * from the tape and the next state the excitations, the states after
+ * diffusion and dL/dmid, then dL/dx and, without states, the state before
+ * the step. The diffusion's adjoint of its rows also reads the excitations
+ * of the row on either side (from the tape) and dL/dmid of the row a
+ * species' offset moves to: only then (about one step in five) does the
+ * thread compute a row beyond its block in full. dL/d(out) and, without
+ * states, the state alternate between two shared buffers, so a step's
+ * rows are written while a neighbour still reads the last step's. A
+ * thread sums its rows' gradient terms (rows: H x 21) by groups (grp: 2 x
+ * (groups) x 21, the step's slot t mod 2); step t's groups are summed, its
+ * contribution into d (T x 5), during step t - 1 in two parts, part q by
+ * thread (t + q) mod (threads), and step 0's after the sweep. */
 static void adjoint_taped(const dca_mk *m, const dca_mk_params *p, int64_t conf, int64_t t0,
                           int64_t T, const double *states, const double *xT, const uint8_t *tape,
-                          const double *gT, double *g0, double *rows, mk_offsets *off, double *d)
+                          const double *gT, double *g0, double *rows, double *grp,
+                          mk_offsets *off, double *d)
 {
-    const int64_t C = m->C, H = m->H, W = m->W;
+    const int64_t C = m->C, H = m->H, W = m->W, ng = row_groups(H);
     const mk_consts K = consts(m, p);
-    double *gb = malloc((size_t)(4 * C) * sizeof *gb);
+    /* dL/d(out) and without states the state: two slots of 2 C each */
+    double *gb = malloc((size_t)((xT ? 8 : 4) * C) * sizeof *gb), *xb = xT ? gb + 4 * C : NULL;
     memcpy(gb + (T & 1) * 2 * C, gT, (size_t)(2 * C) * sizeof *gb);
+    if (xT)
+        memcpy(xb + (T & 1) * 2 * C, xT, (size_t)(2 * C) * sizeof *xb);
     /* per thread: E (2 H (W + 2), rows padded for dots9), dL/dmid and the
-     * states after diffusion (2 C each), and without states the rebuilt
-     * state (2 C) */
-    const size_t per = (size_t)(2 * H * (W + 2) + 4 * C + (xT ? 2 * C : 0));
+     * states after diffusion (2 C each) */
+    const size_t per = (size_t)(2 * H * (W + 2) + 4 * C);
     double *buf = malloc((size_t)omp_get_max_threads() * per * sizeof *buf);
 #pragma omp parallel
     {
         const int id = omp_get_thread_num(), nt = omp_get_num_threads();
         double *E = buf + (size_t)id * per, *gm = E + 2 * H * (W + 2), *mid = gm + 2 * C;
-        double *xb = xT ? mid + 2 * C : NULL;
         int64_t lo, hi;
         row_block(H, id, nt, &lo, &hi);
         const bool all = hi - lo + 2 >= H;
-        const int64_t m0 = all ? 0 : lo - 1, m1 = all ? H : hi + 1;
-        if (xT && lo < hi)
-            for (int64_t r = m0; r < m1; r++)
-                for (int s = 0; s < 2; s++) {
-                    const int64_t o = s * C + wrap(r, H) * W;
-                    memcpy(xb + o, xT + o, (size_t)W * sizeof *xb);
-                }
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < T; t++)
             offsets(m, p, conf, t0 + t, off + t);
         for (int64_t t = T - 1; t >= 0; t--) {
-            const double *out = xT ? xb : states + (t + 1) * 2 * C;
+            const double *out = xT ? xb + ((t + 1) & 1) * 2 * C : states + (t + 1) * 2 * C;
             const double *g = gb + ((t + 1) & 1) * 2 * C;
             const uint8_t *tp = tape + t * C;
             const mk_offsets *o = off + t;
-            double *rt = rows + (t & 1) * H * 21;
-            if (t + 1 < T && (t + 1) % nt == id) /* the last step's rows are complete */
-                step_grad(m, rows + ((t + 1) & 1) * H * 21, off + t + 1, d + 5 * (t + 1));
+            if (t + 1 < T) /* the last step's groups are complete */
+                for (int q = 0; q < 2; q++)
+                    if ((t + 1 + q) % nt == id)
+                        step_grad(m, grp + ((t + 1) & 1) * ng * 21, off + t + 1, q,
+                                  d + 5 * (t + 1));
             if (lo < hi) {
                 /* the rows' excitations, states after diffusion and the
                  * reaction's adjoint (a row outside the block: its dL/dk is
-                 * its owner's), then the diffusion's adjoint of the block */
+                 * its owner's, and only its excitations unless an offset
+                 * moves there), then the diffusion's adjoint of the block */
+                const int oyA = OFF[o->k[0]][0], oyB = OFF[o->k[1]][0];
+                const bool up = oyA == -1 || oyB == -1, down = oyA == 1 || oyB == 1;
+                const int64_t m0 = all ? 0 : lo - 1, m1 = all ? H : hi + 1;
                 for (int64_t r = m0; r < m1; r++) {
                     const int64_t i = wrap(r, H);
+                    const bool own = i >= lo && i < hi;
                     double dk[3];
-                    adjoint_taped_row(m, &K, i, tp, out, g, gm, mid, E + i * (W + 2),
-                                      E + (H + i) * (W + 2), i >= lo && i < hi ? rt + i * 21 : dk);
+                    if (own || all || (r < lo && up) || (r >= hi && down))
+                        adjoint_taped_row(m, &K, i, tp, out, g, gm, mid, E + i * (W + 2),
+                                          E + (H + i) * (W + 2), own ? rows + i * 21 : dk);
+                    else
+                        excite_taped_row(m, i, tp, E + i * (W + 2), E + (H + i) * (W + 2));
                 }
                 for (int64_t i = lo; i < hi; i++)
                     adjoint_diffuse_row(m, i, o->k, (const double(*)[9])o->y, E, gm, NULL, tp, NULL,
-                                        gb + (t & 1) * 2 * C, NULL, NULL, rt + i * 21 + 3);
-                if (xT) { /* x_t from x_t+1: the rows' sources need E a row further out */
-                    if (!all)
-                        for (int64_t r = lo - 2; r <= hi + 1; r += hi - lo + 3)
-                            excite_taped_row(m, wrap(r, H), tp, E + wrap(r, H) * (W + 2),
-                                             E + (H + wrap(r, H)) * (W + 2));
-                    for (int64_t r = m0; r < m1; r++)
-                        rebuild_row(m, wrap(r, H), o->k, E, mid, xb);
-                }
+                                        gb + (t & 1) * 2 * C, NULL, NULL, rows + i * 21 + 3);
+                group_sums(H, rows, lo / MK_GROUP, row_groups(hi), grp + (t & 1) * ng * 21);
+                if (xT) /* x_t from x_t+1: the block's rows */
+                    for (int64_t i = lo; i < hi; i++)
+                        rebuild_row(m, i, o->k, E, mid, xb + (t & 1) * 2 * C);
             }
 #pragma omp barrier
         }
-        if (T > 0 && id == 0)
-            step_grad(m, rows, off, d);
+        if (T > 0)
+            for (int q = 0; q < 2; q++)
+                if (q % nt == id)
+                    step_grad(m, grp, off, q, d);
     }
     if (g0)
         memcpy(g0, gb, (size_t)(2 * C) * sizeof *g0);
@@ -1020,10 +1058,10 @@ static void taped_grad(const dca_mk *m, const dca_mk_params *p, int64_t conf, in
                        int64_t T, const double *states, const double *xT, const uint8_t *tape,
                        const double *gT, double *g0, double acc[5])
 {
-    double *rows = malloc((size_t)(2 * m->H * 21) * sizeof *rows);
+    double *rows = malloc((size_t)((m->H + 2 * row_groups(m->H)) * 21) * sizeof *rows);
     mk_offsets *off = malloc((size_t)(T > 0 ? T : 1) * sizeof *off);
     double *d = malloc((size_t)(T > 0 ? 5 * T : 1) * sizeof *d);
-    adjoint_taped(m, p, conf, t0, T, states, xT, tape, gT, g0, rows, off, d);
+    adjoint_taped(m, p, conf, t0, T, states, xT, tape, gT, g0, rows, rows + m->H * 21, off, d);
     for (int64_t t = T - 1; t >= 0; t--)
         for (int j = 0; j < 5; j++)
             acc[j] += d[5 * t + j];
@@ -1060,7 +1098,8 @@ void dca_mk_adjoint_tape(const dca_mk *m, const dca_mk_params *p, int64_t conf, 
         uint32_t *w = malloc((size_t)(4 * C) * sizeof *w);
         double *E = malloc((size_t)(6 * C) * sizeof *E), *mid = E + 2 * C, *y = E + 4 * C;
         double *g = malloc((size_t)(4 * C) * sizeof *g), *gm = g + 2 * C; /* g: after, gm: mid */
-        double *rows = malloc((size_t)(H * 21) * sizeof *rows);
+        double *rows = malloc((size_t)((H + row_groups(H)) * 21) * sizeof *rows);
+        double *grp = rows + H * 21;
         const int nthreads = omp_get_max_threads();
         /* per-thread row scratch: dL/dE (W), offset_dots' rows (3 x (W + 2)),
          * adjoint_react_row's scratch (3 W) */
@@ -1084,7 +1123,8 @@ void dca_mk_adjoint_tape(const dca_mk *m, const dca_mk_params *p, int64_t conf, 
                                         g, gE, ext, rows + i * 21 + 3);
             }
             double d[5];
-            step_grad(m, rows, &o, d);
+            group_sums(H, rows, 0, row_groups(H), grp);
+            step_grad(m, grp, &o, 2, d);
             for (int j = 0; j < 5; j++)
                 acc[j] += d[j];
         }
