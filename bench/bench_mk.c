@@ -16,6 +16,15 @@
  * the gradient and dL/dx0 are bit for bit the same, and the gradient equals
  * the all-states path's (dca_mk_run_tape + dca_mk_adjoint_tape).
  *
+ * The machine's health is printed beside the figures, before and after the
+ * timed reps: the cost of an idle K-thread OpenMP barrier (best of 5 loops
+ * of 10,000), and the compute scaling of K threads, K times the time of a
+ * chain of dependent adds on one thread over the time of K threads doing
+ * one each (best of 5; K when the cores are all there). On the 2-vCPU VMs
+ * of issue 14 the barrier is 0.22-0.28 us when both vCPUs are there and
+ * about twice that in some of the spells when the second one is not; the
+ * compute scaling shows the other spells.
+ *
  *   bench_mk [--size HxW] [--steps T] [--threads K] [--reps R] [--pattern-steps P]
  * Prints one line of JSON (times in ms). */
 #include <omp.h>
@@ -64,6 +73,49 @@ static void alloc(result *r, int64_t C, int64_t T)
         fprintf(stderr, "%s: out of memory\n", prog);
         exit(1);
     }
+}
+
+/* The cost of one idle barrier of K threads, in microseconds. */
+static double idle_barrier_us(int K)
+{
+    double best = 1e9;
+    for (int r = 0; r < 5; r++) {
+        const double t0 = bench_now();
+#pragma omp parallel num_threads(K)
+        for (int i = 0; i < 10000; i++) {
+#pragma omp barrier
+        }
+        const double t = (bench_now() - t0) / 10000;
+        best = t < best ? t : best;
+    }
+    return 1e6 * best;
+}
+
+/* A chain of n dependent adds, kept by the compiler. */
+static uint64_t add_chain(int64_t n)
+{
+    uint64_t x = 0;
+    for (int64_t i = 0; i < n; i++)
+        __asm__ volatile("add $1, %0" : "+r"(x));
+    return x;
+}
+
+/* K x (one chain on 1 thread) / (K chains on K threads), best of 5. */
+static double compute_scaling(int K)
+{
+    const int64_t n = 5000000;
+    double t1 = 1e9, tk = 1e9;
+    for (int r = 0; r < 5; r++) {
+        double t0 = bench_now();
+        add_chain(n);
+        const double a = bench_now() - t0;
+        t0 = bench_now();
+#pragma omp parallel num_threads(K)
+        add_chain(n);
+        const double b = bench_now() - t0;
+        t1 = a < t1 ? a : t1, tk = b < tk ? b : tk;
+    }
+    return K * t1 / tk;
 }
 
 static double median(double *v, int n)
@@ -164,6 +216,7 @@ int main(int argc, char **argv)
     }
     free(states), free(tape);
 
+    const double bar0 = idle_barrier_us(K), cs0 = compute_scaling(K);
     double *t[4]; /* forward 1, adjoint 1, forward K, adjoint K */
     for (int k = 0; k < 4; k++)
         t[k] = malloc((size_t)reps * sizeof *t[k]);
@@ -173,6 +226,7 @@ int main(int argc, char **argv)
         omp_set_num_threads(K);
         iteration(m, &pfit, T, ref, ref, &rk, &t[2][i], &t[3][i]);
     }
+    const double bar1 = idle_barrier_us(K), cs1 = compute_scaling(K);
     double mn[4], md[4];
     for (int k = 0; k < 4; k++)
         mn[k] = 1e3 * minimum(t[k], reps), md[k] = 1e3 * median(t[k], reps);
@@ -181,12 +235,14 @@ int main(int argc, char **argv)
            "\"forward_ms_k\": [%.3f, %.3f], \"adjoint_ms_k\": [%.3f, %.3f], "
            "\"scaling_min\": {\"forward\": %.3f, \"adjoint\": %.3f, \"iteration\": %.3f}, "
            "\"scaling_median\": {\"forward\": %.3f, \"adjoint\": %.3f, \"iteration\": %.3f}, "
-           "\"cell_steps_per_s_k\": %.4g, \"note\": \"[min, median] of alternating reps; "
+           "\"cell_steps_per_s_k\": %.4g, \"idle_barrier_us\": [%.3f, %.3f], "
+           "\"compute_scaling\": [%.3f, %.3f], "
+           "\"note\": \"[min, median] of alternating reps; "
            "verified: 1 and K threads bit for bit, gradient = all-states path\"}\n",
            (long long)H, (long long)W, (long long)T, K, reps, mn[0], md[0], mn[1], md[1], mn[2],
            md[2], mn[3], md[3], mn[0] / mn[2], mn[1] / mn[3], (mn[0] + mn[1]) / (mn[2] + mn[3]),
            md[0] / md[2], md[1] / md[3], (md[0] + md[1]) / (md[2] + md[3]),
-           2.0 * (double)(C * T) / ((mn[2] + mn[3]) * 1e-3));
+           2.0 * (double)(C * T) / ((mn[2] + mn[3]) * 1e-3), bar0, bar1, cs0, cs1);
     for (int k = 0; k < 4; k++)
         free(t[k]);
     free(r1.x), free(r1.g0), free(r1.tape), free(rk.x), free(rk.g0), free(rk.tape), free(ref);

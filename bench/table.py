@@ -134,6 +134,15 @@ if "w9" in r:
                     for t in ("float64", "float32") if f"peer_{t}_rate" in d)
           + ("; verified: the peers' first losses within 25 % of dca's and their large gradient "
              "entries of the same sign" if "peer_float64_rate" in d else ""))
+if "w9_parts" in r:
+    d = r["w9_parts"]
+    print(f"W9 library calls (bench_mk, [min, median] ms of {d['reps']} alternating reps): forward "
+          f"1 thread {d['forward_ms_1']}, {d['threads']} {d['forward_ms_k']}; adjoint 1 thread "
+          f"{d['adjoint_ms_1']}, {d['threads']} {d['adjoint_ms_k']}; iteration scaling "
+          f"{d['scaling_min']['iteration']:.2f}x (min), {d['scaling_median']['iteration']:.2f}x "
+          f"(median); idle {d['threads']}-thread barrier {d['idle_barrier_us'][0]:.2f} / "
+          f"{d['idle_barrier_us'][1]:.2f} us, compute scaling {d['compute_scaling'][0]:.2f} / "
+          f"{d['compute_scaling'][1]:.2f}x before / after")
 for w in ("w1", "w2", "w4", "w5"):
     if w not in r or w + "_1thread" not in r:
         continue
