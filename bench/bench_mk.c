@@ -18,12 +18,13 @@
  *
  * The machine's health is printed beside the figures, before and after the
  * timed reps: the cost of an idle K-thread OpenMP barrier (best of 5 loops
- * of 10,000), and the compute scaling of K threads, K times the time of a
- * chain of dependent adds on one thread over the time of K threads doing
- * one each (best of 5; K when the cores are all there). On the 2-vCPU VMs
- * of issue 14 the barrier is 0.22-0.28 us when both vCPUs are there and
- * about twice that in some of the spells when the second one is not; the
- * compute scaling shows the other spells.
+ * of 10,000), and the compute scaling of K threads, K times the time of
+ * some vector multiply-adds on one thread over the time of K threads doing
+ * as many each (best of 5; K when every thread has a core of its own). On
+ * the 2-vCPU VMs of issue 14 the barrier is 0.22-0.28 us when both vCPUs
+ * are there and about twice that in some of the spells when the second one
+ * is not; the compute scaling also shows the spells when the host runs the
+ * two vCPUs on the two hyperthreads of one core.
  *
  *   bench_mk [--size HxW] [--steps T] [--threads K] [--reps R] [--pattern-steps P]
  * Prints one line of JSON (times in ms). */
@@ -91,31 +92,44 @@ static double idle_barrier_us(int K)
     return 1e6 * best;
 }
 
-/* A chain of n dependent adds, kept by the compiler. */
-static uint64_t add_chain(int64_t n)
+/* n rounds of 12 independent vector multiply-adds: enough to keep a core's
+ * floating-point pipes busy, so that two threads on the two hyperthreads of
+ * one core (which share them) run no faster than one. */
+typedef double probe_v4 __attribute__((vector_size(32)));
+static double fma_work(int64_t n)
 {
-    uint64_t x = 0;
-    for (int64_t i = 0; i < n; i++)
-        __asm__ volatile("add $1, %0" : "+r"(x));
-    return x;
+    probe_v4 a[12];
+    const probe_v4 m = {0.999, 0.999, 0.999, 0.999}, c = {1e-3, 1e-3, 1e-3, 1e-3};
+    for (int k = 0; k < 12; k++)
+        a[k] = (probe_v4){k, k + 1, k + 2, k + 3};
+    for (int64_t i = 0; i < n; i++) {
+        for (int k = 0; k < 12; k++)
+            a[k] = a[k] * m + c;
+        __asm__ volatile("" : "+m"(a)); /* keep the rounds */
+    }
+    double s = 0;
+    for (int k = 0; k < 12; k++)
+        s += a[k][0] + a[k][1] + a[k][2] + a[k][3];
+    return s;
 }
 
-/* K x (one chain on 1 thread) / (K chains on K threads), best of 5. */
+/* K x (the work on 1 thread) / (K times the work on K threads), best of 5:
+ * K when the threads have cores of their own. */
 static double compute_scaling(int K)
 {
-    const int64_t n = 5000000;
-    double t1 = 1e9, tk = 1e9;
+    const int64_t n = 400000;
+    double t1 = 1e9, tk = 1e9, sink = 0;
     for (int r = 0; r < 5; r++) {
         double t0 = bench_now();
-        add_chain(n);
+        sink += fma_work(n);
         const double a = bench_now() - t0;
         t0 = bench_now();
-#pragma omp parallel num_threads(K)
-        add_chain(n);
+#pragma omp parallel num_threads(K) reduction(+ : sink)
+        sink += fma_work(n);
         const double b = bench_now() - t0;
         t1 = a < t1 ? a : t1, tk = b < tk ? b : tk;
     }
-    return K * t1 / tk;
+    return sink == 0.5 ? 0 : K * t1 / tk; /* sink: never 0.5, keeps the work */
 }
 
 static double median(double *v, int n)
