@@ -740,12 +740,14 @@ Test(mk, smoothed_adjoint_replay_threads)
 }
 
 /* The adjoint from the final state against the one with every state, on a
- * lattice split into blocks of 2 to 12 rows (1 to 6 threads) and with the
+ * lattice split into blocks of whole groups of 4 rows (22 rows: 6 groups,
+ * the last one of 2; 1 to 6 threads, blocks of 4 to 22 rows) and with the
  * particles moving most steps (D near 1): every block edge rebuilds rows
- * from excitations a row beyond its block. */
+ * from excitations a row beyond its block, and reads dL/dmid there. */
 Test(mk, final_state_adjoint_threads)
 {
-    const int64_t H = 12, W = 7, C = H * W, T = 40;
+    enum { H = 22, W = 7, C = H * W };
+    const int64_t T = 40;
     const dca_lattice lat = {2, {H, W}};
     const dca_ste id = {DCA_SURROGATE_IDENTITY, 0, false};
     dca_error err;
@@ -754,7 +756,7 @@ Test(mk, final_state_adjoint_threads)
     const dca_mk_params p = {0.9, 0.85, 0.8, 0.5, 0.4};
     cr_assert_eq(dca_mk_check(m, &p, &err), DCA_OK, "%s", err.msg);
     double *st = malloc((size_t)((T + 1) * 2 * C) * 8), *x = malloc((size_t)(2 * C) * 8);
-    double *wt = malloc((size_t)(2 * C) * 8), g0[2][2 * 84], gr[2][5];
+    double *wt = malloc((size_t)(2 * C) * 8), g0[2][2 * C], gr[2][5];
     uint8_t *tape = malloc((size_t)(T * C)), *tape2 = malloc((size_t)(T * C));
     for (int64_t c = 0; c < 2 * C; c++)
         st[c] = (double)((c * 7) % 11), wt[c] = (double)((c * 5) % 9) - 4;
