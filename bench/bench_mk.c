@@ -98,19 +98,20 @@ static double idle_barrier_us(int K)
 typedef double probe_v4 __attribute__((vector_size(32)));
 static double fma_work(int64_t n)
 {
-    probe_v4 a[12];
     const probe_v4 m = {0.999, 0.999, 0.999, 0.999}, c = {1e-3, 1e-3, 1e-3, 1e-3};
-    for (int k = 0; k < 12; k++)
-        a[k] = (probe_v4){k, k + 1, k + 2, k + 3};
-    for (int64_t i = 0; i < n; i++) {
-        for (int k = 0; k < 12; k++)
-            a[k] = a[k] * m + c;
-        __asm__ volatile("" : "+m"(a)); /* keep the rounds */
+#define PROBE12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define PROBE_INIT(k) probe_v4 a##k = {k, k + 1, k + 2, k + 3};
+#define PROBE_STEP(k) a##k = a##k * m + c; __asm__ volatile("" : "+x"(a##k));
+#define PROBE_SUM(k) + a##k[0] + a##k[1] + a##k[2] + a##k[3]
+    PROBE12(PROBE_INIT)
+    for (int64_t i = 0; i < n; i++) { /* in registers; the asm keeps every round */
+        PROBE12(PROBE_STEP)
     }
-    double s = 0;
-    for (int k = 0; k < 12; k++)
-        s += a[k][0] + a[k][1] + a[k][2] + a[k][3];
-    return s;
+    return 0 PROBE12(PROBE_SUM);
+#undef PROBE12
+#undef PROBE_INIT
+#undef PROBE_STEP
+#undef PROBE_SUM
 }
 
 /* K x (the work on 1 thread) / (K times the work on K threads), best of 5:
