@@ -79,6 +79,8 @@ Test(kernel, fused_matches_reference)
     compare_fused("13x9", "vonneumann:2", 36);      /* m = 13: KL = 512 */
     compare_fused("3x4", "moore:1", 37);            /* smaller than the neighbourhood */
     compare_fused("5", "radius:3", 38);             /* a tail-only ring */
+    compare_fused("203", "offsets:1,2,3,4,5", 39);  /* consecutive, not centred: one run */
+    compare_fused("41", "offsets:-2,-1,0,2", 40);   /* not consecutive: m rows */
 }
 
 Test(kernel, fused_is_auto_for_binary_tables)
@@ -125,24 +127,26 @@ Test(kernel, blas_matches_reference_softmax_k3)
     compare_kernels("50", "radius:1", 2, DCA_MODE_SOFTMAX, 1, 4, 33);
 }
 
-/* Every elementary rule, hard, on exact 0/1 states, is the ordinary CA. */
+/* Every elementary rule, hard, on exact 0/1 states, is the ordinary CA, on
+ * the BLAS and the fused kernel (whose centred basis must stay exact). */
 Test(kernel, all_256_elementary_rules_are_exact)
 {
     dca_lattice lat = {.dims = 1, .shape = {97, 1}};
     dca_nbhd *nb = t_nbhd("radius:1", 1);
     dca_rule *r = t_rule(nb, 2, DCA_MODE_BINARY);
-    dca_sim *sim = t_sim(&lat, r, 1, DCA_KERNEL_BLAS, 2);
+    dca_sim *sims[2] = {t_sim(&lat, r, 1, DCA_KERNEL_BLAS, 2), t_sim(&lat, r, 1, DCA_KERNEL_FUSED, 2)};
     double x[97], y[97];
     int a[97], b[97], table[8];
-    for (int rule = 0; rule < 256; rule++) {
+    for (int rule = 0; rule < 512; rule++) {
+        dca_sim *sim = sims[rule / 256];
         char spec[32];
-        snprintf(spec, sizeof spec, "wolfram:%d", rule);
+        snprintf(spec, sizeof spec, "wolfram:%d", rule % 256);
         dca_error e;
         cr_assert_eq(dca_rule_load_weights(r, spec, 0, ".", &e), DCA_OK, "%s", e.msg);
         cr_assert(dca_rule_is_hard(r));
         dca_sim_set_params(sim, NULL, NULL);
         for (int i = 0; i < 8; i++)
-            table[i] = (rule >> i) & 1;
+            table[i] = (rule % 256 >> i) & 1;
         uint64_t seed = (uint64_t)rule + 1000;
         for (int c = 0; c < 97; c++)
             x[c] = a[c] = (int)(t_next(&seed) & 1);
@@ -150,13 +154,14 @@ Test(kernel, all_256_elementary_rules_are_exact)
             dca_sim_step(sim, x, y);
             t_ca_step(&lat, nb, 2, table, a, b);
             for (int c = 0; c < 97; c++)
-                cr_assert(y[c] == (double)b[c], "rule %d step %d cell %d: dca %g, CA %d", rule, t,
-                          c, y[c], b[c]);
+                cr_assert(y[c] == (double)b[c], "rule %d step %d cell %d (%s): dca %g, CA %d",
+                          rule % 256, t, c, dca_kernel_name(dca_sim_kernel(sim)), y[c], b[c]);
             memcpy(x, y, sizeof x);
             memcpy(a, b, sizeof a);
         }
     }
-    dca_sim_destroy(sim);
+    dca_sim_destroy(sims[0]);
+    dca_sim_destroy(sims[1]);
     dca_rule_destroy(r);
     dca_nbhd_destroy(nb);
 }

@@ -151,7 +151,7 @@ static dca_status plan(dca_sim *s, const dca_sim_options *o, dca_error *err)
             s->fsplit = dca_fused_split(m);
             s->work_len = dca_kernel_fused_work(g, &s->fsplit, s->tile);
             s->values = f32 ? values_fused_f32 : values_fused;
-            s->rho_r_len = P;
+            s->rho_r_len = f32 ? 2 * P : P; /* P doubles: float32 rounds them in place */
         } else {
             s->work_len = dca_kernel_blas_work(g, &s->split, s->tile);
             s->values = f32 ? values_blas_f32 : values_blas;
@@ -186,11 +186,15 @@ static void set_params(dca_sim *s)
         dca_kernel_blas_pack_f32(&s->g, &s->split, rho, s->Mr);
     else if (s->Mr)
         dca_kernel_blas_pack(&s->g, &s->split, rho, s->Mr);
-    if (s->rho_r && f32)
-        for (int64_t i = 0; i < P; i++)
-            ((float *)s->rho_r)[i] = (float)rho[i];
-    else if (s->rho_r)
-        memcpy(s->rho_r, rho, (size_t)P * sizeof(double));
+    /* The fused kernel's coefficients: computed in double, then rounded
+     * once for float32 (in place: the float of entry i overwrites bytes
+     * that entries before i have already left). */
+    if (s->rho_r) {
+        dca_fused_coefficients(s->g.m, rho, s->rho_r);
+        if (f32)
+            for (int64_t i = 0; i < P; i++)
+                ((float *)s->rho_r)[i] = (float)((double *)s->rho_r)[i];
+    }
     if (s->grad && s->Mr)
         dca_kernel_blas_pack_v(&s->g, &s->split, rho, s->Mv);
 }

@@ -116,6 +116,9 @@ void dca_kernel_values_blas_f32(const dca_geom *g, const dca_split *sp, const fl
  * (KR = 2^min(m-1, 4)). work: dca_kernel_fused_work numbers. */
 #define DCA_FUSED_MAX_M 14
 dca_split dca_fused_split(int m);
+/* The rule (2^m entries, pattern order) in the basis the fused kernel takes:
+ * d[S] multiplies the product of (x_s - 1/2) over the offsets s in S. */
+void dca_fused_coefficients(int m, const double *restrict rho, double *restrict d);
 int64_t dca_kernel_fused_work(const dca_geom *g, const dca_split *sp, int64_t tile);
 void dca_kernel_values_fused(const dca_geom *g, const dca_split *sp, const double *restrict rho,
                              const double *restrict x, double *restrict y, int64_t c0, int64_t c1,
