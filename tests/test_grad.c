@@ -107,10 +107,11 @@ static double forward_grad(setup *s, int64_t T, const char *loss, double *g)
 
 /* ---- kernels vs reference twins ------------------------------------------------ */
 
-static void kernels_vs_ref(const char *size, const char *nbspec, int k, dca_mode mode)
+static void kernel_vs_ref(dca_kernel kernel, const char *size, const char *nbspec, int k,
+                          dca_mode mode)
 {
     setup f;
-    make_into(&f, size, nbspec, k, mode, 2, DCA_KERNEL_BLAS, 2, 2.0, 0.1, 5);
+    make_into(&f, size, nbspec, k, mode, 2, kernel, 2, 2.0, 0.1, 5);
     setup r;
     make_into(&r, size, nbspec, k, mode, 2, DCA_KERNEL_REFERENCE, 1, 2.0, 0.1, 5);
     int64_t n = f.B * f.len, jn = n * f.P;
@@ -137,15 +138,42 @@ static void kernels_vs_ref(const char *size, const char *nbspec, int k, dca_mode
     dca_sim_adjoint_begin(r.sim);
     dca_sim_adjoint_step(r.sim, x, yb, xb2);
     dca_sim_adjoint_end(r.sim, g2);
-    cr_assert_leq(t_rel_diff(xb1, xb2, n), 1e-13, "%s %s adjoint x: %g", size, nbspec,
-                  t_rel_diff(xb1, xb2, n));
-    cr_assert_leq(t_rel_diff(g1, g2, f.P), 1e-13, "%s %s adjoint w: %g", size, nbspec,
-                  t_rel_diff(g1, g2, f.P));
+    cr_assert_leq(t_rel_diff(xb1, xb2, n), 1e-13, "%s %s %s adjoint x: %g", size, nbspec,
+                  dca_kernel_name(kernel), t_rel_diff(xb1, xb2, n));
+    cr_assert_leq(t_rel_diff(g1, g2, f.P), 1e-13, "%s %s %s adjoint w: %g", size, nbspec,
+                  dca_kernel_name(kernel), t_rel_diff(g1, g2, f.P));
     /* The dot-product test: <J v, u> = <v, J^T u> for the one-step map,
      * with v = a random tangent direction, i.e. J starting at v e_p. */
     free(x), free(J), free(J1), free(J2), free(yb), free(xb1), free(xb2), free(g1), free(g2);
     drop(&f);
     drop(&r);
+}
+
+static void kernels_vs_ref(const char *size, const char *nbspec, int k, dca_mode mode)
+{
+    kernel_vs_ref(DCA_KERNEL_BLAS, size, nbspec, k, mode);
+}
+
+/* The fused kernel's own adjoint (m <= DCA_FUSED_ADJ_MAX_M; beyond, BLAS's):
+ * every (KR, row blocking) it compiles, leading parts with and without
+ * high monomials, tails, one gathered run (consecutive rings, also wrapping
+ * several times) and m rows. */
+Test(grad_kernels, fused_adjoint_matches_reference)
+{
+    const char *cases[][2] = {
+        {"31", "offsets:-1,1"},           /* m = 2: KL = 2, KR = 2, m rows */
+        {"37", "radius:1"},               /* m = 3: KR = 4, one run */
+        {"45", "offsets:-2,-1,1,2"},      /* m = 4: KR = 8 */
+        {"40", "radius:2"},               /* m = 5: KL = 2, KR = 16 */
+        {"333", "radius:3"},              /* m = 7: KL = 8 (rows of 8), a tail */
+        {"9x7", "moore:1"},               /* m = 9: KL = 32, two high offsets */
+        {"70", "offsets:-5,-4,-3,-2,-1,0,1,2,3,4"}, /* m = 10: KL = 64 */
+        {"3", "radius:2"},                /* a run wrapping the ring twice */
+        {"2x2", "moore:1"},
+        {"13x9", "vonneumann:2"},         /* m = 13: the BLAS adjoint */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        kernel_vs_ref(DCA_KERNEL_FUSED, cases[i][0], cases[i][1], 2, DCA_MODE_BINARY);
 }
 
 Test(grad_kernels, tangent_and_adjoint_match_reference)

@@ -97,6 +97,7 @@ struct dca_sim {
     int64_t work_len;              /* numbers (of `real` bytes) per thread */
     int64_t mr_len, rho_r_len;     /* numbers in Mr and rho_r (0: none) */
     dca_split split, fsplit;       /* table model: BLAS and fused splits */
+    int fused_adjoint;             /* table model: Gacc holds dE/dd (the fused basis) */
 
     /* Buffers (sim.c allocates them from the sizes above). */
     void *rho_r;   /* fused kernel: rho in the kernel's precision */

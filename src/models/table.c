@@ -96,6 +96,21 @@ static void tangent_ref(const dca_sim *s, int64_t t, int64_t b, const double *x,
     dca_kernel_tangent_ref(&s->g, rho_of(s), s->drho, x, J, Jn, c0, c1, w);
 }
 
+static void adjoint_fused(const dca_sim *s, int64_t t, int64_t b, const double *x,
+                          const double *ybar, void *G, void *Gx, int64_t c0, int64_t c1, void *w)
+{
+    (void)t, (void)b;
+    dca_kernel_adjoint_fused(&s->g, &s->fsplit, s->rho_r, x, ybar, G, Gx, c0, c1, w);
+}
+
+static void adjoint_fused_f32(const dca_sim *s, int64_t t, int64_t b, const double *x,
+                              const double *ybar, void *G, void *Gx, int64_t c0, int64_t c1,
+                              void *w)
+{
+    (void)t, (void)b;
+    dca_kernel_adjoint_fused_f32(&s->g, &s->fsplit, s->rho_r, x, ybar, G, Gx, c0, c1, w);
+}
+
 static void adjoint_blas(const dca_sim *s, int64_t t, int64_t b, const double *x,
                          const double *ybar, void *G, void *Gx, int64_t c0, int64_t c1, void *w)
 {
@@ -164,6 +179,15 @@ static dca_status plan(dca_sim *s, const dca_sim_options *o, dca_error *err)
         s->mr_len = blas || s->grad ? P : 0;
         s->tangent = tangent_blas;
         s->adjoint = f32 ? adjoint_blas_f32 : adjoint_blas;
+        /* Reverse mode on the fused kernel: its own adjoint up to
+         * DCA_FUSED_ADJ_MAX_M offsets (beyond, the GEMMs have the size to
+         * pay and Gv would not fit the caches). */
+        s->fused_adjoint = fused && (s->grad & DCA_GRAD_REVERSE) && m <= DCA_FUSED_ADJ_MAX_M;
+        if (s->fused_adjoint) {
+            s->adjoint = f32 ? adjoint_fused_f32 : adjoint_fused;
+            int64_t aw = dca_kernel_fused_adjoint_work(g, &s->fsplit, s->tile);
+            s->work_len = aw > s->work_len ? aw : s->work_len;
+        }
     } else {
         s->work_len = m + g->outputs + 8;
         if (s->grad) {
@@ -213,6 +237,17 @@ static void unpack_gradient(const dca_sim *s, const void *G, double *grad_rho)
         return;
     }
     const bool f32 = s->precision == DCA_FLOAT32;
+    if (s->fused_adjoint) {
+        /* dE/dd in pattern order -> dE/drho (the transposed basis change). */
+        const int64_t P = (int64_t)1 << s->g.m;
+        double v[(int64_t)1 << DCA_FUSED_ADJ_MAX_M];
+        for (int64_t p = 0; p < P; p++)
+            v[p] = f32 ? (double)G32[p] : G64[p];
+        dca_fused_coefficients_adjoint(s->g.m, v);
+        for (int64_t p = 0; p < P; p++)
+            grad_rho[p] += v[p];
+        return;
+    }
     for (int64_t yL = 0; yL < KL; yL++)
         for (int64_t yR = 0; yR < KR; yR++)
             for (int a = 0; a < out; a++) {

@@ -127,6 +127,25 @@ void dca_kernel_values_fused_f32(const dca_geom *g, const dca_split *sp, const f
                                  const double *restrict x, double *restrict y, int64_t c0,
                                  int64_t c1, float *restrict work);
 
+/* Fused adjoint (kernel_fused.c) for binary table rules with 2 <= m <=
+ * DCA_FUSED_ADJ_MAX_M, the split of dca_fused_split and d from
+ * dca_fused_coefficients: the contract of dca_kernel_adjoint_blas, except
+ * that Gd (KL*KR, pattern order) accumulates dE/dd, the gradient in the
+ * centred basis; dca_fused_coefficients_adjoint turns it into dE/drho
+ * (the transposed basis change, in place).
+ * work: dca_kernel_fused_adjoint_work numbers. */
+#define DCA_FUSED_ADJ_MAX_M 10
+int64_t dca_kernel_fused_adjoint_work(const dca_geom *g, const dca_split *sp, int64_t tile);
+void dca_kernel_adjoint_fused(const dca_geom *g, const dca_split *sp, const double *restrict d,
+                              const double *restrict x, const double *restrict ybar,
+                              double *restrict Gd, double *restrict Gx, int64_t c0, int64_t c1,
+                              double *restrict work);
+void dca_kernel_adjoint_fused_f32(const dca_geom *g, const dca_split *sp, const float *restrict d,
+                                  const double *restrict x, const double *restrict ybar,
+                                  float *restrict Gd, float *restrict Gx, int64_t c0, int64_t c1,
+                                  float *restrict work);
+void dca_fused_coefficients_adjoint(int m, double *v); /* in place, 2^m entries */
+
 #endif
 
 /* ---- gradients ----------------------------------------------------------------

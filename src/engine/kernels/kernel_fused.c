@@ -285,3 +285,294 @@ DEFINE_RUN(gather_run_f32, float)
 DEFINE_TILE(dca_kernel_values_fused, v8d, double, 8, dca_kernel_gather, gather_run, chunk_d)
 DEFINE_TILE(dca_kernel_values_fused_f32, v16f, float, 16, dca_kernel_gather_f32, gather_run_f32,
             chunk_f)
+
+/* ---- the fused adjoint ----------------------------------------------------
+ *
+ * Reverse mode of the value kernel above, in the same basis, per chunk of
+ * LANES cells with dE/dy = yb:
+ *   pass 1  the trailing monomials, z(yL) for every leading row and the
+ *           fold of each block of YB rows to g(block) (as the value kernel);
+ *   high    mu = sum_h PH(h) g(h): dE/dg(h) = yb PH(h), and the high
+ *           offsets' parts by reversing PH's products;
+ *   pass 2  per block, the fold reversed from dE/dg: dE/dz(yL) (which is
+ *           yb times the leading monomial of yL) and the low leading
+ *           offsets' parts; rbar(yR) = sum_yL dE/dz(yL) d[yL*KR + yR];
+ *   trail   the trailing offsets' parts by reversing the monomials' products.
+ * dE/dd[yL*KR + yR] = sum over cells of dE/dz(yL) mono(yR): the chunks of a
+ * sub-tile (ST chunks) keep dE/dz and mono, and a register-blocked pass adds
+ * their outer products into per-lane sums Gv (KL*KR vectors) in chunk
+ * order; the tile ends by adding each Gv's lanes, in lane order, to Gd.
+ * Everything per cell is fixed in order, and Gd's sum over the tile's cells
+ * depends only on the tile: no result depends on the thread count. Since
+ * x = u + 1/2, dE/dx = dE/du for each offset's part. */
+#define ADJ_ST 8 /* chunks per sub-tile */
+
+#define ADJ_BODY(V, REAL, LANES, KR, YB)                                                          \
+    do {                                                                                        \
+        const int mR = __builtin_ctz(KR), lb = __builtin_ctz(YB), mH = mL - lb;                 \
+        const int64_t nH = KL >> lb;                                                            \
+        V u[DCA_FUSED_MAX_M], ub[DCA_FUSED_MAX_M];                                              \
+        for (int s = 0; s < m; s++) {                                                           \
+            u[s] = LOAD(Fc + (int64_t)s * stride) - half;                                       \
+            ub[s] = zero;                                                                       \
+        }                                                                                       \
+        V mono[KR];                                                                             \
+        mono[0] = one;                                                                          \
+        _Pragma("GCC unroll 4")                                                                 \
+        for (int i = 0; i < mR; i++) {                                                          \
+            const int len = 1 << i;                                                             \
+            mono[len] = u[m - 1 - i];                                                           \
+            _Pragma("GCC unroll 8")                                                             \
+            for (int j = 1; j < len; j++)                                                       \
+                mono[len + j] = mono[j] * u[m - 1 - i];                                         \
+        }                                                                                       \
+        _Pragma("GCC unroll 16")                                                                \
+        for (int j = 0; j < KR; j++)                                                            \
+            MR[j] = mono[j];                                                                    \
+        PH[0] = one;                                                                            \
+        for (int s = mH - 1, len = 1; s >= 0; s--, len *= 2)                                    \
+            for (int j = 0; j < len; j++)                                                       \
+                PH[len + j] = PH[j] * u[s];                                                     \
+        /* Pass 1: z per leading row (kept in Zs), g per block (in Gh). */                      \
+        for (int64_t yL = 0; yL < KL; yL += YB) {                                               \
+            V z[YB];                                                                            \
+            _Pragma("GCC unroll 8")                                                             \
+            for (int b = 0; b < YB; b++)                                                        \
+                z[b] = zero + d[(yL + b) * KR];                                                 \
+            _Pragma("GCC unroll 16")                                                            \
+            for (int yR = 1; yR < KR; yR++)                                                     \
+                _Pragma("GCC unroll 8")                                                         \
+                for (int b = 0; b < YB; b++)                                                    \
+                    z[b] += d[(yL + b) * KR + yR] * mono[yR];                                   \
+            _Pragma("GCC unroll 8")                                                             \
+            for (int b = 0; b < YB; b++)                                                        \
+                Zs[yL + b] = z[b];                                                              \
+            _Pragma("GCC unroll 3")                                                             \
+            for (int i = 0; i < lb; i++)                                                        \
+                _Pragma("GCC unroll 4")                                                         \
+                for (int j = 0; j < (YB >> (i + 1)); j++)                                       \
+                    z[j] = z[2 * j] + u[mL - 1 - i] * z[2 * j + 1];                             \
+            Gh[yL >> lb] = z[0];                                                                \
+        }                                                                                       \
+        /* High offsets: reverse PH[len + j] = PH[j] u[s] (built s = mH-1 .. 0). */             \
+        for (int64_t h = 0; h < nH; h++)                                                        \
+            PHbar[h] = yb * Gh[h];                                                              \
+        for (int s = 0, len = (int)(nH / 2); s < mH; s++, len /= 2)                             \
+            for (int j = 0; j < len; j++) {                                                     \
+                ub[s] += PH[j] * PHbar[len + j];                                                \
+                PHbar[j] += u[s] * PHbar[len + j];                                              \
+            }                                                                                   \
+        /* Pass 2: the folds reversed, and rbar. */                                             \
+        V rbar[KR];                                                                             \
+        _Pragma("GCC unroll 16")                                                                \
+        for (int j = 0; j < KR; j++)                                                            \
+            rbar[j] = zero;                                                                     \
+        for (int64_t yL = 0; yL < KL; yL += YB) {                                               \
+            V lev[4][YB], zb[4][YB];                                                            \
+            _Pragma("GCC unroll 8")                                                             \
+            for (int b = 0; b < YB; b++)                                                        \
+                lev[0][b] = Zs[yL + b];                                                         \
+            _Pragma("GCC unroll 3")                                                             \
+            for (int i = 0; i < lb; i++)                                                        \
+                _Pragma("GCC unroll 4")                                                         \
+                for (int j = 0; j < (YB >> (i + 1)); j++)                                       \
+                    lev[i + 1][j] = lev[i][2 * j] + u[mL - 1 - i] * lev[i][2 * j + 1];          \
+            zb[lb][0] = yb * PH[yL >> lb];                                                      \
+            _Pragma("GCC unroll 3")                                                             \
+            for (int i = lb - 1; i >= 0; i--)                                                   \
+                _Pragma("GCC unroll 4")                                                         \
+                for (int j = 0; j < (YB >> (i + 1)); j++) {                                     \
+                    zb[i][2 * j] = zb[i + 1][j];                                                \
+                    zb[i][2 * j + 1] = u[mL - 1 - i] * zb[i + 1][j];                            \
+                    ub[mL - 1 - i] += lev[i][2 * j + 1] * zb[i + 1][j];                         \
+                }                                                                               \
+            _Pragma("GCC unroll 8")                                                             \
+            for (int b = 0; b < YB; b++)                                                        \
+                ZB[yL + b] = zb[0][b];                                                          \
+            _Pragma("GCC unroll 16")                                                            \
+            for (int yR = 1; yR < KR; yR++)                                                     \
+                _Pragma("GCC unroll 8")                                                         \
+                for (int b = 0; b < YB; b++)                                                    \
+                    rbar[yR] += zb[0][b] * d[(yL + b) * KR + yR];                               \
+        }                                                                                       \
+        /* Trailing offsets: reverse mono[len + j] = mono[j] u[m - 1 - i]. */                   \
+        _Pragma("GCC unroll 4")                                                                 \
+        for (int i = mR - 1; i >= 0; i--) {                                                     \
+            const int len = 1 << i;                                                             \
+            _Pragma("GCC unroll 8")                                                             \
+            for (int j = 0; j < len; j++) {                                                     \
+                ub[m - 1 - i] += mono[j] * rbar[len + j];                                       \
+                rbar[j] += u[m - 1 - i] * rbar[len + j];                                        \
+            }                                                                                   \
+        }                                                                                       \
+        for (int s = 0; s < m; s++)                                                             \
+            UB[s] = ub[s];                                                                      \
+    } while (0)
+
+#define DEFINE_ADJ_CHUNK(NAME, V, REAL, LANES, KR, YB)                                          \
+    static inline __attribute__((always_inline)) void NAME(                                     \
+        int m, int mL, int64_t KL, const REAL *restrict d, const REAL *restrict Fc,             \
+        int64_t stride, V yb, V *restrict PH, V *restrict Gh, V *restrict PHbar,                \
+        V *restrict Zs, V *restrict ZB, V *restrict MR, V *restrict UB)                         \
+    {                                                                                           \
+        const V one = (V){0} + 1, zero = (V){0}, half = (V){0} + (REAL)0.5;                     \
+        ADJ_BODY(V, REAL, LANES, KR, YB);                                                       \
+    }                                                                                           \
+    /* Gv[yL*KR + yR] += sum over n chunks of ZB[c*KL + yL] MR[c*KR + yR]. */                   \
+    static inline __attribute__((always_inline)) void NAME##_acc(                               \
+        int64_t KL, int n, const V *restrict ZB, const V *restrict MR, V *restrict Gv)          \
+    {                                                                                           \
+        for (int64_t yL = 0; yL < KL; yL++) {                                                   \
+            V acc[KR];                                                                          \
+            _Pragma("GCC unroll 16")                                                            \
+            for (int j = 0; j < KR; j++)                                                        \
+                acc[j] = Gv[yL * KR + j];                                                       \
+            for (int c = 0; c < n; c++) {                                                       \
+                const V zb = ZB[c * KL + yL];                                                   \
+                _Pragma("GCC unroll 16")                                                        \
+                for (int j = 0; j < KR; j++)                                                    \
+                    acc[j] += zb * MR[c * KR + j];                                              \
+            }                                                                                   \
+            _Pragma("GCC unroll 16")                                                            \
+            for (int j = 0; j < KR; j++)                                                        \
+                Gv[yL * KR + j] = acc[j];                                                       \
+        }                                                                                       \
+    }
+
+#define DEFINE_ADJ_CHUNKS(P, V, REAL, LANES)                                                    \
+    DEFINE_ADJ_CHUNK(P##2_8, V, REAL, LANES, 2, 8)                                              \
+    DEFINE_ADJ_CHUNK(P##4_8, V, REAL, LANES, 4, 8)                                              \
+    DEFINE_ADJ_CHUNK(P##8_8, V, REAL, LANES, 8, 8)                                              \
+    DEFINE_ADJ_CHUNK(P##16_8, V, REAL, LANES, 16, 8)                                            \
+    DEFINE_ADJ_CHUNK(P##2_2, V, REAL, LANES, 2, 2)                                              \
+    DEFINE_ADJ_CHUNK(P##4_2, V, REAL, LANES, 4, 2)                                              \
+    DEFINE_ADJ_CHUNK(P##8_2, V, REAL, LANES, 8, 2)                                              \
+    DEFINE_ADJ_CHUNK(P##16_2, V, REAL, LANES, 16, 2)
+#define LOAD load_d
+DEFINE_ADJ_CHUNKS(adj_d, v8d, double, 8)
+#undef LOAD
+#define LOAD load_f
+DEFINE_ADJ_CHUNKS(adj_f, v16f, float, 16)
+#undef LOAD
+
+int64_t dca_kernel_fused_adjoint_work(const dca_geom *g, const dca_split *sp, int64_t tile)
+{
+    /* F (m rows), then in vectors of 64 bytes (16 numbers of either
+     * precision): PH, Gh, PHbar, Zs (KL each), ZB (ADJ_ST * KL), MR
+     * (ADJ_ST * KR), UB (m), Gv (KL * KR); the padded chunk (m * 16 doubles:
+     * 32 floats) and room to align. */
+    const int64_t vecs = 4 * sp->KL + ADJ_ST * (sp->KL + sp->KR) + g->m + sp->KL * sp->KR;
+    return (int64_t)g->m * tile + 16 * vecs + 32 * (int64_t)g->m + 64;
+}
+
+#define ADJ_CASES(CH, ...)                                                                      \
+    switch (KR * 2 + (KL % 8 == 0)) {                                                           \
+    case 4: CH##2_2(__VA_ARGS__); break;                                                        \
+    case 5: CH##2_8(__VA_ARGS__); break;                                                        \
+    case 8: CH##4_2(__VA_ARGS__); break;                                                        \
+    case 9: CH##4_8(__VA_ARGS__); break;                                                        \
+    case 16: CH##8_2(__VA_ARGS__); break;                                                       \
+    case 17: CH##8_8(__VA_ARGS__); break;                                                       \
+    case 32: CH##16_2(__VA_ARGS__); break;                                                      \
+    default: CH##16_8(__VA_ARGS__); break;                                                      \
+    }
+
+#define ADJ_ACC_CASES(CH, ...)                                                                  \
+    switch (KR * 2 + (KL % 8 == 0)) {                                                           \
+    case 4: CH##2_2_acc(__VA_ARGS__); break;                                                    \
+    case 5: CH##2_8_acc(__VA_ARGS__); break;                                                    \
+    case 8: CH##4_2_acc(__VA_ARGS__); break;                                                    \
+    case 9: CH##4_8_acc(__VA_ARGS__); break;                                                    \
+    case 16: CH##8_2_acc(__VA_ARGS__); break;                                                   \
+    case 17: CH##8_8_acc(__VA_ARGS__); break;                                                   \
+    case 32: CH##16_2_acc(__VA_ARGS__); break;                                                  \
+    default: CH##16_8_acc(__VA_ARGS__); break;                                                  \
+    }
+
+#define DEFINE_ADJ_TILE(NAME, V, REAL, LANES, GATHER, RUN, CH)                                   \
+    void NAME(const dca_geom *g, const dca_split *sp, const REAL *restrict d,                   \
+              const double *restrict x, const double *restrict ybar, REAL *restrict Gd,         \
+              REAL *restrict Gx, int64_t c0, int64_t c1, REAL *restrict work)                   \
+    {                                                                                           \
+        const int m = g->m, mL = sp->mL;                                                        \
+        const int64_t T = c1 - c0, KL = sp->KL, KR = sp->KR, cells = g->cells;                  \
+        REAL *F = work;                                                                         \
+        V *PH = (V *)(((uintptr_t)(F + (int64_t)m * T) + 63) & ~(uintptr_t)63);                 \
+        V *Gh = PH + KL, *PHbar = Gh + KL, *Zs = PHbar + KL, *ZB = Zs + KL;                     \
+        V *MR = ZB + ADJ_ST * KL, *UB = MR + ADJ_ST * KR, *Gv = UB + m;                         \
+        REAL *pad = (REAL *)(Gv + KL * KR);                                                     \
+        const int64_t rstride = consecutive_ring(g) ? 1 : T;                                    \
+        if (rstride == 1)                                                                       \
+            RUN(g, x, c0, T + m - 1, F);                                                        \
+        else                                                                                    \
+            GATHER(g, x, c0, T, F);                                                             \
+        memset(Gv, 0, (size_t)(KL * KR) * sizeof(V));                                           \
+        int ci = 0;                                                                             \
+        for (int64_t t = 0; t < T; t += LANES) {                                                \
+            const int full = t + LANES <= T;                                                   \
+            const int n = full ? LANES : (int)(T - t);                                          \
+            const REAL *Fc = F + t;                                                             \
+            int64_t stride = rstride;                                                           \
+            if (!full) {                                                                        \
+                for (int s = 0; s < m; s++)                                                     \
+                    for (int l = 0; l < LANES; l++)                                             \
+                        pad[s * LANES + l] =                                                    \
+                            t + l < T ? F[(int64_t)s * rstride + t + l] : (REAL)0.5;            \
+                Fc = pad;                                                                       \
+                stride = LANES;                                                                 \
+            }                                                                                   \
+            V yb = (V){0};                                                                      \
+            if (full)                                                                           \
+                yb = LOAD_Y(ybar + c0 + t);                                                     \
+            else                                                                                \
+                for (int l = 0; l < n; l++)                                                     \
+                    yb[l] = (REAL)ybar[c0 + t + l];                                             \
+            ADJ_CASES(CH, m, mL, KL, d, Fc, stride, yb, PH, Gh, PHbar, Zs, ZB + ci * KL,        \
+                      MR + ci * KR, UB)                                                         \
+            for (int s = 0; s < m; s++) {                                                       \
+                if (full)                                                                       \
+                    memcpy(Gx + (int64_t)s * cells + c0 + t, &UB[s], sizeof(V));                \
+                else                                                                            \
+                    memcpy(Gx + (int64_t)s * cells + c0 + t, &UB[s], (size_t)n * sizeof(REAL)); \
+            }                                                                                   \
+            if (++ci == ADJ_ST || t + LANES >= T) {                                             \
+                ADJ_ACC_CASES(CH, KL, ci, ZB, MR, Gv)                                           \
+                ci = 0;                                                                         \
+            }                                                                                   \
+        }                                                                                       \
+        for (int64_t p = 0; p < KL * KR; p++) {                                                 \
+            REAL sum = 0;                                                                       \
+            for (int l = 0; l < LANES; l++)                                                     \
+                sum += Gv[p][l];                                                                \
+            Gd[p] += sum;                                                                       \
+        }                                                                                       \
+    }
+
+static inline __attribute__((always_inline)) v16f load_y_f(const double *p)
+{
+    v16d v;
+    memcpy(&v, p, sizeof v);
+    return __builtin_convertvector(v, v16f);
+}
+#define LOAD_Y load_d
+DEFINE_ADJ_TILE(dca_kernel_adjoint_fused, v8d, double, 8, dca_kernel_gather, gather_run, adj_d)
+#undef LOAD_Y
+#define LOAD_Y load_y_f
+DEFINE_ADJ_TILE(dca_kernel_adjoint_fused_f32, v16f, float, 16, dca_kernel_gather_f32,
+                gather_run_f32, adj_f)
+#undef LOAD_Y
+
+void dca_fused_coefficients_adjoint(int m, double *rbar)
+{
+    /* The transpose of dca_fused_coefficients: per bit, (a, b) -> (d_lo,
+     * d_hi) = ((a + b)/2, b - a), so abar = d_lo_bar/2 - d_hi_bar and
+     * bbar = d_lo_bar/2 + d_hi_bar; the bits' maps commute. */
+    const int64_t P = (int64_t)1 << m;
+    for (int64_t bit = 1; bit < P; bit *= 2)
+        for (int64_t i = 0; i < P; i++)
+            if (!(i & bit)) {
+                const double lo = rbar[i], hi = rbar[i | bit];
+                rbar[i] = 0.5 * lo - hi;
+                rbar[i | bit] = 0.5 * lo + hi;
+            }
+}
