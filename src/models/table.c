@@ -1,7 +1,8 @@
 /* Model type "table": a full pattern table (k^m entries, binary or
- * softmax), on the BLAS kernel (split-neighbourhood GEMMs), the fused value
- * kernel (binary tables with 2..14 neighbours; gradients on BLAS) or the
- * reference kernel (plain pattern enumeration). */
+ * softmax), on the BLAS kernel (split-neighbourhood GEMMs), the fused kernel
+ * (binary tables with 2..14 neighbours: values, and reverse mode up to 10;
+ * forward mode and larger adjoints on BLAS) or the reference kernel (plain
+ * pattern enumeration). */
 #include <stdio.h>
 #include <string.h>
 
@@ -151,7 +152,8 @@ static dca_status plan(dca_sim *s, const dca_sim_options *o, dca_error *err)
                              "the fused kernel is for binary table rules with 2 to %d neighbours",
                              DCA_FUSED_MAX_M);
     /* Per shape (docs/performance.md): the fused kernel wins wherever it
-     * applies; BLAS does softmax and every gradient. */
+     * applies; BLAS does softmax, forward mode and adjoints beyond
+     * DCA_FUSED_ADJ_MAX_M neighbours. */
     s->kernel = o->kernel == DCA_KERNEL_AUTO ? (fusable ? DCA_KERNEL_FUSED : DCA_KERNEL_BLAS)
                                              : o->kernel;
     s->split = choose_split(m, g->k);
@@ -171,18 +173,19 @@ static dca_status plan(dca_sim *s, const dca_sim_options *o, dca_error *err)
             s->work_len = dca_kernel_blas_work(g, &s->split, s->tile);
             s->values = f32 ? values_blas_f32 : values_blas;
         }
-        /* The fused kernel's gradients are the BLAS kernel's. */
-        if (s->grad) {
+        /* Reverse mode on the fused kernel: its own adjoint up to
+         * DCA_FUSED_ADJ_MAX_M offsets (beyond, the GEMMs have the size to
+         * pay and its per-lane sums would not fit the caches); forward
+         * mode and larger adjoints are the BLAS kernel's. */
+        s->fused_adjoint = fused && (s->grad & DCA_GRAD_REVERSE) && m <= DCA_FUSED_ADJ_MAX_M;
+        const bool blas_grad = s->grad && !(s->fused_adjoint && !(s->grad & DCA_GRAD_FORWARD));
+        if (blas_grad) {
             int64_t gw = dca_kernel_grad_work(g, &s->split, s->tile);
             s->work_len = gw > s->work_len ? gw : s->work_len;
         }
-        s->mr_len = blas || s->grad ? P : 0;
+        s->mr_len = blas || blas_grad ? P : 0;
         s->tangent = tangent_blas;
         s->adjoint = f32 ? adjoint_blas_f32 : adjoint_blas;
-        /* Reverse mode on the fused kernel: its own adjoint up to
-         * DCA_FUSED_ADJ_MAX_M offsets (beyond, the GEMMs have the size to
-         * pay and Gv would not fit the caches). */
-        s->fused_adjoint = fused && (s->grad & DCA_GRAD_REVERSE) && m <= DCA_FUSED_ADJ_MAX_M;
         if (s->fused_adjoint) {
             s->adjoint = f32 ? adjoint_fused_f32 : adjoint_fused;
             int64_t aw = dca_kernel_fused_adjoint_work(g, &s->fsplit, s->tile);
@@ -223,9 +226,9 @@ static void set_params(dca_sim *s)
         dca_kernel_blas_pack_v(&s->g, &s->split, rho, s->Mv);
 }
 
-/* BLAS and fused kernels accumulate in the packed layout of Mr (float32
- * partial sums are summed in double from here); the reference kernel in
- * rho's own order. */
+/* The BLAS adjoint accumulates in the packed layout of Mr, the fused one
+ * dE/dd in pattern order (float32 partial sums are summed in double from
+ * here); the reference kernel in rho's own order. */
 static void unpack_gradient(const dca_sim *s, const void *G, double *grad_rho)
 {
     const int64_t KL = s->split.KL, KR = s->split.KR;
