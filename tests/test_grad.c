@@ -171,6 +171,8 @@ Test(grad_kernels, fused_adjoint_matches_reference)
         {"3", "radius:2"},                /* a run wrapping the ring twice */
         {"2x2", "moore:1"},
         {"13x9", "vonneumann:2"},         /* m = 13: the BLAS adjoint */
+        {"3000", "radius:3"},             /* several tiles: Gx and the gather pass */
+        {"64x50", "moore:1"},             /* (the cases above: one tile, the stripe) */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         kernel_vs_ref(DCA_KERNEL_FUSED, cases[i][0], cases[i][1], 2, DCA_MODE_BINARY);
@@ -295,6 +297,28 @@ Test(grad, identical_for_one_and_two_threads)
         Eb = forward_grad(&b, 5, "cross-entropy", gb);
         cr_assert(memcmp(ga, gb, (size_t)a.P * 8) == 0,
                   "%s: forward-mode gradient differs between 1 and 2 threads", sizes[i]);
+        free(ga), free(gb);
+        drop(&a);
+        drop(&b);
+    }
+}
+
+/* The fused adjoint on one and two threads: several tiles per configuration
+ * (Gx and the gather pass) and one (the stripe). */
+Test(grad, fused_adjoint_identical_for_one_and_two_threads)
+{
+    const char *sizes[] = {"3000", "333", "64x50"}, *nbs[] = {"radius:3", "radius:3", "moore:1"};
+    for (int i = 0; i < 3; i++) {
+        setup a, b;
+        make_into(&a, sizes[i], nbs[i], 2, DCA_MODE_BINARY, 3, DCA_KERNEL_FUSED, 1, 1.0, 1e-3, 4);
+        make_into(&b, sizes[i], nbs[i], 2, DCA_MODE_BINARY, 3, DCA_KERNEL_FUSED, 2, 1.0, 1e-3, 4);
+        cr_assert_eq(dca_sim_tile_cells(a.sim) < dca_lattice_cells(&a.lat), i != 1,
+                     "%s: expected %s", sizes[i], i != 1 ? "several tiles" : "one tile");
+        double *ga = malloc((size_t)a.P * 8), *gb = malloc((size_t)a.P * 8);
+        double Ea = reverse_grad(&a, 12, "cross-entropy", ga);
+        double Eb = reverse_grad(&b, 12, "cross-entropy", gb);
+        cr_assert(Ea == Eb && memcmp(ga, gb, (size_t)a.P * 8) == 0,
+                  "%s: fused reverse-mode gradient differs between 1 and 2 threads", sizes[i]);
         free(ga), free(gb);
         drop(&a);
         drop(&b);

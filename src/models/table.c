@@ -112,6 +112,33 @@ static void adjoint_fused_f32(const dca_sim *s, int64_t t, int64_t b, const doub
     dca_kernel_adjoint_fused_f32(&s->g, &s->fsplit, s->rho_r, x, ybar, G, Gx, c0, c1, w);
 }
 
+/* Reverse mode when a configuration is one tile (rings and small lattices,
+ * the usual training shapes): the thread that computes a configuration's
+ * per-offset parts gathers them at once, from its own cache, into a Gx of
+ * one configuration in its workspace (after the adjoint's, at
+ * s->stripe_rows numbers). Bitwise the unit function followed by the
+ * gather pass: the same kernels in the same order per cell. */
+static void stripe_one_tile(const dca_sim *s, const double *x, const double *ybar, double *xbar,
+                            int64_t u0, int64_t u1, void *w)
+{
+    const int64_t len = s->g.cells * s->g.cell_len, P = dca_rule_params(s->rule);
+    const int64_t *bstart = s->block_start;
+    char *Gx = (char *)w + (size_t)s->stripe_rows * s->real;
+    int64_t j = 0;
+    for (int64_t u = u0; u < u1; u++) {
+        while (bstart[j + 1] <= u)
+            j++;
+        void *G = (char *)s->Gacc + (size_t)(j * P) * s->real;
+        s->adjoint(s, 0, u, x + u * len, ybar + u * len, G, Gx, 0, s->g.cells, w);
+        if (s->precision == DCA_FLOAT32)
+            dca_kernel_adjoint_gather_f32(&s->g, (const float *)(void *)Gx, xbar + u * len, 0,
+                                          s->g.cells);
+        else
+            dca_kernel_adjoint_gather(&s->g, (const double *)(void *)Gx, xbar + u * len, 0,
+                                      s->g.cells);
+    }
+}
+
 static void adjoint_blas(const dca_sim *s, int64_t t, int64_t b, const double *x,
                          const double *ybar, void *G, void *Gx, int64_t c0, int64_t c1, void *w)
 {
@@ -190,6 +217,12 @@ static dca_status plan(dca_sim *s, const dca_sim_options *o, dca_error *err)
             s->adjoint = f32 ? adjoint_fused_f32 : adjoint_fused;
             int64_t aw = dca_kernel_fused_adjoint_work(g, &s->fsplit, s->tile);
             s->work_len = aw > s->work_len ? aw : s->work_len;
+            if (s->tile == g->cells && o->parts <= 1) {
+                /* The configuration's Gx after the workspace, 64-byte aligned. */
+                s->stripe = stripe_one_tile;
+                s->stripe_rows = (s->work_len + 15) / 16 * 16;
+                s->work_len = s->stripe_rows + (int64_t)m * g->cells + 16;
+            }
         }
     } else {
         s->work_len = m + g->outputs + 8;
