@@ -134,7 +134,8 @@ Test(kernel, all_256_elementary_rules_are_exact)
     dca_lattice lat = {.dims = 1, .shape = {97, 1}};
     dca_nbhd *nb = t_nbhd("radius:1", 1);
     dca_rule *r = t_rule(nb, 2, DCA_MODE_BINARY);
-    dca_sim *sims[2] = {t_sim(&lat, r, 1, DCA_KERNEL_BLAS, 2), t_sim(&lat, r, 1, DCA_KERNEL_FUSED, 2)};
+    dca_sim *sims[2] = {t_sim(&lat, r, 1, DCA_KERNEL_BLAS, 2),
+                        t_sim(&lat, r, 1, DCA_KERNEL_FUSED, 2)};
     double x[97], y[97];
     int a[97], b[97], table[8];
     for (int rule = 0; rule < 512; rule++) {

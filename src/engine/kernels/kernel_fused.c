@@ -92,45 +92,58 @@ void dca_fused_coefficients(int m, const double *restrict rho, double *restrict 
             }
 }
 
+/* The parts of a chunk the value kernel and the adjoint share. The
+ * prologue: u[s] = x - 1/2 of each offset, the trailing monomials (bit i of
+ * yR is offset m - 1 - i; mono[0] = 1) and the high monomials PH (offsets
+ * 0 .. mL - lb - 1, one per block of YB leading rows). */
+#define CHUNK_PROLOGUE(V, KR, YB)                                                                 \
+    const int mR = __builtin_ctz(KR), lb = __builtin_ctz(YB), mH = mL - lb;                     \
+    V u[DCA_FUSED_MAX_M];                                                                       \
+    for (int s = 0; s < m; s++)                                                                 \
+        u[s] = LOAD(Fc + (int64_t)s * stride) - half;                                           \
+    V mono[KR];                                                                                 \
+    mono[0] = one;                                                                              \
+    _Pragma("GCC unroll 4")                                                                     \
+    for (int i = 0; i < mR; i++) {                                                              \
+        const int len = 1 << i;                                                                 \
+        mono[len] = u[m - 1 - i];                                                               \
+        _Pragma("GCC unroll 8")                                                                 \
+        for (int j = 1; j < len; j++)                                                           \
+            mono[len + j] = mono[j] * u[m - 1 - i];                                             \
+    }                                                                                           \
+    PH[0] = one;                                                                                \
+    for (int s = mH - 1, len = 1; s >= 0; s--, len *= 2)                                        \
+        for (int j = 0; j < len; j++)                                                           \
+            PH[len + j] = PH[j] * u[s]
+
+/* z[b] = sum_yR d[(yL + b) KR + yR] mono[yR] for the YB rows from yL. */
+#define CHUNK_ROWS(V, KR, YB, z, yL)                                                              \
+    V z[YB];                                                                                    \
+    _Pragma("GCC unroll 8")                                                                     \
+    for (int b = 0; b < YB; b++)                                                                \
+        z[b] = zero + d[((yL) + b) * KR];                                                       \
+    _Pragma("GCC unroll 16")                                                                    \
+    for (int yR = 1; yR < KR; yR++)                                                             \
+        _Pragma("GCC unroll 8")                                                                 \
+        for (int b = 0; b < YB; b++)                                                            \
+            z[b] += d[((yL) + b) * KR + yR] * mono[yR]
+
+/* The block's YB rows folded into z[0] by Horner's rule: bit i of b is
+ * offset mL - 1 - i. */
+#define CHUNK_FOLD(YB, z)                                                                         \
+    _Pragma("GCC unroll 3")                                                                     \
+    for (int i = 0; i < lb; i++)                                                                \
+        _Pragma("GCC unroll 4")                                                                 \
+        for (int j = 0; j < (YB >> (i + 1)); j++)                                               \
+            z[j] = z[2 * j] + u[mL - 1 - i] * z[2 * j + 1]
+
 #define KERNEL_BODY(V, M, REAL, LANES, KR, YB)                                                    \
     do {                                                                                        \
-        const int mR = __builtin_ctz(KR), lb = __builtin_ctz(YB);                               \
-        V u[DCA_FUSED_MAX_M];                                                                   \
-        for (int s = 0; s < m; s++)                                                             \
-            u[s] = LOAD(Fc + (int64_t)s * stride) - half;                                       \
-        /* Trailing monomials: bit i of yR is offset m - 1 - i; mono[0] = 1 stays implicit. */  \
-        V mono[KR];                                                                             \
-        _Pragma("GCC unroll 4")                                                                 \
-        for (int i = 0; i < mR; i++) {                                                          \
-            const int len = 1 << i;                                                             \
-            mono[len] = u[m - 1 - i];                                                           \
-            _Pragma("GCC unroll 8")                                                             \
-            for (int j = 1; j < len; j++)                                                       \
-                mono[len + j] = mono[j] * u[m - 1 - i];                                         \
-        }                                                                                       \
-        /* High monomials (offsets 0 .. mL - lb - 1) per block of YB leading rows. */           \
-        const int mH = mL - lb;                                                                 \
-        PH[0] = one;                                                                            \
-        for (int s = mH - 1, len = 1; s >= 0; s--, len *= 2)                                    \
-            for (int j = 0; j < len; j++)                                                       \
-                PH[len + j] = PH[j] * u[s];                                                     \
+        CHUNK_PROLOGUE(V, KR, YB);                                                              \
         V mu = zero;                                                                            \
         for (int64_t yL = 0; yL < KL; yL += YB) {                                               \
-            V z[YB];                                                                            \
-            _Pragma("GCC unroll 8")                                                             \
-            for (int b = 0; b < YB; b++)                                                        \
-                z[b] = zero + d[(yL + b) * KR];                                                 \
-            _Pragma("GCC unroll 16")                                                            \
-            for (int yR = 1; yR < KR; yR++)                                                     \
-                _Pragma("GCC unroll 8")                                                         \
-                for (int b = 0; b < YB; b++)                                                    \
-                    z[b] += d[(yL + b) * KR + yR] * mono[yR];                                   \
-            /* Fold the block's YB rows: bit i of b is offset mL - 1 - i. */                    \
-            _Pragma("GCC unroll 3")                                                             \
-            for (int i = 0; i < lb; i++)                                                        \
-                _Pragma("GCC unroll 4")                                                         \
-                for (int j = 0; j < (YB >> (i + 1)); j++)                                       \
-                    z[j] = z[2 * j] + u[mL - 1 - i] * z[2 * j + 1];                             \
+            CHUNK_ROWS(V, KR, YB, z, yL);                                                       \
+            CHUNK_FOLD(YB, z);                                                                  \
             mu += PH[yL >> lb] * z[0];                                                          \
         }                                                                                       \
         /* Clip rounding excursions out of [0, 1]; NaN passes (dca_finish_cell). */             \
@@ -309,49 +322,21 @@ DEFINE_TILE(dca_kernel_values_fused_f32, v16f, float, 16, dca_kernel_gather_f32,
 
 #define ADJ_BODY(V, REAL, LANES, KR, YB)                                                          \
     do {                                                                                        \
-        const int mR = __builtin_ctz(KR), lb = __builtin_ctz(YB), mH = mL - lb;                 \
-        const int64_t nH = KL >> lb;                                                            \
-        V u[DCA_FUSED_MAX_M], ub[DCA_FUSED_MAX_M];                                              \
-        for (int s = 0; s < m; s++) {                                                           \
-            u[s] = LOAD(Fc + (int64_t)s * stride) - half;                                       \
+        const int64_t nH = KL >> __builtin_ctz(YB);                                             \
+        CHUNK_PROLOGUE(V, KR, YB);                                                              \
+        V ub[DCA_FUSED_MAX_M];                                                                  \
+        for (int s = 0; s < m; s++)                                                             \
             ub[s] = zero;                                                                       \
-        }                                                                                       \
-        V mono[KR];                                                                             \
-        mono[0] = one;                                                                          \
-        _Pragma("GCC unroll 4")                                                                 \
-        for (int i = 0; i < mR; i++) {                                                          \
-            const int len = 1 << i;                                                             \
-            mono[len] = u[m - 1 - i];                                                           \
-            _Pragma("GCC unroll 8")                                                             \
-            for (int j = 1; j < len; j++)                                                       \
-                mono[len + j] = mono[j] * u[m - 1 - i];                                         \
-        }                                                                                       \
         _Pragma("GCC unroll 16")                                                                \
         for (int j = 0; j < KR; j++)                                                            \
             MR[j] = mono[j];                                                                    \
-        PH[0] = one;                                                                            \
-        for (int s = mH - 1, len = 1; s >= 0; s--, len *= 2)                                    \
-            for (int j = 0; j < len; j++)                                                       \
-                PH[len + j] = PH[j] * u[s];                                                     \
         /* Pass 1: z per leading row (kept in Zs), g per block (in Gh). */                      \
         for (int64_t yL = 0; yL < KL; yL += YB) {                                               \
-            V z[YB];                                                                            \
-            _Pragma("GCC unroll 8")                                                             \
-            for (int b = 0; b < YB; b++)                                                        \
-                z[b] = zero + d[(yL + b) * KR];                                                 \
-            _Pragma("GCC unroll 16")                                                            \
-            for (int yR = 1; yR < KR; yR++)                                                     \
-                _Pragma("GCC unroll 8")                                                         \
-                for (int b = 0; b < YB; b++)                                                    \
-                    z[b] += d[(yL + b) * KR + yR] * mono[yR];                                   \
+            CHUNK_ROWS(V, KR, YB, z, yL);                                                       \
             _Pragma("GCC unroll 8")                                                             \
             for (int b = 0; b < YB; b++)                                                        \
                 Zs[yL + b] = z[b];                                                              \
-            _Pragma("GCC unroll 3")                                                             \
-            for (int i = 0; i < lb; i++)                                                        \
-                _Pragma("GCC unroll 4")                                                         \
-                for (int j = 0; j < (YB >> (i + 1)); j++)                                       \
-                    z[j] = z[2 * j] + u[mL - 1 - i] * z[2 * j + 1];                             \
+            CHUNK_FOLD(YB, z);                                                                  \
             Gh[yL >> lb] = z[0];                                                                \
         }                                                                                       \
         /* High offsets: reverse PH[len + j] = PH[j] u[s] (built s = mH-1 .. 0). */             \
