@@ -248,9 +248,43 @@ static int consecutive_ring(const dca_geom *g)
 DEFINE_RUN(gather_run, double)
 DEFINE_RUN(gather_run_f32, float)
 
-/* The tile loop, once per precision: full chunks straight from F (rows T
- * apart, or 1 apart for a consecutive ring), the tail through a padded
- * copy (padding lanes hold 1/2 and are not stored). */
+/* Calls CH<KR>_<YB><SUF>(...) for the split's trailing size KR and row
+ * blocking YB (8 when KL allows, else 2). */
+#define SPLIT_CASES(CH, SUF, ...)                                                               \
+    switch (KR * 2 + (KL % 8 == 0)) {                                                           \
+    case 4: CH##2_2##SUF(__VA_ARGS__); break;                                                   \
+    case 5: CH##2_8##SUF(__VA_ARGS__); break;                                                   \
+    case 8: CH##4_2##SUF(__VA_ARGS__); break;                                                   \
+    case 9: CH##4_8##SUF(__VA_ARGS__); break;                                                   \
+    case 16: CH##8_2##SUF(__VA_ARGS__); break;                                                  \
+    case 17: CH##8_8##SUF(__VA_ARGS__); break;                                                  \
+    case 32: CH##16_2##SUF(__VA_ARGS__); break;                                                 \
+    default: CH##16_8##SUF(__VA_ARGS__); break;                                                 \
+    }
+
+/* The tile's neighbour rows into F: one run (rows 1 apart) for a
+ * consecutive ring, else m rows (T apart). */
+#define TILE_GATHER(GATHER, RUN)                                                                \
+    const int64_t rstride = consecutive_ring(g) ? 1 : T;                                        \
+    if (rstride == 1)                                                                           \
+        RUN(g, x, c0, T + m - 1, F);                                                            \
+    else                                                                                        \
+        GATHER(g, x, c0, T, F)
+
+/* Chunk t's rows (Fc, stride): straight from F, or for the tail a padded
+ * copy whose lanes beyond the tile hold 1/2 (their results are not used). */
+#define CHUNK_SOURCE(REAL, LANES)                                                               \
+    const REAL *Fc = F + t;                                                                     \
+    int64_t stride = rstride;                                                                   \
+    if (!full) {                                                                                \
+        for (int s = 0; s < m; s++)                                                             \
+            for (int l = 0; l < LANES; l++)                                                     \
+                pad[s * LANES + l] = t + l < T ? F[(int64_t)s * rstride + t + l] : (REAL)0.5;   \
+        Fc = pad;                                                                               \
+        stride = LANES;                                                                         \
+    }
+
+/* The tile loop, once per precision. */
 #define DEFINE_TILE(NAME, V, REAL, LANES, GATHER, RUN, CH)                                       \
     void NAME(const dca_geom *g, const dca_split *sp, const REAL *restrict d,                   \
               const double *restrict x, double *restrict y, int64_t c0, int64_t c1,             \
@@ -261,35 +295,13 @@ DEFINE_RUN(gather_run_f32, float)
         REAL *F = work;                                                                         \
         V *PH = (V *)(((uintptr_t)(F + (int64_t)m * T) + 63) & ~(uintptr_t)63);                 \
         REAL *pad = (REAL *)(PH + KL);                                                          \
-        const int64_t rstride = consecutive_ring(g) ? 1 : T;                                    \
-        if (rstride == 1)                                                                       \
-            RUN(g, x, c0, T + m - 1, F);                                                        \
-        else                                                                                    \
-            GATHER(g, x, c0, T, F);                                                             \
+        TILE_GATHER(GATHER, RUN);                                                               \
         double tail[LANES];                                                                     \
         for (int64_t t = 0; t < T; t += LANES) {                                                \
             const int full = t + LANES <= T;                                                   \
-            const REAL *Fc = F + t;                                                             \
-            int64_t stride = rstride;                                                           \
             double *out = full ? y + c0 + t : tail;                                             \
-            if (!full) {                                                                        \
-                for (int s = 0; s < m; s++)                                                     \
-                    for (int l = 0; l < LANES; l++)                                             \
-                        pad[s * LANES + l] =                                                    \
-                            t + l < T ? F[(int64_t)s * rstride + t + l] : (REAL)0.5;            \
-                Fc = pad;                                                                       \
-                stride = LANES;                                                                 \
-            }                                                                                   \
-            switch (KR * 2 + (KL % 8 == 0)) {                                                   \
-            case 4: CH##2_2(m, mL, KL, d, Fc, stride, PH, out); break;                          \
-            case 5: CH##2_8(m, mL, KL, d, Fc, stride, PH, out); break;                          \
-            case 8: CH##4_2(m, mL, KL, d, Fc, stride, PH, out); break;                          \
-            case 9: CH##4_8(m, mL, KL, d, Fc, stride, PH, out); break;                          \
-            case 16: CH##8_2(m, mL, KL, d, Fc, stride, PH, out); break;                         \
-            case 17: CH##8_8(m, mL, KL, d, Fc, stride, PH, out); break;                         \
-            case 32: CH##16_2(m, mL, KL, d, Fc, stride, PH, out); break;                        \
-            default: CH##16_8(m, mL, KL, d, Fc, stride, PH, out); break;                        \
-            }                                                                                   \
+            CHUNK_SOURCE(REAL, LANES)                                                           \
+            SPLIT_CASES(CH, , m, mL, KL, d, Fc, stride, PH, out)                                \
             if (!full)                                                                          \
                 memcpy(y + c0 + t, tail, (size_t)(T - t) * sizeof(double));                     \
         }                                                                                       \
@@ -450,30 +462,6 @@ int64_t dca_kernel_fused_adjoint_work(const dca_geom *g, const dca_split *sp, in
     return (int64_t)g->m * tile + 16 * vecs + 32 * (int64_t)g->m + 64;
 }
 
-#define ADJ_CASES(CH, ...)                                                                      \
-    switch (KR * 2 + (KL % 8 == 0)) {                                                           \
-    case 4: CH##2_2(__VA_ARGS__); break;                                                        \
-    case 5: CH##2_8(__VA_ARGS__); break;                                                        \
-    case 8: CH##4_2(__VA_ARGS__); break;                                                        \
-    case 9: CH##4_8(__VA_ARGS__); break;                                                        \
-    case 16: CH##8_2(__VA_ARGS__); break;                                                       \
-    case 17: CH##8_8(__VA_ARGS__); break;                                                       \
-    case 32: CH##16_2(__VA_ARGS__); break;                                                      \
-    default: CH##16_8(__VA_ARGS__); break;                                                      \
-    }
-
-#define ADJ_ACC_CASES(CH, ...)                                                                  \
-    switch (KR * 2 + (KL % 8 == 0)) {                                                           \
-    case 4: CH##2_2_acc(__VA_ARGS__); break;                                                    \
-    case 5: CH##2_8_acc(__VA_ARGS__); break;                                                    \
-    case 8: CH##4_2_acc(__VA_ARGS__); break;                                                    \
-    case 9: CH##4_8_acc(__VA_ARGS__); break;                                                    \
-    case 16: CH##8_2_acc(__VA_ARGS__); break;                                                   \
-    case 17: CH##8_8_acc(__VA_ARGS__); break;                                                   \
-    case 32: CH##16_2_acc(__VA_ARGS__); break;                                                  \
-    default: CH##16_8_acc(__VA_ARGS__); break;                                                  \
-    }
-
 #define DEFINE_ADJ_TILE(NAME, V, REAL, LANES, GATHER, RUN, CH)                                   \
     void NAME(const dca_geom *g, const dca_split *sp, const REAL *restrict d,                   \
               const double *restrict x, const double *restrict ybar, REAL *restrict Gd,         \
@@ -486,34 +474,21 @@ int64_t dca_kernel_fused_adjoint_work(const dca_geom *g, const dca_split *sp, in
         V *Gh = PH + KL, *PHbar = Gh + KL, *Zs = PHbar + KL, *ZB = Zs + KL;                     \
         V *MR = ZB + ADJ_ST * KL, *UB = MR + ADJ_ST * KR, *Gv = UB + m;                         \
         REAL *pad = (REAL *)(Gv + KL * KR);                                                     \
-        const int64_t rstride = consecutive_ring(g) ? 1 : T;                                    \
-        if (rstride == 1)                                                                       \
-            RUN(g, x, c0, T + m - 1, F);                                                        \
-        else                                                                                    \
-            GATHER(g, x, c0, T, F);                                                             \
+        TILE_GATHER(GATHER, RUN);                                                               \
         memset(Gv, 0, (size_t)(KL * KR) * sizeof(V));                                           \
         int ci = 0;                                                                             \
         for (int64_t t = 0; t < T; t += LANES) {                                                \
             const int full = t + LANES <= T;                                                   \
             const int n = full ? LANES : (int)(T - t);                                          \
-            const REAL *Fc = F + t;                                                             \
-            int64_t stride = rstride;                                                           \
-            if (!full) {                                                                        \
-                for (int s = 0; s < m; s++)                                                     \
-                    for (int l = 0; l < LANES; l++)                                             \
-                        pad[s * LANES + l] =                                                    \
-                            t + l < T ? F[(int64_t)s * rstride + t + l] : (REAL)0.5;            \
-                Fc = pad;                                                                       \
-                stride = LANES;                                                                 \
-            }                                                                                   \
+            CHUNK_SOURCE(REAL, LANES)                                                           \
             V yb = (V){0};                                                                      \
             if (full)                                                                           \
                 yb = LOAD_Y(ybar + c0 + t);                                                     \
             else                                                                                \
                 for (int l = 0; l < n; l++)                                                     \
                     yb[l] = (REAL)ybar[c0 + t + l];                                             \
-            ADJ_CASES(CH, m, mL, KL, d, Fc, stride, yb, PH, Gh, PHbar, Zs, ZB + ci * KL,        \
-                      MR + ci * KR, UB)                                                         \
+            SPLIT_CASES(CH, , m, mL, KL, d, Fc, stride, yb, PH, Gh, PHbar, Zs, ZB + ci * KL,    \
+                        MR + ci * KR, UB)                                                       \
             for (int s = 0; s < m; s++) {                                                       \
                 if (full)                                                                       \
                     memcpy(Gx + (int64_t)s * cells + c0 + t, &UB[s], sizeof(V));                \
@@ -521,7 +496,7 @@ int64_t dca_kernel_fused_adjoint_work(const dca_geom *g, const dca_split *sp, in
                     memcpy(Gx + (int64_t)s * cells + c0 + t, &UB[s], (size_t)n * sizeof(REAL)); \
             }                                                                                   \
             if (++ci == ADJ_ST || t + LANES >= T) {                                             \
-                ADJ_ACC_CASES(CH, KL, ci, ZB, MR, Gv)                                           \
+                SPLIT_CASES(CH, _acc, KL, ci, ZB, MR, Gv)                                       \
                 ci = 0;                                                                         \
             }                                                                                   \
         }                                                                                       \
