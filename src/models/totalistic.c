@@ -26,7 +26,7 @@ static void values(const dca_sim *s, int64_t t, int64_t b, const double *x, doub
                    int64_t c1, void *w)
 {
     (void)t, (void)b;
-    dca_kernel_values_ot(&s->g, dca_rule_probabilities(s->rule), x, y, c0, c1, w);
+    dca_kernel_values_ot(&s->g, s->rho_r, x, y, c0, c1, w);
 }
 
 static void tangent(const dca_sim *s, int64_t t, int64_t b, const double *x, const double *J,
@@ -40,7 +40,7 @@ static void adjoint(const dca_sim *s, int64_t t, int64_t b, const double *x, con
                     void *G, void *Gx, int64_t c0, int64_t c1, void *w)
 {
     (void)t, (void)b;
-    dca_kernel_adjoint_ot(&s->g, dca_rule_probabilities(s->rule), x, ybar, G, Gx, c0, c1, w);
+    dca_kernel_adjoint_ot(&s->g, s->rho_r, x, ybar, G, Gx, c0, c1, w);
 }
 
 static void values_f32(const dca_sim *s, int64_t t, int64_t b, const double *x, double *y,
@@ -88,7 +88,7 @@ static void stripe(const dca_sim *s, const double *x, const double *ybar, double
                                          n, (float *const *)(void *)G, tile, s->stripe_rows,
                                          (float *)(void *)rest);
     else
-        dca_kernel_adjoint_ot_stripe(&s->g, dca_rule_probabilities(s->rule), x + off,
+        dca_kernel_adjoint_ot_stripe(&s->g, s->rho_r, x + off,
                                      ybar + off, xbar + off, tiles, n,
                                      (double *const *)(void *)G, tile, s->stripe_rows,
                                      (double *)(void *)rest);
@@ -116,7 +116,7 @@ static dca_status plan(dca_sim *s, const dca_sim_options *o, dca_error *err)
     s->values = f32 ? values_f32 : values;
     s->tangent = tangent; /* float64 only: sim.c refuses forward mode in float32 */
     s->adjoint = f32 ? adjoint_f32 : adjoint;
-    s->rho_r_len = f32 ? dca_rule_params(s->rule) : 0;
+    s->rho_r_len = dca_rule_params(s->rule);
     const int64_t K = dca_kernel_ot_stripe_rows(&s->g, s->tile);
     if ((s->grad & DCA_GRAD_REVERSE) && o->parts <= 1 && K > 0) {
         const int64_t nt = (s->g.cells + s->tile - 1) / s->tile;
@@ -132,21 +132,43 @@ static dca_status plan(dca_sim *s, const dca_sim_options *o, dca_error *err)
     return DCA_OK;
 }
 
-/* float32: rho rounded once per parameter change; float64 kernels read
- * rho itself. */
+/* The kernels' rule, once per parameter change: the centred basis for 4
+ * and 8 neighbours (dca_ot_coefficients), rho itself otherwise; computed
+ * in double and rounded once for float32. The tangent kernel reads rho. */
 static void set_params(dca_sim *s)
 {
-    if (!s->rho_r)
-        return;
     const double *rho = dca_rule_probabilities(s->rule);
-    for (int64_t i = 0; i < dca_rule_params(s->rule); i++)
-        ((float *)s->rho_r)[i] = (float)rho[i];
+    const int64_t P = dca_rule_params(s->rule);
+    double c[2 * (DCA_OT_MAX_M + 1)];
+    const double *src = rho;
+    if (dca_kernel_ot_centred(&s->g)) {
+        dca_ot_coefficients(s->g.m, rho, c);
+        src = c;
+    }
+    for (int64_t i = 0; i < P; i++) {
+        if (s->precision == DCA_FLOAT32)
+            ((float *)s->rho_r)[i] = (float)src[i];
+        else
+            ((double *)s->rho_r)[i] = src[i];
+    }
 }
 
 /* Partial sums in the rule's order: float64, or float32 summed in double
  * from here. */
 static void unpack_gradient(const dca_sim *s, const void *G, double *grad_rho)
 {
+    if (dca_kernel_ot_centred(&s->g)) {
+        /* dE/dc -> dE/drho (the transposed basis change). */
+        const int64_t P = dca_rule_params(s->rule);
+        double v[2 * (DCA_OT_MAX_M + 1)];
+        for (int64_t i = 0; i < P; i++)
+            v[i] = s->precision == DCA_FLOAT32 ? (double)((const float *)G)[i]
+                                               : ((const double *)G)[i];
+        dca_ot_coefficients_adjoint(s->g.m, v);
+        for (int64_t i = 0; i < P; i++)
+            grad_rho[i] += v[i];
+        return;
+    }
     if (s->precision != DCA_FLOAT32) {
         dca_unpack_gradient_plain(s, G, grad_rho);
         return;

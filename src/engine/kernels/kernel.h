@@ -257,6 +257,17 @@ void dca_kernel_adjoint_ref(const dca_geom *g, const double *restrict rho,
  * writes Gx as dca_kernel_adjoint_gather expects. work: dca_kernel_ot_work
  * doubles. */
 int64_t dca_kernel_ot_work(const dca_geom *g, int64_t tile, int grad);
+/* For 4 and 8 neighbours (the register-blocked kernels) the value, adjoint
+ * and stripe kernels take the rule in the centred basis instead of rho:
+ * c = (c0, c1), mu = sum_n e_n(x - 1/2) (c0_n + xc (c1_n - c0_n)) with e_n
+ * the elementary symmetric polynomials of the neighbours' x_j - 1/2, and
+ * their Grho accumulates dE/dc; dca_ot_coefficients_adjoint turns it into
+ * dE/drho (the transposed basis change, in place). The tangent kernel and
+ * the other neighbourhoods take rho. */
+#define DCA_OT_MAX_M 8 /* the largest neighbour count in the centred basis */
+int dca_kernel_ot_centred(const dca_geom *g);
+void dca_ot_coefficients(int m, const double *restrict rho, double *restrict c);
+void dca_ot_coefficients_adjoint(int m, double *v);
 void dca_kernel_values_ot(const dca_geom *g, const double *restrict rho, const double *restrict x,
                           double *restrict y, int64_t c0, int64_t c1, double *restrict work);
 void dca_kernel_tangent_ot(const dca_geom *g, const double *restrict rho,

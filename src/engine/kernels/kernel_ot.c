@@ -64,6 +64,77 @@ int64_t dca_kernel_ot_stripe_work(const dca_geom *g, int64_t tile, int64_t K)
 
 /* The largest M of the register-blocked kernels (kernel_ot_t.h). */
 #define OTF_MAX 8
+#define OTB_MAX (OTF_MAX + 1)
+
+int dca_kernel_ot_centred(const dca_geom *g) { return g->m - 1 == 8 || g->m - 1 == 4; }
+
+/* The basis change of the register-blocked kernels. With y_j = p_j - 1/2,
+ * u = (1 + z)/2 and v = z - 1, each neighbour's factor of the count's
+ * generating function is (1 - p_j) + p_j z = u + y_j v, so
+ *     sum_n q(n) z^n = sum_n e_n(y) v^n u^(M - n)
+ * and mu_s = sum_k q(k) rho(s, k) = sum_n e_n(y) c_s(n) with
+ *     c_s(n) = sum_k B(n, k) rho(s, k),  B(n, k) = [z^k] (z - 1)^n ((1 + z)/2)^(M - n).
+ * B's entries are integers over powers of 2 (exact in double for M <= 8);
+ * e_n(y) is built by the recurrence e <- e + y_j (e shifted by one), half
+ * the operations of the count recurrence, and its adjoint likewise. Every
+ * term is bounded (|c_s(n)| <= 2^n, |e_n| <= C(M, n) / 2^n); on exact 0/1
+ * states and rules every product and sum is exact. */
+static void basis(int M, double B[OTB_MAX][OTB_MAX])
+{
+    for (int n = 0; n <= M; n++) {
+        double poly[OTB_MAX] = {1};
+        int deg = 0;
+        for (int i = 0; i < M; i++, deg++) {
+            /* times (z - 1) for the first n factors, (1 + z)/2 after */
+            const double a0 = i < n ? -1.0 : 0.5, a1 = i < n ? 1.0 : 0.5;
+            for (int k = deg + 1; k >= 0; k--)
+                poly[k] = (k <= deg ? poly[k] * a0 : 0.0) + (k > 0 ? poly[k - 1] * a1 : 0.0);
+        }
+        for (int k = 0; k <= M; k++)
+            B[n][k] = poly[k];
+    }
+}
+
+void dca_ot_coefficients(int m, const double *restrict rho, double *restrict c)
+{
+    const int M = m - 1;
+    double B[OTB_MAX][OTB_MAX];
+    basis(M, B);
+    for (int s = 0; s < 2; s++)
+        for (int n = 0; n <= M; n++) {
+            double v = 0.0;
+            for (int k = 0; k <= M; k++)
+                v += B[n][k] * rho[s * m + k];
+            c[s * m + n] = v;
+        }
+}
+
+void dca_ot_coefficients_adjoint(int m, double *v)
+{
+    const int M = m - 1;
+    double B[OTB_MAX][OTB_MAX], r[2 * OTB_MAX];
+    basis(M, B);
+    for (int s = 0; s < 2; s++)
+        for (int k = 0; k <= M; k++) {
+            double a = 0.0;
+            for (int n = 0; n <= M; n++)
+                a += B[n][k] * v[s * m + n];
+            r[s * m + k] = a;
+        }
+    memcpy(v, r, (size_t)(2 * m) * sizeof *v);
+}
+
+/* The register-blocked kernels round the products below, which a later
+ * a*b + c*d would otherwise be free to fuse either way (-ffp-contract=fast
+ * decides per inlined copy: the full and the partial vector groups, or the
+ * stripe and the tile kernels, could differ in the last bit). An empty asm
+ * makes the value opaque, so it is rounded where it is computed (at no
+ * cost where a vector register holds it). */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__AVX__)
+#define OT_ROUNDED(v) __asm__("" : "+x"(v)) /* a 256-bit register */
+#else
+#define OT_ROUNDED(v) __asm__("" : "+m"(v)) /* no such register: through memory */
+#endif
 
 /* Neighbour j (0-based, centre skipped) -> its offset. */
 static inline int nb_offset(const dca_geom *g, int j) { return j < g->centre ? j : j + 1; }

@@ -105,126 +105,151 @@ SFX(ot_store_win)(REAL *r, int64_t i0, SFX(otvec) v, int l0, int l1)
         r[i0 + l] = v[l];
 }
 
-/* The count distribution of the group at t0 into q (M + 1 vectors); with
- * Q, every stage j at Q[j (j + 1) / 2 ..] too. */
+/* The elementary symmetric polynomials e_0..e_M of the group's y = p - 1/2
+ * into e (e_0 = 1); with E, every stage j's e_1..e_j at
+ * E[j (j - 1) / 2 + n - 1] too (stage j: the first j neighbours). */
 __attribute__((always_inline)) static inline void
-SFX(ot_counts)(const SFX(otvec) *p, SFX(otvec) *restrict q, SFX(otvec) *restrict Q, const int M)
+SFX(ot_elem)(const SFX(otvec) *y, SFX(otvec) *restrict e, SFX(otvec) *restrict E, const int M)
 {
-    q[0] = (SFX(otvec)){0} + (REAL)1;
-    if (Q)
-        Q[0] = q[0];
+    e[0] = (SFX(otvec)){0} + (REAL)1;
+    e[1] = y[0];
+    if (E)
+        E[0] = e[1];
 #pragma GCC unroll 32
-    for (int j = 1; j <= M; j++) {
-        const SFX(otvec) pj = p[j - 1];
-        /* From the top count down, in place (as count_distribution). */
-        q[j] = q[j - 1] * pj;
+    for (int j = 2; j <= M; j++) {
+        const SFX(otvec) yj = y[j - 1];
+        /* From the top down, in place. */
+        e[j] = e[j - 1] * yj;
+        OT_ROUNDED(e[j]);
 #pragma GCC unroll 32
-        for (int n = j - 1; n >= 1; n--)
-            q[n] = q[n] * ((REAL)1 - pj) + q[n - 1] * pj;
-        q[0] *= (REAL)1 - pj;
-        if (Q)
+        for (int n = j - 1; n >= 2; n--)
+            e[n] += yj * e[n - 1];
+        e[1] += yj;
+        if (E)
 #pragma GCC unroll 32
-            for (int n = 0; n <= j; n++)
-                Q[j * (j + 1) / 2 + n] = q[n];
+            for (int n = 1; n <= j; n++)
+                E[j * (j - 1) / 2 + n - 1] = e[n];
     }
 }
 
-/* The group at t0 of both kernels: its neighbours p (M), centre xc, count
- * distribution q (and, with Q, its stages) and centre sums A0, A1. */
+/* The group at t0 of both kernels: its centred neighbours y (M), centre xc,
+ * polynomials e (and, with E, their stages) and the sums
+ * A0 = sum_n e_n c0_n, D = sum_n e_n (c1_n - c0_n): mu = A0 + xc D. */
 __attribute__((always_inline)) static inline void
-SFX(ot_front)(const dca_geom *g, const REAL *restrict rho, const REAL *restrict F, int64_t T,
-              int64_t t0, const int nl, SFX(otvec) *p, SFX(otvec) *q, SFX(otvec) *Q,
-              SFX(otvec) *xc, SFX(otvec) *A0, SFX(otvec) *A1, const int M)
+SFX(ot_front)(const dca_geom *g, const REAL *restrict c0, const REAL *restrict dc,
+              const REAL *restrict F, int64_t T, int64_t t0, const int nl, SFX(otvec) *y,
+              SFX(otvec) *e, SFX(otvec) *E, SFX(otvec) *xc, SFX(otvec) *A0, SFX(otvec) *D,
+              const int M)
 {
-    const int m = M + 1;
 #pragma GCC unroll 32
     for (int j = 0; j < M; j++)
-        p[j] = SFX(ot_load)(F + (int64_t)nb_offset(g, j) * T, t0, nl);
-    SFX(ot_counts)(p, q, Q, M);
-    SFX(otvec) a = {0}, b = {0};
+        y[j] = SFX(ot_load)(F + (int64_t)nb_offset(g, j) * T, t0, nl) - (REAL)0.5;
+    SFX(ot_elem)(y, e, E, M);
+    SFX(otvec) a = (SFX(otvec)){0} + c0[0], d = (SFX(otvec)){0} + dc[0];
 #pragma GCC unroll 32
-    for (int n = 0; n < m; n++) {
-        a += q[n] * rho[n];
-        b += q[n] * rho[m + n];
+    for (int n = 1; n <= M; n++) {
+        a += e[n] * c0[n];
+        d += e[n] * dc[n];
     }
-    *A0 = a, *A1 = b;
+    *A0 = a, *D = d;
     *xc = SFX(ot_load)(F + (int64_t)g->centre * T, t0, nl);
 }
 
+/* dc = c1 - c0 of the coefficients c (2m). */
 __attribute__((always_inline)) static inline void
-SFX(values_group)(const dca_geom *g, const REAL *restrict rho, const REAL *restrict F, int64_t T,
-                  double *restrict y, int64_t t0, const int nl, const int M)
+SFX(ot_dc)(const REAL *restrict c, REAL *restrict dc, const int M)
 {
-    SFX(otvec) p[OTF_MAX], q[OTF_MAX + 1], xc, A0, A1;
-    SFX(ot_front)(g, rho, F, T, t0, nl, p, q, NULL, &xc, &A0, &A1, M);
-    const SFX(otvec) mu = A0 + xc * (A1 - A0);
+#pragma GCC unroll 32
+    for (int n = 0; n <= M; n++)
+        dc[n] = c[M + 1 + n] - c[n];
+}
+
+__attribute__((always_inline)) static inline void
+SFX(values_group)(const dca_geom *g, const REAL *restrict c0, const REAL *restrict dc,
+                  const REAL *restrict F, int64_t T, double *restrict y, int64_t t0, const int nl,
+                  const int M)
+{
+    SFX(otvec) yv[OTF_MAX], e[OTF_MAX + 1], xc, A0, D;
+    SFX(ot_front)(g, c0, dc, F, T, t0, nl, yv, e, NULL, &xc, &A0, &D, M);
+    const SFX(otvec) mu = A0 + xc * D;
     for (int l = 0; l < nl; l++)
         y[t0 + l] = (double)SFX(clip01)(mu[l]);
 }
 
 __attribute__((always_inline)) static inline void
-SFX(values_fixed)(const dca_geom *g, const REAL *restrict rho, const REAL *restrict F, int64_t T,
+SFX(values_fixed)(const dca_geom *g, const REAL *restrict c, const REAL *restrict F, int64_t T,
                   double *restrict y, const int M)
 {
+    REAL dc[OTF_MAX + 1];
+    SFX(ot_dc)(c, dc, M);
     int64_t t0 = 0;
     for (; t0 + SVL <= T; t0 += SVL)
-        SFX(values_group)(g, rho, F, T, y, t0, SVL, M);
+        SFX(values_group)(g, c, dc, F, T, y, t0, SVL, M);
     if (t0 < T)
-        SFX(values_group)(g, rho, F, T, y, t0, (int)(T - t0), M);
+        SFX(values_group)(g, c, dc, F, T, y, t0, (int)(T - t0), M);
 }
 
 /* The adjoint of the group at t0 (partials with weights wt, written to part
- * rows of stride ps; the rule gradient's terms of the window's cells added
- * to the lane sums a0, a1). */
+ * rows of stride ps; the rule gradient's terms of the window's cells, dE/dc,
+ * added to the lane sums a0, a1). Backwards through stage j (e^(j)_n =
+ * e^(j-1)_n + y_j e^(j-1)_(n-1)) with b = w dmu/de^(j):
+ *     w dmu/dp_j = sum_(n=1..j) b_n e^(j-1)_(n-1),  b_n <- b_n + y_j b_(n+1). */
 __attribute__((always_inline)) static inline void
-SFX(adjoint_group)(const dca_geom *g, const REAL *restrict rho, const REAL *restrict F,
-                   const REAL *restrict wt, int64_t T, REAL *restrict part, int64_t ps,
-                   SFX(otvec) *restrict a0, SFX(otvec) *restrict a1, int64_t t0, const int nl,
-                   int sums, int64_t toff, int l0, int l1, const int M)
+SFX(adjoint_group)(const dca_geom *g, const REAL *restrict c0, const REAL *restrict dc,
+                   const REAL *restrict F, const REAL *restrict wt, int64_t T,
+                   REAL *restrict part, int64_t ps, SFX(otvec) *restrict a0,
+                   SFX(otvec) *restrict a1, int64_t t0, const int nl, int sums, int64_t toff,
+                   int l0, int l1, const int M)
 {
-    const int m = M + 1;
-    SFX(otvec) p[OTF_MAX], q[OTF_MAX + 1], Q[(OTF_MAX + 1) * (OTF_MAX + 2) / 2], xc, A0, A1;
-    SFX(ot_front)(g, rho, F, T, t0, nl, p, q, Q, &xc, &A0, &A1, M);
+    SFX(otvec) y[OTF_MAX], e[OTF_MAX + 1], E[OTF_MAX * (OTF_MAX + 1) / 2], xc, A0, D;
+    SFX(ot_front)(g, c0, dc, F, T, t0, nl, y, e, E, &xc, &A0, &D, M);
     const SFX(otvec) w = SFX(ot_load)(wt, t0, nl);
-    SFX(ot_store_win)(part + (int64_t)g->centre * ps, t0 - toff, w * (A1 - A0), l0, l1);
+    SFX(ot_store_win)(part + (int64_t)g->centre * ps, t0 - toff, w * D, l0, l1);
     SFX(otvec) b[OTF_MAX + 1];
 #pragma GCC unroll 32
     for (int n = 0; n <= M; n++) {
-        const REAL r0 = rho[n], r1 = rho[m + n];
-        b[n] = w * (r0 + xc * (r1 - r0));
+        b[n] = w * (c0[n] + xc * dc[n]);
+        OT_ROUNDED(b[n]);
     }
 #pragma GCC unroll 32
     for (int j = M; j >= 1; j--) {
-        const SFX(otvec) *prev = Q + (j - 1) * j / 2, pj = p[j - 1];
-        SFX(otvec) d = {0};
+        const SFX(otvec) *prev = E + (j - 1) * (j - 2) / 2, yj = y[j - 1];
+        SFX(otvec) d = b[1];
 #pragma GCC unroll 32
-        for (int n = 0; n < j; n++) {
-            d += prev[n] * (b[n + 1] - b[n]);
-            b[n] = b[n] * ((REAL)1 - pj) + b[n + 1] * pj;
-        }
+        for (int n = 2; n <= j; n++)
+            d += b[n] * prev[n - 2];
+#pragma GCC unroll 32
+        for (int n = 0; n < j; n++)
+            b[n] += yj * b[n + 1];
         SFX(ot_store_win)(part + (int64_t)nb_offset(g, j - 1) * ps, t0 - toff, d, l0, l1);
     }
     if (!sums)
         return;
-    SFX(otvec) w1 = w * xc, w0 = w * ((REAL)1 - xc);
+    SFX(otvec) w1 = w * xc;
+    OT_ROUNDED(w1);
+    SFX(otvec) w0 = w - w1;
     if (l0 > 0 || l1 < SVL) /* lanes outside the window add nothing */
         for (int l = 0; l < SVL; l++)
             if (l < l0 || l >= l1)
                 w1[l] = w0[l] = 0;
+    a0[0] += w0;
+    a1[0] += w1;
 #pragma GCC unroll 32
-    for (int n = 0; n < m; n++) {
-        a1[n] += w1 * q[n];
-        a0[n] += w0 * q[n];
+    for (int n = 1; n <= M; n++) {
+        a1[n] += w1 * e[n];
+        a0[n] += w0 * e[n];
     }
 }
 
 __attribute__((always_inline)) static inline void
-SFX(adjoint_fixed)(const dca_geom *g, const REAL *restrict rho, const REAL *restrict F,
+SFX(adjoint_fixed)(const dca_geom *g, const REAL *restrict c, const REAL *restrict F,
                    const REAL *restrict wt, int64_t T, int64_t toff, int64_t nwin,
                    REAL *restrict part, int64_t ps, REAL *restrict s0, REAL *restrict s1,
                    const int M)
 {
     const int sums = s0 != NULL;
+    REAL dc[OTF_MAX + 1];
+    SFX(ot_dc)(c, dc, M);
     /* The tile's lane sums in registers; the lanes added in order at the end. */
     SFX(otvec) a0[OTF_MAX + 1], a1[OTF_MAX + 1];
 #pragma GCC unroll 32
@@ -238,15 +263,16 @@ SFX(adjoint_fixed)(const dca_geom *g, const REAL *restrict rho, const REAL *rest
         const int l0 = toff > t0 ? (int)(toff - t0) : 0;
         const int l1 = toff + nwin - t0 < SVL ? (int)(toff + nwin - t0) : SVL;
         if (l0 < l1)
-            SFX(adjoint_group)(g, rho, F, wt, T, part, ps, a0, a1, t0, SVL, sums, toff, l0, l1,
-                               M);
+            SFX(adjoint_group)(g, c, dc, F, wt, T, part, ps, a0, a1, t0, SVL, sums, toff, l0,
+                               l1, M);
     }
     if (t0 < T) {
         const int nl = (int)(T - t0);
         const int l0 = toff > t0 ? (int)(toff - t0) : 0;
         const int l1 = toff + nwin - t0 < nl ? (int)(toff + nwin - t0) : nl;
         if (l0 < l1)
-            SFX(adjoint_group)(g, rho, F, wt, T, part, ps, a0, a1, t0, nl, sums, toff, l0, l1, M);
+            SFX(adjoint_group)(g, c, dc, F, wt, T, part, ps, a0, a1, t0, nl, sums, toff, l0, l1,
+                               M);
     }
     if (!sums)
         return;
