@@ -58,6 +58,9 @@ typedef struct pair {
     int64_t B, cells, Po, Pt;
 } pair;
 
+/* The totalistic plan's tile (0: its own choice). */
+static int64_t pair_tile;
+
 static void pair_make(pair *p, const char *size, const char *nbspec, int64_t B, uint64_t seed)
 {
     memset(p, 0, sizeof *p);
@@ -70,11 +73,14 @@ static void pair_make(pair *p, const char *size, const char *nbspec, int64_t B, 
     p->cells = dca_lattice_cells(&p->lat);
     p->Po = dca_rule_params(p->ot);
     p->Pt = dca_rule_params(p->tab);
-    dca_sim_options o = {.threads = 2, .gradients = DCA_GRAD_FORWARD | DCA_GRAD_REVERSE};
+    dca_sim_options o = {.threads = 2,
+                         .gradients = DCA_GRAD_FORWARD | DCA_GRAD_REVERSE,
+                         .tile_cells = pair_tile};
     dca_error e;
     cr_assert_eq(dca_sim_create(&p->lat, p->ot, B, &o, &p->so, &e), DCA_OK, "%s", e.msg);
     cr_assert_eq(dca_sim_kernel(p->so), DCA_KERNEL_TOTALISTIC);
     o.kernel = DCA_KERNEL_REFERENCE;
+    o.tile_cells = 0;
     cr_assert_eq(dca_sim_create(&p->lat, p->tab, B, &o, &p->st, &e), DCA_OK, "%s", e.msg);
 }
 
@@ -165,6 +171,28 @@ Test(ot, adjoint_matches_full_table)
 
 /* Three forward-mode steps from J = 0: the OT tangent equals the table
  * tangent with its columns summed per entry (d/dw_ot = sum d/dw_table). */
+/* The register-blocked kernels (4 and 8 neighbours) read the state
+ * directly, group by group, and gather lane by lane only the groups at a
+ * row's ends or across rows: rows narrower than a vector group, odd
+ * widths, a ring (one row), tiles that end mid-row and mid-group. */
+Test(ot, register_kernels_on_odd_shapes_and_tiles)
+{
+    static const struct {
+        const char *size, *nb;
+        int64_t tile;
+    } cases[] = {
+        {"5x3", "moore:1", 0},         {"6x2", "vonneumann:1", 0}, {"11x13", "moore:1", 24},
+        {"11x13", "moore:1", 0},       {"9x17", "vonneumann:1", 16}, {"37", "radius:2", 8},
+        {"37", "radius:2", 0},         {"4x9", "moore:1", 8},       {"13x4", "vonneumann:1", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        pair_tile = cases[i].tile;
+        values_agree(cases[i].size, cases[i].nb);
+        adjoint_agrees(cases[i].size, cases[i].nb);
+    }
+    pair_tile = 0;
+}
+
 static void tangent_agrees(const char *size, const char *nbspec)
 {
     pair p;

@@ -56,10 +56,9 @@ int64_t dca_kernel_ot_stripe_rows(const dca_geom *g, int64_t tile)
 
 int64_t dca_kernel_ot_stripe_work(const dca_geom *g, int64_t tile, int64_t K)
 {
-    /* ring, sums; F, wt and the scratch parts of a tile widened to whole
-     * vector groups */
-    return (int64_t)g->m * K * g->cols + 2 * g->m +
-           (int64_t)(2 * g->m + 1) * (tile + 2 * SVL_MAX);
+    /* ring, sums; the scratch parts of a tile widened to whole vector
+     * groups (for a chunk that wraps around the ring) */
+    return (int64_t)g->m * K * g->cols + 2 * g->m + (int64_t)g->m * (tile + 2 * SVL_MAX);
 }
 
 /* The largest M of the register-blocked kernels (kernel_ot_t.h). */

@@ -105,6 +105,103 @@ SFX(ot_store_win)(REAL *r, int64_t i0, SFX(otvec) v, int l0, int l1)
         r[i0 + l] = v[l];
 }
 
+/* Lanes [0, nl) from the doubles at p, in the kernel's precision; the
+ * rest 0. */
+typedef double SFX(otdvec) __attribute__((vector_size(SVL * 8)));
+/* Comparison masks of otvec (integers of REAL's width). */
+typedef __typeof__((SFX(otvec)){0} < (REAL)0) SFX(otmask);
+__attribute__((always_inline)) static inline SFX(otvec) SFX(ot_loadx)(const double *p, const int nl)
+{
+    if (nl == SVL) {
+        SFX(otdvec) d;
+        memcpy(&d, p, sizeof d);
+        return __builtin_convertvector(d, SFX(otvec));
+    }
+    SFX(otvec) v = (SFX(otvec)){0};
+    for (int l = 0; l < nl; l++)
+        v[l] = (REAL)p[l];
+    return v;
+}
+
+/* Where the groups of a run of cells find their neighbours, read straight
+ * from the state (no gathered copy): the cursor's cell (row, col) and, for
+ * its row, off[s] = (row + dy_s mod rows) cols + dx_s with dx_s signed. A
+ * group whose every offset's lanes stay inside a lattice row (lo <= col,
+ * col + nl <= hi) reads at x + off[s] + col; the others (a row's ends, a
+ * group across rows) are gathered lane by lane as dca_kernel_gather does. */
+typedef struct SFX(ot_cursor) {
+    const double *x;
+    int64_t row, col, lo, hi, off[OTF_MAX + 1];
+} SFX(ot_cursor);
+
+static void SFX(ot_cursor_row)(const dca_geom *g, SFX(ot_cursor) *cu)
+{
+    for (int s = 0; s < g->m; s++) {
+        const int64_t rr = (cu->row + g->dy[s]) % g->rows;
+        const int64_t dx = 2 * g->dx[s] > g->cols ? g->dx[s] - g->cols : g->dx[s];
+        cu->off[s] = rr * g->cols + dx;
+    }
+}
+
+static void SFX(ot_cursor_init)(const dca_geom *g, const double *x, int64_t c, SFX(ot_cursor) *cu)
+{
+    cu->x = x;
+    cu->row = c / g->cols;
+    cu->col = c - cu->row * g->cols;
+    int64_t lo = 0, hi = g->cols;
+    for (int s = 0; s < g->m; s++) {
+        const int64_t dx = 2 * g->dx[s] > g->cols ? g->dx[s] - g->cols : g->dx[s];
+        lo = -dx > lo ? -dx : lo;
+        hi = g->cols - dx < hi ? g->cols - dx : hi;
+    }
+    cu->lo = lo;
+    cu->hi = hi;
+    SFX(ot_cursor_row)(g, cu);
+}
+
+__attribute__((always_inline)) static inline void SFX(ot_cursor_next)(const dca_geom *g,
+                                                                      SFX(ot_cursor) *cu)
+{
+    cu->col += SVL;
+    if (cu->col < g->cols)
+        return;
+    while (cu->col >= g->cols) {
+        cu->col -= g->cols;
+        cu->row++;
+    }
+    SFX(ot_cursor_row)(g, cu);
+}
+
+/* The group's sources: src[s] points at lane 0's neighbour through offset
+ * s, lanes consecutive (into the state, or into buf for a gathered group). */
+__attribute__((always_inline)) static inline void
+SFX(ot_group_src)(const dca_geom *g, const SFX(ot_cursor) *cu, const int nl,
+                  const double **src, double *buf, const int m)
+{
+    if (cu->col >= cu->lo && cu->col + nl <= cu->hi) {
+#pragma GCC unroll 32
+        for (int s = 0; s < m; s++)
+            src[s] = cu->x + cu->off[s] + cu->col;
+        return;
+    }
+    const int64_t rows = g->rows, cols = g->cols;
+    for (int l = 0; l < nl; l++) {
+        int64_t r = cu->row, cl = cu->col + l;
+        while (cl >= cols) {
+            cl -= cols;
+            r++;
+        }
+        for (int s = 0; s < m; s++) {
+            int64_t rr = r + g->dy[s], cc = cl + g->dx[s];
+            rr -= rr >= rows ? rows : 0;
+            cc -= cc >= cols ? cols : 0;
+            buf[s * SVL + l] = cu->x[rr * cols + cc];
+        }
+    }
+    for (int s = 0; s < m; s++)
+        src[s] = buf + s * SVL;
+}
+
 /* The elementary symmetric polynomials e_0..e_M of the group's y = p - 1/2
  * into e (e_0 = 1); with E, every stage j's e_1..e_j at
  * E[j (j - 1) / 2 + n - 1] too (stage j: the first j neighbours). */
@@ -137,13 +234,12 @@ SFX(ot_elem)(const SFX(otvec) *y, SFX(otvec) *restrict e, SFX(otvec) *restrict E
  * A0 = sum_n e_n c0_n, D = sum_n e_n (c1_n - c0_n): mu = A0 + xc D. */
 __attribute__((always_inline)) static inline void
 SFX(ot_front)(const dca_geom *g, const REAL *restrict c0, const REAL *restrict dc,
-              const REAL *restrict F, int64_t T, int64_t t0, const int nl, SFX(otvec) *y,
-              SFX(otvec) *e, SFX(otvec) *E, SFX(otvec) *xc, SFX(otvec) *A0, SFX(otvec) *D,
-              const int M)
+              const double *const *src, const int nl, SFX(otvec) *y, SFX(otvec) *e,
+              SFX(otvec) *E, SFX(otvec) *xc, SFX(otvec) *A0, SFX(otvec) *D, const int M)
 {
 #pragma GCC unroll 32
     for (int j = 0; j < M; j++)
-        y[j] = SFX(ot_load)(F + (int64_t)nb_offset(g, j) * T, t0, nl) - (REAL)0.5;
+        y[j] = SFX(ot_loadx)(src[nb_offset(g, j)], nl) - (REAL)0.5;
     SFX(ot_elem)(y, e, E, M);
     SFX(otvec) a = (SFX(otvec)){0} + c0[0], d = (SFX(otvec)){0} + dc[0];
 #pragma GCC unroll 32
@@ -152,7 +248,7 @@ SFX(ot_front)(const dca_geom *g, const REAL *restrict c0, const REAL *restrict d
         d += e[n] * dc[n];
     }
     *A0 = a, *D = d;
-    *xc = SFX(ot_load)(F + (int64_t)g->centre * T, t0, nl);
+    *xc = SFX(ot_loadx)(src[g->centre], nl);
 }
 
 /* dc = c1 - c0 of the coefficients c (2m). */
@@ -164,29 +260,40 @@ SFX(ot_dc)(const REAL *restrict c, REAL *restrict dc, const int M)
         dc[n] = c[M + 1 + n] - c[n];
 }
 
+/* Cells [c0, c0 + T) of the state x into y. */
 __attribute__((always_inline)) static inline void
-SFX(values_group)(const dca_geom *g, const REAL *restrict c0, const REAL *restrict dc,
-                  const REAL *restrict F, int64_t T, double *restrict y, int64_t t0, const int nl,
-                  const int M)
-{
-    SFX(otvec) yv[OTF_MAX], e[OTF_MAX + 1], xc, A0, D;
-    SFX(ot_front)(g, c0, dc, F, T, t0, nl, yv, e, NULL, &xc, &A0, &D, M);
-    const SFX(otvec) mu = A0 + xc * D;
-    for (int l = 0; l < nl; l++)
-        y[t0 + l] = (double)SFX(clip01)(mu[l]);
-}
-
-__attribute__((always_inline)) static inline void
-SFX(values_fixed)(const dca_geom *g, const REAL *restrict c, const REAL *restrict F, int64_t T,
-                  double *restrict y, const int M)
+SFX(values_fixed)(const dca_geom *g, const REAL *restrict c, const double *restrict x,
+                  double *restrict y, int64_t c0, int64_t T, const int M)
 {
     REAL dc[OTF_MAX + 1];
     SFX(ot_dc)(c, dc, M);
-    int64_t t0 = 0;
-    for (; t0 + SVL <= T; t0 += SVL)
-        SFX(values_group)(g, c, dc, F, T, y, t0, SVL, M);
-    if (t0 < T)
-        SFX(values_group)(g, c, dc, F, T, y, t0, (int)(T - t0), M);
+    SFX(ot_cursor) cu;
+    SFX(ot_cursor_init)(g, x, c0, &cu);
+    const double *src[OTF_MAX + 1];
+    double buf[(OTF_MAX + 1) * SVL];
+    for (int64_t t0 = 0; t0 < T; t0 += SVL) {
+        const int nl = T - t0 < SVL ? (int)(T - t0) : SVL;
+        SFX(otvec) yv[OTF_MAX], e[OTF_MAX + 1], xc, A0, D;
+        if (nl == SVL) {
+            SFX(ot_group_src)(g, &cu, SVL, src, buf, M + 1);
+            SFX(ot_front)(g, c, dc, src, SVL, yv, e, NULL, &xc, &A0, &D, M);
+        } else {
+            SFX(ot_group_src)(g, &cu, nl, src, buf, M + 1);
+            SFX(ot_front)(g, c, dc, src, nl, yv, e, NULL, &xc, &A0, &D, M);
+        }
+        SFX(otvec) mu = A0 + xc * D;
+        /* clip01 on the vector (NaN passes), stored as doubles */
+        const SFX(otmask) lo = mu < (REAL)0, hi = mu > (REAL)1;
+        mu = (SFX(otvec))(((SFX(otmask))mu & ~(lo | hi)) |
+                          ((SFX(otmask))((SFX(otvec)){0} + (REAL)1) & hi));
+        const SFX(otdvec) md = __builtin_convertvector(mu, SFX(otdvec));
+        if (nl == SVL)
+            memcpy(y + c0 + t0, &md, sizeof md);
+        else
+            for (int l = 0; l < nl; l++)
+                y[c0 + t0 + l] = md[l];
+        SFX(ot_cursor_next)(g, &cu);
+    }
 }
 
 /* The adjoint of the group at t0 (partials with weights wt, written to part
@@ -196,14 +303,13 @@ SFX(values_fixed)(const dca_geom *g, const REAL *restrict c, const REAL *restric
  *     w dmu/dp_j = sum_(n=1..j) b_n e^(j-1)_(n-1),  b_n <- b_n + y_j b_(n+1). */
 __attribute__((always_inline)) static inline void
 SFX(adjoint_group)(const dca_geom *g, const REAL *restrict c0, const REAL *restrict dc,
-                   const REAL *restrict F, const REAL *restrict wt, int64_t T,
-                   REAL *restrict part, int64_t ps, SFX(otvec) *restrict a0,
-                   SFX(otvec) *restrict a1, int64_t t0, const int nl, int sums, int64_t toff,
-                   int l0, int l1, const int M)
+                   const double *const *src, const double *restrict wt, REAL *restrict part,
+                   int64_t ps, SFX(otvec) *restrict a0, SFX(otvec) *restrict a1, int64_t t0,
+                   const int nl, int sums, int64_t toff, int l0, int l1, const int M)
 {
     SFX(otvec) y[OTF_MAX], e[OTF_MAX + 1], E[OTF_MAX * (OTF_MAX + 1) / 2], xc, A0, D;
-    SFX(ot_front)(g, c0, dc, F, T, t0, nl, y, e, E, &xc, &A0, &D, M);
-    const SFX(otvec) w = SFX(ot_load)(wt, t0, nl);
+    SFX(ot_front)(g, c0, dc, src, nl, y, e, E, &xc, &A0, &D, M);
+    const SFX(otvec) w = SFX(ot_loadx)(wt + t0, nl);
     SFX(ot_store_win)(part + (int64_t)g->centre * ps, t0 - toff, w * D, l0, l1);
     SFX(otvec) b[OTF_MAX + 1];
 #pragma GCC unroll 32
@@ -241,11 +347,16 @@ SFX(adjoint_group)(const dca_geom *g, const REAL *restrict c0, const REAL *restr
     }
 }
 
+/* The adjoint of cells [cf, cf + T) of the state x (cf: an SVL-aligned
+ * cell, so that a cell is always computed in the same lanes by the same
+ * code) with weights ybar; only cells [cf + toff, cf + toff + nwin) are
+ * stored (part[s * ps + t - toff] for cell cf + t) and summed (s0, s1:
+ * dE/dc of the window, NULL: no sums). */
 __attribute__((always_inline)) static inline void
-SFX(adjoint_fixed)(const dca_geom *g, const REAL *restrict c, const REAL *restrict F,
-                   const REAL *restrict wt, int64_t T, int64_t toff, int64_t nwin,
-                   REAL *restrict part, int64_t ps, REAL *restrict s0, REAL *restrict s1,
-                   const int M)
+SFX(adjoint_fixed)(const dca_geom *g, const REAL *restrict c, const double *restrict x,
+                   const double *restrict ybar, int64_t cf, int64_t T, int64_t toff,
+                   int64_t nwin, REAL *restrict part, int64_t ps, REAL *restrict s0,
+                   REAL *restrict s1, const int M)
 {
     const int sums = s0 != NULL;
     REAL dc[OTF_MAX + 1];
@@ -255,24 +366,24 @@ SFX(adjoint_fixed)(const dca_geom *g, const REAL *restrict c, const REAL *restri
 #pragma GCC unroll 32
     for (int n = 0; n <= M; n++)
         a0[n] = a1[n] = (SFX(otvec)){0};
-    /* Groups of SVL cells from F's first (an SVL-aligned cell, so that a
-     * cell is always computed in the same lanes by the same code); only
-     * cells [toff, toff + nwin) are stored and summed. */
-    int64_t t0 = 0;
-    for (; t0 + SVL <= T; t0 += SVL) {
-        const int l0 = toff > t0 ? (int)(toff - t0) : 0;
-        const int l1 = toff + nwin - t0 < SVL ? (int)(toff + nwin - t0) : SVL;
-        if (l0 < l1)
-            SFX(adjoint_group)(g, c, dc, F, wt, T, part, ps, a0, a1, t0, SVL, sums, toff, l0,
-                               l1, M);
-    }
-    if (t0 < T) {
-        const int nl = (int)(T - t0);
+    SFX(ot_cursor) cu;
+    SFX(ot_cursor_init)(g, x, cf, &cu);
+    const double *src[OTF_MAX + 1], *wt = ybar + cf;
+    double buf[(OTF_MAX + 1) * SVL];
+    for (int64_t t0 = 0; t0 < T; t0 += SVL) {
+        const int nl = T - t0 < SVL ? (int)(T - t0) : SVL;
         const int l0 = toff > t0 ? (int)(toff - t0) : 0;
         const int l1 = toff + nwin - t0 < nl ? (int)(toff + nwin - t0) : nl;
-        if (l0 < l1)
-            SFX(adjoint_group)(g, c, dc, F, wt, T, part, ps, a0, a1, t0, nl, sums, toff, l0, l1,
+        if (l0 < l1 && nl == SVL) {
+            SFX(ot_group_src)(g, &cu, SVL, src, buf, M + 1);
+            SFX(adjoint_group)(g, c, dc, src, wt, part, ps, a0, a1, t0, SVL, sums, toff, l0,
+                               l1, M);
+        } else if (l0 < l1) {
+            SFX(ot_group_src)(g, &cu, nl, src, buf, M + 1);
+            SFX(adjoint_group)(g, c, dc, src, wt, part, ps, a0, a1, t0, nl, sums, toff, l0, l1,
                                M);
+        }
+        SFX(ot_cursor_next)(g, &cu);
     }
     if (!sums)
         return;
@@ -291,31 +402,31 @@ SFX(adjoint_fixed)(const dca_geom *g, const REAL *restrict c, const REAL *restri
 /* The register-blocked instances (M <= OTF_MAX): Moore radius 1
  * (Life-like, M = 8) and von Neumann radius 1 (M = 4). 0: no instance for
  * this neighbourhood. */
-static int SFX(values_fused)(const dca_geom *g, const REAL *rho, const REAL *F, int64_t T,
-                             double *y)
+static int SFX(values_fused)(const dca_geom *g, const REAL *rho, const double *x, double *y,
+                             int64_t c0, int64_t T)
 {
     switch (g->m - 1) {
     case 8:
-        SFX(values_fixed)(g, rho, F, T, y, 8);
+        SFX(values_fixed)(g, rho, x, y, c0, T, 8);
         return 1;
     case 4:
-        SFX(values_fixed)(g, rho, F, T, y, 4);
+        SFX(values_fixed)(g, rho, x, y, c0, T, 4);
         return 1;
     default:
         return 0;
     }
 }
 
-static int SFX(adjoint_fused)(const dca_geom *g, const REAL *rho, const REAL *F, const REAL *wt,
-                              int64_t T, int64_t toff, int64_t n, REAL *part, int64_t ps,
-                              REAL *s0, REAL *s1)
+static int SFX(adjoint_fused)(const dca_geom *g, const REAL *rho, const double *x,
+                              const double *ybar, int64_t cf, int64_t T, int64_t toff, int64_t n,
+                              REAL *part, int64_t ps, REAL *s0, REAL *s1)
 {
     switch (g->m - 1) {
     case 8:
-        SFX(adjoint_fixed)(g, rho, F, wt, T, toff, n, part, ps, s0, s1, 8);
+        SFX(adjoint_fixed)(g, rho, x, ybar, cf, T, toff, n, part, ps, s0, s1, 8);
         return 1;
     case 4:
-        SFX(adjoint_fixed)(g, rho, F, wt, T, toff, n, part, ps, s0, s1, 4);
+        SFX(adjoint_fixed)(g, rho, x, ybar, cf, T, toff, n, part, ps, s0, s1, 4);
         return 1;
     default:
         return 0;
@@ -329,9 +440,9 @@ void SFX(dca_kernel_values_ot)(const dca_geom *g, const REAL *restrict rho,
     const int64_t T = c1 - c0;
     const int M = g->m - 1;
     REAL *F = work, *Q = F + (int64_t)g->m * T, *A0 = Q + (int64_t)(M + 1) * T, *A1 = A0 + T;
-    SFX(dca_kernel_gather)(g, x, c0, T, F);
-    if (SFX(values_fused)(g, rho, F, T, y + c0))
+    if (SFX(values_fused)(g, rho, x, y, c0, T))
         return;
+    SFX(dca_kernel_gather)(g, x, c0, T, F);
     SFX(count_distribution)(g, F, T, Q, 0);
     SFX(centre_sums)(g, rho, Q, T, A0, A1);
     const REAL *xc = F + (int64_t)g->centre * T;
@@ -396,18 +507,18 @@ void SFX(dca_kernel_adjoint_ot)(const dca_geom *g, const REAL *restrict rho,
     /* dE/dy of the tile in the kernel's precision, in a row the adjoint
      * does not otherwise use (the tangent's partials). */
     REAL *wt = b + (int64_t)(M + 2) * T;
-    for (int64_t t = 0; t < T; t++)
-        wt[t] = (REAL)ybar[c0 + t];
-    SFX(dca_kernel_gather)(g, x, c0, T, F);
     /* The rule gradient's sums per entry (centre 0, then 1), in Q's room. */
     REAL *sum0 = Q, *sum1 = Q + m;
-    if (SFX(adjoint_fused)(g, rho, F, wt, T, 0, T, Gx + c0, g->cells, sum0, sum1)) {
+    if (SFX(adjoint_fused)(g, rho, x, ybar, c0, T, 0, T, Gx + c0, g->cells, sum0, sum1)) {
         for (int n = 0; n < m; n++) {
             Grho[n] += sum0[n];
             Grho[m + n] += sum1[n];
         }
         return;
     }
+    for (int64_t t = 0; t < T; t++)
+        wt[t] = (REAL)ybar[c0 + t];
+    SFX(dca_kernel_gather)(g, x, c0, T, F);
     SFX(partials)(g, rho, F, wt, T, Q, A0, A1, b, Gx + c0, g->cells);
     const REAL *q = Q + (int64_t)M * (M + 1) / 2 * T;
     const REAL *xc = F + (int64_t)g->centre * T;
@@ -434,14 +545,14 @@ void SFX(dca_kernel_adjoint_ot)(const dca_geom *g, const REAL *restrict rho,
  * unit kernels', so the results are bitwise theirs. */
 
 /* Parts of positions [p, q) (one lattice lap, at most a tile and a
- * group) into the ring, through the scratch rows S (the ring may wrap in
- * the middle): the cells' SVL-aligned groups, as the unit kernel's tiles
- * have them, so that every cell is computed by the same code in the same
- * lanes. With Grho (a whole tile of the stripe): its rule gradient added.
- * F, wt: the gathered rows and weights; sums: 2m. */
+ * group) into the ring: straight in, or through the scratch rows S when
+ * the ring wraps in the middle. The cells' SVL-aligned groups, as the unit
+ * kernel's tiles have them, so that every cell is computed by the same
+ * code in the same lanes. With Grho (a whole tile of the stripe): its rule
+ * gradient added. sums: 2m. */
 static void SFX(stripe_chunk)(const dca_geom *g, const REAL *rho, const double *x,
                               const double *ybar, REAL *ring, int64_t Wn, int64_t p, int64_t q,
-                              REAL *Grho, REAL *F, REAL *wt, REAL *S, int64_t Sn, REAL *sums)
+                              REAL *Grho, REAL *S, int64_t Sn, REAL *sums)
 {
     const int m = g->m;
     const int64_t c0 = ((p % g->cells) + g->cells) % g->cells, n = q - p, c1 = c0 + n;
@@ -449,17 +560,19 @@ static void SFX(stripe_chunk)(const dca_geom *g, const REAL *rho, const double *
     int64_t a1 = c1 % SVL ? c1 + SVL - c1 % SVL : c1;
     a1 = a1 < g->cells ? a1 : g->cells;
     const int64_t T = a1 - a0;
-    for (int64_t t = 0; t < T; t++)
-        wt[t] = (REAL)ybar[a0 + t];
-    SFX(dca_kernel_gather)(g, x, a0, T, F);
     REAL *s0 = Grho ? sums : NULL, *s1 = sums + m;
-    SFX(adjoint_fused)(g, rho, F, wt, T, c0 - a0, n, S, Sn, s0, s1);
+    const int64_t rp = ((p % Wn) + Wn) % Wn, first = n < Wn - rp ? n : Wn - rp;
+    /* The parts straight into the ring, unless the chunk wraps around it. */
+    const int direct = first == n;
+    SFX(adjoint_fused)(g, rho, x, ybar, a0, T, c0 - a0, n, direct ? ring + rp : S,
+                       direct ? Wn : Sn, s0, s1);
     if (Grho)
         for (int i = 0; i < m; i++) {
             Grho[i] += s0[i];
             Grho[m + i] += s1[i];
         }
-    const int64_t rp = ((p % Wn) + Wn) % Wn, first = n < Wn - rp ? n : Wn - rp;
+    if (direct)
+        return;
     for (int s = 0; s < m; s++) {
         const REAL *src = S + (int64_t)s * Sn;
         REAL *dst = ring + (int64_t)s * Wn;
@@ -506,8 +619,7 @@ void SFX(dca_kernel_adjoint_ot_stripe)(const dca_geom *g, const REAL *restrict r
     const int64_t cols = g->cols, cells = g->cells, Wn = K * cols, T = tile;
     const int m = g->m;
     const int64_t Sn = T + 2 * SVL_MAX; /* a tile and a group each side */
-    REAL *ring = work, *sums = ring + (int64_t)m * Wn, *F = sums + 2 * m, *wt = F + m * Sn;
-    REAL *S = wt + Sn;
+    REAL *ring = work, *sums = ring + (int64_t)m * Wn, *S = sums + 2 * m;
     int64_t dys[OTF_MAX + 1], hy = 0;
     for (int s = 0; s < m; s++) {
         dys[s] = g->dy[s] <= g->rows - g->dy[s] ? g->dy[s] : g->dy[s] - g->rows;
@@ -520,14 +632,14 @@ void SFX(dca_kernel_adjoint_ot_stripe)(const dca_geom *g, const REAL *restrict r
         for (int s = 0; s < m; s++)
             dys[s] = g->dy[s];
         for (int64_t p = 0; p < C0; p += T)
-            SFX(stripe_chunk)(g, rho, x, ybar, ring, cells, p, p + T < C0 ? p + T : C0, NULL, F,
-                              wt, S, Sn, sums);
+            SFX(stripe_chunk)(g, rho, x, ybar, ring, cells, p, p + T < C0 ? p + T : C0, NULL, S,
+                              Sn, sums);
         for (int64_t k = 0; k < ntiles; k++)
-            SFX(stripe_chunk)(g, rho, x, ybar, ring, cells, tiles[k], tiles[k + 1], Grho[k], F,
-                              wt, S, Sn, sums);
+            SFX(stripe_chunk)(g, rho, x, ybar, ring, cells, tiles[k], tiles[k + 1], Grho[k], S,
+                              Sn, sums);
         for (int64_t p = C1; p < cells; p += T)
             SFX(stripe_chunk)(g, rho, x, ybar, ring, cells, p, p + T < cells ? p + T : cells,
-                              NULL, F, wt, S, Sn, sums);
+                              NULL, S, Sn, sums);
         SFX(stripe_gather)(g, ring, g->rows, dys, xbar, C0, C1);
         return;
     }
@@ -548,7 +660,7 @@ void SFX(dca_kernel_adjoint_ot_stripe)(const dca_geom *g, const REAL *restrict r
             while (done < q) {
                 const int64_t lap = ((done % cells) + cells) % cells;
                 const int64_t e = q - done < cells - lap ? q : done + cells - lap;
-                SFX(stripe_chunk)(g, rho, x, ybar, ring, Wn, done, e, G, F, wt, S, Sn, sums);
+                SFX(stripe_chunk)(g, rho, x, ybar, ring, Wn, done, e, G, S, Sn, sums);
                 done = e;
             }
             /* Gather every tile whose sources are all in. */
