@@ -159,7 +159,8 @@ if "w2_peer" in r:
     print(f"W2 peak memory: peer {r['w2_peer']['peak_rss_mib']:.0f} MiB / dca "
           f"{r['w2']['peak_rss_mib']:.0f} MiB = {r['w2_peer']['peak_rss_mib'] / r['w2']['peak_rss_mib']:.0f}x "
           f"(dca's figure is the whole benchmark process, reference checks included)")
-print("reverse-mode memory (W2 sizes; dca's stored states + plan):", ", ".join(
+print("reverse-mode memory (W2 sizes; dca's stored states + plan; every state kept up to "
+      "[run] reverse-memory = 256 MiB, checkpoints every ceil(sqrt(T)) steps beyond):", ", ".join(
     f"T={r[k]['steps']}: {r[k]['state_bytes'] / 2**20:.1f} MiB (peak RSS {r[k]['peak_rss_mib']:.0f} MiB)"
     for k in ("w2", "w2_T256", "w2_T1024") if k in r),
     f"; every state stored would be {64 * 1024 * 8 * 1024 / 2**20:.0f} MiB at T=1024")

@@ -58,6 +58,10 @@ static const bad_case bad_cases[] = {
     {"steps not integer", HEAD "[run]\nsteps = 1e3\n", "bad.ini:4: [run] steps", "whole number"},
     {"record-every zero", HEAD "[run]\nrecord-every = 0\n", "bad.ini:4: [run] record-every",
      "1 to"},
+    {"reverse-memory unit", HEAD "[run]\nreverse-memory = 2GB\n",
+     "bad.ini:4: [run] reverse-memory", "with a unit (KiB, MiB, GiB, TiB)"},
+    {"reverse-memory negative", HEAD "[run]\nreverse-memory = -1MiB\n",
+     "bad.ini:4: [run] reverse-memory", "expected a size"},
     {"precision unknown", HEAD "[run]\nprecision = float16\n", "bad.ini:4: [run] precision",
      "expected float64 or float32"},
     {"float32 forward mode", HEAD "[run]\nprecision = float32\ngradients = forward\n"

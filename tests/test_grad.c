@@ -332,7 +332,7 @@ Test(grad, reverse_memory_grows_like_sqrt_T)
     int64_t bytes[3], Ts[3] = {64, 256, 1024};
     for (int i = 0; i < 3; i++) {
         dca_adjoint *adj;
-        cr_assert_eq(dca_adjoint_create(s.sim, s.B, Ts[i], &adj, NULL), DCA_OK);
+        cr_assert_eq(dca_adjoint_create_kept(s.sim, s.B, Ts[i], -1, &adj, NULL), DCA_OK);
         bytes[i] = dca_adjoint_state_bytes(adj);
         dca_adjoint_destroy(adj);
     }
@@ -343,5 +343,66 @@ Test(grad, reverse_memory_grows_like_sqrt_T)
     /* 16x the steps, about 4x the memory; storing every state would be 16x. */
     cr_assert_lt((double)bytes[2] / (double)bytes[0], 4.0);
     cr_assert_lt(bytes[2], 1024 * state / 10);
+    drop(&s);
+}
+
+/* Every state kept (the default when they fit 256 MiB, or a budget that
+ * holds them) or checkpoints every ceil(sqrt(T)) steps with the segments
+ * replayed: the same loss, gradient and x_T bit for bit, with and without
+ * a trajectory loss, for T a square, not a square, 1 and 0. */
+Test(grad, kept_states_and_checkpoints_agree_bitwise)
+{
+    setup s;
+    make_into(&s, "300", "radius:2", 2, DCA_MODE_BINARY, 3, DCA_KERNEL_AUTO, 2, 1.0, 1e-3, 5);
+    const int64_t n = s.B * s.len, state = n * 8;
+    const dca_loss_fn loss = dca_loss_lookup("mse");
+    const int64_t Ts[] = {16, 23, 1, 0}, every[] = {0, 3};
+    double *gk = malloc((size_t)s.P * 8), *gc = malloc((size_t)s.P * 8);
+    double *xk = malloc((size_t)n * 8), *xc = malloc((size_t)n * 8);
+    for (size_t i = 0; i < sizeof Ts / sizeof *Ts; i++)
+        for (int e = 0; e < 2; e++) {
+            const int64_t T = Ts[i];
+            dca_adjoint *keep, *ckpt;
+            cr_assert_eq(dca_adjoint_create(s.sim, s.B, T, &keep, NULL), DCA_OK);
+            cr_assert_eq(dca_adjoint_create_kept(s.sim, s.B, T, -1, &ckpt, NULL), DCA_OK);
+            /* kept: x_0..x_{T-1} and three more; checkpoints: fewer */
+            if (T > 0)
+                cr_assert_eq(dca_adjoint_state_bytes(keep), (T + 3) * state);
+            if (T == 23)
+                cr_assert_lt(dca_adjoint_state_bytes(ckpt), (T + 3) * state / 2);
+            double Ek, Ec;
+            cr_assert_eq(dca_adjoint_run_every(keep, s.x0, s.phi, loss, &s.sh, every[e], &Ek, gk,
+                                               xk, NULL),
+                         DCA_OK);
+            cr_assert_eq(dca_adjoint_run_every(ckpt, s.x0, s.phi, loss, &s.sh, every[e], &Ec, gc,
+                                               xc, NULL),
+                         DCA_OK);
+            cr_assert(memcmp(&Ek, &Ec, sizeof Ek) == 0, "T=%lld every=%lld: E %.17g vs %.17g",
+                      (long long)T, (long long)every[e], Ek, Ec);
+            cr_assert(memcmp(gk, gc, (size_t)s.P * 8) == 0, "T=%lld every=%lld: gradients differ",
+                      (long long)T, (long long)every[e]);
+            cr_assert(memcmp(xk, xc, (size_t)n * 8) == 0, "T=%lld: x_T differs", (long long)T);
+            /* a budget one state short of keeping them all: checkpoints */
+            dca_adjoint *tight;
+            cr_assert_eq(dca_adjoint_create_kept(s.sim, s.B, T, (T + 3) * state - 1, &tight,
+                                                 NULL),
+                         DCA_OK);
+            if (T > 1)
+                cr_assert_lt(dca_adjoint_state_bytes(tight), (T + 3) * state);
+            dca_adjoint_destroy(tight);
+            dca_adjoint_destroy(keep);
+            dca_adjoint_destroy(ckpt);
+        }
+    /* and both against the loss of a plain forward run */
+    dca_adjoint *keep;
+    double E;
+    cr_assert_eq(dca_adjoint_create(s.sim, s.B, 23, &keep, NULL), DCA_OK);
+    cr_assert_eq(dca_adjoint_run(keep, s.x0, s.phi, loss, &s.sh, &E, gk, NULL, NULL), DCA_OK);
+    cr_assert(memcmp(&E, &(double){loss_only(&s, 23, "mse")}, sizeof E) == 0);
+    dca_adjoint_destroy(keep);
+    free(gk);
+    free(gc);
+    free(xk);
+    free(xc);
     drop(&s);
 }

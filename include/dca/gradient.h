@@ -1,10 +1,11 @@
 /* Gradient drivers over a simulation plan (orchestration layer).
  *
  * Reverse mode (dca_adjoint): the loss gradient for all parameters from one
- * forward and one backward sweep. States are kept at checkpoints every
- * K = ceil(sqrt(T)) steps and each segment is recomputed during the
- * backward sweep, so memory grows like sqrt(T) states, at the price of one
- * more forward sweep.
+ * forward and one backward sweep. Every state is kept when they fit a
+ * budget (256 MiB by default); otherwise states are kept at checkpoints
+ * every K = ceil(sqrt(T)) steps and each segment is recomputed during the
+ * backward sweep, so memory grows like sqrt(T) states, at the price of
+ * about one more forward sweep.
  *
  * Forward mode (dca_tangent): J_t = d x_t / d w carried beside the values
  * (the paper's propagation scheme, section 3.2): every gradient diagram
@@ -18,9 +19,21 @@
 typedef struct dca_adjoint dca_adjoint;
 
 /* sim must be planned with DCA_GRAD_REVERSE for `batch` configurations
- * (DCA_ERR_ARG otherwise). */
+ * (DCA_ERR_ARG otherwise). Keeps every state when they need at most
+ * DCA_ADJOINT_KEEP_ALL_DEFAULT bytes (dca_adjoint_create_kept). */
 DCA_API dca_status dca_adjoint_create(dca_sim *sim, int64_t batch, int64_t steps, dca_adjoint **out,
                               dca_error *err);
+/* The default of keep_all_bytes: 256 MiB. */
+#define DCA_ADJOINT_KEEP_ALL_DEFAULT ((int64_t)256 << 20)
+/* As dca_adjoint_create, choosing what to store: every state x_0..x_{T-1}
+ * when the T + 3 states of the sweep need at most keep_all_bytes (0: the
+ * default; negative: never), so that the backward sweep replays nothing;
+ * otherwise checkpoints every K = ceil(sqrt(T)) steps, and each segment
+ * but the last is recomputed during the backward sweep (about one more
+ * value step per step). The results are the same bit for bit. */
+DCA_API dca_status dca_adjoint_create_kept(dca_sim *sim, int64_t batch, int64_t steps,
+                                           int64_t keep_all_bytes, dca_adjoint **out,
+                                           dca_error *err);
 /* A trajectory loss: E = sum of loss(phi, x_t) over t = every, 2 every, ...
  * below T, plus loss(phi, x_T); every = 0 is dca_adjoint_run. */
 static inline bool dca_loss_at_step(int64_t t, int64_t every, int64_t T)

@@ -35,6 +35,10 @@ typedef struct dca_objective_options {
      * must be made with block_first = range.first and block_batch =
      * range.global_count. */
     const dca_reduction *reduce;
+    /* Reverse mode keeps every state when they need at most this many
+     * bytes (0: DCA_ADJOINT_KEEP_ALL_DEFAULT, 256 MiB; negative: never,
+     * checkpoints every ceil(sqrt(T)) steps); dca_adjoint_create_kept. */
+    int64_t keep_all_bytes;
 } dca_objective_options;
 
 /* sim: the plan (its batch is the slice; DCA_GRAD_REVERSE if gradients

@@ -40,6 +40,8 @@ typedef struct dca_trainer_options {
      * this slice's share among them; minibatches need the whole batch;
      * fresh batches read neither. */
     int64_t held_first, held_count;
+    /* Reverse mode's memory: dca_objective_options.keep_all_bytes. */
+    int64_t keep_all_bytes;
 } dca_trainer_options;
 
 /* Why an iteration failed (status DCA_ERR_FORMAT), for the caller's message. */

@@ -143,7 +143,8 @@ static dca_status finish_task(run *r, double *E_out, double *gnorm_out, dca_erro
         dca_objective *obj = NULL;
         dca_objective_options oo = {.steps = r->T,
                                     .range = {r->first, r->B, r->Ball},
-                                    .reduce = red};
+                                    .reduce = red,
+                                    .keep_all_bytes = r->cfg->reverse_memory};
         if ((st = dca_objective_create(r->sim, r->ex->x0, r->phi, r->loss, &r->shape, &oo, &obj,
                                        err)) ||
             (st = dca_objective_eval(obj, NULL, &E, grad, NULL, err))) {

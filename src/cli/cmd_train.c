@@ -263,7 +263,8 @@ int cmd_train(int argc, char **argv, char *command_line)
                               .threads = t.o.threads, .precision = t.cfg->precision,
                               .slices = par_size(), .slice = par_rank(),
                               .reduce = par_reduction(),
-                              .held_first = t.ex->first, .held_count = held};
+                              .held_first = t.ex->first, .held_count = held,
+                              .keep_all_bytes = t.cfg->reverse_memory};
     if (dca_rule_set_weights(t.ex->rule, t.w, &err) ||
         dca_trainer_create(&t.ex->lat, t.ex->rule, t.ex->x0, t.phi, loss, &sh_all, t.opt, &to,
                            &t.tr, &err)) {

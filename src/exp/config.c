@@ -257,6 +257,27 @@ static bool check_record_every(dca_config *c, const char *v, char *why, size_t l
     return parse_count(v, 1, (int64_t)1 << 40, &c->record_every, why, len, "a step stride");
 }
 
+/* A size in bytes: a whole number with an optional unit B, KiB, MiB, GiB
+ * or TiB; 0 is "never keep every state" (-1). */
+static bool check_reverse_memory(dca_config *c, const char *v, char *why, size_t len)
+{
+    static const struct {
+        const char *unit;
+        int shift;
+    } units[] = {{"", 0}, {"B", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}};
+    char *end;
+    errno = 0;
+    const long long n = strtoll(v, &end, 10);
+    for (size_t i = 0; end != v && errno == 0 && n >= 0 && i < sizeof units / sizeof *units; i++)
+        if (strcmp(end, units[i].unit) == 0 && n <= (INT64_MAX >> units[i].shift)) {
+            c->reverse_memory = n == 0 ? -1 : (int64_t)n << units[i].shift;
+            return true;
+        }
+    snprintf(why, len, "expected a size: a whole number of bytes, or with a unit (KiB, MiB, "
+                       "GiB, TiB), e.g. 256MiB; 0 always takes checkpoints");
+    return false;
+}
+
 static bool check_output_file(dca_config *c, const char *v, char *why, size_t len)
 {
     c->output_file = v;
@@ -928,6 +949,11 @@ static const base_key base_schema[] = {
      "How many configurations (the first G) to record: all or G."},
     {"run", "record-every", "1", check_record_every,
      "Record steps 0, s, 2s, ... and always the final step."},
+    {"run", "reverse-memory", "256MiB", check_reverse_memory,
+     "Reverse mode (dca run, dca train): keep every state of the trajectory when they need at "
+     "most this much memory, so that the backward sweep recomputes nothing; otherwise (or with "
+     "0) keep checkpoints every ceil(sqrt(T)) steps and recompute the segments in between "
+     "(about one more value step per step). The results are the same bit for bit."},
     {"output", "file", DEFAULT_OUTPUT, check_output_file,
      "Run file to write (relative to the working directory); -o overrides it."},
     {"output", "rle", "none", check_output_rle,

@@ -43,6 +43,9 @@ typedef struct dca_config {
     bool record_gradients;
     int64_t record_configurations; /* 0: all */
     int64_t record_every;
+    /* [run] reverse-memory: reverse mode keeps every state when they need
+     * at most this many bytes (-1: never; dca_adjoint_create_kept) */
+    int64_t reverse_memory;
     dca_precision precision;
     bool bit_parallel; /* [run] bit-parallel = auto */
     bool split_lattice; /* [run] split = lattice (dca run under mpirun) */

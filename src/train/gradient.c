@@ -9,7 +9,7 @@
 struct dca_adjoint {
     dca_sim *sim;
     int64_t batch, steps, len, K, nseg;
-    double *ckpt;      /* nseg states */
+    double *ckpt;      /* nseg - 1 states (the last segment is kept whole in seg) */
     double *seg;       /* K states: one segment replayed */
     double *a0, *a1;   /* adjoints */
     double *tmp;       /* one state */
@@ -18,6 +18,12 @@ struct dca_adjoint {
 
 dca_status dca_adjoint_create(dca_sim *sim, int64_t batch, int64_t steps, dca_adjoint **out,
                               dca_error *err)
+{
+    return dca_adjoint_create_kept(sim, batch, steps, 0, out, err);
+}
+
+dca_status dca_adjoint_create_kept(dca_sim *sim, int64_t batch, int64_t steps,
+                                   int64_t keep_all_bytes, dca_adjoint **out, dca_error *err)
 {
     if (!sim || !out)
         return dca_error_set(err, DCA_ERR_ARG, "dca_adjoint_create: NULL argument");
@@ -45,9 +51,17 @@ dca_status dca_adjoint_create(dca_sim *sim, int64_t batch, int64_t steps, dca_ad
     a->batch = batch;
     a->steps = steps;
     a->len = batch * dca_sim_config_len(sim);
-    a->K = 1;
-    while (a->K * a->K < steps)
-        a->K++;
+    /* Every state when they fit in keep_all_bytes (no replay), otherwise
+     * checkpoints every K = ceil(sqrt(T)) steps. */
+    const double keep = keep_all_bytes == 0 ? (double)DCA_ADJOINT_KEEP_ALL_DEFAULT
+                                            : (double)keep_all_bytes;
+    if (steps > 0 && (double)(steps + 3) * (double)a->len * sizeof(double) <= keep) {
+        a->K = steps;
+    } else {
+        a->K = 1;
+        while (a->K * a->K < steps)
+            a->K++;
+    }
     a->nseg = steps > 0 ? (steps + a->K - 1) / a->K : 1;
     double bytes = (double)dca_adjoint_state_bytes(a);
     if (bytes > (double)dca_mem_physical() / 2) {
@@ -59,7 +73,7 @@ dca_status dca_adjoint_create(dca_sim *sim, int64_t batch, int64_t steps, dca_ad
                              dca_mem_budget(s2, sizeof s2));
     }
     size_t one = (size_t)a->len * sizeof(double);
-    a->ckpt = dca_alloc(one * (size_t)a->nseg);
+    a->ckpt = dca_alloc(one * (size_t)(a->nseg > 1 ? a->nseg - 1 : 1));
     a->seg = dca_alloc(one * (size_t)a->K);
     a->a0 = dca_alloc(one);
     a->a1 = dca_alloc(one);
@@ -88,7 +102,7 @@ void dca_adjoint_destroy(dca_adjoint *a)
 
 int64_t dca_adjoint_state_bytes(const dca_adjoint *a)
 {
-    return (a->nseg + a->K + 3) * a->len * (int64_t)sizeof(double);
+    return (a->nseg - 1 + a->K + 3) * a->len * (int64_t)sizeof(double);
 }
 
 dca_status dca_adjoint_run(dca_adjoint *a, const double *x0, const double *phi, dca_loss_fn loss,
@@ -166,20 +180,30 @@ dca_status dca_adjoint_run_reduced(dca_adjoint *a, const double *x0, const doubl
     double Etraj = 0.0;
     const int64_t T = a->steps, K = a->K, len = a->len;
     const size_t one = (size_t)len * sizeof(double);
-    /* Forward sweep: checkpoint x_{jK}; x_T ends in cur. */
-    double *cur = a->seg, *next = a->tmp;
-    memcpy(cur, x0, one);
+    /* Forward sweep: checkpoint x_{jK}; the last segment's states go
+     * straight to seg (the backward sweep starts there without replaying
+     * it); x_T ends in tmp. */
+    const int64_t tl = (a->nseg - 1) * K; /* the last segment's first step */
+    double *cur = a->a0, *next = a->tmp;
+    memcpy(tl > 0 ? cur : a->seg, x0, one);
     for (int64_t t = 0; t < T; t++) {
-        if (t % K == 0)
+        if (t < tl && t % K == 0)
             memcpy(a->ckpt + (t / K) * len, cur, one);
-        if ((st = dca_sim_step_at(a->sim, t, cur, next)))
+        const double *src = t < tl ? cur : a->seg + (t - tl) * len;
+        double *dst = t + 1 < tl ? next : (t + 1 < T ? a->seg + (t + 1 - tl) * len : a->tmp);
+        if ((st = dca_sim_step_at(a->sim, t, src, dst)))
             return dca_error_set(err, st, "%s", dca_sim_error(a->sim));
-        double *s = cur;
-        cur = next;
-        next = s;
+        if (t + 1 < tl) {
+            double *s = cur;
+            cur = next;
+            next = s;
+        }
         if (dca_loss_at_step(t + 1, every, T))
-            Etraj += dca_loss_reduced(loss, sh, phi, cur, red);
+            Etraj += dca_loss_reduced(loss, sh, phi, dst, red);
     }
+    if (T == 0)
+        memcpy(a->tmp, x0, one);
+    cur = a->tmp;
     if (xT)
         memcpy(xT, cur, one);
     double *ybar = a->a0, *xbar = a->a1;
@@ -195,8 +219,9 @@ dca_status dca_adjoint_run_reduced(dca_adjoint *a, const double *x0, const doubl
         return dca_error_set(err, st, "%s", dca_sim_error(a->sim));
     for (int64_t j = a->nseg - 1; j >= 0 && T > 0; j--) {
         const int64_t t0 = j * K, t1 = t0 + K < T ? t0 + K : T;
-        memcpy(a->seg, a->ckpt + j * len, one);
-        for (int64_t t = t0 + 1; t < t1; t++)
+        if (j < a->nseg - 1)
+            memcpy(a->seg, a->ckpt + j * len, one);
+        for (int64_t t = t0 + 1; t < t1 && j < a->nseg - 1; t++)
             if ((st = dca_sim_step_at(a->sim, t - 1, a->seg + (t - 1 - t0) * len,
                                       a->seg + (t - t0) * len)))
                 return dca_error_set(err, st, "%s", dca_sim_error(a->sim));

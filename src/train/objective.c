@@ -11,7 +11,7 @@ struct dca_objective {
     const double *x0, *phi;
     dca_loss_fn loss;
     dca_task_shape sh;
-    int64_t steps, every, len;
+    int64_t steps, every, len, keep;
     const dca_reduction *red;
     dca_adjoint *adj; /* made at the first gradient evaluation */
     double *a, *b;    /* value-only sweep */
@@ -66,6 +66,7 @@ dca_status dca_objective_create(dca_sim *sim, const double *x0, const double *ph
     o->sh.norm_batch = r.global_count == r.count ? 0 : r.global_count;
     o->steps = opt->steps;
     o->every = opt->loss_every;
+    o->keep = opt->keep_all_bytes;
     o->red = opt->reduce;
     o->len = B * dca_sim_config_len(sim);
     o->a = dca_alloc((size_t)o->len * sizeof(double));
@@ -104,8 +105,8 @@ dca_status dca_objective_eval(dca_objective *o, const double *params, double *E,
     if (params && (st = dca_sim_set_params(o->sim, params, err)))
         return st;
     if (grad) {
-        if (!o->adj && (st = dca_adjoint_create(o->sim, dca_sim_batch(o->sim), o->steps, &o->adj,
-                                                err)))
+        if (!o->adj && (st = dca_adjoint_create_kept(o->sim, dca_sim_batch(o->sim), o->steps,
+                                                     o->keep, &o->adj, err)))
             return st;
         return dca_adjoint_run_reduced(o->adj, o->x0, o->phi, o->loss, &o->sh, o->every, o->red,
                                        E, grad, xT, err);

@@ -114,7 +114,8 @@ dca_status dca_trainer_create(const dca_lattice *lat, dca_rule *rule, const doub
     shm.batch = count;
     dca_objective_options oo = {.steps = o->steps,
                                 .range = {.first = first, .count = count, .global_count = M},
-                                .reduce = slices > 1 ? o->reduce : NULL};
+                                .reduce = slices > 1 ? o->reduce : NULL,
+                                .keep_all_bytes = o->keep_all_bytes};
     const double *xs = sampled ? t->xb : x0 + (first - o->held_first) * t->len;
     const double *ps = sampled ? t->phib : phi + (first - o->held_first) * t->len;
     if ((st = dca_objective_create(t->sim, xs, ps, loss, &shm, &oo, &t->obj, err))) {
