@@ -587,24 +587,54 @@ static void SFX(stripe_chunk)(const dca_geom *g, const REAL *rho, const double *
 static void SFX(stripe_gather)(const dca_geom *g, const REAL *ring, int64_t K,
                                const int64_t *dys, double *restrict xbar, int64_t c0, int64_t c1)
 {
+    typedef double v4d __attribute__((vector_size(32)));
+    typedef REAL v4r __attribute__((vector_size(4 * sizeof(REAL))));
     const int64_t cols = g->cols, Wn = K * cols;
+    const int m = g->m;
     int64_t c = c0;
     while (c < c1) {
         const int64_t row = c / cols, col = c - row * cols;
         const int64_t seg = c1 - c < cols - col ? c1 - c : cols - col;
         double *restrict dst = xbar + c;
-        for (int64_t j = 0; j < seg; j++)
-            dst[j] = 0.0;
-        for (int s = 0; s < g->m; s++) {
-            int64_t rk = (row - dys[s]) % K, cc = col - g->dx[s];
+        /* Offset s reads its ring row from column cc[s] on, wrapping once
+         * at most; the segment is cut where any offset wraps, and each
+         * piece sums the m parts of a cell in registers, in offset order
+         * from 0.0 (the order of dca_kernel_adjoint_gather). */
+        const REAL *base[OTF_MAX + 1];
+        int64_t cc[OTF_MAX + 1];
+        for (int s = 0; s < m; s++) {
+            int64_t rk = (row - dys[s]) % K, x = col - g->dx[s];
             rk += rk < 0 ? K : 0;
-            cc += cc < 0 ? cols : 0;
-            const REAL *restrict src = ring + (int64_t)s * Wn + rk * cols;
-            const int64_t first = seg < cols - cc ? seg : cols - cc;
-            for (int64_t j = 0; j < first; j++)
-                dst[j] += (double)src[cc + j];
-            for (int64_t j = first; j < seg; j++)
-                dst[j] += (double)src[j - first];
+            cc[s] = x + (x < 0 ? cols : 0);
+            base[s] = ring + (int64_t)s * Wn + rk * cols;
+        }
+        int64_t j = 0;
+        while (j < seg) {
+            int64_t end = seg;
+            const REAL *p[OTF_MAX + 1];
+            for (int s = 0; s < m; s++) {
+                const int64_t pos = cc[s] + j;
+                if (pos < cols && j + cols - pos < end)
+                    end = j + cols - pos;
+                p[s] = base[s] + (pos < cols ? pos : pos - cols) - j;
+            }
+            int64_t i = j;
+            for (; i + 4 <= end; i += 4) {
+                v4d acc = {0};
+                for (int s = 0; s < m; s++) {
+                    v4r v;
+                    memcpy(&v, p[s] + i, sizeof v);
+                    acc += __builtin_convertvector(v, v4d);
+                }
+                memcpy(dst + i, &acc, sizeof acc);
+            }
+            for (; i < end; i++) {
+                double acc = 0.0;
+                for (int s = 0; s < m; s++)
+                    acc += (double)p[s][i];
+                dst[i] = acc;
+            }
+            j = end;
         }
         c += seg;
     }
