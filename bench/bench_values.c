@@ -19,6 +19,8 @@
  *                [--radius R] [--size HxW --nbhd SPEC] [--threads K] [--reps R]
  *                [--out DIR]
  *                [--precision float64|float32] [--kernel auto|blas|fused] [--tile CELLS]
+ *                [--tune 1] (kernel and tile by dca_sim_tune: the "tuned" field lists
+ *                the candidates and their step times)
  */
 #include <math.h>
 #include <omp.h>
@@ -38,6 +40,9 @@
 static dca_precision prec = DCA_FLOAT64;
 static dca_kernel kern = DCA_KERNEL_AUTO;
 static int64_t tile = 0; /* --tile: cells per work unit of the timed plan (0: the plan's choice) */
+/* --tune 1: kernel and tile chosen by dca_sim_tune for the timed shape */
+static char tuned[512] = "";
+static double tune_seconds = 0;
 
 /* Loss and gradient with kernel k (precision pr) for the first B configurations. */
 static double loss_grad(const dca_lattice *lat, dca_rule *rule, const double *x0, int64_t B,
@@ -140,12 +145,14 @@ static int bench_reverse(const dca_lattice *lat, dca_rule *rule, const double *x
     printf("{\"openblas_core\": \"%s\", \"mode\": \"reverse\", \"cells\": %lld, \"batch\": %lld, \"steps\": %lld, "
            "\"threads\": %d, \"median_seconds\": %.6g, \"cell_updates_per_second\": %.6g, "
            "\"loss\": %.17g, \"verify_max_diff\": %.3g, \"state_bytes\": %lld, "
-           "\"peak_rss_mib\": %.1f, \"precision\": \"%s\", \"f64_max_diff\": %.3g}\n",
+           "\"peak_rss_mib\": %.1f, \"precision\": \"%s\", \"f64_max_diff\": %.3g, "
+           "\"kernel\": \"%s\", \"tile\": %lld, \"tuned\": \"%s\", \"tune_seconds\": %.3g}\n",
            dca_blas_core(), (long long)dca_lattice_cells(lat), (long long)B, (long long)T,
            threads ? threads : omp_get_max_threads(), med,
            (double)dca_lattice_cells(lat) * (double)B * (double)T / med, E, mx > 0 ? d / mx : d,
            (long long)bytes, (double)ru.ru_maxrss / 1024.0,
-           prec == DCA_FLOAT32 ? "float32" : "float64", full);
+           prec == DCA_FLOAT32 ? "float32" : "float64", full, dca_kernel_name(kern),
+           (long long)tile, tuned, tune_seconds);
     free(g1);
     free(g2);
     return 0;
@@ -170,6 +177,7 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--threads")) threads = (int)v;
         else if (!strcmp(k, "--reps")) reps = v;
         else if (!strcmp(k, "--tile")) tile = v;
+        else if (!strcmp(k, "--tune")) tuned[0] = v ? '?' : 0;
         else if (!strcmp(k, "--out")) out = argv[i + 1];
         else if (!strcmp(k, "--precision") && !strcmp(argv[i + 1], "float32")) prec = DCA_FLOAT32;
         else if (!strcmp(k, "--kernel") && !strcmp(argv[i + 1], "auto")) kern = DCA_KERNEL_AUTO;
@@ -213,6 +221,19 @@ int main(int argc, char **argv)
         bench_die("bench", "init", &e);
     dca_init_apply_eps(x0, len, 2, DCA_MODE_BINARY, 1e-3);
 
+    if (tuned[0]) {
+        dca_sim_options to = {.kernel = kern, .threads = threads, .precision = prec,
+                              .tile_cells = tile,
+                              .gradients = !strcmp(mode, "reverse") ? DCA_GRAD_REVERSE : 0u};
+        dca_tune_report rep;
+        const double t0 = bench_now();
+        if (dca_sim_tune(&lat, rule, B, &to, &rep, &e))
+            bench_die("bench", "tune", &e);
+        tune_seconds = bench_now() - t0;
+        kern = to.kernel;
+        tile = to.tile_cells;
+        dca_tune_describe(&rep, tuned, sizeof tuned);
+    }
     if (!strcmp(mode, "reverse"))
         return bench_reverse(&lat, rule, x0, B, T, reps, threads, out);
     dca_sim_options fo = {.kernel = kern, .threads = threads, .precision = prec,
@@ -282,12 +303,13 @@ int main(int argc, char **argv)
     printf("{\"openblas_core\": \"%s\", \"mode\": \"values\", \"cells\": %lld, \"batch\": %lld, \"steps\": %lld, \"neighborhood\": \"%s\", \"threads\": %d, "
            "\"kernel\": \"%s\", \"tile\": %lld, \"median_seconds\": %.6g, \"min_seconds\": %.6g, "
            "\"cell_updates_per_second\": %.6g, \"verify_max_diff\": %.3g, \"peak_rss_mib\": %.1f, "
-           "\"precision\": \"%s\", \"f64_max_diff\": %.3g}\n",
+           "\"precision\": \"%s\", \"f64_max_diff\": %.3g, \"tuned\": \"%s\", "
+           "\"tune_seconds\": %.3g}\n",
            dca_blas_core(), (long long)n, (long long)B, (long long)T, spec, dca_sim_threads(fast),
            dca_kernel_name(dca_sim_kernel(fast)),
            (long long)dca_sim_tile_cells(fast), med, times[0],
            (double)n * (double)B * (double)T / med, worst, (double)ru.ru_maxrss / 1024.0,
-           prec == DCA_FLOAT32 ? "float32" : "float64", full);
+           prec == DCA_FLOAT32 ? "float32" : "float64", full, tuned, tune_seconds);
     free(times);
     free(x0), free(a), free(b), free(r);
     dca_sim_destroy(fast);

@@ -42,9 +42,13 @@ line(f"W1 values 1D r=3 B=64 n=1024 T=64 ({r['w1'].get('kernel', '')})", "w1", "
 line("W1 on the BLAS kernel (AUTO picks fused)", "w1_blas")
 line("W1, 1 thread", "w1_1thread")
 line("W1, float32", "w1_f32")
+if "w1_tuned" in r:
+    line(f"W1 autotuned ({r['w1_tuned']['kernel']}/{r['w1_tuned']['tile']})", "w1_tuned", "w1_peer")
 line("W2 values + reverse gradient + loss (as W1)", "w2", "w2_peer")
 line("W2, 1 thread", "w2_1thread")
 line("W2, float32", "w2_f32")
+if "w2_tuned" in r:
+    line(f"W2 autotuned ({r['w2_tuned']['kernel']}/{r['w2_tuned']['tile']})", "w2_tuned", "w2_peer")
 line("W3 paper figure + forward diagrams -> HDF5", "w3", "w3_peer")
 line("W4 2D Moore table 256^2 B=16 T=64 value+grad", "w4")
 line("W4, 1 thread", "w4_1thread")
@@ -159,6 +163,10 @@ if "w2_peer" in r:
     print(f"W2 peak memory: peer {r['w2_peer']['peak_rss_mib']:.0f} MiB / dca "
           f"{r['w2']['peak_rss_mib']:.0f} MiB = {r['w2_peer']['peak_rss_mib'] / r['w2']['peak_rss_mib']:.0f}x "
           f"(dca's figure is the whole benchmark process, reference checks included)")
+for w in ("w1_tuned", "w2_tuned"):
+    if w in r:
+        print(f"{w[:2].upper()} autotuner (dca_sim_tune, {r[w]['tune_seconds'] * 1e3:.0f} ms): "
+              f"{r[w]['tuned']}")
 print("reverse-mode memory (W2 sizes; dca's stored states + plan; every state kept up to "
       "[run] reverse-memory = 256 MiB, checkpoints every ceil(sqrt(T)) steps beyond):", ", ".join(
     f"T={r[k]['steps']}: {r[k]['state_bytes'] / 2**20:.1f} MiB (peak RSS {r[k]['peak_rss_mib']:.0f} MiB)"

@@ -798,3 +798,66 @@ Test(model, descriptors_and_labels_match_the_engine)
     cr_assert_str_eq(dca_kernel_name(DCA_KERNEL_TOTALISTIC), "totalistic");
     cr_assert_str_eq(dca_kernel_name((dca_kernel)99), "unknown");
 }
+
+/* The autotuner: the heuristic's plan is candidate 0, every candidate is a
+ * plan that can be made, the chosen one is set in the options and is
+ * within 3 % of the fastest (or the fastest); pinned options and lattice
+ * parts are refused; an outer-totalistic rule has one kernel to try. */
+Test(tune, measures_candidates_and_sets_the_fastest)
+{
+    fixture f = make("600", "radius:3", 4, DCA_GRAD_REVERSE, DCA_KERNEL_AUTO);
+    dca_sim_options o = {.threads = 2, .gradients = DCA_GRAD_REVERSE};
+    dca_tune_report rep;
+    dca_error e;
+    cr_assert_eq(dca_sim_tune(&f.lat, f.rule, f.B, &o, &rep, &e), DCA_OK, "%s", e.msg);
+    cr_assert(rep.count >= 3 && rep.count <= DCA_TUNE_MAX, "%d candidates", rep.count);
+    cr_assert_eq(rep.c[0].kernel, dca_sim_kernel(f.sim));
+    cr_assert_eq(rep.c[0].tile_cells, dca_sim_tile_cells(f.sim));
+    int blas = 0;
+    double fastest = rep.c[0].seconds;
+    for (int i = 0; i < rep.count; i++) {
+        cr_assert(rep.c[i].seconds > 0, "candidate %d: %g s", i, rep.c[i].seconds);
+        blas += rep.c[i].kernel == DCA_KERNEL_BLAS;
+        fastest = rep.c[i].seconds < fastest ? rep.c[i].seconds : fastest;
+    }
+    cr_assert(blas >= 1, "the BLAS alternative was not measured");
+    cr_assert(rep.best >= 0 && rep.best < rep.count);
+    cr_assert(rep.c[rep.best].seconds <= fastest * 1.03 + 1e-12 || rep.best == 0);
+    cr_assert_eq(o.kernel, rep.c[rep.best].kernel);
+    cr_assert_eq(o.tile_cells, rep.c[rep.best].tile_cells);
+    char text[512];
+    cr_assert(dca_tune_describe(&rep, text, sizeof text) > 0 && strstr(text, "(chosen)"), "%s",
+              text);
+    char tiny[8];
+    cr_assert(dca_tune_describe(&rep, tiny, sizeof tiny) > (int)sizeof tiny && strlen(tiny) < 8);
+    /* the tuned options make a plan */
+    dca_sim *s;
+    cr_assert_eq(dca_sim_create(&f.lat, f.rule, f.B, &o, &s, &e), DCA_OK, "%s", e.msg);
+    cr_assert_eq(dca_sim_tile_cells(s), o.tile_cells);
+    dca_sim_destroy(s);
+    /* refusals */
+    dca_sim_options pinned = {.threads = 2, .kernel = DCA_KERNEL_BLAS};
+    cr_assert_eq(dca_sim_tune(&f.lat, f.rule, f.B, &pinned, &rep, &e), DCA_ERR_ARG);
+    cr_assert(strstr(e.msg, "already chosen"), "%s", e.msg);
+    dca_sim_options tiled = {.threads = 2, .tile_cells = 64};
+    cr_assert_eq(dca_sim_tune(&f.lat, f.rule, f.B, &tiled, &rep, &e), DCA_ERR_ARG);
+    dca_sim_options part = {.threads = 2, .parts = 2};
+    cr_assert_eq(dca_sim_tune(&f.lat, f.rule, f.B, &part, &rep, &e), DCA_ERR_ARG);
+    cr_assert(strstr(e.msg, "part of a lattice"), "%s", e.msg);
+    drop(&f);
+
+    /* outer-totalistic: tiles only */
+    dca_lattice lat;
+    cr_assert_eq(dca_lattice_parse("40x36", &lat, NULL), DCA_OK);
+    dca_nbhd *nb = t_nbhd("moore:1", 2);
+    dca_rule *ot;
+    cr_assert_eq(dca_rule_create_outer_totalistic(nb, &ot, &e), DCA_OK, "%s", e.msg);
+    dca_sim_options oo = {.threads = 2, .gradients = DCA_GRAD_REVERSE};
+    cr_assert_eq(dca_sim_tune(&lat, ot, 2, &oo, &rep, &e), DCA_OK, "%s", e.msg);
+    for (int i = 0; i < rep.count; i++)
+        cr_assert_eq(rep.c[i].kernel, DCA_KERNEL_TOTALISTIC);
+    cr_assert(rep.count >= 2);
+    cr_assert_eq(oo.kernel, DCA_KERNEL_TOTALISTIC);
+    dca_rule_destroy(ot);
+    dca_nbhd_destroy(nb);
+}

@@ -649,3 +649,109 @@ Test(cli, life_with_rle_in_and_out)
     cr_assert_eq(rc, 2, "%s", err);
     cr_assert(strstr(err, "outer-totalistic rules are binary"), "%s", err);
 }
+
+/* A string attribute of the file at path (the caller frees it). */
+static char *str_attr(const char *path, const char *obj, const char *name)
+{
+    hid_t h = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert(h >= 0, "cannot open %s", path);
+    hid_t g = H5Oopen(h, obj, H5P_DEFAULT);
+    hid_t a = H5Aopen(g, name, H5P_DEFAULT);
+    cr_assert(a >= 0, "%s has no %s@%s", path, obj, name);
+    hid_t ty = H5Aget_type(a);
+    char *s = NULL;
+    H5Aread(a, ty, &s);
+    char *out = strdup(s);
+    H5free_memory(s);
+    H5Tclose(ty), H5Aclose(a), H5Oclose(g), H5Fclose(h);
+    return out;
+}
+
+static int64_t i64_attr(const char *path, const char *obj, const char *name)
+{
+    hid_t h = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t g = H5Oopen(h, obj, H5P_DEFAULT);
+    hid_t a = H5Aopen(g, name, H5P_DEFAULT);
+    cr_assert(a >= 0, "%s has no %s@%s", path, obj, name);
+    int64_t v = 0;
+    H5Aread(a, H5T_NATIVE_INT64, &v);
+    H5Aclose(a), H5Oclose(g), H5Fclose(h);
+    return v;
+}
+
+/* [run] tune = measure: dca run and dca train record the candidates and
+ * run on the chosen kernel and tile; kernel and tile pin a plan (the way
+ * to repeat a tuned run bit for bit); a resumed tuned training keeps its
+ * choice. */
+Test(cli, tune_kernel_and_tile_keys)
+{
+    t_chdir_scratch();
+    t_write("g.ini", "[lattice]\nsize = 300\nneighborhood = radius:2\n[rule]\nweights = normal:1\n"
+                     "[init]\nconfigurations = 3\n[run]\nsteps = 6\ngradients = reverse\n"
+                     "[task]\ntarget = identity\n[optimizer]\niterations = 3\n");
+    char err[4096];
+    int rc = t_run((const char *[]){"run", "g.ini", "-o", "t.h5", "--set", "run.tune=measure",
+                                    NULL},
+                   err, sizeof err, NULL, 0);
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert(strstr(err, "tuned: ") && strstr(err, "(chosen)"), "%s", err);
+    char *tuned = str_attr("t.h5", "/run", "tuned"), *kernel = str_attr("t.h5", "/run", "kernel");
+    const int64_t tile = i64_attr("t.h5", "/run", "tile_cells");
+    char chosen[96];
+    snprintf(chosen, sizeof chosen, "%s/%lld ", kernel, (long long)tile);
+    const char *at = strstr(tuned, chosen);
+    cr_assert(at && strstr(at, "(chosen)") && strstr(tuned, "blas/"), "%s vs %s", tuned, chosen);
+    free(tuned);
+    /* pinned: the recorded choice, and the same bits */
+    char kset[64], tset[64];
+    snprintf(kset, sizeof kset, "run.kernel=%s", kernel);
+    snprintf(tset, sizeof tset, "run.tile=%lld", (long long)tile);
+    rc = t_run((const char *[]){"run", "g.ini", "-o", "p.h5", "--set", kset, "--set", tset,
+                                "--quiet", NULL},
+               err, sizeof err, NULL, 0);
+    cr_assert_eq(rc, 0, "%s", err);
+    int rank;
+    hsize_t dims[8];
+    double *g1 = read_all("t.h5", "/run/loss_gradient", &rank, dims);
+    double *g2 = read_all("p.h5", "/run/loss_gradient", &rank, dims);
+    cr_assert(memcmp(g1, g2, (size_t)dims[0] * sizeof *g1) == 0, "pinned run differs");
+    free(g1), free(g2), free(kernel);
+    rc = t_run((const char *[]){"run", "g.ini", "-o", "b.h5", "--set", "run.kernel=blas", "--set",
+                                "run.tile=40", "--quiet", NULL},
+               err, sizeof err, NULL, 0);
+    cr_assert_eq(rc, 0, "%s", err);
+    kernel = str_attr("b.h5", "/run", "kernel");
+    cr_assert_str_eq(kernel, "blas");
+    cr_assert_eq(i64_attr("b.h5", "/run", "tile_cells"), 40);
+    free(kernel);
+    /* refusals, naming the key */
+    rc = t_run((const char *[]){"run", "g.ini", "--set", "run.tune=measure", "--set",
+                                "run.tile=40", NULL},
+               err, sizeof err, NULL, 0);
+    cr_assert_eq(rc, 2);
+    cr_assert(strstr(err, "run.tune=measure") && strstr(err, "leave [run] kernel and tile"), "%s",
+              err);
+    rc = t_run((const char *[]){"run", "g.ini", "--set", "run.kernel=fast", NULL}, err,
+               sizeof err, NULL, 0);
+    cr_assert(rc == 2 && strstr(err, "run.kernel=fast") && strstr(err, "expected auto, fused"),
+              "%s", err);
+    rc = t_run((const char *[]){"run", "g.ini", "--set", "run.kernel=totalistic", NULL}, err,
+               sizeof err, NULL, 0);
+    cr_assert(rc == 2 && strstr(err, "totalistic kernel is for outer-totalistic"), "%s", err);
+    /* dca train: tuned, then resumed on its choice */
+    rc = t_run((const char *[]){"train", "g.ini", "-o", "tr.h5", "--set", "run.tune=measure",
+                                NULL},
+               err, sizeof err, NULL, 0);
+    cr_assert_eq(rc, 0, "%s", err);
+    tuned = str_attr("tr.h5", "/train", "tuned");
+    kernel = str_attr("tr.h5", "/train", "kernel");
+    cr_assert(strstr(tuned, "(chosen)") && strstr(tuned, kernel), "%s / %s", tuned, kernel);
+    free(tuned);
+    rc = t_run((const char *[]){"train", "g.ini", "--resume", "tr.h5", "--set", "run.tune=measure",
+                                "--quiet", NULL},
+               err, sizeof err, NULL, 0);
+    cr_assert_eq(rc, 0, "%s", err);
+    tuned = str_attr("tr.h5", "/train", "tuned");
+    cr_assert(strstr(tuned, "resumed on ") && strstr(tuned, kernel), "%s", tuned);
+    free(tuned), free(kernel);
+}

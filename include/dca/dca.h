@@ -308,6 +308,36 @@ typedef struct dca_sim dca_sim;
  * plan opens its own OpenMP regions); distinct plans may run concurrently. */
 DCA_API dca_status dca_sim_create(const dca_lattice *lat, dca_rule *rule, int64_t batch,
                           const dca_sim_options *opt, dca_sim **out, dca_error *err);
+
+/* ---- the autotuner (FFTW's measure mode) ----------------------------------
+ * dca_sim_tune makes the plan opt describes for each candidate kernel (the
+ * one AUTO picks, and the fused or BLAS alternative where it applies) and
+ * tile (the heuristic's, half and twice it), times a value step (and an
+ * adjoint step when opt->gradients has DCA_GRAD_REVERSE) on seeded random
+ * states of the real shape (rounds of about 5 ms, best of 3 after one
+ * untimed), and sets opt->kernel and opt->tile_cells to the fastest; the
+ * heuristic's own plan stays unless another is at least 3 % faster. opt must leave both to
+ * the plan (DCA_KERNEL_AUTO, 0) and be a whole lattice (parts <= 1);
+ * DCA_ERR_ARG otherwise. The choice changes the last bits of results
+ * (kernels round differently; the tile fixes the rule gradient's
+ * summation blocks), not their independence of the thread count: record
+ * it to repeat a run bit for bit. Costs about 20 ms per candidate (more
+ * for steps longer than 5 ms: 4 of them). */
+#define DCA_TUNE_MAX 8
+typedef struct dca_tune_candidate {
+    dca_kernel kernel;
+    int64_t tile_cells;
+    double seconds; /* one value (+ adjoint) step of the whole batch */
+} dca_tune_candidate;
+typedef struct dca_tune_report {
+    int count, best; /* candidates measured; the chosen one's index */
+    dca_tune_candidate c[DCA_TUNE_MAX];
+} dca_tune_report;
+DCA_API dca_status dca_sim_tune(const dca_lattice *lat, dca_rule *rule, int64_t batch,
+                                dca_sim_options *opt, dca_tune_report *rep, dca_error *err);
+/* "fused/288 1.23 ms (chosen), fused/144 1.31 ms, ..." into buf (len bytes,
+ * truncated); returns the length it needed. */
+DCA_API int dca_tune_describe(const dca_tune_report *rep, char *buf, size_t len);
 DCA_API void dca_sim_destroy(dca_sim *sim);
 /* Sets the rule's weights (params doubles; NaN rejected) and every value
  * the plan derives from them. weights = NULL re-reads the rule as it is. */

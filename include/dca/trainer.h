@@ -42,6 +42,13 @@ typedef struct dca_trainer_options {
     int64_t held_first, held_count;
     /* Reverse mode's memory: dca_objective_options.keep_all_bytes. */
     int64_t keep_all_bytes;
+    /* The plan's kernel and tile (AUTO, 0: the plan's choice); tune: chosen
+     * by dca_sim_tune on this slice's shape (one slice only), with the
+     * candidates in *tune_report when it is not NULL. */
+    dca_kernel kernel;
+    int64_t tile_cells;
+    bool tune;
+    dca_tune_report *tune_report;
 } dca_trainer_options;
 
 /* Why an iteration failed (status DCA_ERR_FORMAT), for the caller's message. */

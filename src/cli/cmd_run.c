@@ -55,6 +55,7 @@ typedef struct run {
      * Ball, and records the mine of them that are below G. */
     int64_t first, Ball, mine;
     bool forward, reverse;
+    char tuned[512]; /* [run] tune = measure: the candidates and their step times */
     /* A hard binary rule on exact 0/1 states, values only: the
      * bit-parallel engine steps the packed configurations (cellbits.h). */
     dca_hard *hard;
@@ -203,6 +204,8 @@ static void write_run_attrs(run *r, int64_t done, double step_time, double wall,
     dca_runfile_attr_str(r->rf, "/run", "kernel",
                          r->cb ? "bit-parallel" : dca_kernel_name(dca_sim_kernel(r->sim)), &e);
     dca_runfile_attr_i64(r->rf, "/run", "tile_cells", dca_sim_tile_cells(r->sim), &e);
+    if (r->tuned[0])
+        dca_runfile_attr_str(r->rf, "/run", "tuned", r->tuned, &e);
     dca_runfile_attr_f64(r->rf, "/run", "step_seconds", step_time, &e);
     dca_runfile_attr_f64(r->rf, "/run", "wall_seconds", wall, &e);
     dca_runfile_attr_f64(r->rf, "/run", "cell_updates_per_second", rate, &e);
@@ -372,7 +375,13 @@ static dca_status run_window(void *ctx, const dca_experiment *ex, int64_t *cell0
     if (why)
         return dca_error_set(err, DCA_ERR_CONFIG, "%s: [run] split = lattice %s", r->o.config,
                              why);
+    if (c->tune)
+        return dca_error_set(err, DCA_ERR_CONFIG, "%s: [run] split = lattice needs the kernel "
+                             "and tile agreed by every rank: set [run] kernel and tile (and "
+                             "tune = no)", r->o.config);
     dca_sim_options so = {.threads = r->o.threads,
+                          .kernel = c->kernel,
+                          .tile_cells = c->tile,
                           .precision = c->precision,
                           .parts = par_size(),
                           .part = par_rank(),
@@ -445,9 +454,28 @@ int cmd_run(int argc, char **argv, char *command_line)
     dca_sim_options so = {.threads = r.o.threads,
                           .gradients = r.forward ? DCA_GRAD_FORWARD
                                                  : (r.reverse ? DCA_GRAD_REVERSE : 0),
+                          .kernel = r.cfg->kernel,
+                          .tile_cells = r.cfg->tile,
                           .precision = r.cfg->precision,
                           .block_first = r.first,
                           .block_batch = r.Ball};
+    if (!r.split && r.cfg->tune) {
+        if (par_many()) {
+            rc = cli_fail(EXIT_USAGE, "%s: [run] tune = measure runs in one process (the ranks "
+                                      "must agree on the kernel and tile): tune without mpirun "
+                                      "and set [run] kernel and tile from /run@kernel and "
+                                      "/run@tile_cells", r.o.config);
+            goto out;
+        }
+        dca_tune_report tr;
+        if (dca_sim_tune(&r.ex->lat, r.ex->rule, r.B, &so, &tr, &err)) {
+            cli_fail(EXIT_USAGE, "%s", err.msg);
+            goto out;
+        }
+        dca_tune_describe(&tr, r.tuned, sizeof r.tuned);
+        if (!r.o.quiet)
+            fprintf(stderr, "tuned: %s\n", r.tuned);
+    }
     if (!r.split && dca_sim_create(&r.ex->lat, r.ex->rule, r.B, &so, &r.sim, &err)) {
         cli_fail(EXIT_USAGE, "%s", err.msg);
         goto out;

@@ -59,6 +59,8 @@ typedef struct trainer {
     bool has_eval;
     dca_density_result eval;
     char *command_line;
+    dca_tune_report tune; /* [run] tune = measure */
+    char tuned[512];
 } trainer;
 
 static const char *train_extra(int argc, char **argv, int *i, void *ctx)
@@ -91,6 +93,13 @@ static dca_status save(trainer *t, const char *path, bool finished, dca_error *e
                                    t->cfg->precision == DCA_FLOAT32 ? "float32" : "float64",
                                    err)) ||
         (st = dca_runfile_attr_i64(rf, "/train", "configurations", t->ex->batch, err)) ||
+        (t->tr &&
+         ((st = dca_runfile_attr_str(rf, "/train", "kernel",
+                                     dca_kernel_name(dca_sim_kernel(dca_trainer_sim(t->tr))),
+                                     err)) ||
+          (st = dca_runfile_attr_i64(rf, "/train", "tile_cells",
+                                     dca_sim_tile_cells(dca_trainer_sim(t->tr)), err)))) ||
+        (t->tuned[0] && (st = dca_runfile_attr_str(rf, "/train", "tuned", t->tuned, err))) ||
         (t->has_eval &&
          ((st = dca_runfile_array(rf, "/eval/accuracy", 0, NULL, &t->eval.accuracy, err)) ||
           (st = dca_runfile_array(rf, "/eval/standard_error", 0, NULL, &t->eval.standard_error,
@@ -135,6 +144,22 @@ static int load_resume(trainer *t)
         return rc;
     if (dca_train_record_read(&t->rec, t->resume, t->opt, t->w, &err))
         return cli_fail(EXIT_USAGE, "--resume %s", err.msg);
+    /* A tuned run resumes on the kernel and tile it chose (bit for bit the
+     * uninterrupted run), not on a new measurement. */
+    char *kernel = NULL;
+    int64_t tile = 0;
+    if (t->cfg->tune && !dca_h5_read_string_attr(t->resume, "/train", "kernel", &kernel, &err) &&
+        !dca_h5_read_i64_attr(t->resume, "/train", "tile_cells", &tile, &err)) {
+        for (int k = DCA_KERNEL_AUTO; k <= DCA_KERNEL_FUSED; k++)
+            if (strcmp(kernel, dca_kernel_name((dca_kernel)k)) == 0) {
+                t->cfg->kernel = (dca_kernel)k;
+                t->cfg->tile = tile;
+                t->cfg->tune = false;
+                snprintf(t->tuned, sizeof t->tuned, "resumed on %s/%lld", kernel,
+                         (long long)tile);
+            }
+    }
+    free(kernel);
     return -1;
 }
 
@@ -264,12 +289,28 @@ int cmd_train(int argc, char **argv, char *command_line)
                               .slices = par_size(), .slice = par_rank(),
                               .reduce = par_reduction(),
                               .held_first = t.ex->first, .held_count = held,
-                              .keep_all_bytes = t.cfg->reverse_memory};
+                              .keep_all_bytes = t.cfg->reverse_memory,
+                              .kernel = t.cfg->kernel,
+                              .tile_cells = t.cfg->tile,
+                              .tune = t.cfg->tune,
+                              .tune_report = &t.tune};
+    if (t.cfg->tune && par_many()) {
+        rc = cli_fail(EXIT_USAGE, "%s: [run] tune = measure runs in one process (the ranks must "
+                                  "agree on the kernel and tile): tune without mpirun and set "
+                                  "[run] kernel and tile from /train@kernel and "
+                                  "/train@tile_cells", t.o.config);
+        goto out;
+    }
     if (dca_rule_set_weights(t.ex->rule, t.w, &err) ||
         dca_trainer_create(&t.ex->lat, t.ex->rule, t.ex->x0, t.phi, loss, &sh_all, t.opt, &to,
                            &t.tr, &err)) {
         cli_fail(EXIT_USAGE, "%s", err.msg);
         goto out;
+    }
+    if (t.cfg->tune) {
+        dca_tune_describe(&t.tune, t.tuned, sizeof t.tuned);
+        if (!t.o.quiet)
+            fprintf(stderr, "tuned: %s\n", t.tuned);
     }
     rc = EXIT_RUNTIME;
     const char *outpath = t.o.output ? t.o.output : (t.resume ? t.resume : t.cfg->output_file);

@@ -200,6 +200,45 @@ static bool check_bit_parallel(dca_config *c, const char *v, char *why, size_t l
     return false;
 }
 
+static bool check_kernel(dca_config *c, const char *v, char *why, size_t len)
+{
+    static const struct {
+        const char *name;
+        dca_kernel k;
+    } ks[] = {{"auto", DCA_KERNEL_AUTO},
+              {"fused", DCA_KERNEL_FUSED},
+              {"blas", DCA_KERNEL_BLAS},
+              {"reference", DCA_KERNEL_REFERENCE},
+              {"totalistic", DCA_KERNEL_TOTALISTIC}};
+    for (size_t i = 0; i < sizeof ks / sizeof *ks; i++)
+        if (strcmp(v, ks[i].name) == 0) {
+            c->kernel = ks[i].k;
+            return true;
+        }
+    snprintf(why, len, "expected auto, fused, blas, reference or totalistic");
+    return false;
+}
+
+static bool check_tile(dca_config *c, const char *v, char *why, size_t len)
+{
+    if (strcmp(v, "auto") == 0) {
+        c->tile = 0;
+        return true;
+    }
+    return parse_count(v, 1, (int64_t)1 << 40, &c->tile, why, len,
+                       "auto or the cells of a work unit");
+}
+
+static bool check_tune(dca_config *c, const char *v, char *why, size_t len)
+{
+    if (strcmp(v, "no") == 0 || strcmp(v, "measure") == 0) {
+        c->tune = v[0] == 'm';
+        return true;
+    }
+    snprintf(why, len, "expected no or measure");
+    return false;
+}
+
 static bool check_split(dca_config *c, const char *v, char *why, size_t len)
 {
     if (strcmp(v, "configurations") == 0 || strcmp(v, "lattice") == 0) {
@@ -949,6 +988,18 @@ static const base_key base_schema[] = {
      "How many configurations (the first G) to record: all or G."},
     {"run", "record-every", "1", check_record_every,
      "Record steps 0, s, 2s, ... and always the final step."},
+    {"run", "kernel", "auto", check_kernel,
+     "The kernel of value steps and gradients: auto (the per-shape choice: fused for binary "
+     "tables up to 14 neighbours, BLAS otherwise, totalistic for outer-totalistic rules), "
+     "fused, blas, reference or totalistic. Kernels round differently in the last bits."},
+    {"run", "tile", "auto", check_tile,
+     "Cells per work unit of the plan: auto (chosen from the shape) or a number. The tile "
+     "fixes the order of the rule gradient's sums, so it changes the last bits of gradients."},
+    {"run", "tune", "no", check_tune,
+     "measure: choose kernel and tile by timing the candidates on this run's shape at plan "
+     "time (dca_sim_tune, about 20 ms a candidate); needs kernel = auto and tile = auto. The "
+     "choice is recorded (/run@kernel, /run@tile_cells, /run@tuned) to repeat the run bit for "
+     "bit by setting kernel and tile."},
     {"run", "reverse-memory", "256MiB", check_reverse_memory,
      "Reverse mode (dca run, dca train): keep every state of the trajectory when they need at "
      "most this much memory, so that the backward sweep recomputes nothing; otherwise (or with "
@@ -1738,6 +1789,14 @@ dca_status dca_config_load(const char *path, const char *const *sets, int n_sets
             st = dca_error_set(err, DCA_ERR_CONFIG, "%s: %s", where, why);
             goto fail;
         }
+    }
+    if (cfg->tune && (cfg->kernel != DCA_KERNEL_AUTO || cfg->tile != 0)) {
+        char where[512];
+        dca_config_where(cfg, "run", "tune", where, sizeof where);
+        st = dca_error_set(err, DCA_ERR_CONFIG,
+                           "%s: tune = measure chooses the kernel and tile itself: leave [run] "
+                           "kernel and tile at auto, or set them and tune = no", where);
+        goto fail;
     }
     if (strcmp(cfg->gradients, "reverse") == 0 && strcmp(cfg->target, "none") == 0) {
         char where[512];

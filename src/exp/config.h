@@ -46,6 +46,10 @@ typedef struct dca_config {
     /* [run] reverse-memory: reverse mode keeps every state when they need
      * at most this many bytes (-1: never; dca_adjoint_create_kept) */
     int64_t reverse_memory;
+    /* [run] kernel, tile (0: auto) and tune = measure (dca_sim_tune) */
+    dca_kernel kernel;
+    int64_t tile;
+    bool tune;
     dca_precision precision;
     bool bit_parallel; /* [run] bit-parallel = auto */
     bool split_lattice; /* [run] split = lattice (dca run under mpirun) */

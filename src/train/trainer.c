@@ -87,11 +87,28 @@ dca_status dca_trainer_create(const dca_lattice *lat, dca_rule *rule, const doub
     /* Gradient-free methods evaluate the loss only: no reverse mode. */
     t->use_grad = dca_optim_needs_gradient(opt);
     dca_sim_options so = {.threads = o->threads,
+                          .kernel = o->kernel,
+                          .tile_cells = o->tile_cells,
                           .gradients = t->use_grad ? DCA_GRAD_REVERSE : 0u,
                           .precision = o->precision,
                           .block_first = first,
                           .block_batch = M};
-    dca_status st = dca_sim_create(lat, rule, count, &so, &t->sim, err);
+    dca_status st = DCA_OK;
+    if (o->tune) {
+        dca_tune_report rep;
+        if (slices > 1)
+            st = dca_error_set(err, DCA_ERR_ARG,
+                               "dca_trainer_create: tuning needs one slice (the slices must "
+                               "agree on the kernel and tile): pass them instead");
+        else
+            st = dca_sim_tune(lat, rule, count, &so, o->tune_report ? o->tune_report : &rep,
+                              err);
+        if (st) {
+            dca_trainer_destroy(t);
+            return st;
+        }
+    }
+    st = dca_sim_create(lat, rule, count, &so, &t->sim, err);
     if (st) {
         dca_trainer_destroy(t);
         return st;
