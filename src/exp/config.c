@@ -219,14 +219,20 @@ static bool check_kernel(dca_config *c, const char *v, char *why, size_t len)
     return false;
 }
 
-static bool check_tile(dca_config *c, const char *v, char *why, size_t len)
+/* `word` (stored as 0) or a count from 1. */
+static bool parse_count_or(const char *v, const char *word, int64_t *out, char *why, size_t len,
+                           const char *what)
 {
-    if (strcmp(v, "auto") == 0) {
-        c->tile = 0;
+    if (strcmp(v, word) == 0) {
+        *out = 0;
         return true;
     }
-    return parse_count(v, 1, (int64_t)1 << 40, &c->tile, why, len,
-                       "auto or the cells of a work unit");
+    return parse_count(v, 1, (int64_t)1 << 40, out, why, len, what);
+}
+
+static bool check_tile(dca_config *c, const char *v, char *why, size_t len)
+{
+    return parse_count_or(v, "auto", &c->tile, why, len, "auto or the cells of a work unit");
 }
 
 static bool check_tune(dca_config *c, const char *v, char *why, size_t len)
@@ -283,12 +289,8 @@ static bool check_record(dca_config *c, const char *v, char *why, size_t len)
 
 static bool check_record_configurations(dca_config *c, const char *v, char *why, size_t len)
 {
-    if (strcmp(v, "all") == 0) {
-        c->record_configurations = 0;
-        return true;
-    }
-    return parse_count(v, 1, (int64_t)1 << 40, &c->record_configurations, why, len,
-                       "'all' or the number of configurations to record");
+    return parse_count_or(v, "all", &c->record_configurations, why, len,
+                          "'all' or the number of configurations to record");
 }
 
 static bool check_record_every(dca_config *c, const char *v, char *why, size_t len)
