@@ -10,7 +10,7 @@ struct dca_adjoint {
     dca_sim *sim;
     int64_t batch, steps, len, K, nseg;
     double *ckpt;      /* nseg - 1 states (the last segment is kept whole in seg) */
-    double *seg;       /* K states: one segment replayed */
+    double *seg;       /* K states: the last segment's, then each earlier one replayed */
     double *a0, *a1;   /* adjoints */
     double *tmp;       /* one state */
     double *mine, *all; /* gradient blocks of a slice, and of the batch */
@@ -51,11 +51,12 @@ dca_status dca_adjoint_create_kept(dca_sim *sim, int64_t batch, int64_t steps,
     a->batch = batch;
     a->steps = steps;
     a->len = batch * dca_sim_config_len(sim);
-    /* Every state when they fit in keep_all_bytes (no replay), otherwise
-     * checkpoints every K = ceil(sqrt(T)) steps. */
+    /* Every state when they fit in keep_all_bytes and half the memory (no
+     * replay), otherwise checkpoints every K = ceil(sqrt(T)) steps. */
     const double keep = keep_all_bytes == 0 ? (double)DCA_ADJOINT_KEEP_ALL_DEFAULT
                                             : (double)keep_all_bytes;
-    if (steps > 0 && (double)(steps + 3) * (double)a->len * sizeof(double) <= keep) {
+    const double all = (double)(steps + 3) * (double)a->len * sizeof(double);
+    if (steps > 0 && all <= keep && all <= (double)dca_mem_physical() / 2) {
         a->K = steps;
     } else {
         a->K = 1;
