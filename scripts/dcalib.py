@@ -66,7 +66,16 @@ class _Range(_c.Structure):
 
 class _ObjOptions(_c.Structure):
     _fields_ = [("steps", _i64), ("loss_every", _i64), ("range", _Range),
-                ("reduce", _c.c_void_p)]  # NULL: the whole batch in this process
+                ("reduce", _c.c_void_p),  # NULL: the whole batch in this process
+                ("keep_all_bytes", _i64)]  # reverse mode's memory (0: 256 MiB; < 0: never)
+
+
+class _TuneCandidate(_c.Structure):
+    _fields_ = [("kernel", _c.c_int), ("tile_cells", _i64), ("seconds", _c.c_double)]
+
+
+class _TuneReport(_c.Structure):
+    _fields_ = [("count", _c.c_int), ("best", _c.c_int), ("c", _TuneCandidate * 8)]
 
 
 KERNELS = {"auto": 0, "blas": 1, "reference": 2, "totalistic": 3, "fused": 4}
@@ -122,6 +131,12 @@ def load(path=None):
         "dca_sim_create": (_c.c_int, [_c.POINTER(_Lattice), P, _i64, _c.POINTER(_SimOptions),
                                       _c.POINTER(P), E]),
         "dca_sim_destroy": (None, [P]),
+        "dca_sim_tune": (_c.c_int, [_c.POINTER(_Lattice), P, _i64, _c.POINTER(_SimOptions),
+                                    _c.POINTER(_TuneReport), E]),
+        "dca_tune_describe": (_c.c_int, [_c.POINTER(_TuneReport), _c.c_char_p, _c.c_size_t]),
+        "dca_sim_kernel": (_c.c_int, [P]),
+        "dca_kernel_name": (_c.c_char_p, [_c.c_int]),
+        "dca_sim_tile_cells": (_i64, [P]),
         "dca_sim_set_params": (_c.c_int, [P, _c.c_void_p, E]),
         "dca_sim_error": (_c.c_char_p, [P]),
         "dca_sim_config_len": (_i64, [P]),
@@ -272,12 +287,24 @@ class Rule:
 class Sim:
     """A plan stepping `batch` configurations of a lattice ("149", "64x64")."""
 
-    def __init__(self, size, rule, batch=1, gradients="none", threads=0, kernel="auto", seed=0):
+    def __init__(self, size, rule, batch=1, gradients="none", threads=0, kernel="auto", seed=0,
+                 tile=0, tune=False):
+        """kernel, tile: the plan's kernel and cells per work unit ("auto", 0: chosen from the
+        shape); tune=True measures the candidates first (dca_sim_tune) and keeps the fastest:
+        self.tuned lists them, self.kernel and self.tile say what the plan uses."""
         lib = load()
         err = _Error()
         self._lat = _Lattice()
         _check(lib.dca_lattice_parse(size.encode(), _c.byref(self._lat), _c.byref(err)), err)
-        opt = _SimOptions(KERNELS[kernel], threads, 0, GRADIENTS[gradients], 0, seed)
+        opt = _SimOptions(KERNELS[kernel], threads, tile, GRADIENTS[gradients], 0, seed)
+        self.tuned = None
+        if tune:
+            rep = _TuneReport()
+            _check(lib.dca_sim_tune(_c.byref(self._lat), rule._ptr, batch, _c.byref(opt),
+                                    _c.byref(rep), _c.byref(err)), err)
+            buf = _c.create_string_buffer(1024)
+            lib.dca_tune_describe(_c.byref(rep), buf, 1024)
+            self.tuned = buf.value.decode()
         self._ptr = _c.c_void_p()
         _check(lib.dca_sim_create(_c.byref(self._lat), rule._ptr, batch, _c.byref(opt),
                                   _c.byref(self._ptr), _c.byref(err)), err)
@@ -285,6 +312,8 @@ class Sim:
         self.lattice = tuple(int(s) for s in self._lat.shape[:self._lat.dims])
         self.cell_len = 1 if rule.mode == "binary" else rule.states
         self.shape = (batch,) + self.lattice + ((self.cell_len,) if self.cell_len > 1 else ())
+        self.kernel = lib.dca_kernel_name(lib.dca_sim_kernel(self._ptr)).decode()
+        self.tile = lib.dca_sim_tile_cells(self._ptr)
 
     @property
     def model(self):
@@ -349,7 +378,8 @@ class Objective:
     (at x_T, plus every `loss_every` steps when given), and dE/dw by reverse
     mode (the Sim needs gradients="reverse" for that)."""
 
-    def __init__(self, sim, x0, phi, loss="cross-entropy", steps=1, loss_every=0):
+    def __init__(self, sim, x0, phi, loss="cross-entropy", steps=1, loss_every=0,
+                 reverse_memory=0):
         lib = load()
         self.sim = sim
         self.x0, self.phi = sim._state(x0).copy(), sim._state(phi).copy()
@@ -358,7 +388,9 @@ class Objective:
             raise DcaError(f"unknown loss {loss!r}: expected cross-entropy or mse")
         self._shape = _TaskShape(_c.addressof(sim._lat), sim.rule.states, MODES[sim.rule.mode],
                                  sim.batch, sim.rule._nb, None, None, 0)
-        opt = _ObjOptions(steps, loss_every, _Range(0, 0, 0))
+        # reverse_memory: bytes of states reverse mode may keep whole (0: 256 MiB; < 0: never,
+        # checkpoints every ceil(sqrt(T)) steps); the results are the same bit for bit.
+        opt = _ObjOptions(steps, loss_every, _Range(0, 0, 0), None, reverse_memory)
         err = _Error()
         self._ptr = _c.c_void_p()
         _check(lib.dca_objective_create(sim._ptr, self.x0, self.phi, fn, _c.byref(self._shape),

@@ -68,6 +68,21 @@ for p in range(soft.params):
 check(np.isfinite(E) and g.shape == (32,), f"E = {E:.6f}, gradient of {g.size}")
 check(worst < 1e-6, f"gradient vs finite differences: worst relative error {worst:.2e}")
 check(obj(w, gradient=False) == E, "values-only E equals the gradient evaluation's E")
+obj_ck = dcalib.Objective(rev, x0, phi, loss="cross-entropy", steps=3, loss_every=1,
+                          reverse_memory=-1)
+E2, g2 = obj_ck(w)
+check(E2 == E and np.array_equal(g2, g),
+      "checkpointed reverse mode (reverse_memory=-1) equals the kept states bit for bit")
+
+# The autotuner: candidates measured, the chosen kernel and tile used; pinned, the same bits.
+tuned = dcalib.Sim("600", soft, batch=2, gradients="reverse", tune=True)
+check(tuned.tuned and "(chosen)" in tuned.tuned and f"{tuned.kernel}/{tuned.tile} " in tuned.tuned,
+      f"tuned: {tuned.tuned}; plan {tuned.kernel}/{tuned.tile}")
+pinned = dcalib.Sim("600", soft, batch=2, gradients="reverse", kernel=tuned.kernel,
+                    tile=tuned.tile)
+xt = tuned.initial("bernoulli:0.5", seed=4, eps=1e-3)
+check(np.array_equal(tuned.step(xt), pinned.step(xt)) and pinned.tuned is None,
+      "a plan pinned to the tuned kernel and tile steps bit for bit alike")
 
 # Stale weights: set on the rule behind the plan's back, the step refuses.
 soft.weights = w + 1
