@@ -63,35 +63,20 @@ static void SFX(centre_sums)(const dca_geom *g, const REAL *restrict rho, const 
 static inline REAL SFX(clip01)(REAL v) { return v < 0 ? (REAL)0 : (v > 1 ? (REAL)1 : v); }
 
 /* ---- register-blocked kernels for small neighbourhoods -------------------
- * The same arithmetic as the row kernels above, element by element, but for
- * the rule gradient's sum over a tile: one partial sum per vector lane
- * (cells t = l mod SVL of the tile), added up in lane order at the tile's
- * end, where the row kernels add cell after cell (a sum of 8 or 4 shorter
- * chains: no serial dependence, and closer to the exact sum: W5's float32
- * gradient deviates 9e-7 from float64's, against 2.4e-6). SVL cells at a
- * time held in vector registers: M is a compile-time constant in each
- * instance (always_inline, called with a literal), the loops over n and j
- * unroll, the count distribution, the sums and the adjoint vectors b stay
- * in registers, and the stages the adjoint reads back sit in a small stack
- * array that is only written on the way up. The row kernels make three
- * loads and a store per operation on rows of the tile. */
+ * For 4 and 8 neighbours, in the centred basis of dca_ot_coefficients
+ * (kernel_ot.c): the elementary symmetric polynomials e_n of the
+ * neighbours' x - 1/2 instead of the count distribution, half its
+ * operations, and their adjoint. SVL cells at a time in vector registers,
+ * read straight from the state (a cursor per run of cells; groups at a
+ * row's ends are gathered lane by lane): M is a compile-time constant in
+ * each instance (always_inline, called with a literal), the loops over n
+ * and j unroll, e, the sums and the adjoint vectors b stay in registers,
+ * and the stages the adjoint reads back sit in a small stack array written
+ * only on the way up. The rule gradient (dE/dc) is summed per vector lane
+ * (cells t = l mod SVL of the tile) and the lanes added in order at the
+ * tile's end: no serial chain, and closer to the exact sum. */
 #define SVL (32 / (int)sizeof(REAL))
 typedef REAL SFX(otvec) __attribute__((vector_size(32)));
-
-/* Lanes [0, nl) of row r from t0; the rest 0. */
-__attribute__((always_inline)) static inline SFX(otvec)
-SFX(ot_load)(const REAL *r, int64_t t0, const int nl)
-{
-    SFX(otvec) v;
-    if (nl == SVL) {
-        memcpy(&v, r + t0, sizeof v);
-        return v;
-    }
-    v = (SFX(otvec)){0};
-    for (int l = 0; l < nl; l++)
-        v[l] = r[t0 + l];
-    return v;
-}
 
 /* Lanes [l0, l1) of v to r[i0 + l] (i0 + l0 >= 0). */
 __attribute__((always_inline)) static inline void
