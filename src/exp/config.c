@@ -58,6 +58,18 @@ static bool parse_count(const char *v, int64_t lo, int64_t hi, int64_t *out, cha
     return true;
 }
 
+/* One of two words: *is_a says whether it was a. */
+static bool parse_either(const char *v, const char *a, const char *b, bool *is_a, char *why,
+                         size_t len)
+{
+    if (strcmp(v, a) == 0 || strcmp(v, b) == 0) {
+        *is_a = strcmp(v, a) == 0;
+        return true;
+    }
+    snprintf(why, len, "expected %s or %s", a, b);
+    return false;
+}
+
 static bool check_states(dca_config *c, const char *v, char *why, size_t len)
 {
     int64_t k;
@@ -192,12 +204,7 @@ static bool check_precision(dca_config *c, const char *v, char *why, size_t len)
 
 static bool check_bit_parallel(dca_config *c, const char *v, char *why, size_t len)
 {
-    if (strcmp(v, "auto") == 0 || strcmp(v, "no") == 0) {
-        c->bit_parallel = v[0] == 'a';
-        return true;
-    }
-    snprintf(why, len, "expected auto or no");
-    return false;
+    return parse_either(v, "auto", "no", &c->bit_parallel, why, len);
 }
 
 static bool check_kernel(dca_config *c, const char *v, char *why, size_t len)
@@ -237,22 +244,20 @@ static bool check_tile(dca_config *c, const char *v, char *why, size_t len)
 
 static bool check_tune(dca_config *c, const char *v, char *why, size_t len)
 {
-    if (strcmp(v, "no") == 0 || strcmp(v, "measure") == 0) {
-        c->tune = v[0] == 'm';
-        return true;
-    }
-    snprintf(why, len, "expected no or measure");
-    return false;
+    bool no;
+    if (!parse_either(v, "no", "measure", &no, why, len))
+        return false;
+    c->tune = !no;
+    return true;
 }
 
 static bool check_split(dca_config *c, const char *v, char *why, size_t len)
 {
-    if (strcmp(v, "configurations") == 0 || strcmp(v, "lattice") == 0) {
-        c->split_lattice = v[0] == 'l';
-        return true;
-    }
-    snprintf(why, len, "expected configurations or lattice");
-    return false;
+    bool whole;
+    if (!parse_either(v, "configurations", "lattice", &whole, why, len))
+        return false;
+    c->split_lattice = !whole;
+    return true;
 }
 
 static bool check_record(dca_config *c, const char *v, char *why, size_t len)
@@ -425,12 +430,7 @@ static bool check_minibatch(dca_config *c, const char *v, char *why, size_t len)
 
 static bool check_fresh(dca_config *c, const char *v, char *why, size_t len)
 {
-    if (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0) {
-        c->fresh = strcmp(v, "yes") == 0;
-        return true;
-    }
-    snprintf(why, len, "expected yes or no");
-    return false;
+    return parse_either(v, "yes", "no", &c->fresh, why, len);
 }
 
 static bool check_checkpoint_every(dca_config *c, const char *v, char *why, size_t len)
@@ -575,22 +575,16 @@ static bool check_model_surrogate(dca_config *c, const char *v, char *why, size_
 
 static bool check_model_sampling(dca_config *c, const char *v, char *why, size_t len)
 {
-    if (strcmp(v, "boundary") == 0 || strcmp(v, "uniform") == 0) {
-        c->slm.sampling = strcmp(v, "uniform") == 0;
-        return true;
-    }
-    snprintf(why, len, "expected boundary or uniform");
-    return false;
+    bool boundary;
+    if (!parse_either(v, "boundary", "uniform", &boundary, why, len))
+        return false;
+    c->slm.sampling = !boundary;
+    return true;
 }
 
 static bool check_model_estimator(dca_config *c, const char *v, char *why, size_t len)
 {
-    if (strcmp(v, "score") == 0 || strcmp(v, "ste") == 0) {
-        c->slm.score = strcmp(v, "score") == 0;
-        return true;
-    }
-    snprintf(why, len, "expected score or ste");
-    return false;
+    return parse_either(v, "score", "ste", &c->slm.score, why, len);
 }
 
 static bool check_model_lattices(dca_config *c, const char *v, char *why, size_t len)
@@ -641,12 +635,11 @@ static bool check_model_N(dca_config *c, const char *v, char *why, size_t len)
 
 static bool check_model_offset_estimator(dca_config *c, const char *v, char *why, size_t len)
 {
-    if (strcmp(v, "ste") == 0 || strcmp(v, "score") == 0) {
-        c->slm.offset_score = strcmp(v, "score") == 0;
-        return true;
-    }
-    snprintf(why, len, "expected ste or score");
-    return false;
+    bool ste;
+    if (!parse_either(v, "ste", "score", &ste, why, len))
+        return false;
+    c->slm.offset_score = !ste;
+    return true;
 }
 
 static bool check_model_fit(dca_config *c, const char *v, char *why, size_t len)
